@@ -1,0 +1,1 @@
+"""The three services. Each imports `shared`, never another service."""

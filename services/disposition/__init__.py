@@ -1,0 +1,1 @@
+"""Disposition: what may lawfully be done with each captive, and what was done."""

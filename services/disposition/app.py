@@ -1,0 +1,34 @@
+"""The disposition service, assembled."""
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.contracts import topics
+from shared.service import ServiceDefinition, create_app
+from shared.settings import ServiceSettings
+from services.disposition import api, handlers, tables
+
+
+class DispositionSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPOSITION_", extra="ignore")
+
+    port: int = 8003
+    database_url: str = "sqlite:///var/disposition.db"
+
+
+definition = ServiceDefinition(
+    name="disposition",
+    title="Disposition: exchange eligibility, transfers and repatriation (GC III Arts. 12, 109-119)",
+    topic=topics.DISPOSITION_EVENTS,
+    consumes=(topics.INTAKE_EVENTS, topics.STATUS_EVENTS),
+    metadata=tables.metadata,
+    store_tables=tables.store_tables,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    routers=(api.router,),
+    handlers=handlers.handlers,
+)
+
+
+def build(settings: DispositionSettings | None = None, **options):
+    return create_app(definition, settings or DispositionSettings(), **options)

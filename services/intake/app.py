@@ -1,0 +1,33 @@
+"""The intake service, assembled."""
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.contracts import topics
+from shared.service import ServiceDefinition, create_app
+from shared.settings import ServiceSettings
+from services.intake import api, tables
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    port: int = 8001
+    database_url: str = "sqlite:///var/intake.db"
+
+
+definition = ServiceDefinition(
+    name="intake",
+    title="Intake: captives' records (GC III Arts. 17, 70, 122)",
+    topic=topics.INTAKE_EVENTS,
+    consumes=(),
+    metadata=tables.metadata,
+    store_tables=tables.store_tables,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    routers=(api.router,),
+)
+
+
+def build(settings: IntakeSettings | None = None, **options):
+    return create_app(definition, settings or IntakeSettings(), **options)

@@ -1,0 +1,1 @@
+"""Status: each captive's legal status, decided by a versioned rulebook with its rule trace."""

@@ -1,0 +1,34 @@
+"""The status service, assembled."""
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.contracts import topics
+from shared.service import ServiceDefinition, create_app
+from shared.settings import ServiceSettings
+from services.status import api, handlers, tables
+
+
+class StatusSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STATUS_", extra="ignore")
+
+    port: int = 8002
+    database_url: str = "sqlite:///var/status.db"
+
+
+definition = ServiceDefinition(
+    name="status",
+    title="Status: legal status determination (GC III Arts. 4-5, AP I Arts. 43-47)",
+    topic=topics.STATUS_EVENTS,
+    consumes=(topics.INTAKE_EVENTS,),
+    metadata=tables.metadata,
+    store_tables=tables.store_tables,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    routers=(api.router,),
+    handlers=handlers.handlers,
+)
+
+
+def build(settings: StatusSettings | None = None, **options):
+    return create_app(definition, settings or StatusSettings(), **options)

@@ -1,0 +1,71 @@
+"""The envelope every event travels in: CloudEvents 1.0 (structured mode, JSON) plus the
+extension attributes this project needs. CloudEvents extension names must be lower-case letters
+and digits, so the wire names are `streamversion`, `recordedat`, ...; Python code uses the
+snake_case names. `time` is when the fact happened (occurred at); `recordedat` is when the system
+learned it. The two differ whenever a fact is entered late, and audits need both."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ALIASES = ConfigDict(
+    frozen=True,
+    extra="forbid",
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+)
+
+
+class EventEnvelope(BaseModel):
+    model_config = ALIASES
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=200, description="producing service, e.g. /services/intake")
+    type: str = Field(min_length=1, max_length=100)
+    subject: str = Field(min_length=1, max_length=64, description="the stream: a captive id, or a conflict-level subject")
+    datacontenttype: Literal["application/json"] = "application/json"
+    occurred_at: AwareDatetime = Field(alias="time")
+    recorded_at: AwareDatetime = Field(alias="recordedat")
+    stream_version: int = Field(alias="streamversion", ge=1)
+    schema_version: int = Field(alias="schemaversion", ge=1)
+    correlation_id: str = Field(alias="correlationid", min_length=1, max_length=64)
+    causation_id: str | None = Field(default=None, alias="causationid", max_length=64)
+    actor: str = Field(min_length=1, max_length=200)
+    agency: str = Field(min_length=1, max_length=200)
+    data: dict[str, Any]
+
+
+class EventMetadata(BaseModel):
+    """Who caused an event and why, supplied by the command or the upstream event that led to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    agency: str
+    occurred_at: datetime | None = None
+    correlation_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    causation_id: str | None = None
+
+    @classmethod
+    def caused_by(cls, upstream: EventEnvelope, *, actor: str, agency: str, occurred_at: datetime | None = None) -> EventMetadata:
+        """Metadata for an event a service emits in reaction to `upstream`: same correlation,
+        causation = the upstream event, and by default the same occurred-at (the decision
+        holds from when the fact that caused it happened)."""
+        return cls(
+            actor=actor,
+            agency=agency,
+            occurred_at=occurred_at or upstream.occurred_at,
+            correlation_id=upstream.correlation_id,
+            causation_id=upstream.id,
+        )
+
+
+def utc_now() -> datetime:
+    """The recording clock. Only the event store reads it (recorded_at); decision logic never does."""
+    return datetime.now(UTC)

@@ -1,0 +1,84 @@
+"""Database engines and migrations: SQLite files for a quick local run, PostgreSQL elsewhere."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_ENV = Path(__file__).resolve().parent / "migrations"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def create_engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while the relay and the consumer write.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(versions_dir: Path, metadata: sa.MetaData) -> Config:
+    """One migration environment (shared/migrations) for all services; each service keeps its
+    own revisions in services/<name>/migrations/."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_ENV))
+    config.set_main_option("version_locations", str(versions_dir))
+    config.set_main_option("path_separator", "os")
+    config.attributes["target_metadata"] = metadata
+    return config
+
+
+def migrate(engine: sa.Engine, versions_dir: Path, metadata: sa.MetaData) -> None:
+    config = alembic_config(versions_dir, metadata)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """A timestamp that is always timezone-aware UTC, on SQLite (which keeps no zone) as on
+    PostgreSQL, so comparisons of event times never mix naive and aware values."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; event times are always timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,225 @@
+"""The one way a service consumes events from Kafka.
+
+- Each record is applied in its own database transaction, together with an inbox row keyed by
+  the event id: a redelivered event finds its row and changes nothing.
+- Offsets are committed only after that transaction: a crash re-reads, it never skips.
+- A record that cannot be decoded (not JSON, invalid envelope, unknown type or version, invalid
+  payload), or that its handler rejects, goes to `<topic>.dlq` with the original topic,
+  partition, offset and the error in headers, and consumption goes on with the next record.
+- When the database is unreachable the record is retried, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+import sqlalchemy as sa
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.contracts import DecodedEvent, InvalidEvent, decode
+from shared.contracts.envelope import utc_now
+from shared.contracts.topics import dead_letter
+from shared.eventstore.store import ConcurrencyConflict
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Session, DecodedEvent], None]
+
+
+class RetryLater(Exception):
+    """The record could not be applied for a reason that is not its fault (database or broker
+    away); it is read again after a pause."""
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        inbox: sa.Table,
+        handlers: Mapping[str, Handler],
+        consumer_factory: Callable[[], KafkaConsumer],
+        producer_factory: Callable[[], KafkaProducer],
+        group_id: str,
+        after_commit: Callable[[], None] = lambda: None,
+        prepare: Callable[[], None] = lambda: None,
+        handler_attempts: int = 3,
+        max_backoff_s: float = 5.0,
+    ):
+        self.sessions = sessions
+        self.inbox = inbox
+        self.handlers = dict(handlers)
+        self.consumer_factory = consumer_factory
+        self.producer_factory = producer_factory
+        self.group_id = group_id
+        self.after_commit = after_commit  # e.g. wake the relay: handlers may have appended events
+        self.prepare = prepare
+        self.handler_attempts = handler_attempts
+        self.max_backoff_s = max_backoff_s
+        self.kafka: KafkaConsumer | None = None
+        self._dlq_producer: KafkaProducer | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.applied_total = 0
+        self.duplicates_total = 0
+        self.dead_lettered_total = 0
+
+    # -- one record -------------------------------------------------------------------------
+
+    def process(self, record: ConsumerRecord) -> None:
+        try:
+            event = decode(record.value)
+        except InvalidEvent as error:
+            self.dead_letter(record, error)
+            return
+        handler = self.handlers.get(event.envelope.type)
+        if handler is None:
+            return  # a valid event of a type this service does not use
+        for attempt in range(1, self.handler_attempts + 1):
+            try:
+                applied = self._apply(record, event, handler)
+            except OperationalError as error:
+                raise RetryLater(f"database unavailable: {error.orig!r}") from error
+            except ConcurrencyConflict:
+                # Another writer (an API request) moved the stream on: read it again and redo.
+                if attempt == self.handler_attempts:
+                    raise RetryLater("stream kept moving while applying the event") from None
+                continue
+            except Exception as error:  # the handler rejected this event: do not block the partition
+                log.warning("handler failed", event_id=event.envelope.id, type=event.envelope.type,
+                            attempt=attempt, error=repr(error))
+                if attempt == self.handler_attempts:
+                    self.dead_letter(record, error)
+                    return
+                continue
+            if applied:
+                self.applied_total += 1
+                self.after_commit()
+            else:
+                self.duplicates_total += 1
+            return
+
+    def _apply(self, record: ConsumerRecord, event: DecodedEvent, handler: Handler) -> bool:
+        event_id = event.envelope.id
+        try:
+            with self.sessions.begin() as session:
+                seen = session.execute(
+                    sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == event_id)
+                ).first()
+                if seen:
+                    return False
+                session.execute(sa.insert(self.inbox).values(
+                    event_id=event_id, event_type=event.envelope.type, topic=record.topic,
+                    kafka_partition=record.partition, kafka_offset=record.offset, processed_at=utc_now(),
+                ))
+                handler(session, event)
+                return True
+        except IntegrityError:
+            # Another instance of this service applied the same event at the same moment.
+            with self.sessions() as session:
+                if session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == event_id)).first():
+                    return False
+            raise
+
+    def dead_letter(self, record: ConsumerRecord, error: Exception) -> None:
+        headers = list(record.headers or []) + [
+            ("dlq.original.topic", record.topic.encode()),
+            ("dlq.original.partition", str(record.partition).encode()),
+            ("dlq.original.offset", str(record.offset).encode()),
+            ("dlq.consumer.group", self.group_id.encode()),
+            ("dlq.error", str(error)[:2000].encode()),
+        ]
+        if self._dlq_producer is None:
+            self._dlq_producer = self.producer_factory()
+        try:
+            self._dlq_producer.send(dead_letter(record.topic), key=record.key, value=record.value,
+                                    headers=headers).get(timeout=30)
+        except KafkaError as send_error:
+            raise RetryLater(f"dead-letter topic unreachable: {send_error!r}") from send_error
+        self.dead_lettered_total += 1
+        log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
+                    offset=record.offset, error=str(error)[:500])
+
+    # -- one poll ---------------------------------------------------------------------------
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """Apply one poll's records, committing each partition's offset after its records are
+        applied. Returns how many records were handled (applied, duplicate or dead-lettered)."""
+        if self.kafka is None:
+            self.prepare()
+            self.kafka = self.consumer_factory()
+        batches = self.kafka.poll(timeout_ms=timeout_ms)
+        handled = 0
+        pending = {tp: records[0].offset for tp, records in batches.items()}
+        try:
+            for tp, records in batches.items():
+                for record in records:
+                    self.process(record)
+                    pending[tp] = record.offset + 1
+                    handled += 1
+                self._commit(tp, pending.pop(tp))
+        except RetryLater:
+            # Rewind every partition of this poll to its first record not yet applied.
+            for tp, offset in pending.items():
+                self._commit(tp, offset)
+                self.kafka.seek(tp, offset)
+            raise
+        return handled
+
+    def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        try:
+            self.kafka.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+        except CommitFailedError as error:
+            # The group rebalanced: whoever gets the partition re-reads from the last commit,
+            # and the inbox makes that harmless.
+            log.info("offset commit refused after rebalance", partition=str(tp), error=str(error))
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+                backoff = 0.2
+            except RetryLater as reason:
+                log.warning("consumer will retry", reason=str(reason), retry_in_s=backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            except (KafkaError, OSError) as error:
+                log.warning("consumer cannot reach the broker; will retry", error=repr(error), retry_in_s=backoff)
+                self.close()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            except Exception:
+                log.exception("consumer failed; will retry", retry_in_s=backoff)
+                self.close()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+        self.close()
+
+    def close(self) -> None:
+        for client in (self.kafka, self._dlq_producer):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    log.debug("kafka client close failed", exc_info=True)
+        self.kafka = None
+        self._dlq_producer = None
+
+    def start(self, name: str = "event-consumer") -> None:
+        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)

@@ -1,0 +1,129 @@
+"""Append to and read from a service's event streams.
+
+Every append goes through `EventStore.append`, in the caller's transaction, together with the
+outbox rows that the relay later publishes: the event and its publication commit or fail together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
+from shared.contracts.envelope import utc_now
+from shared.eventstore.tables import EventStoreTables
+
+
+class ConcurrencyConflict(Exception):
+    """The stream moved on since the writer read it; the API answers 409."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None):
+        self.stream_id, self.expected, self.actual = stream_id, expected, actual
+        now = f"it is at version {actual}" if actual is not None else "another write took that version"
+        super().__init__(f"stream {stream_id} was expected at version {expected}, but {now}")
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    event: DecodedEvent
+
+    @property
+    def envelope(self) -> EventEnvelope:
+        return self.event.envelope
+
+
+class EventStore:
+    def __init__(self, tables: EventStoreTables, *, source: str, topic: str):
+        self.tables = tables
+        self.source = source
+        self.topic = topic
+
+    def stream_version(self, session: Session, stream_id: str) -> int:
+        events = self.tables.events
+        found = session.execute(
+            sa.select(sa.func.max(events.c.stream_version)).where(events.c.stream_id == stream_id)
+        ).scalar()
+        return found or 0
+
+    def append(
+        self,
+        session: Session,
+        stream_id: str,
+        expected_version: int,
+        payloads: Sequence[EventPayload],
+        metadata: EventMetadata,
+    ) -> list[EventEnvelope]:
+        """Append `payloads` to `stream_id` if it is still at `expected_version` (0: a new stream).
+
+        Raises ConcurrencyConflict otherwise, including when a concurrent writer wins the race
+        after our check: the unique (stream_id, stream_version) constraint decides, and the
+        caller's transaction is then rolled back whole."""
+        actual = self.stream_version(session, stream_id)
+        if actual != expected_version:
+            raise ConcurrencyConflict(stream_id, expected_version, actual)
+        recorded_at = utc_now()
+        envelopes = [
+            EventEnvelope(
+                id=str(uuid.uuid4()),
+                source=self.source,
+                type=payload.event_type,
+                subject=stream_id,
+                occurred_at=metadata.occurred_at or recorded_at,
+                recorded_at=recorded_at,
+                stream_version=expected_version + offset,
+                schema_version=payload.schema_version,
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                actor=metadata.actor,
+                agency=metadata.agency,
+                data=payload.model_dump(mode="json"),
+            )
+            for offset, payload in enumerate(payloads, start=1)
+        ]
+        event_rows = [
+            {
+                "event_id": envelope.id,
+                "stream_id": stream_id,
+                "stream_version": envelope.stream_version,
+                "event_type": envelope.type,
+                "schema_version": envelope.schema_version,
+                "occurred_at": envelope.occurred_at,
+                "recorded_at": envelope.recorded_at,
+                "envelope": encode(envelope).decode(),
+            }
+            for envelope in envelopes
+        ]
+        try:
+            session.execute(sa.insert(self.tables.events), event_rows)
+            session.execute(
+                sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes]
+            )
+        except IntegrityError:
+            raise ConcurrencyConflict(stream_id, expected_version, None) from None
+        return envelopes
+
+    def read_stream(self, session: Session, stream_id: str) -> list[StoredEvent]:
+        events = self.tables.events
+        rows = session.execute(
+            sa.select(events.c.position, events.c.envelope)
+            .where(events.c.stream_id == stream_id)
+            .order_by(events.c.stream_version)
+        ).all()
+        return [StoredEvent(row.position, decode(row.envelope.encode())) for row in rows]
+
+    def read_all(self, session: Session, *, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events in append order from position `after` on: the replay of this service's own log."""
+        events = self.tables.events
+        rows = session.execute(
+            sa.select(events.c.position, events.c.envelope)
+            .where(events.c.position > after)
+            .order_by(events.c.position)
+            .limit(limit)
+        ).all()
+        return [StoredEvent(row.position, decode(row.envelope.encode())) for row in rows]

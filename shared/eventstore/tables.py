@@ -1,0 +1,59 @@
+"""The tables of the event store, added to each service's own metadata (each service has its own
+database, so the names need no prefix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from shared.db import UtcDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits for a log of record.
+Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class EventStoreTables:
+    events: sa.Table
+    outbox: sa.Table
+    inbox: sa.Table
+
+
+def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
+    events = sa.Table(
+        "events",
+        metadata,
+        # Global order of appends in this service; replay and the relay follow it.
+        sa.Column("position", Position, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("stream_id", sa.String(64), nullable=False),
+        sa.Column("stream_version", sa.Integer, nullable=False),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("schema_version", sa.Integer, nullable=False),
+        sa.Column("occurred_at", UtcDateTime(), nullable=False),
+        sa.Column("recorded_at", UtcDateTime(), nullable=False),
+        # The exact canonical bytes that are published: what audits hash and replay.
+        sa.Column("envelope", sa.Text, nullable=False),
+        # The database, not the application, guarantees one winner per stream version.
+        sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+    )
+    outbox = sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", Position, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), sa.ForeignKey("events.event_id"), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+    )
+    inbox = sa.Table(
+        "inbox",
+        metadata,
+        # One row per upstream event applied: a redelivered event finds its row and changes nothing.
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("kafka_partition", sa.Integer, nullable=False),
+        sa.Column("kafka_offset", sa.BigInteger, nullable=False),
+        sa.Column("processed_at", UtcDateTime(), nullable=False),
+    )
+    return EventStoreTables(events=events, outbox=outbox, inbox=inbox)

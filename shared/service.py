@@ -1,0 +1,183 @@
+"""What every service is made of, wired once: its database and migrations, its event store, the
+outbox relay, the consumer of upstream topics, and a FastAPI app with health, readiness and the
+error mapping all three share. A service supplies a `ServiceDefinition`; nothing else differs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from kafka.errors import KafkaError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import kafka as kafka_clients
+from shared.db import create_engine, migrate, session_factory
+from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables
+from shared.eventstore.consumer import EventConsumer, Handler
+from shared.eventstore.relay import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+class NotFound(Exception):
+    """The API answers 404 with this message."""
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str  # "intake", "status", "disposition"
+    topic: str  # the topic this service produces (unprefixed)
+    consumes: tuple[str, ...]  # upstream topics (unprefixed)
+    metadata: sa.MetaData
+    store_tables: EventStoreTables
+    migrations: Path  # this service's alembic revisions
+    routers: tuple[APIRouter, ...]
+    # Builds the event handlers once the store exists: {event type: handler}.
+    handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
+    title: str = ""
+
+
+class ServiceRuntime:
+    """The running parts of one service instance."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings):
+        self.definition = definition
+        self.settings = settings
+        kafka = settings.kafka
+        self.topic = kafka.topic(definition.topic)
+        self.consumed_topics = [kafka.topic(name) for name in definition.consumes]
+        self.engine = create_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.store = EventStore(definition.store_tables, source=f"/services/{definition.name}", topic=self.topic)
+        client_id = f"{kafka.topic_prefix}{definition.name}"
+        self.relay = OutboxRelay(
+            self.sessions, definition.store_tables,
+            producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-relay"),
+            prepare=self.ensure_topics,
+        )
+        self.consumer = None
+        if definition.consumes:
+            self.consumer = EventConsumer(
+                sessions=self.sessions,
+                inbox=definition.store_tables.inbox,
+                handlers=definition.handlers(self.store),
+                consumer_factory=lambda: kafka_clients.consumer(
+                    kafka.bootstrap_servers, group_id=client_id, client_id=f"{client_id}-consumer",
+                    topics=self.consumed_topics),
+                producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-dlq"),
+                group_id=client_id,
+                after_commit=self.relay.wake,
+                prepare=self.ensure_topics,
+            )
+        self._broker_checked_at = 0.0
+        self._broker_ok = False
+
+    def ensure_topics(self) -> None:
+        kafka = self.settings.kafka
+        kafka_clients.ensure_topics(kafka.bootstrap_servers, [self.topic, *self.consumed_topics],
+                                    kafka.partitions, client_id=f"{kafka.topic_prefix}{self.definition.name}-admin")
+
+    def migrate(self) -> None:
+        migrate(self.engine, self.definition.migrations, self.definition.metadata)
+
+    def start(self) -> None:
+        self.migrate()
+        self.relay.start()
+        if self.consumer:
+            self.consumer.start(name=f"{self.definition.name}-consumer")
+        log.info("service started", topic=self.topic, consumes=self.consumed_topics)
+
+    def stop(self) -> None:
+        if self.consumer:
+            self.consumer.stop()
+        self.relay.stop()
+        self.engine.dispose()
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def broker_ok(self) -> bool:
+        """Asks the broker for its cluster description, at most every 2 s (readiness probes are
+        frequent; a new admin connection each time would load the broker for nothing)."""
+        if time.monotonic() - self._broker_checked_at < 2.0:
+            return self._broker_ok
+        try:
+            client = kafka_clients.admin(self.settings.kafka.bootstrap_servers, f"{self.definition.name}-ready")
+            try:
+                client.describe_cluster()
+            finally:
+                client.close()
+            self._broker_ok = True
+        except (KafkaError, OSError):
+            self._broker_ok = False
+        self._broker_checked_at = time.monotonic()
+        return self._broker_ok
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+def get_session(request: Request):
+    with request.app.state.runtime.sessions() as session:
+        yield session
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, start_background: bool = True) -> FastAPI:
+    runtime = ServiceRuntime(definition, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if start_background:
+            runtime.start()
+        else:
+            runtime.migrate()
+        yield
+        runtime.stop()
+
+    app = FastAPI(title=definition.title or f"{definition.name} service", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict:
+        """The process is up (liveness)."""
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """Ready to serve: the database and the broker both answer."""
+        checks = {"database": runtime.database_ok(), "broker": runtime.broker_ok()}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks, "outbox_backlog": runtime.relay.backlog()
+                             if checks["database"] else None}, status_code=200 if ready else 503)
+
+    @app.exception_handler(ConcurrencyConflict)
+    def conflict(_request: Request, error: ConcurrencyConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(error), "stream": error.stream_id, "expected_version": error.expected,
+                             "current_version": error.actual}, status_code=409)
+
+    @app.exception_handler(NotFound)
+    def not_found(_request: Request, error: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    for router in definition.routers:
+        app.include_router(router)
+    return app
