@@ -1,0 +1,17 @@
+# One image for the three services; the command picks the service:
+#   docker run ... captives serve intake|status|disposition
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+COPY deploy/__init__.py deploy/processes.py ./deploy/
+COPY deploy/kafka/__init__.py deploy/kafka/node.py deploy/kafka/pom.xml deploy/kafka/log4j2.properties ./deploy/kafka/
+COPY deploy/postgres ./deploy/postgres
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives
+USER captives
+EXPOSE 8001 8002 8003
+ENTRYPOINT ["captives"]
+CMD ["serve", "intake"]

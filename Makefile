@@ -1,0 +1,38 @@
+# The two commands a user needs: `make up` (the whole stack) and `make test` (every test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test test-unit deps kafka postgres lint clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+deps: $(VENV)/.installed kafka
+
+kafka: $(VENV)/.installed
+	@deploy/kafka/install.sh
+	@$(BIN)/python -c "from deploy.kafka.node import fetch, pinned_version; fetch(); print('Kafka', pinned_version(), 'ready in deploy/kafka/lib')"
+
+postgres:
+	@deploy/postgres/install.sh
+
+## Start Kafka and the three services on SQLite (./var); Ctrl-C stops everything.
+up: deps
+	$(BIN)/captives up
+
+## Every test: unit, integration and end-to-end, against a real Kafka and PostgreSQL it starts itself.
+test: deps postgres
+	$(BIN)/pytest
+
+## Only the fast tests that need no broker or database.
+test-unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""The test harness starts the real parts itself: an Apache Kafka broker (a JVM process from Maven
+Central's jars, or testcontainers where Docker is there and Java is not) and a throwaway
+PostgreSQL cluster, unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name ones to use.
+
+Every test gets its own topic prefix and its own databases, so tests share the broker and the
+server without seeing each other's data."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.kafka.node import KafkaNode
+from deploy.postgres.cluster import PostgresCluster, create_database, drop_database, server_bin_dir
+
+# kafka-python logs every reconnect attempt; the broker-outage test would drown in them.
+logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    elif shutil.which("java"):
+        with KafkaNode(tmp_path_factory.mktemp("kafka")) as node:
+            yield node.bootstrap_servers
+    elif docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        pytest.fail("No Kafka: install Java 17 (make deps does), set KAFKA_BOOTSTRAP_SERVERS, or run Docker")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a PostgreSQL server on which the tests may create databases."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    try:
+        server_bin_dir()
+        have_binaries = True
+    except RuntimeError:
+        have_binaries = False
+    if have_binaries:
+        with PostgresCluster() as cluster:
+            yield cluster.url()
+    elif docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver="psycopg") as container:
+            yield container.get_connection_url()
+    else:
+        pytest.fail("No PostgreSQL: run deploy/postgres/install.sh (make test does), set DATABASE_URL, or run Docker")
+
+
+@pytest.fixture
+def new_database(postgres_server) -> Iterator:
+    """Makes fresh, empty PostgreSQL databases; drops them after the test."""
+    made: list[str] = []
+
+    def make(label: str = "db") -> str:
+        name = f"t_{label}_{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        return create_database(postgres_server, name)
+
+    yield make
+    for name in made:
+        drop_database(postgres_server, name)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path):
+    def make(label: str = "db") -> str:
+        return f"sqlite:///{tmp_path / label}.db"
+
+    return make

@@ -1,0 +1,149 @@
+"""Delivery guarantees through the real broker and the real database: the outbox survives a
+broker outage, redelivery changes nothing, and a poison record is set aside, not fatal."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from kafka import KafkaProducer
+
+from deploy.kafka.node import KafkaNode
+from services.status.tables import captive_facts, statuses
+from shared.contracts import EventEnvelope, encode
+from shared.contracts.intake import CaptiveRegistered
+from shared.contracts.topics import dead_letter
+from tests.support import HEADERS, build_app, read_topic, registration, settings_for, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker this test may stop and start (the shared one stays up for the others)."""
+    if shutil.which("java") is None:
+        pytest.fail("this test stops and restarts a broker of its own, which needs Java 17 (make deps installs it)")
+    with KafkaNode(tmp_path / "kafka") as node:
+        yield node
+
+
+def count(client: TestClient, table: sa.Table) -> int:
+    with client.app.state.runtime.sessions() as session:
+        return session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_broker, new_database, topic_prefix):
+    bootstrap = own_broker.bootstrap_servers
+    intake_settings = settings_for("intake", database_url=new_database("intake"), bootstrap=bootstrap, prefix=topic_prefix)
+    status_settings = settings_for("status", database_url=new_database("status"), bootstrap=bootstrap, prefix=topic_prefix)
+    with TestClient(build_app("intake", intake_settings)) as intake, TestClient(build_app("status", status_settings)) as status:
+        for service in (intake, status):
+            wait_until(lambda service=service: service.get("/readyz").status_code == 200, what="services ready")
+        own_broker.stop()
+        wait_until(lambda: intake.get("/readyz").status_code == 503, what="intake to report the broker unreachable")
+
+        captives = []
+        for n in range(50):
+            created = intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS)
+            assert created.status_code == 201, created.text
+            captives.append(created.json()["captive_id"])
+        # A second event per captive, so that order within each stream is tested too.
+        for captive_id in captives:
+            amended = intake.post(f"/v1/captives/{captive_id}/identity-amendments", headers={**HEADERS, "If-Match": '"1"'},
+                                  json={"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": "unit papers"})
+            assert amended.status_code == 201, amended.text
+        assert intake.app.state.runtime.relay.backlog() == 100
+
+        own_broker.start()
+        wait_until(lambda: count(status, statuses) == 50, timeout_s=120, what="50 statuses downstream")
+        wait_until(lambda: intake.app.state.runtime.relay.backlog() == 0, what="outbox drained")
+
+    records = read_topic(bootstrap, f"{topic_prefix}intake.events.v1")
+    events = [EventEnvelope.model_validate(orjson.loads(record.value)) for record in records]
+    assert len(events) == 100
+    assert len({event.id for event in events}) == 100, "an event was published twice"
+    versions = defaultdict(list)
+    for record, event in zip(records, events, strict=True):
+        assert record.key.decode() == event.subject
+        versions[event.subject].append(event.stream_version)
+    assert sorted(versions) == sorted(captives)
+    assert all(seen == [1, 2] for seen in versions.values()), "a stream's events arrived out of order"
+
+
+@pytest.fixture
+def intake_then_status(kafka_bootstrap, new_database, topic_prefix):
+    """Intake with its relay, and a status service whose consumer the test drives by hand."""
+    intake_settings = settings_for("intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix)
+    status_settings = settings_for("status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix)
+    with TestClient(build_app("intake", intake_settings)) as intake, \
+            TestClient(build_app("status", status_settings, background=False)) as status:
+        yield intake, status
+        status.app.state.runtime.consumer.close()
+
+
+def consume_until(client: TestClient, done, what: str) -> None:
+    consumer = client.app.state.runtime.consumer
+    wait_until(lambda: (consumer.poll_once(timeout_ms=200), done())[1], what=what)
+
+
+def snapshot(client: TestClient) -> dict:
+    runtime = client.app.state.runtime
+    tables = runtime.definition.store_tables
+    with runtime.sessions() as session:
+        return {
+            table.name: sorted(tuple(row) for row in session.execute(sa.select(table)).all())
+            for table in (statuses, captive_facts, tables.events, tables.outbox, tables.inbox)
+        }
+
+
+def test_redelivered_events_change_nothing(intake_then_status):
+    intake, status = intake_then_status
+    for n in range(10):
+        assert intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS).status_code == 201
+    consume_until(status, lambda: count(status, statuses) == 10, "10 statuses")
+    before = snapshot(status)
+    consumer = status.app.state.runtime.consumer
+    applied_before = consumer.applied_total
+
+    consumer.kafka.seek_to_beginning()
+    consume_until(status, lambda: consumer.duplicates_total >= 10, "the 10 events read a second time")
+
+    assert consumer.duplicates_total == 10
+    assert consumer.applied_total == applied_before
+    assert snapshot(status) == before
+
+
+def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_processed(intake_then_status, kafka_bootstrap,
+                                                                                     topic_prefix):
+    _intake, status = intake_then_status
+    topic = f"{topic_prefix}intake.events.v1"
+    good = CaptiveRegistered(captive_id="CAP-0000-0000-00GD", **registration())
+    envelope = EventEnvelope(id="c0ffee00-0000-4000-8000-000000000001", source="/services/intake",
+                             type="CaptiveRegistered", subject=good.captive_id, occurred_at="2025-01-12T00:00:00Z",
+                             recorded_at="2025-01-12T00:00:00Z", stream_version=1, schema_version=1,
+                             correlation_id="c-1", actor="officer", agency="UA-HQ", data=good.model_dump(mode="json"))
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    key = good.captive_id.encode()  # same key, same partition: the good record comes after the poison
+    poison = producer.send(topic, key=key, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]).get(10)
+    unknown = producer.send(topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))).get(10)
+    producer.send(topic, key=key, value=encode(envelope)).get(10)
+    producer.close()
+
+    consume_until(status, lambda: count(status, statuses) == 1, "the good record applied")
+
+    dead = read_topic(kafka_bootstrap, dead_letter(topic))
+    assert len(dead) == 2
+    by_offset = {int(dict(record.headers)["dlq.original.offset"]): record for record in dead}
+    assert set(by_offset) == {poison.offset, unknown.offset}
+    headers = dict(by_offset[poison.offset].headers)
+    assert headers["dlq.original.topic"].decode() == topic
+    assert int(headers["dlq.original.partition"]) == poison.partition
+    assert b"not JSON" in headers["dlq.error"]
+    assert headers["origin"] == b"fuzz", "the original headers travel with the dead letter"
+    assert by_offset[poison.offset].value == b'{"specversion": "1.0", "type": "CaptiveRegi'
+    assert b"unknown event type 'CaptiveTeleported'" in dict(by_offset[unknown.offset].headers)["dlq.error"]
+    assert status.get(f"/v1/captives/{good.captive_id}").json()["status"] == "PRESUMED_POW"

@@ -1,0 +1,85 @@
+"""Helpers the integration and end-to-end tests share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+
+from services.disposition.app import DispositionSettings
+from services.intake.app import IntakeSettings
+from services.status.app import StatusSettings
+from shared.settings import KafkaSettings
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after the deadline.
+    A correctness deadline, not a performance assertion: it only bounds how long we wait."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
+
+
+def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list:
+    """Every record of `topic` from offset 0 to its current end, in partition order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), timeout_s=timeout_s,
+                                what=f"metadata of {topic}")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        end = consumer.end_offsets(assigned)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout_s}s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def settings_for(service: str, *, database_url: str, bootstrap: str, prefix: str, port: int = 0, partitions: int = 3):
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=partitions)
+    cls = {"intake": IntakeSettings, "status": StatusSettings, "disposition": DispositionSettings}[service]
+    return cls(database_url=database_url, port=port or 1, kafka=kafka, log_json=False)
+
+
+def registration(surname: str = "리", romanised: str = "Ri", *, captured_at: str = "2025-01-11T09:00:00Z",
+                 affiliation: str = "INTEGRATED_IN_COBELLIGERENT_FORCES") -> dict:
+    """A registration body as an intake officer would send it (fictional person)."""
+    return {
+        "surname": {"answer": "GIVEN", "value": surname, "romanised": romanised},
+        "first_names": {"answer": "DECLINED"},
+        "rank": {"answer": "GIVEN", "value": "전사", "romanised": "Private"},
+        "date_of_birth": {"answer": "UNKNOWN"},
+        "service_number": {"answer": "DECLINED"},
+        "nationality": "KP",
+        "claimed_affiliation": affiliation,
+        "capture": {"captured_at": captured_at, "place": "Kursk oblast", "capturing_unit": "Special operations unit"},
+    }
+
+
+def build_app(service: str, settings, *, background: bool = True):
+    """The real service app (its database, relay and consumer threads when `background`)."""
+    from services.disposition.app import build as build_disposition
+    from services.intake.app import build as build_intake
+    from services.status.app import build as build_status
+
+    builder = {"intake": build_intake, "status": build_status, "disposition": build_disposition}[service]
+    return builder(settings, start_background=background)
+
+
+HEADERS = {"X-Actor": "officer-test", "X-Agency": "UA-coordination-HQ"}
