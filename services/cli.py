@@ -1,7 +1,7 @@
 """`captives`: the operators' command line.
 
-    captives up               Kafka + the three services on SQLite, until Ctrl-C (what `make up` runs)
-    captives serve intake     one service in the foreground (what the container image runs)
+captives up               Kafka + the three services on SQLite, until Ctrl-C (what `make up` runs)
+captives serve intake     one service in the foreground (what the container image runs)
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ def service_module(service: Service):
 
 def service_settings(service: Service):
     module = service_module(service)
-    return {"intake": module.__dict__.get("IntakeSettings"), "status": module.__dict__.get("StatusSettings"),
-            "disposition": module.__dict__.get("DispositionSettings")}[service.value]()
+    return {
+        "intake": module.__dict__.get("IntakeSettings"),
+        "status": module.__dict__.get("StatusSettings"),
+        "disposition": module.__dict__.get("DispositionSettings"),
+    }[service.value]()
 
 
 @app.command()
@@ -55,8 +58,13 @@ def serve(service: Service) -> None:
     """Run one service in the foreground (HTTP API, outbox relay and consumers)."""
     settings = service_settings(service)
     configure_logging(service.value, level=settings.log_level, json=settings.log_json)
-    uvicorn.run(service_module(service).build(settings), host=settings.host, port=settings.port,
-                log_config=None, access_log=True)
+    uvicorn.run(
+        service_module(service).build(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=True,
+    )
 
 
 @app.command()
@@ -114,9 +122,13 @@ def up(
             urls[service] = f"http://{settings.host}:{settings.port}"
             log_file = (logs / f"{service.value}.log").open("ab")
             children[service] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service.value], env=env,
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=die_with_parent,
+                [sys.executable, "-m", "services.cli", "serve", service.value],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
             log_file.close()
         with console.status("Waiting for the services to be ready..."):

@@ -60,7 +60,8 @@ class ServiceRuntime:
         self.store = EventStore(definition.store_tables, source=f"/services/{definition.name}", topic=self.topic)
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
-            self.sessions, definition.store_tables,
+            self.sessions,
+            definition.store_tables,
             producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-relay"),
             prepare=self.ensure_topics,
         )
@@ -71,8 +72,11 @@ class ServiceRuntime:
                 inbox=definition.store_tables.inbox,
                 handlers=definition.handlers(self.store),
                 consumer_factory=lambda: kafka_clients.consumer(
-                    kafka.bootstrap_servers, group_id=client_id, client_id=f"{client_id}-consumer",
-                    topics=self.consumed_topics),
+                    kafka.bootstrap_servers,
+                    group_id=client_id,
+                    client_id=f"{client_id}-consumer",
+                    topics=self.consumed_topics,
+                ),
                 producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-dlq"),
                 group_id=client_id,
                 after_commit=self.relay.wake,
@@ -83,8 +87,12 @@ class ServiceRuntime:
 
     def ensure_topics(self) -> None:
         kafka = self.settings.kafka
-        kafka_clients.ensure_topics(kafka.bootstrap_servers, [self.topic, *self.consumed_topics],
-                                    kafka.partitions, client_id=f"{kafka.topic_prefix}{self.definition.name}-admin")
+        kafka_clients.ensure_topics(
+            kafka.bootstrap_servers,
+            [self.topic, *self.consumed_topics],
+            kafka.partitions,
+            client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
+        )
 
     def migrate(self) -> None:
         migrate(self.engine, self.definition.migrations, self.definition.metadata)
@@ -166,13 +174,26 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
         """Ready to serve: the database and the broker both answer."""
         checks = {"database": runtime.database_ok(), "broker": runtime.broker_ok()}
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks, "outbox_backlog": runtime.relay.backlog()
-                             if checks["database"] else None}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {
+                "ready": ready,
+                "checks": checks,
+                "outbox_backlog": runtime.relay.backlog() if checks["database"] else None,
+            },
+            status_code=200 if ready else 503,
+        )
 
     @app.exception_handler(ConcurrencyConflict)
     def conflict(_request: Request, error: ConcurrencyConflict) -> JSONResponse:
-        return JSONResponse({"detail": str(error), "stream": error.stream_id, "expected_version": error.expected,
-                             "current_version": error.actual}, status_code=409)
+        return JSONResponse(
+            {
+                "detail": str(error),
+                "stream": error.stream_id,
+                "expected_version": error.expected,
+                "current_version": error.actual,
+            },
+            status_code=409,
+        )
 
     @app.exception_handler(NotFound)
     def not_found(_request: Request, error: NotFound) -> JSONResponse:

@@ -16,7 +16,9 @@ from shared.settings import KafkaSettings
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition"
+) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` after the deadline.
     A correctness deadline, not a performance assertion: it only bounds how long we wait."""
     deadline = time.monotonic() + timeout_s
@@ -33,8 +35,9 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list:
     """Every record of `topic` from offset 0 to its current end, in partition order."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     try:
-        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), timeout_s=timeout_s,
-                                what=f"metadata of {topic}")
+        partitions = wait_until(
+            lambda: consumer.partitions_for_topic(topic), timeout_s=timeout_s, what=f"metadata of {topic}"
+        )
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
@@ -57,8 +60,13 @@ def settings_for(service: str, *, database_url: str, bootstrap: str, prefix: str
     return cls(database_url=database_url, port=port or 1, kafka=kafka, log_json=False)
 
 
-def registration(surname: str = "리", romanised: str = "Ri", *, captured_at: str = "2025-01-11T09:00:00Z",
-                 affiliation: str = "INTEGRATED_IN_COBELLIGERENT_FORCES") -> dict:
+def registration(
+    surname: str = "리",
+    romanised: str = "Ri",
+    *,
+    captured_at: str = "2025-01-11T09:00:00Z",
+    affiliation: str = "INTEGRATED_IN_COBELLIGERENT_FORCES",
+) -> dict:
     """A registration body as an intake officer would send it (fictional person)."""
     return {
         "surname": {"answer": "GIVEN", "value": surname, "romanised": romanised},

@@ -60,9 +60,14 @@ def fetch() -> Path:
     shutil.rmtree(LIB, ignore_errors=True)
     LIB.mkdir(parents=True)
     command = [
-        "mvn", "-B", "-q", "-f", str(POM),
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(POM),
         "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={LIB}",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={LIB}",
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -130,10 +135,14 @@ class KafkaNode:
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         return [
-            "java", *JVM_FLAGS,
+            "java",
+            *JVM_FLAGS,
             f"-Dlog4j2.configurationFile={LOG4J2}",
             f"-Dkafka.logs.dir={self.data_dir}",
-            "-cp", self._classpath(), main_class, *args,
+            "-cp",
+            self._classpath(),
+            main_class,
+            *args,
         ]
 
     def format_storage(self) -> None:
@@ -141,8 +150,15 @@ class KafkaNode:
         self._write_properties()
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
-        command = self._java("kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
-                             "-c", str(self.properties_file), "--ignore-formatted")
+        command = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.properties_file),
+            "--ignore-formatted",
+        )
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise KafkaNodeError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}")
@@ -155,8 +171,11 @@ class KafkaNode:
         offset = self.server_log.stat().st_size
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(self.properties_file)),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=die_with_parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self._wait_until_started(offset)
@@ -173,7 +192,9 @@ class KafkaNode:
                     return
             time.sleep(0.2)
         self.stop()
-        raise KafkaNodeError(f"Kafka did not log '{STARTED_MARKER}' within {self.start_timeout_s}s:\n{tail(self.server_log)}")
+        raise KafkaNodeError(
+            f"Kafka did not log '{STARTED_MARKER}' within {self.start_timeout_s}s:\n{tail(self.server_log)}"
+        )
 
     @property
     def running(self) -> bool:

@@ -38,8 +38,10 @@ def server_bin_dir() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).resolve().parent
-    raise PostgresError("PostgreSQL server binaries not found: run `sudo deploy/postgres/install.sh` "
-                        "(Debian's postgresql package) or set DATABASE_URL to a server you have.")
+    raise PostgresError(
+        "PostgreSQL server binaries not found: run `sudo deploy/postgres/install.sh` "
+        "(Debian's postgresql package) or set DATABASE_URL to a server you have."
+    )
 
 
 @dataclass
@@ -70,11 +72,31 @@ class PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                      "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+            self._run(
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
         options = " ".join(f"-c {k}={v}" for k, v in TUNING.items())
-        self._run(str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.root} {options}", "start")
+        self._run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.root} {options}",
+            "start",
+        )
         self.started = True
         return self
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Path
 
+from services.disposition.tables import captives
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.service import DbSession, NotFound
-from services.disposition.tables import captives
 
 router = APIRouter(prefix="/v1", tags=["disposition"])
 
@@ -27,7 +27,9 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
         "registered": row["registration_event_id"] is not None,
         "nationality": row["nationality"],
         "captured_at": row["captured_at"],
-        "status": None if row["status"] is None else {
+        "status": None
+        if row["status"] is None
+        else {
             "status": row["status"],
             "rulebook_version": row["status_rulebook_version"],
             "rules": row["status_rules"],

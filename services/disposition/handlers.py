@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from services.disposition import projections
 from shared.contracts import DecodedEvent
 from shared.eventstore import EventStore
-from services.disposition import projections
 
 
 def handlers(store: EventStore):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.disposition.tables import captives
 from shared.contracts import EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.status import StatusDetermined
-from services.disposition.tables import captives
 
 
 def _upsert(session: Session, captive_id: str, **values) -> None:
@@ -17,8 +17,13 @@ def _upsert(session: Session, captive_id: str, **values) -> None:
 
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
-    _upsert(session, registered.captive_id, registration_event_id=envelope.id,
-            nationality=registered.nationality, captured_at=registered.capture.captured_at)
+    _upsert(
+        session,
+        registered.captive_id,
+        registration_event_id=envelope.id,
+        nationality=registered.nationality,
+        captured_at=registered.capture.captured_at,
+    )
 
 
 def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:
@@ -27,10 +32,13 @@ def record_status(session: Session, envelope: EventEnvelope, determined: StatusD
     ).scalar()
     if known is not None and known >= envelope.stream_version:
         return  # an older decision arriving after a newer one must not replace it
-    _upsert(session, determined.captive_id,
-            status=determined.status.value,
-            status_rulebook_version=determined.rulebook_version,
-            status_rules=[rule.model_dump(mode="json") for rule in determined.rules],
-            status_event_id=envelope.id,
-            status_stream_version=envelope.stream_version,
-            status_effective_from=envelope.occurred_at)
+    _upsert(
+        session,
+        determined.captive_id,
+        status=determined.status.value,
+        status_rulebook_version=determined.rulebook_version,
+        status_rules=[rule.model_dump(mode="json") for rule in determined.rules],
+        status_event_id=envelope.id,
+        status_stream_version=envelope.stream_version,
+        status_effective_from=envelope.occurred_at,
+    )

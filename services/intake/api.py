@@ -9,12 +9,20 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts import EventMetadata
-from shared.contracts.intake import Art17Date, Art17Field, Art17Text, CaptiveRegistered, Capture, ClaimedAffiliation, IdentityAmended
-from shared.service import DbSession, NotFound, Runtime
-from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
 from services.intake.projections import project
 from services.intake.tables import captives
+from shared.contracts import EventMetadata
+from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
+from shared.contracts.intake import (
+    Art17Date,
+    Art17Field,
+    Art17Text,
+    CaptiveRegistered,
+    Capture,
+    ClaimedAffiliation,
+    IdentityAmended,
+)
+from shared.service import DbSession, NotFound, Runtime
 
 router = APIRouter(prefix="/v1", tags=["captives"])
 
@@ -35,7 +43,9 @@ class Registration(BaseModel):
     nationality: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     claimed_affiliation: ClaimedAffiliation
     capture: Capture
-    occurred_at: AwareDatetime | None = Field(default=None, description="when the registration interview took place; default now")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when the registration interview took place; default now"
+    )
 
 
 class Amendment(BaseModel):
@@ -64,22 +74,33 @@ def expected_version(if_match: str | None) -> int:
     """Writes to an existing captive name the version they were based on (If-Match: "3"),
     so a stale write is refused with 409 instead of overwriting a newer one."""
     if if_match is None:
-        raise HTTPException(status.HTTP_428_PRECONDITION_REQUIRED,
-                            'If-Match is required: send the captive\'s current version, e.g. If-Match: "3"')
+        raise HTTPException(
+            status.HTTP_428_PRECONDITION_REQUIRED,
+            'If-Match is required: send the captive\'s current version, e.g. If-Match: "3"',
+        )
     found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
     if not found:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f'If-Match must be a version number such as "3", not {if_match!r}')
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f'If-Match must be a version number such as "3", not {if_match!r}'
+        )
     return int(found.group(1))
 
 
 @router.post("/captives", status_code=201, response_model=Written)
-def register_captive(body: Registration, runtime: Runtime, session: DbSession, response: Response,
-                     actor: Actor = "unauthenticated", agency: Agency = "unspecified") -> Written:
+def register_captive(
+    body: Registration,
+    runtime: Runtime,
+    session: DbSession,
+    response: Response,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+) -> Written:
     captive_id = new_captive_id()
     event = CaptiveRegistered(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
     with session.begin():
-        [envelope] = runtime.store.append(session, captive_id, 0, [event],
-                                          EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at))
+        [envelope] = runtime.store.append(
+            session, captive_id, 0, [event], EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at)
+        )
         project(session, envelope, event)
     runtime.relay.wake()
     response.headers["Location"] = f"/v1/captives/{captive_id}"
@@ -97,9 +118,16 @@ def get_captive(captive_id: CaptiveId, session: DbSession, response: Response) -
 
 
 @router.post("/captives/{captive_id}/identity-amendments", status_code=201, response_model=Written)
-def amend_identity(captive_id: CaptiveId, body: Amendment, runtime: Runtime, session: DbSession, response: Response,
-                   if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-                   actor: Actor = "unauthenticated", agency: Agency = "unspecified") -> Written:
+def amend_identity(
+    captive_id: CaptiveId,
+    body: Amendment,
+    runtime: Runtime,
+    session: DbSession,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+) -> Written:
     version = expected_version(if_match)
     with session.begin():
         identity = session.execute(
@@ -108,11 +136,20 @@ def amend_identity(captive_id: CaptiveId, body: Amendment, runtime: Runtime, ses
         if identity is None:
             raise NotFound(f"no captive {captive_id}")
         previous_model = Art17Date if body.field == "date_of_birth" else Art17Text
-        event = IdentityAmended(captive_id=captive_id, field=body.field,
-                                previous=previous_model.model_validate(identity[body.field]),
-                                current=body.current, reason=body.reason)
-        [envelope] = runtime.store.append(session, captive_id, version, [event],
-                                          EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at))
+        event = IdentityAmended(
+            captive_id=captive_id,
+            field=body.field,
+            previous=previous_model.model_validate(identity[body.field]),
+            current=body.current,
+            reason=body.reason,
+        )
+        [envelope] = runtime.store.append(
+            session,
+            captive_id,
+            version,
+            [event],
+            EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at),
+        )
         project(session, envelope, event)
     runtime.relay.wake()
     response.headers["ETag"] = f'"{envelope.stream_version}"'

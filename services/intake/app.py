@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
+from services.intake import api, tables
 from shared.contracts import topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
-from services.intake import api, tables
 
 
 class IntakeSettings(ServiceSettings):

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Response
 
+from services.status.tables import statuses
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.service import DbSession, NotFound
-from services.status.tables import statuses
 
 router = APIRouter(prefix="/v1", tags=["status"])
 

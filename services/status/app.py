@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
+from services.status import api, handlers, tables
 from shared.contracts import topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
-from services.status import api, handlers, tables
 
 
 class StatusSettings(ServiceSettings):

@@ -8,12 +8,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.status import projections, rulebook
+from services.status.tables import captive_facts, statuses
 from shared.contracts import DecodedEvent, EventMetadata
 from shared.contracts.intake import CaptiveRegistered, ClaimedAffiliation
 from shared.contracts.status import LegalStatus, StatusDetermined
 from shared.eventstore import EventStore
-from services.status import projections, rulebook
-from services.status.tables import captive_facts, statuses
 
 SERVICE_ACTOR = "status-service"
 SERVICE_AGENCY = "detaining-state/legal"
@@ -41,8 +41,9 @@ def facts_of(session: Session, captive_id: str) -> rulebook.CaptiveFacts:
     )
 
 
-def redecide(session: Session, store: EventStore, captive_id: str, *, cause: DecodedEvent,
-             effective_from: datetime | None = None) -> bool:
+def redecide(
+    session: Session, store: EventStore, captive_id: str, *, cause: DecodedEvent, effective_from: datetime | None = None
+) -> bool:
     """Decide again from the current facts; append StatusDetermined if the status or its reasons
     changed. Returns whether an event was appended."""
     decision = rulebook.decide(facts_of(session, captive_id))
@@ -50,7 +51,10 @@ def redecide(session: Session, store: EventStore, captive_id: str, *, cause: Dec
     rules = [rule.model_dump(mode="json") for rule in decision.rules]
     facts = [fact.model_dump(mode="json") for fact in decision.facts]
     if current is not None and (current.status, current.rulebook_version, current.rules, current.facts) == (
-        decision.status.value, decision.rulebook_version, rules, facts
+        decision.status.value,
+        decision.rulebook_version,
+        rules,
+        facts,
     ):
         return False
     determined = StatusDetermined(
@@ -61,8 +65,9 @@ def redecide(session: Session, store: EventStore, captive_id: str, *, cause: Dec
         facts=list(decision.facts),
         previous_status=LegalStatus(current.status) if current is not None else None,
     )
-    metadata = EventMetadata.caused_by(cause.envelope, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY,
-                                       occurred_at=effective_from)
+    metadata = EventMetadata.caused_by(
+        cause.envelope, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY, occurred_at=effective_from
+    )
     [envelope] = store.append(session, captive_id, current.stream_version if current else 0, [determined], metadata)
     projections.record_status(session, envelope, determined)
     return True

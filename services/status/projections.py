@@ -5,20 +5,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.status.tables import captive_facts, statuses
 from shared.contracts import EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.status import StatusDetermined
-from services.status.tables import captive_facts, statuses
 
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
-    session.execute(sa.insert(captive_facts).values(
-        captive_id=registered.captive_id,
-        nationality=registered.nationality,
-        claimed_affiliation=registered.claimed_affiliation.value,
-        captured_at=registered.capture.captured_at,
-        registration_event_id=envelope.id,
-    ))
+    session.execute(
+        sa.insert(captive_facts).values(
+            captive_id=registered.captive_id,
+            nationality=registered.nationality,
+            claimed_affiliation=registered.claimed_affiliation.value,
+            captured_at=registered.capture.captured_at,
+            registration_event_id=envelope.id,
+        )
+    )
 
 
 def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:

@@ -56,14 +56,16 @@ def decide(facts: CaptiveFacts) -> Decision:
         FactUsed(name="captured_at", value=facts.captured_at.isoformat(), source_event_id=registration),
         FactUsed(name="nationality", value=facts.nationality, source_event_id=registration),
         FactUsed(name="claimed_affiliation", value=facts.claimed_affiliation.value, source_event_id=registration),
-        FactUsed(name="home_state_is_party", value=facts.home_state_is_party,
-                 source_event_id=facts.home_state_fact_event_id),
+        FactUsed(
+            name="home_state_is_party", value=facts.home_state_is_party, source_event_id=facts.home_state_fact_event_id
+        ),
     ]
     fired = [_applied(PROTECTION_FROM_CAPTURE, f"protected since capture on {facts.captured_at.date().isoformat()}")]
     member = facts.claimed_affiliation in MEMBERSHIP
     if member and facts.home_state_is_party:
-        fired.append(_applied(MEMBER_OF_ARMED_FORCES,
-                              "member of the armed forces of a party to an international armed conflict"))
+        fired.append(
+            _applied(MEMBER_OF_ARMED_FORCES, "member of the armed forces of a party to an international armed conflict")
+        )
         return Decision(LegalStatus.POW, tuple(fired), tuple(used))
     doubts = []
     if not member:
@@ -72,8 +74,9 @@ def decide(facts: CaptiveFacts) -> Decision:
         doubts.append("home state not acknowledged as a party to the conflict")
     elif not facts.home_state_is_party:
         doubts.append("home state not a party to the conflict")
-    fired.append(_applied(DOUBT_MEANS_PRESUMED_POW,
-                          f"presumed POW until a competent tribunal decides: {'; '.join(doubts)}"))
+    fired.append(
+        _applied(DOUBT_MEANS_PRESUMED_POW, f"presumed POW until a competent tribunal decides: {'; '.join(doubts)}")
+    )
     return Decision(LegalStatus.PRESUMED_POW, tuple(fired), tuple(used))
 
 

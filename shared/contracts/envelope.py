@@ -28,7 +28,9 @@ class EventEnvelope(BaseModel):
     id: str = Field(min_length=1, max_length=64)
     source: str = Field(min_length=1, max_length=200, description="producing service, e.g. /services/intake")
     type: str = Field(min_length=1, max_length=100)
-    subject: str = Field(min_length=1, max_length=64, description="the stream: a captive id, or a conflict-level subject")
+    subject: str = Field(
+        min_length=1, max_length=64, description="the stream: a captive id, or a conflict-level subject"
+    )
     datacontenttype: Literal["application/json"] = "application/json"
     occurred_at: AwareDatetime = Field(alias="time")
     recorded_at: AwareDatetime = Field(alias="recordedat")
@@ -53,7 +55,9 @@ class EventMetadata(BaseModel):
     causation_id: str | None = None
 
     @classmethod
-    def caused_by(cls, upstream: EventEnvelope, *, actor: str, agency: str, occurred_at: datetime | None = None) -> EventMetadata:
+    def caused_by(
+        cls, upstream: EventEnvelope, *, actor: str, agency: str, occurred_at: datetime | None = None
+    ) -> EventMetadata:
         """Metadata for an event a service emits in reaction to `upstream`: same correlation,
         causation = the upstream event, and by default the same occurred-at (the decision
         holds from when the fact that caused it happened)."""

@@ -25,8 +25,9 @@ class Art17Text(BaseModel):
 
     answer: Answer
     value: str | None = Field(default=None, min_length=1, max_length=200)
-    romanised: str | None = Field(default=None, max_length=200,
-                                  description="Latin-script form; `value` keeps the original script exactly")
+    romanised: str | None = Field(
+        default=None, max_length=200, description="Latin-script form; `value` keeps the original script exactly"
+    )
 
     @model_validator(mode="after")
     def _value_only_when_given(self):
@@ -63,8 +64,9 @@ class Capture(BaseModel):
     place: str = Field(min_length=1, max_length=300)
     capturing_unit: str = Field(min_length=1, max_length=200)
     circumstances: str | None = Field(default=None, max_length=2000)
-    uniform_worn: str | None = Field(default=None, max_length=200,
-                                     description="whose uniform, e.g. 'Russian Federation'; not by itself decisive")
+    uniform_worn: str | None = Field(
+        default=None, max_length=200, description="whose uniform, e.g. 'Russian Federation'; not by itself decisive"
+    )
     papers_found: str | None = Field(default=None, max_length=500)
 
 

@@ -93,8 +93,13 @@ class EventConsumer:
                     raise RetryLater("stream kept moving while applying the event") from None
                 continue
             except Exception as error:  # the handler rejected this event: do not block the partition
-                log.warning("handler failed", event_id=event.envelope.id, type=event.envelope.type,
-                            attempt=attempt, error=repr(error))
+                log.warning(
+                    "handler failed",
+                    event_id=event.envelope.id,
+                    type=event.envelope.type,
+                    attempt=attempt,
+                    error=repr(error),
+                )
                 if attempt == self.handler_attempts:
                     self.dead_letter(record, error)
                     return
@@ -115,10 +120,16 @@ class EventConsumer:
                 ).first()
                 if seen:
                     return False
-                session.execute(sa.insert(self.inbox).values(
-                    event_id=event_id, event_type=event.envelope.type, topic=record.topic,
-                    kafka_partition=record.partition, kafka_offset=record.offset, processed_at=utc_now(),
-                ))
+                session.execute(
+                    sa.insert(self.inbox).values(
+                        event_id=event_id,
+                        event_type=event.envelope.type,
+                        topic=record.topic,
+                        kafka_partition=record.partition,
+                        kafka_offset=record.offset,
+                        processed_at=utc_now(),
+                    )
+                )
                 handler(session, event)
                 return True
         except IntegrityError:
@@ -139,13 +150,19 @@ class EventConsumer:
         if self._dlq_producer is None:
             self._dlq_producer = self.producer_factory()
         try:
-            self._dlq_producer.send(dead_letter(record.topic), key=record.key, value=record.value,
-                                    headers=headers).get(timeout=30)
+            self._dlq_producer.send(dead_letter(record.topic), key=record.key, value=record.value, headers=headers).get(
+                timeout=30
+            )
         except KafkaError as send_error:
             raise RetryLater(f"dead-letter topic unreachable: {send_error!r}") from send_error
         self.dead_lettered_total += 1
-        log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, error=str(error)[:500])
+        log.warning(
+            "record dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=str(error)[:500],
+        )
 
     # -- one poll ---------------------------------------------------------------------------
 

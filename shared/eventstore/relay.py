@@ -78,8 +78,12 @@ class OutboxRelay:
         if not rows:
             return 0
         sent = [
-            (row.id, self._producer.send(row.topic, key=row.stream_id.encode(), value=row.envelope.encode(),
-                                         headers=CLOUDEVENTS_JSON))
+            (
+                row.id,
+                self._producer.send(
+                    row.topic, key=row.stream_id.encode(), value=row.envelope.encode(), headers=CLOUDEVENTS_JSON
+                ),
+            )
             for row in rows
         ]
         self._producer.flush()

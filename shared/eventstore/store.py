@@ -101,9 +101,7 @@ class EventStore:
         ]
         try:
             session.execute(sa.insert(self.tables.events), event_rows)
-            session.execute(
-                sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes]
-            )
+            session.execute(sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes])
         except IntegrityError:
             raise ConcurrencyConflict(stream_id, expected_version, None) from None
         return envelopes

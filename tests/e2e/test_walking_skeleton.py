@@ -28,8 +28,12 @@ SERVICES = ("intake", "status", "disposition")
 def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
-           "KAFKA_PARTITIONS": "3"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "KAFKA_PARTITIONS": "3",
+    }
     databases, processes, urls = [], {}, {}
     for service in SERVICES:
         name = f"e2e_{service}_{uuid.uuid4().hex[:8]}"
@@ -40,12 +44,16 @@ def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
         urls[service] = f"http://127.0.0.1:{port}"
     for service in SERVICES:
         with (logs / f"{service}.log").open("wb") as log:
-            processes[service] = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", service], env=env,
-                                                  stdout=log, stderr=subprocess.STDOUT)
+            processes[service] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", service], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
     try:
         for service in SERVICES:
-            wait_until(lambda s=service: ready(urls[s], processes[s], logs / f"{s}.log"), timeout_s=60,
-                       what=f"{service} /readyz")
+            wait_until(
+                lambda s=service: ready(urls[s], processes[s], logs / f"{s}.log"),
+                timeout_s=60,
+                what=f"{service} /readyz",
+            )
         yield {service: httpx.Client(base_url=url, timeout=10) for service, url in urls.items()}
     finally:
         for process in processes.values():
@@ -78,8 +86,11 @@ def register(stack, **overrides) -> str:
 def test_a_registered_captive_gets_a_status_with_its_rule_trace_on_status_and_disposition(stack):
     captive_id = register(stack)
 
-    status = wait_until(lambda: ok_json(stack["status"].get(f"/v1/captives/{captive_id}")), timeout_s=30,
-                        what="the status on the status service")
+    status = wait_until(
+        lambda: ok_json(stack["status"].get(f"/v1/captives/{captive_id}")),
+        timeout_s=30,
+        what="the status on the status service",
+    )
     assert status["status"] == "PRESUMED_POW"
     assert status["rulebook_version"] == "v1"
     assert [rule["rule_id"] for rule in status["rules"]] == ["R1", "R7"]
@@ -87,9 +98,16 @@ def test_a_registered_captive_gets_a_status_with_its_rule_trace_on_status_and_di
     assert registration_event is not None
     assert status["effective_from"] == "2025-01-11T09:00:00Z", "protection runs from capture (Art. 5(1))"
 
-    picture = wait_until(lambda: (body := ok_json(stack["disposition"].get(f"/v1/captives/{captive_id}")))
-                         and body["registered"] and body["status"] and body, timeout_s=30,
-                         what="registration and status on the disposition service")
+    picture = wait_until(
+        lambda: (
+            (body := ok_json(stack["disposition"].get(f"/v1/captives/{captive_id}")))
+            and body["registered"]
+            and body["status"]
+            and body
+        ),
+        timeout_s=30,
+        what="registration and status on the disposition service",
+    )
     assert picture["status"]["status"] == "PRESUMED_POW"
     assert picture["status"]["event_id"] == status["event_id"]
     assert picture["nationality"] == "KP"
@@ -107,10 +125,11 @@ def test_concurrent_writes_on_one_version_have_one_winner_and_the_rest_get_409(s
     captive_id = register(stack)
 
     def amend(n: int) -> httpx.Response:
-        return stack["intake"].post(f"/v1/captives/{captive_id}/identity-amendments",
-                                    headers={**HEADERS, "If-Match": '"1"'},
-                                    json={"field": "rank", "current": {"answer": "GIVEN", "value": f"rank-{n}"},
-                                          "reason": f"writer {n}"})
+        return stack["intake"].post(
+            f"/v1/captives/{captive_id}/identity-amendments",
+            headers={**HEADERS, "If-Match": '"1"'},
+            json={"field": "rank", "current": {"answer": "GIVEN", "value": f"rank-{n}"}, "reason": f"writer {n}"},
+        )
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(amend, range(6)))
@@ -136,7 +155,9 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(stack):
     answer = intake.post("/v1/captives", json=missing_field, headers=HEADERS)
     assert answer.status_code == 422 and "capture" in answer.text
 
-    answer = intake.post("/v1/captives", content=b'{"surname": ', headers={**HEADERS, "content-type": "application/json"})
+    answer = intake.post(
+        "/v1/captives", content=b'{"surname": ', headers={**HEADERS, "content-type": "application/json"}
+    )
     assert answer.status_code == 422 and "JSON" in answer.text
 
     given_without_value = {**registration(), "rank": {"answer": "GIVEN"}}
@@ -150,8 +171,9 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(stack):
     assert answer.status_code == 422 and "takes a date" in answer.text
     assert intake.post(url, json=amendment, headers={**HEADERS, "If-Match": '"7"'}).status_code == 409
     missing = "CAP-0000-0000-0000"
-    answer = intake.post(f"/v1/captives/{missing}/identity-amendments", json=amendment,
-                         headers={**HEADERS, "If-Match": '"1"'})
+    answer = intake.post(
+        f"/v1/captives/{missing}/identity-amendments", json=amendment, headers={**HEADERS, "If-Match": '"1"'}
+    )
     assert answer.status_code == 404
     assert intake.get("/v1/captives/not-a-captive-id").status_code == 422
     for service in SERVICES:

@@ -38,9 +38,16 @@ def count(client: TestClient, table: sa.Table) -> int:
 
 def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_broker, new_database, topic_prefix):
     bootstrap = own_broker.bootstrap_servers
-    intake_settings = settings_for("intake", database_url=new_database("intake"), bootstrap=bootstrap, prefix=topic_prefix)
-    status_settings = settings_for("status", database_url=new_database("status"), bootstrap=bootstrap, prefix=topic_prefix)
-    with TestClient(build_app("intake", intake_settings)) as intake, TestClient(build_app("status", status_settings)) as status:
+    intake_settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=bootstrap, prefix=topic_prefix
+    )
+    status_settings = settings_for(
+        "status", database_url=new_database("status"), bootstrap=bootstrap, prefix=topic_prefix
+    )
+    with (
+        TestClient(build_app("intake", intake_settings)) as intake,
+        TestClient(build_app("status", status_settings)) as status,
+    ):
         for service in (intake, status):
             wait_until(lambda service=service: service.get("/readyz").status_code == 200, what="services ready")
         own_broker.stop()
@@ -53,8 +60,11 @@ def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_b
             captives.append(created.json()["captive_id"])
         # A second event per captive, so that order within each stream is tested too.
         for captive_id in captives:
-            amended = intake.post(f"/v1/captives/{captive_id}/identity-amendments", headers={**HEADERS, "If-Match": '"1"'},
-                                  json={"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": "unit papers"})
+            amended = intake.post(
+                f"/v1/captives/{captive_id}/identity-amendments",
+                headers={**HEADERS, "If-Match": '"1"'},
+                json={"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": "unit papers"},
+            )
             assert amended.status_code == 201, amended.text
         assert intake.app.state.runtime.relay.backlog() == 100
 
@@ -77,10 +87,16 @@ def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_b
 @pytest.fixture
 def intake_then_status(kafka_bootstrap, new_database, topic_prefix):
     """Intake with its relay, and a status service whose consumer the test drives by hand."""
-    intake_settings = settings_for("intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix)
-    status_settings = settings_for("status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix)
-    with TestClient(build_app("intake", intake_settings)) as intake, \
-            TestClient(build_app("status", status_settings, background=False)) as status:
+    intake_settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    status_settings = settings_for(
+        "status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    with (
+        TestClient(build_app("intake", intake_settings)) as intake,
+        TestClient(build_app("status", status_settings, background=False)) as status,
+    ):
         yield intake, status
         status.app.state.runtime.consumer.close()
 
@@ -103,7 +119,9 @@ def snapshot(client: TestClient) -> dict:
 def test_redelivered_events_change_nothing(intake_then_status):
     intake, status = intake_then_status
     for n in range(10):
-        assert intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS).status_code == 201
+        assert (
+            intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS).status_code == 201
+        )
     consume_until(status, lambda: count(status, statuses) == 10, "10 statuses")
     before = snapshot(status)
     consumer = status.app.state.runtime.consumer
@@ -117,19 +135,34 @@ def test_redelivered_events_change_nothing(intake_then_status):
     assert snapshot(status) == before
 
 
-def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_processed(intake_then_status, kafka_bootstrap,
-                                                                                     topic_prefix):
+def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_processed(
+    intake_then_status, kafka_bootstrap, topic_prefix
+):
     _intake, status = intake_then_status
     topic = f"{topic_prefix}intake.events.v1"
     good = CaptiveRegistered(captive_id="CAP-0000-0000-00GD", **registration())
-    envelope = EventEnvelope(id="c0ffee00-0000-4000-8000-000000000001", source="/services/intake",
-                             type="CaptiveRegistered", subject=good.captive_id, occurred_at="2025-01-12T00:00:00Z",
-                             recorded_at="2025-01-12T00:00:00Z", stream_version=1, schema_version=1,
-                             correlation_id="c-1", actor="officer", agency="UA-HQ", data=good.model_dump(mode="json"))
+    envelope = EventEnvelope(
+        id="c0ffee00-0000-4000-8000-000000000001",
+        source="/services/intake",
+        type="CaptiveRegistered",
+        subject=good.captive_id,
+        occurred_at="2025-01-12T00:00:00Z",
+        recorded_at="2025-01-12T00:00:00Z",
+        stream_version=1,
+        schema_version=1,
+        correlation_id="c-1",
+        actor="officer",
+        agency="UA-HQ",
+        data=good.model_dump(mode="json"),
+    )
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     key = good.captive_id.encode()  # same key, same partition: the good record comes after the poison
-    poison = producer.send(topic, key=key, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]).get(10)
-    unknown = producer.send(topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))).get(10)
+    poison = producer.send(
+        topic, key=key, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]
+    ).get(10)
+    unknown = producer.send(
+        topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))
+    ).get(10)
     producer.send(topic, key=key, value=encode(envelope)).get(10)
     producer.close()
 

@@ -21,8 +21,13 @@ STREAM = "CAP-0000-0000-00AA"
 
 
 def amendment(n: int) -> IdentityAmended:
-    return IdentityAmended(captive_id=STREAM, field="rank", previous=Art17Text(answer="UNKNOWN"),
-                           current=Art17Text(answer="GIVEN", value=f"rank {n}"), reason=f"correction {n}")
+    return IdentityAmended(
+        captive_id=STREAM,
+        field="rank",
+        previous=Art17Text(answer="UNKNOWN"),
+        current=Art17Text(answer="GIVEN", value=f"rank {n}"),
+        reason=f"correction {n}",
+    )
 
 
 META = EventMetadata(actor="officer-1", agency="UA-HQ", occurred_at=datetime(2025, 2, 1, tzinfo=UTC))
@@ -56,8 +61,10 @@ def test_a_stale_expected_version_is_a_conflict_and_stores_nothing(store):
     events, sessions = store
     with sessions.begin() as session:
         events.append(session, STREAM, 0, [amendment(1)], META)
-    with pytest.raises(ConcurrencyConflict, match="expected at version 0, but it is at version 1"), \
-            sessions.begin() as session:
+    with (
+        pytest.raises(ConcurrencyConflict, match="expected at version 0, but it is at version 1"),
+        sessions.begin() as session,
+    ):
         events.append(session, STREAM, 0, [amendment(2)], META)
     with sessions() as session:
         assert [e.event.payload.reason for e in events.read_stream(session, STREAM)] == ["correction 1"]

@@ -21,8 +21,10 @@ def test_each_service_runs_from_the_one_image_with_its_settings_and_port():
         assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{service.value}")
         assert spec["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert f":{defaults.port}/readyz" in " ".join(spec["healthcheck"]["test"])
-        assert spec["depends_on"] == {"kafka": {"condition": "service_healthy"},
-                                      "postgres": {"condition": "service_healthy"}}
+        assert spec["depends_on"] == {
+            "kafka": {"condition": "service_healthy"},
+            "postgres": {"condition": "service_healthy"},
+        }
 
 
 def test_images_are_pinned():

@@ -12,10 +12,17 @@ from tests.support import registration
 
 def envelope_for(payload, **overrides) -> EventEnvelope:
     fields = dict(
-        id="4b8f7a52-8a9c-4f7e-9d0b-0a1c2e3f4a5b", source="/services/intake", type=payload.event_type,
-        subject=payload.captive_id, occurred_at=datetime(2025, 1, 11, 9, tzinfo=UTC),
-        recorded_at=datetime(2025, 1, 12, 10, tzinfo=UTC), stream_version=1,
-        schema_version=payload.schema_version, correlation_id="corr-1", actor="officer-7", agency="UA-HQ",
+        id="4b8f7a52-8a9c-4f7e-9d0b-0a1c2e3f4a5b",
+        source="/services/intake",
+        type=payload.event_type,
+        subject=payload.captive_id,
+        occurred_at=datetime(2025, 1, 11, 9, tzinfo=UTC),
+        recorded_at=datetime(2025, 1, 12, 10, tzinfo=UTC),
+        stream_version=1,
+        schema_version=payload.schema_version,
+        correlation_id="corr-1",
+        actor="officer-7",
+        agency="UA-HQ",
         data=payload.model_dump(mode="json"),
     )
     return EventEnvelope(**{**fields, **overrides})

@@ -8,9 +8,13 @@ from shared.contracts.status import LegalStatus
 
 
 def facts(**overrides) -> CaptiveFacts:
-    base = dict(captive_id="CAP-0000-0000-0001", captured_at=datetime(2025, 1, 11, tzinfo=UTC), nationality="KP",
-                claimed_affiliation=ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES,
-                registration_event_id="ev-registration")
+    base = dict(
+        captive_id="CAP-0000-0000-0001",
+        captured_at=datetime(2025, 1, 11, tzinfo=UTC),
+        nationality="KP",
+        claimed_affiliation=ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES,
+        registration_event_id="ev-registration",
+    )
     return CaptiveFacts(**{**base, **overrides})
 
 
