@@ -14,12 +14,14 @@ from typing import Annotated
 import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import kafka as kafka_clients
 from shared.db import create_engine, migrate, session_factory
+from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.relay import OutboxRelay
@@ -194,6 +196,20 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
             },
             status_code=409,
         )
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # Where and what, without echoing the input back: it may be identity data, and it may
+        # not even be representable in JSON (a body of `Infinity` parses to a float).
+        problems = [
+            {"type": e.get("type", "value_error"), "loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(DomainConflict)
+    def domain_conflict(_request: Request, error: DomainConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=409)
 
     @app.exception_handler(NotFound)
     def not_found(_request: Request, error: NotFound) -> JSONResponse:

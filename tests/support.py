@@ -91,3 +91,19 @@ def build_app(service: str, settings, *, background: bool = True):
 
 
 HEADERS = {"X-Actor": "officer-test", "X-Agency": "UA-coordination-HQ"}
+
+
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether consumer group `group` has committed offsets up to the end of every partition."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        committed = admin.list_group_offsets(group).get(group, {})
+        ends = consumer.end_offsets(partitions)
+        return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+    finally:
+        admin.close()
+        consumer.close()

@@ -1,60 +1,89 @@
-"""Intake's HTTP API (v1)."""
+"""Intake's HTTP API (v1): registration (one or a batch), the later facts, the record by data
+tier, the event history, and overdue obligations."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Path, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.orm import Session
 
+from services.intake import deadlines
+from services.intake.checks import fact_time_problems, registration_problems
+from services.intake.custody import CustodyConflict, after
 from services.intake.projections import project
+from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives
-from shared.contracts import EventMetadata
+from shared.contracts import EventMetadata, EventPayload, registered_types
+from shared.contracts.envelope import EventEnvelope, utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
 from shared.contracts.intake import (
     Art17Date,
     Art17Field,
     Art17Text,
     CaptiveRegistered,
-    Capture,
-    ClaimedAffiliation,
+    CaptureCard,
+    CaptureCardRecorded,
+    DeclaredWish,
+    IcrcVisit,
+    IcrcVisitRecorded,
     IdentityAmended,
+    MedicalAssessed,
+    MedicalAssessment,
+    Movement,
+    MovementRecorded,
+    Notification,
+    NotificationSent,
+    Registration,
+    WishDeclared,
 )
-from shared.service import DbSession, NotFound, Runtime
+from shared.contracts.tiers import field_tiers
+from shared.eventstore import ConcurrencyConflict
+from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
+from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
 
-router = APIRouter(prefix="/v1", tags=["captives"])
+router = APIRouter(prefix="/v1", tags=["intake"])
+
+MAX_BATCH = 1000
 
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
-# Until agencies authenticate with tokens, the caller names itself in headers.
+# Until agencies authenticate with tokens (OAuth2 client credentials), callers name themselves.
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=200)]
 Agency = Annotated[str, Header(alias="X-Agency", min_length=1, max_length=200)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description='the version the write is based on, e.g. "3"')]
 
 
-class Registration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    surname: Art17Text
-    first_names: Art17Text
-    rank: Art17Text
-    date_of_birth: Art17Date
-    service_number: Art17Text
-    nationality: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
-    claimed_affiliation: ClaimedAffiliation
-    capture: Capture
+class When(BaseModel):
     occurred_at: AwareDatetime | None = Field(
-        default=None, description="when the registration interview took place; default now"
+        default=None, description="when it happened (default: now); never in the future, never before the capture"
     )
 
 
-class Amendment(BaseModel):
+class RegistrationRequest(Registration, When):
+    pass
+
+
+class BatchRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    captives: list[Any] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"up to {MAX_BATCH} registrations; each is checked on its own"
+    )
+
+
+class AmendmentRequest(When):
     model_config = ConfigDict(extra="forbid")
 
     field: Art17Field
     current: Art17Text | Art17Date
-    reason: str = Field(min_length=1, max_length=2000)
-    occurred_at: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=4000)
 
     @model_validator(mode="after")
     def _value_fits_field(self):
@@ -64,20 +93,42 @@ class Amendment(BaseModel):
         return self
 
 
+class MedicalAssessmentRequest(MedicalAssessment, When):
+    pass
+
+
+class MovementRequest(Movement, When):
+    pass
+
+
+class IcrcVisitRequest(IcrcVisit, When):
+    pass
+
+
+class WishRequest(DeclaredWish, When):
+    pass
+
+
+class CaptureCardRequest(CaptureCard, When):
+    pass
+
+
+class NotificationRequest(Notification, When):
+    pass
+
+
 class Written(BaseModel):
     captive_id: str
     stream_version: int
     event_id: str
 
 
-def expected_version(if_match: str | None) -> int:
-    """Writes to an existing captive name the version they were based on (If-Match: "3"),
-    so a stale write is refused with 409 instead of overwriting a newer one."""
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def expected_version(if_match: str | None) -> int | None:
     if if_match is None:
-        raise HTTPException(
-            status.HTTP_428_PRECONDITION_REQUIRED,
-            'If-Match is required: send the captive\'s current version, e.g. If-Match: "3"',
-        )
+        return None
     found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
     if not found:
         raise HTTPException(
@@ -86,71 +137,481 @@ def expected_version(if_match: str | None) -> int:
     return int(found.group(1))
 
 
-@router.post("/captives", status_code=201, response_model=Written)
+def load_record(runtime: ServiceRuntime, session: Session, captive_id: str) -> CaptiveRecord:
+    record = fold(stored.event for stored in runtime.store.read_stream(session, captive_id))
+    if record is None:
+        raise NotFound(f"no captive {captive_id}")
+    return record
+
+
+def written(envelope: EventEnvelope) -> Answer:
+    body = Written(captive_id=envelope.subject, stream_version=envelope.stream_version, event_id=envelope.id)
+    return Answer(
+        201, body.model_dump(), {"ETag": f'"{envelope.stream_version}"', "Location": f"/v1/captives/{envelope.subject}"}
+    )
+
+
+def record_fact(
+    request: Request,
+    runtime: ServiceRuntime,
+    session: Session,
+    captive_id: str,
+    body: When,
+    make_event: Callable[[CaptiveRecord, datetime], EventPayload],
+    *,
+    if_match: str | None,
+    key: str | None,
+    actor: str,
+    agency: str,
+) -> JSONResponse:
+    """Append one fact about an existing captive. With If-Match the write is refused (409) if the
+    record moved on; without it the fact is appended to whatever is current, and a race with
+    another write is retried from a fresh read (facts add to the record, they do not overwrite)."""
+    expected = expected_version(if_match)
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+
+    def write(session: Session) -> Answer:
+        record = load_record(runtime, session, captive_id)
+        if expected is not None and expected != record.stream_version:
+            raise ConcurrencyConflict(captive_id, expected, record.stream_version)
+        now = utc_now()
+        occurred_at = body.occurred_at or now
+        if problems := fact_time_problems(occurred_at, record.captured_at, now):
+            raise RequestValidationError(problems)
+        event = make_event(record, occurred_at)
+        metadata = EventMetadata(actor=actor, agency=agency, occurred_at=occurred_at)
+        [envelope] = runtime.store.append(session, captive_id, record.stream_version, [event], metadata)
+        project(session, envelope, event)
+        return written(envelope)
+
+    table = runtime.definition.store_tables.idempotency_keys
+    for attempt in range(1, 4):
+        try:
+            return run_idempotent(session, table, key, fingerprint, write, after_commit=runtime.relay.wake)
+        except ConcurrencyConflict:
+            if expected is not None or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fact(model: type[EventPayload], body: When, captive_id: str) -> EventPayload:
+    return model(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+
+
+# -- registration -------------------------------------------------------------------------------
+
+
+def _register(
+    runtime: ServiceRuntime, session: Session, body: RegistrationRequest, now: datetime, actor: str, agency: str
+) -> EventEnvelope:
+    captive_id = new_captive_id()
+    occurred_at = body.occurred_at or now
+    event = CaptiveRegistered(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+    [envelope] = runtime.store.append(
+        session, captive_id, 0, [event], EventMetadata(actor=actor, agency=agency, occurred_at=occurred_at)
+    )
+    project(session, envelope, event)
+    return envelope
+
+
+@router.post(
+    "/captives",
+    status_code=201,
+    response_model=Written,
+    responses={422: {"description": "a field is missing or wrong; the message names it"}},
+)
 def register_captive(
-    body: Registration,
+    body: RegistrationRequest,
+    request: Request,
     runtime: Runtime,
     session: DbSession,
-    response: Response,
+    idempotency_key: IdempotencyKey = None,
     actor: Actor = "unauthenticated",
     agency: Agency = "unspecified",
-) -> Written:
-    captive_id = new_captive_id()
-    event = CaptiveRegistered(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-    with session.begin():
-        [envelope] = runtime.store.append(
-            session, captive_id, 0, [event], EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at)
-        )
-        project(session, envelope, event)
-    runtime.relay.wake()
-    response.headers["Location"] = f"/v1/captives/{captive_id}"
-    response.headers["ETag"] = f'"{envelope.stream_version}"'
-    return Written(captive_id=captive_id, stream_version=envelope.stream_version, event_id=envelope.id)
+):
+    """Register a captive: the Art. 17 fields (each GIVEN, DECLINED or UNKNOWN), nationality,
+    claimed affiliation, the capture, and, only with a consent and its purpose, Art. 122(4) details.
+    The captive gets a random pseudonymous id."""
+    now = utc_now()
+    if problems := registration_problems(body, body.occurred_at or now, now):
+        raise RequestValidationError(problems)
+
+    def write(session: Session) -> Answer:
+        return written(_register(runtime, session, body, now, actor, agency))
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    return run_idempotent(
+        session,
+        runtime.definition.store_tables.idempotency_keys,
+        idempotency_key,
+        fingerprint,
+        write,
+        after_commit=runtime.relay.wake,
+    )
+
+
+@router.post("/captives:batch", status_code=200)
+def register_batch(
+    body: BatchRegistration,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Register up to 1,000 captives at once (a mass capture). Each item is checked on its own:
+    the answer has one result per item, in order (201 with the new id, or 422 with the errors),
+    and a bad item does not stop the others."""
+    now = utc_now()
+    parsed: list[RegistrationRequest | list] = []
+    for index, item in enumerate(body.captives):
+        loc = ("body", "captives", index)
+        try:
+            registration = RegistrationRequest.model_validate(item)
+        except ValidationError as error:
+            parsed.append(
+                [
+                    {**e, "loc": (*loc, *e["loc"])}
+                    for e in error.errors(include_url=False, include_input=False, include_context=False)
+                ]
+            )
+            continue
+        problems = registration_problems(registration, registration.occurred_at or now, now, loc)
+        parsed.append(problems or registration)
+
+    def write(session: Session) -> Answer:
+        results = []
+        for index, item in enumerate(parsed):
+            if isinstance(item, list):
+                results.append({"index": index, "status": 422, "errors": item})
+            else:
+                envelope = _register(runtime, session, item, now, actor, agency)
+                results.append({"index": index, "status": 201, "captive_id": envelope.subject, "event_id": envelope.id})
+        created = sum(result["status"] == 201 for result in results)
+        return Answer(200, {"created": created, "rejected": len(results) - created, "results": results})
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    return run_idempotent(
+        session,
+        runtime.definition.store_tables.idempotency_keys,
+        idempotency_key,
+        fingerprint,
+        write,
+        after_commit=runtime.relay.wake,
+    )
+
+
+# -- reads --------------------------------------------------------------------------------------
 
 
 @router.get("/captives/{captive_id}")
-def get_captive(captive_id: CaptiveId, session: DbSession, response: Response) -> dict[str, Any]:
-    row = session.execute(sa.select(captives).where(captives.c.captive_id == captive_id)).mappings().first()
-    if row is None:
+def get_captive(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> JSONResponse:
+    """The captive's record, one section per data tier: reference, identity, medical, wishes_and_risk."""
+    record = load_record(runtime, session, captive_id)
+    return JSONResponse(record.view(), headers={"ETag": f'"{record.stream_version}"'})
+
+
+@router.get("/captives/{captive_id}/events")
+def get_history(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> list[dict[str, Any]]:
+    """Every intake event about the captive, in order, as CloudEvents JSON."""
+    events = runtime.store.read_stream(session, captive_id)
+    if not events:
         raise NotFound(f"no captive {captive_id}")
-    response.headers["ETag"] = f'"{row["stream_version"]}"'
-    return dict(row)
+    return [stored.envelope.model_dump(mode="json") for stored in events]
+
+
+@router.get("/overdue")
+def get_overdue(
+    session: DbSession,
+    as_of: Annotated[
+        str | None, Query(description="a date (2025-02-01, read as 00:00 UTC) or a datetime with a zone; default now")
+    ] = None,
+):
+    """Captives whose Art. 70 capture card or Arts. 122-123 notifications are overdue as of a
+    date, computed from the recorded events."""
+    moment = _parse_as_of(as_of) if as_of else utc_now()
+    earliest_due = moment - max(deadlines.CAPTURE_CARD_WINDOW, deadlines.NOTIFICATION_WINDOW)
+    rows = session.execute(
+        sa.select(captives)
+        .where(captives.c.captured_at < earliest_due)
+        .order_by(captives.c.captured_at, captives.c.captive_id)
+    ).all()
+    found = [
+        item
+        for row in rows
+        for item in deadlines.overdue(
+            deadlines.CaptiveDeadlineFacts(
+                captive_id=row.captive_id,
+                captured_at=row.captured_at,
+                first_arrival_at=row.first_arrival_at,
+                card_settled_at=row.card_settled_at,
+                nib_notified_at=row.nib_notified_at,
+                cta_notified_at=row.cta_notified_at,
+                custody_ended_at=row.custody_ended_at,
+            ),
+            moment,
+        )
+    ]
+    return {
+        "as_of": moment.isoformat().replace("+00:00", "Z"),
+        "count": len(found),
+        "overdue": [{**item.__dict__, "due_at": item.due_at.isoformat().replace("+00:00", "Z")} for item in found],
+    }
+
+
+def _parse_as_of(value: str) -> datetime:
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "as_of"),
+                    "msg": f"{value!r} is not a date (2025-02-01) or a datetime with a zone",
+                }
+            ]
+        )
+    return moment.astimezone(UTC)
+
+
+@router.get("/data-tiers")
+def get_data_tiers() -> dict[str, dict[str, str]]:
+    """The data tier of every field of every intake event (what access control filters on)."""
+    return {
+        name: {field: tier.value for field, tier in field_tiers(model).items()}
+        for (name, _version), model in sorted(registered_types().items())
+        if model.__module__ == "shared.contracts.intake"
+    }
+
+
+# -- later facts --------------------------------------------------------------------------------
 
 
 @router.post("/captives/{captive_id}/identity-amendments", status_code=201, response_model=Written)
 def amend_identity(
     captive_id: CaptiveId,
-    body: Amendment,
+    body: AmendmentRequest,
+    request: Request,
     runtime: Runtime,
     session: DbSession,
-    response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
     actor: Actor = "unauthenticated",
     agency: Agency = "unspecified",
-) -> Written:
-    version = expected_version(if_match)
-    with session.begin():
-        identity = session.execute(
-            sa.select(captives.c.identity).where(captives.c.captive_id == captive_id)
-        ).scalar_one_or_none()
-        if identity is None:
-            raise NotFound(f"no captive {captive_id}")
-        previous_model = Art17Date if body.field == "date_of_birth" else Art17Text
-        event = IdentityAmended(
+):
+    """Correct one Art. 17 field. Requires If-Match: an amendment overwrites a value, so it must
+    be based on the current version."""
+    if if_match is None:
+        raise HTTPException(
+            status.HTTP_428_PRECONDITION_REQUIRED,
+            'If-Match is required: send the captive\'s current version, e.g. If-Match: "3"',
+        )
+
+    def amendment(record: CaptiveRecord, _at: datetime) -> IdentityAmended:
+        return IdentityAmended(
             captive_id=captive_id,
             field=body.field,
-            previous=previous_model.model_validate(identity[body.field]),
+            previous=record.identity[body.field],
             current=body.current,
             reason=body.reason,
         )
-        [envelope] = runtime.store.append(
-            session,
-            captive_id,
-            version,
-            [event],
-            EventMetadata(actor=actor, agency=agency, occurred_at=body.occurred_at),
-        )
-        project(session, envelope, event)
-    runtime.relay.wake()
-    response.headers["ETag"] = f'"{envelope.stream_version}"'
-    return Written(captive_id=captive_id, stream_version=envelope.stream_version, event_id=envelope.id)
+
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        amendment,
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post("/captives/{captive_id}/medical-assessments", status_code=201, response_model=Written)
+def assess_health(
+    captive_id: CaptiveId,
+    body: MedicalAssessmentRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Health at capture or a later assessment (Arts. 30-31); 'seriously wounded or sick' counts
+    for direct repatriation when a mixed medical commission found it (Art. 110, Annex I)."""
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        lambda _r, _t: _fact(MedicalAssessed, body, captive_id),
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post(
+    "/captives/{captive_id}/movements",
+    status_code=201,
+    response_model=Written,
+    responses={409: {"description": "the movement cannot follow the captive's current custody state"}},
+)
+def record_movement(
+    captive_id: CaptiveId,
+    body: MovementRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Arrival at a camp, transfer, hospital, escape, death or release. Movements are recorded
+    in time order and must follow from the current state (nothing after a death or a release)."""
+
+    def movement(record: CaptiveRecord, at: datetime) -> MovementRecorded:
+        if record.last_movement_at is not None and at < record.last_movement_at:
+            raise CustodyConflict(
+                f"movements are recorded in time order: the last one is at "
+                f"{record.last_movement_at.isoformat()}, this one at {at.isoformat()}"
+            )
+        after(record.custody, body.kind)  # raises CustodyConflict
+        return _fact(MovementRecorded, body, captive_id)
+
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        movement,
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post("/captives/{captive_id}/icrc-visits", status_code=201, response_model=Written)
+def record_icrc_visit(
+    captive_id: CaptiveId,
+    body: IcrcVisitRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """A visit by an ICRC delegate (Art. 126), and whether he saw the captive in private."""
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        lambda _r, _t: _fact(IcrcVisitRecorded, body, captive_id),
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post("/captives/{captive_id}/wishes", status_code=201, response_model=Written)
+def declare_wish(
+    captive_id: CaptiveId,
+    body: WishRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """A wish about return (repatriate / stay / a named third state / undecided) with its
+    provenance: who asked, through which interpreter, in what setting, free and informed or not."""
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        lambda _r, _t: _fact(WishDeclared, body, captive_id),
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post("/captives/{captive_id}/capture-card", status_code=201, response_model=Written)
+def record_capture_card(
+    captive_id: CaptiveId,
+    body: CaptureCardRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """The Art. 70 capture card: offered, sent, or declined by the captive."""
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        lambda _r, _t: _fact(CaptureCardRecorded, body, captive_id),
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )
+
+
+@router.post("/captives/{captive_id}/notifications", status_code=201, response_model=Written)
+def record_notification(
+    captive_id: CaptiveId,
+    body: NotificationRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Information sent to the National Information Bureau or the Central Tracing Agency
+    (Arts. 122-123), with exactly which fields were sent."""
+    return record_fact(
+        request,
+        runtime,
+        session,
+        captive_id,
+        body,
+        lambda _r, _t: _fact(NotificationSent, body, captive_id),
+        if_match=if_match,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+    )

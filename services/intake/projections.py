@@ -3,41 +3,66 @@ it exactly. The API applies each event it appends through `project`, in the same
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.intake.custody import CustodyState, after
 from services.intake.tables import captives
 from shared.contracts import EventEnvelope, EventPayload
-from shared.contracts.intake import CaptiveRegistered, IdentityAmended
+from shared.contracts.intake import (
+    END_OF_CUSTODY,
+    CaptiveRegistered,
+    CaptureCardAction,
+    CaptureCardRecorded,
+    MovementKind,
+    MovementRecorded,
+    NotificationRecipient,
+    NotificationSent,
+)
+
+NOTIFIED_COLUMN = {
+    NotificationRecipient.NATIONAL_INFORMATION_BUREAU: "nib_notified_at",
+    NotificationRecipient.CENTRAL_TRACING_AGENCY: "cta_notified_at",
+}
 
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+    captive_id = envelope.subject
+    if isinstance(payload, CaptiveRegistered):
+        session.execute(
+            sa.insert(captives).values(
+                captive_id=captive_id,
+                stream_version=envelope.stream_version,
+                nationality=payload.nationality,
+                claimed_affiliation=payload.claimed_affiliation.value,
+                captured_at=payload.capture.captured_at,
+                custody_state=CustodyState.CAPTURED.value,
+                custody_since=payload.capture.captured_at,
+            )
+        )
+        return
+    row = session.execute(sa.select(captives).where(captives.c.captive_id == captive_id)).one()
+    changes: dict = {"stream_version": envelope.stream_version}
+    at = envelope.occurred_at
     match payload:
-        case CaptiveRegistered():
-            session.execute(
-                sa.insert(captives).values(
-                    captive_id=payload.captive_id,
-                    stream_version=envelope.stream_version,
-                    registered_at=envelope.occurred_at,
-                    nationality=payload.nationality,
-                    claimed_affiliation=payload.claimed_affiliation.value,
-                    captured_at=payload.capture.captured_at,
-                    identity={
-                        name: getattr(payload, name).model_dump(mode="json")
-                        for name in ("surname", "first_names", "rank", "date_of_birth", "service_number")
-                    },
-                    capture=payload.capture.model_dump(mode="json"),
-                )
-            )
-        case IdentityAmended():
-            identity = session.execute(
-                sa.select(captives.c.identity).where(captives.c.captive_id == payload.captive_id)
-            ).scalar_one()
-            session.execute(
-                sa.update(captives)
-                .where(captives.c.captive_id == payload.captive_id)
-                .values(
-                    identity={**identity, payload.field: payload.current.model_dump(mode="json")},
-                    stream_version=envelope.stream_version,
-                )
-            )
+        case MovementRecorded():
+            changes["custody_state"] = after(CustodyState(row.custody_state), payload.kind).value
+            changes["custody_since"] = at
+            if payload.kind is MovementKind.ARRIVED_AT_CAMP:
+                changes["first_arrival_at"] = _earliest(row.first_arrival_at, at)
+            if payload.kind in END_OF_CUSTODY:
+                changes["custody_ended_at"] = _earliest(row.custody_ended_at, at)
+            if payload.kind is MovementKind.RECAPTURED:
+                changes["custody_ended_at"] = None
+        case CaptureCardRecorded() if payload.action is not CaptureCardAction.OFFERED:
+            changes["card_settled_at"] = _earliest(row.card_settled_at, at)
+        case NotificationSent():
+            column = NOTIFIED_COLUMN[payload.recipient]
+            changes[column] = _earliest(getattr(row, column), at)
+    session.execute(sa.update(captives).where(captives.c.captive_id == captive_id).values(**changes))
+
+
+def _earliest(known: datetime | None, new: datetime) -> datetime:
+    return new if known is None or new < known else known

@@ -1,4 +1,5 @@
-"""The intake database: the event store plus the read model of each captive's current record."""
+"""The intake database: the event store, plus one row per captive with what cross-captive
+queries need (deadlines, custody). A single captive's full record is folded from his events."""
 
 import sqlalchemy as sa
 
@@ -13,10 +14,16 @@ captives = sa.Table(
     metadata,
     sa.Column("captive_id", sa.String(64), primary_key=True),
     sa.Column("stream_version", sa.Integer, nullable=False),
-    sa.Column("registered_at", UtcDateTime(), nullable=False),
     sa.Column("nationality", sa.String(2)),
     sa.Column("claimed_affiliation", sa.String(64), nullable=False),
     sa.Column("captured_at", UtcDateTime(), nullable=False),
-    sa.Column("identity", sa.JSON, nullable=False),  # the Art. 17 fields, each with its answer
-    sa.Column("capture", sa.JSON, nullable=False),
+    sa.Column("custody_state", sa.String(32), nullable=False),
+    sa.Column("custody_since", UtcDateTime(), nullable=False),
+    # The earliest time each obligation was met (facts may be entered late, out of order).
+    sa.Column("first_arrival_at", UtcDateTime()),
+    sa.Column("card_settled_at", UtcDateTime()),
+    sa.Column("nib_notified_at", UtcDateTime()),
+    sa.Column("cta_notified_at", UtcDateTime()),
+    sa.Column("custody_ended_at", UtcDateTime()),
+    sa.Index("ix_captives_captured_at", "captured_at"),
 )

@@ -1,14 +1,47 @@
-"""Events the intake service publishes on intake.events.v1: the facts about a captive."""
+"""Events the intake service publishes on intake.events.v1: the facts about a captive.
+
+Each fact is its own event; the envelope says who recorded it, for which agency, when it
+happened (`time`) and when it was recorded (`recordedat`). Every field carries its data tier.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+import pycountry
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic_extra_types.country import CountryAlpha2
 
 from shared.contracts.registry import EventPayload, event_type
+from shared.contracts.tiers import DataTier, tiered
+
+REF, ID, MED, WISH = DataTier.REFERENCE, DataTier.IDENTITY, DataTier.MEDICAL, DataTier.WISHES_AND_RISK
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only spaces")
+    return value
+
+
+def _iso_639_3(value: str) -> str:
+    if pycountry.languages.get(alpha_3=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 639-3 language code (e.g. 'kor', 'rus', 'ukr')")
+    return value
+
+
+# Names are kept exactly as given, in their own script: no trimming, no normalisation.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_not_blank)]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$"), AfterValidator(_iso_639_3)]
+CaptiveRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Answer(StrEnum):
@@ -20,25 +53,21 @@ class Answer(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-class Art17Text(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Art17Text(Part):
     answer: Answer
-    value: str | None = Field(default=None, min_length=1, max_length=200)
-    romanised: str | None = Field(
-        default=None, max_length=200, description="Latin-script form; `value` keeps the original script exactly"
-    )
+    value: Name | None = None
+    romanised: Name | None = None  # Latin-script form; `value` keeps the original script exactly
 
     @model_validator(mode="after")
     def _value_only_when_given(self):
         if (self.answer is Answer.GIVEN) != (self.value is not None):
             raise ValueError("value is required when the answer is GIVEN and must be absent otherwise")
+        if self.romanised is not None and self.value is None:
+            raise ValueError("romanised is a form of a given value; it cannot stand alone")
         return self
 
 
-class Art17Date(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Art17Date(Part):
     answer: Answer
     value: date | None = None
 
@@ -49,6 +78,9 @@ class Art17Date(BaseModel):
         return self
 
 
+Art17Field = Literal["surname", "first_names", "rank", "date_of_birth", "service_number"]
+
+
 class ClaimedAffiliation(StrEnum):
     """Which forces the captive says he served in (GC III Art. 4A(1))."""
 
@@ -57,43 +89,293 @@ class ClaimedAffiliation(StrEnum):
     UNCLEAR = "UNCLEAR"
 
 
-class Capture(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Capture(Part):
     captured_at: AwareDatetime
-    place: str = Field(min_length=1, max_length=300)
-    capturing_unit: str = Field(min_length=1, max_length=200)
-    circumstances: str | None = Field(default=None, max_length=2000)
-    uniform_worn: str | None = Field(
-        default=None, max_length=200, description="whose uniform, e.g. 'Russian Federation'; not by itself decisive"
-    )
-    papers_found: str | None = Field(default=None, max_length=500)
+    place: ShortText
+    capturing_unit: ShortText
+    circumstances: LongText | None = None
+    uniform_worn: ShortText | None = None  # whose uniform; by itself it does not defeat membership
+    papers_found: LongText | None = None
+
+
+class IdentityDocument(Part):
+    """A document seen at intake. Only its number is kept: it may not be taken (Art. 17(3))."""
+
+    kind: ShortText
+    number: ShortText
+    issuing_state: CountryAlpha2 | None = None
+
+
+class Interview(Part):
+    """The language of the intake interview and who interpreted (Art. 17(6))."""
+
+    language: LanguageCode
+    interpreter: Name | None = None
+
+
+class UnableToStateIdentity(Part):
+    """Art. 17(5): a captive who cannot state his identity because of his condition."""
+
+    reason: LongText
+
+
+class Consent(Part):
+    """The captive's agreement to record Art. 122(4) details, and what for (data minimisation)."""
+
+    purpose: LongText
+    obtained_at: AwareDatetime | None = None
+
+
+class PersonToInform(Part):
+    name: Name
+    relationship: ShortText | None = None
+    address: LongText | None = None
+
+
+class ConsentedDetails(Part):
+    """Art. 122(4) details: recorded only with a consent and its purpose (the consent is part of
+    the structure, so the details cannot arrive without it)."""
+
+    consent: Consent
+    place_of_birth: Name | None = None
+    fathers_first_name: Name | None = None
+    mothers_maiden_name: Name | None = None
+    person_to_inform: PersonToInform | None = None
+
+    @model_validator(mode="after")
+    def _something_consented(self):
+        if not any((self.place_of_birth, self.fathers_first_name, self.mothers_maiden_name, self.person_to_inform)):
+            raise ValueError("a consent was given but no detail was recorded with it")
+        return self
+
+
+class Registration(Part):
+    """What an intake officer records when a captive enters the detaining state's records."""
+
+    surname: Art17Text = tiered(ID)
+    first_names: Art17Text = tiered(ID)
+    rank: Art17Text = tiered(ID)
+    date_of_birth: Art17Date = tiered(ID)
+    service_number: Art17Text = tiered(ID)
+    unable_to_state_identity: UnableToStateIdentity | None = tiered(ID, None)
+    nationality: CountryAlpha2 | None = tiered(REF, None)
+    claimed_affiliation: ClaimedAffiliation = tiered(REF)
+    capture: Capture = tiered(ID)
+    identity_document: IdentityDocument | None = tiered(ID, None)
+    interview: Interview | None = tiered(ID, None)
+    consented_details: ConsentedDetails | None = tiered(ID, None)
 
 
 @event_type("CaptiveRegistered", 1)
-class CaptiveRegistered(EventPayload):
-    """A captive entered the detaining state's records: the Art. 17 minimum and the capture."""
+class CaptiveRegistered(Registration, EventPayload):
+    """A captive entered the detaining state's records: the Art. 17 minimum, the capture, and
+    what else was recorded at intake."""
 
-    captive_id: str
-    surname: Art17Text
-    first_names: Art17Text
-    rank: Art17Text
-    date_of_birth: Art17Date
-    service_number: Art17Text
-    nationality: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. KP")
-    claimed_affiliation: ClaimedAffiliation
-    capture: Capture
-
-
-Art17Field = Literal["surname", "first_names", "rank", "date_of_birth", "service_number"]
+    captive_id: CaptiveRef = tiered(REF)
 
 
 @event_type("IdentityAmended", 1)
 class IdentityAmended(EventPayload):
-    """One Art. 17 field corrected after registration, with what it was and why it changed."""
+    """One Art. 17 field corrected after registration: what it was, what it is, and why."""
 
-    captive_id: str
-    field: Art17Field
-    previous: Art17Text | Art17Date
-    current: Art17Text | Art17Date
-    reason: str = Field(min_length=1, max_length=2000)
+    captive_id: CaptiveRef = tiered(REF)
+    field: Art17Field = tiered(ID)
+    previous: Art17Text | Art17Date = tiered(ID)
+    current: Art17Text | Art17Date = tiered(ID)
+    reason: LongText = tiered(ID)
+
+
+class MedicalAssessment(Part):
+    """Health at capture or a later assessment (Arts. 30-31, 70, 122(6)). A finding of
+    'seriously wounded or sick' by a mixed medical commission opens direct repatriation (Art. 110)."""
+
+    assessor: Name = tiered(MED)
+    findings: LongText = tiered(MED)
+    seriously_wounded_or_sick: bool = tiered(MED)
+    by_mixed_medical_commission: bool = tiered(MED, False)
+    fit_to_travel: bool | None = tiered(MED, None)
+    at_capture: bool = tiered(MED, False)
+
+
+class MovementKind(StrEnum):
+    ARRIVED_AT_CAMP = "ARRIVED_AT_CAMP"  # starts the Art. 70 capture-card week
+    TRANSFERRED = "TRANSFERRED"
+    HOSPITALISED = "HOSPITALISED"
+    DISCHARGED_FROM_HOSPITAL = "DISCHARGED_FROM_HOSPITAL"
+    ESCAPED = "ESCAPED"
+    RECAPTURED = "RECAPTURED"
+    DIED = "DIED"
+    RELEASED = "RELEASED"
+
+
+MOVEMENTS_WITH_A_PLACE = {
+    MovementKind.ARRIVED_AT_CAMP,
+    MovementKind.TRANSFERRED,
+    MovementKind.HOSPITALISED,
+    MovementKind.RECAPTURED,
+}
+END_OF_CUSTODY = {MovementKind.ESCAPED, MovementKind.DIED, MovementKind.RELEASED}
+
+
+class Movement(Part):
+    """Internment site, transfer, hospital, escape, death or release (Arts. 21, 46-48, 120-122)."""
+
+    kind: MovementKind = tiered(REF)  # whether he is held, in hospital, dead or free is status
+    location: ShortText | None = tiered(ID, None)
+    details: LongText | None = tiered(ID, None)
+
+    @model_validator(mode="after")
+    def _place_where_needed(self):
+        if self.kind in MOVEMENTS_WITH_A_PLACE and self.location is None:
+            raise ValueError(f"location is required for {self.kind.value}")
+        return self
+
+
+class IcrcVisit(Part):
+    """A visit by the ICRC (Art. 126); whether the delegate saw the captive without witnesses."""
+
+    delegate: Name = tiered(REF)
+    place: ShortText = tiered(ID)
+    private_interview: bool = tiered(REF)
+    notes: LongText | None = tiered(WISH, None)
+
+
+class Wish(StrEnum):
+    REPATRIATE = "REPATRIATE"
+    STAY_IN_DETAINING_STATE = "STAY_IN_DETAINING_STATE"
+    THIRD_STATE = "THIRD_STATE"
+    UNDECIDED = "UNDECIDED"
+
+
+class InterviewSetting(StrEnum):
+    PRIVATE_ICRC_INTERVIEW = "PRIVATE_ICRC_INTERVIEW"
+    OFFICIAL_INTERVIEW = "OFFICIAL_INTERVIEW"
+    MEDIA = "MEDIA"  # never a verified wish: the captive is exposed and not free to speak
+
+
+class WishProvenance(Part):
+    interviewer: Name
+    interviewer_agency: ShortText
+    interpreter: Name | None = None
+    setting: InterviewSetting
+    free_and_informed: bool
+
+
+class DeclaredWish(Part):
+    """What the captive said he wants about return, and how that was learned."""
+
+    wish: Wish = tiered(WISH)
+    third_state: CountryAlpha2 | None = tiered(WISH, None)
+    statement: LongText | None = tiered(WISH, None)
+    provenance: WishProvenance = tiered(WISH)
+
+    @model_validator(mode="after")
+    def _third_state_named(self):
+        if (self.wish is Wish.THIRD_STATE) != (self.third_state is not None):
+            raise ValueError("third_state is required when the wish is THIRD_STATE and must be absent otherwise")
+        return self
+
+
+class CaptureCardAction(StrEnum):
+    OFFERED = "OFFERED"
+    SENT = "SENT"
+    DECLINED_BY_CAPTIVE = "DECLINED_BY_CAPTIVE"
+
+
+class CaptureCard(Part):
+    """The Art. 70 capture card: offered, written and sent, or declined by the captive."""
+
+    action: CaptureCardAction = tiered(REF)
+    recipient: ShortText | None = tiered(REF, None)
+
+    @model_validator(mode="after")
+    def _sent_somewhere(self):
+        if self.action is CaptureCardAction.SENT and self.recipient is None:
+            raise ValueError("recipient is required when the card was SENT")
+        return self
+
+
+class NotificationRecipient(StrEnum):
+    NATIONAL_INFORMATION_BUREAU = "NATIONAL_INFORMATION_BUREAU"  # Art. 122
+    CENTRAL_TRACING_AGENCY = "CENTRAL_TRACING_AGENCY"  # Art. 123, run by the ICRC
+
+
+NotifiableField = Literal[
+    "surname",
+    "first_names",
+    "rank",
+    "date_of_birth",
+    "service_number",
+    "nationality",
+    "place_of_birth",
+    "fathers_first_name",
+    "mothers_maiden_name",
+    "person_to_inform",
+    "capture",
+    "internment_address",
+    "health",
+    "death",
+    "release",
+    "escape",
+    "transfer",
+]
+
+
+class Notification(Part):
+    """Information forwarded under Arts. 122-123: to whom, and exactly which fields."""
+
+    recipient: NotificationRecipient = tiered(REF)
+    fields_sent: list[NotifiableField] = tiered(REF, min_length=1)
+    reference: ShortText | None = tiered(REF, None)
+
+    @model_validator(mode="after")
+    def _no_repeats(self):
+        if len(set(self.fields_sent)) != len(self.fields_sent):
+            raise ValueError("fields_sent lists a field twice")
+        return self
+
+
+# -- the events: each fact as recorded about one captive ---------------------------------------
+
+
+@event_type("MedicalAssessed", 1)
+class MedicalAssessed(MedicalAssessment, EventPayload):
+    """Health at capture or a later assessment (Arts. 30-31, 70, 122(6)). A finding of
+    'seriously wounded or sick' by a mixed medical commission opens direct repatriation (Art. 110)."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("MovementRecorded", 1)
+class MovementRecorded(Movement, EventPayload):
+    """Internment site, transfer, hospital, escape, death or release (Arts. 21, 46-48, 120-122)."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("IcrcVisitRecorded", 1)
+class IcrcVisitRecorded(IcrcVisit, EventPayload):
+    """A visit by the ICRC (Art. 126); whether the delegate saw the captive without witnesses."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("WishDeclared", 1)
+class WishDeclared(DeclaredWish, EventPayload):
+    """What the captive said he wants about return, and how that was learned."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("CaptureCardRecorded", 1)
+class CaptureCardRecorded(CaptureCard, EventPayload):
+    """The Art. 70 capture card: offered, written and sent, or declined by the captive."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("NotificationSent", 1)
+class NotificationSent(Notification, EventPayload):
+    """Information forwarded under Arts. 122-123: to whom, and exactly which fields."""
+
+    captive_id: CaptiveRef = tiered(REF)

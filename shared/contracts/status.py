@@ -7,6 +7,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.registry import EventPayload, event_type
+from shared.contracts.tiers import DataTier, tiered
+
+REF = DataTier.REFERENCE
 
 
 class LegalStatus(StrEnum):
@@ -37,9 +40,9 @@ class FactUsed(BaseModel):
 class StatusDetermined(EventPayload):
     """A captive's legal status as decided by a rulebook version, with the rules and facts behind it."""
 
-    captive_id: str
-    status: LegalStatus
-    rulebook_version: str
-    rules: list[RuleApplied]
-    facts: list[FactUsed]
-    previous_status: LegalStatus | None = None
+    captive_id: str = tiered(REF)
+    status: LegalStatus = tiered(REF)
+    rulebook_version: str = tiered(REF)
+    rules: list[RuleApplied] = tiered(REF)
+    facts: list[FactUsed] = tiered(REF)
+    previous_status: LegalStatus | None = tiered(REF, None)

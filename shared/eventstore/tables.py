@@ -18,6 +18,7 @@ class EventStoreTables:
     events: sa.Table
     outbox: sa.Table
     inbox: sa.Table
+    idempotency_keys: sa.Table
 
 
 def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
@@ -56,4 +57,15 @@ def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
         sa.Column("kafka_offset", sa.BigInteger, nullable=False),
         sa.Column("processed_at", UtcDateTime(), nullable=False),
     )
-    return EventStoreTables(events=events, outbox=outbox, inbox=inbox)
+    idempotency_keys = sa.Table(
+        "idempotency_keys",
+        metadata,
+        # A client's retry of a write (same Idempotency-Key) gets the first answer back.
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=False),
+        sa.Column("response", sa.JSON, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+    )
+    return EventStoreTables(events=events, outbox=outbox, inbox=inbox, idempotency_keys=idempotency_keys)

@@ -1,0 +1,121 @@
+"""A captive's intake record, folded from his events (pure; no I/O).
+
+The same fold answers the API's reads and checks each new command against what is already
+recorded. Every field lands in the section of its data tier (see shared/contracts/tiers.py), so a
+reader who may see only some tiers can be given only those sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.intake.custody import CustodyState, after
+from shared.contracts import DecodedEvent
+from shared.contracts.intake import (
+    Art17Date,
+    Art17Text,
+    CaptiveRegistered,
+    IdentityAmended,
+    MovementRecorded,
+)
+from shared.contracts.tiers import DataTier, field_tiers
+
+# Later facts are kept as lists, one entry per event, under these names.
+FACT_LISTS = {
+    "IdentityAmended": "amendments",
+    "MedicalAssessed": "medical_assessments",
+    "MovementRecorded": "movements",
+    "IcrcVisitRecorded": "icrc_visits",
+    "WishDeclared": "wishes",
+    "CaptureCardRecorded": "capture_card",
+    "NotificationSent": "notifications",
+}
+
+
+@dataclass
+class CaptiveRecord:
+    captive_id: str
+    stream_version: int = 0
+    captured_at: datetime | None = None
+    identity: dict[str, Art17Text | Art17Date] = field(default_factory=dict)
+    custody: CustodyState = CustodyState.CAPTURED
+    custody_since: datetime | None = None
+    last_movement_at: datetime | None = None
+    tiers: dict[DataTier, dict[str, Any]] = field(default_factory=lambda: {tier: {} for tier in DataTier})
+
+    def view(self) -> dict[str, Any]:
+        reference = {
+            "captive_id": self.captive_id,
+            "captured_at": _iso(self.captured_at),  # protection runs from here (Art. 5(1))
+            **self.tiers[DataTier.REFERENCE],
+            "custody": {"state": self.custody.value, "since": _iso(self.custody_since)},
+        }
+        return {
+            "captive_id": self.captive_id,
+            "stream_version": self.stream_version,
+            DataTier.REFERENCE.value: reference,
+            **{tier.value: self.tiers[tier] for tier in DataTier if tier is not DataTier.REFERENCE},
+        }
+
+
+def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
+    record = None
+    for event in events:
+        envelope, payload = event.envelope, event.payload
+        if record is None:
+            record = CaptiveRecord(captive_id=envelope.subject)
+        record.stream_version = envelope.stream_version
+        match payload:
+            case CaptiveRegistered():
+                record.captured_at = payload.capture.captured_at
+                record.custody_since = payload.capture.captured_at
+                record.identity = {
+                    name: getattr(payload, name)
+                    for name in ("surname", "first_names", "rank", "date_of_birth", "service_number")
+                }
+                _place_fields(record, payload)
+            case IdentityAmended():
+                record.identity[payload.field] = payload.current
+                record.tiers[DataTier.IDENTITY][payload.field] = payload.current.model_dump(mode="json")
+            case MovementRecorded():
+                record.custody = after(record.custody, payload.kind)
+                record.custody_since = envelope.occurred_at
+                record.last_movement_at = envelope.occurred_at
+        if envelope.type in FACT_LISTS:
+            _append_fact(record, event)
+    return record
+
+
+def _place_fields(record: CaptiveRecord, payload: CaptiveRegistered) -> None:
+    values = payload.model_dump(mode="json")
+    for name, tier in field_tiers(type(payload)).items():
+        if name != "captive_id":
+            record.tiers[tier][name] = values[name]
+
+
+def _append_fact(record: CaptiveRecord, event: DecodedEvent) -> None:
+    """Split one event's fields by tier; each tier's part keeps the event id and times, so the
+    parts of one event can be put back together by a reader who sees several tiers."""
+    envelope, payload = event.envelope, event.payload
+    values = payload.model_dump(mode="json")
+    parts: dict[DataTier, dict[str, Any]] = {}
+    for name, tier in field_tiers(type(payload)).items():
+        if name != "captive_id":
+            parts.setdefault(tier, {})[name] = values[name]
+    for tier, part in parts.items():
+        entry = {
+            "event_id": envelope.id,
+            "occurred_at": _iso(envelope.occurred_at),
+            "recorded_at": _iso(envelope.recorded_at),
+            "actor": envelope.actor,
+            "agency": envelope.agency,
+            **part,
+        }
+        record.tiers[tier].setdefault(FACT_LISTS[envelope.type], []).append(entry)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,75 @@
+"""The three services as real processes (as `captives serve` runs them) on real PostgreSQL and
+the real broker, started once for all end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.postgres.cluster import create_database, drop_database
+from deploy.processes import free_port, tail
+from tests.support import wait_until
+
+SERVICES = ("intake", "status", "disposition")
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("logs")
+    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "KAFKA_PARTITIONS": "3",
+    }
+    databases, processes, urls = [], {}, {}
+    for service in SERVICES:
+        name = f"e2e_{service}_{uuid.uuid4().hex[:8]}"
+        databases.append(name)
+        port = free_port()
+        env[f"{service.upper()}_DATABASE_URL"] = create_database(postgres_server, name)
+        env[f"{service.upper()}_PORT"] = str(port)
+        urls[service] = f"http://127.0.0.1:{port}"
+    for service in SERVICES:
+        with (logs / f"{service}.log").open("wb") as log:
+            processes[service] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", service], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+    try:
+        for service in SERVICES:
+            wait_until(
+                lambda s=service: ready(urls[s], processes[s], logs / f"{s}.log"),
+                timeout_s=60,
+                what=f"{service} /readyz",
+            )
+        clients = {service: httpx.Client(base_url=url, timeout=10) for service, url in urls.items()}
+        clients["topic_prefix"] = prefix
+        clients["bootstrap"] = kafka_bootstrap
+        yield clients
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        exits = {service: process.wait(30) for service, process in processes.items()}
+        for name in databases:
+            drop_database(postgres_server, name)
+    # uvicorn re-raises the signal after its graceful shutdown, so -15 is a clean exit when the
+    # lifespan shutdown (relay and consumer stopped, database closed) has completed.
+    for service, code in exits.items():
+        log = (logs / f"{service}.log").read_text()
+        assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log, f"{service}:\n{log[-2000:]}"
+
+
+def ready(url: str, process: subprocess.Popen, log: Path) -> bool:
+    assert process.poll() is None, f"service exited during start-up:\n{tail(log)}"
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

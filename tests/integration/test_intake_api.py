@@ -1,0 +1,401 @@
+"""The intake API on real PostgreSQL: the capture record, consent-gated details, deadlines,
+batch intake, idempotent retries, and bad input that is refused without changing anything."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from tests.support import HEADERS, build_app, registration, settings_for
+
+pytestmark = pytest.mark.integration
+
+CAMP_ARRIVAL = "2025-01-13T12:00:00Z"
+PRIVATE_ICRC = {
+    "interviewer": "ICRC delegate 4",
+    "interviewer_agency": "ICRC",
+    "interpreter": "K. Lee",
+    "setting": "PRIVATE_ICRC_INTERVIEW",
+    "free_and_informed": True,
+}
+
+
+@pytest.fixture
+def intake(new_database, kafka_bootstrap, topic_prefix):
+    # The relay is not started: these tests are about the API and the database.
+    settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    with TestClient(build_app("intake", settings, background=False)) as client:
+        yield client
+
+
+def event_count(client: TestClient) -> int:
+    runtime = client.app.state.runtime
+    with runtime.sessions() as session:
+        return session.execute(sa.select(sa.func.count()).select_from(runtime.definition.store_tables.events)).scalar()
+
+
+def register(client: TestClient, body: dict | None = None, **headers) -> str:
+    answer = client.post("/v1/captives", json=body or registration(), headers={**HEADERS, **headers})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["captive_id"]
+
+
+def post(client: TestClient, captive_id: str, what: str, body: dict, **headers):
+    return client.post(f"/v1/captives/{captive_id}/{what}", json=body, headers={**HEADERS, **headers})
+
+
+def test_declined_and_unknown_fields_are_recorded_and_do_not_block_intake(intake):
+    body = registration()
+    body.update(
+        surname={"answer": "DECLINED"},
+        rank={"answer": "UNKNOWN"},
+        unable_to_state_identity={"reason": "concussion; cannot speak"},
+    )
+    captive_id = register(intake, body)
+    identity = intake.get(f"/v1/captives/{captive_id}").json()["identity"]
+    assert identity["surname"] == {"answer": "DECLINED", "value": None, "romanised": None}
+    assert identity["rank"]["answer"] == "UNKNOWN"
+    assert identity["first_names"]["answer"] == "DECLINED"
+    assert identity["unable_to_state_identity"] == {"reason": "concussion; cannot speak"}
+
+
+def test_art_122_4_details_are_kept_only_with_a_consent_and_its_purpose(intake):
+    details = {"place_of_birth": "함흥", "mothers_maiden_name": "Ким", "person_to_inform": {"name": "김순희"}}
+    with_consent = {**registration(), "consented_details": {"consent": {"purpose": "family tracing"}, **details}}
+    captive_id = register(intake, with_consent)
+    stored = intake.get(f"/v1/captives/{captive_id}").json()["identity"]["consented_details"]
+    assert stored["consent"]["purpose"] == "family tracing"
+    assert stored["place_of_birth"] == "함흥" and stored["mothers_maiden_name"] == "Ким"
+
+    before = event_count(intake)
+    no_consent = {**registration(), "consented_details": details}
+    answer = intake.post("/v1/captives", json=no_consent, headers=HEADERS)
+    assert answer.status_code == 422 and "consent" in answer.text
+    loose = {**registration(), "place_of_birth": "함흥"}
+    answer = intake.post("/v1/captives", json=loose, headers=HEADERS)
+    assert answer.status_code == 422 and "place_of_birth" in answer.text
+    no_purpose = {**registration(), "consented_details": {"consent": {"purpose": " "}, **details}}
+    assert intake.post("/v1/captives", json=no_purpose, headers=HEADERS).status_code == 422
+    assert event_count(intake) == before
+
+
+def test_the_full_capture_record_and_every_later_fact_come_back_in_order(intake):
+    body = {
+        **registration(),
+        "identity_document": {"kind": "military ID", "number": "24-0117", "issuing_state": "RU"},
+        "interview": {"language": "kor", "interpreter": "K. Lee"},
+        "capture": {
+            **registration()["capture"],
+            "circumstances": "wounded, found in a dugout",
+            "uniform_worn": "Russian Federation",
+            "papers_found": "Tuvan identity papers",
+        },
+    }
+    captive_id = register(intake, body)
+    facts = [
+        (
+            "medical-assessments",
+            {
+                "assessor": "Dr. Kovalenko",
+                "findings": "shrapnel, jaw; cannot speak",
+                "seriously_wounded_or_sick": True,
+                "at_capture": True,
+                "occurred_at": "2025-01-11T10:00:00Z",
+            },
+        ),
+        ("movements", {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1, Lviv region", "occurred_at": CAMP_ARRIVAL}),
+        (
+            "capture-card",
+            {"action": "SENT", "recipient": "Central Tracing Agency", "occurred_at": "2025-01-15T00:00:00Z"},
+        ),
+        (
+            "notifications",
+            {
+                "recipient": "NATIONAL_INFORMATION_BUREAU",
+                "fields_sent": ["surname", "rank", "capture"],
+                "occurred_at": "2025-01-14T00:00:00Z",
+            },
+        ),
+        (
+            "icrc-visits",
+            {
+                "delegate": "D. Müller",
+                "place": "Camp 1",
+                "private_interview": True,
+                "occurred_at": "2025-02-03T00:00:00Z",
+            },
+        ),
+        (
+            "wishes",
+            {
+                "wish": "THIRD_STATE",
+                "third_state": "KR",
+                "provenance": PRIVATE_ICRC,
+                "occurred_at": "2025-02-03T01:00:00Z",
+            },
+        ),
+        (
+            "movements",
+            {"kind": "HOSPITALISED", "location": "Military hospital 3", "occurred_at": "2025-02-10T00:00:00Z"},
+        ),
+    ]
+    for what, fact in facts:
+        answer = post(intake, captive_id, what, fact)
+        assert answer.status_code == 201, (what, answer.text)
+    answer = post(
+        intake,
+        captive_id,
+        "identity-amendments",
+        {
+            "field": "rank",
+            "current": {"answer": "GIVEN", "value": "상등병", "romanised": "Corporal"},
+            "reason": "unit papers found",
+        },
+        **{"If-Match": '"8"'},
+    )
+    assert answer.status_code == 201, answer.text
+
+    history = intake.get(f"/v1/captives/{captive_id}/events").json()
+    assert [e["type"] for e in history] == [
+        "CaptiveRegistered",
+        "MedicalAssessed",
+        "MovementRecorded",
+        "CaptureCardRecorded",
+        "NotificationSent",
+        "IcrcVisitRecorded",
+        "WishDeclared",
+        "MovementRecorded",
+        "IdentityAmended",
+    ]
+    assert [e["streamversion"] for e in history] == list(range(1, 10))
+    assert all(e["actor"] == HEADERS["X-Actor"] and e["agency"] == HEADERS["X-Agency"] for e in history)
+    assert history[2]["time"] == "2025-01-13T12:00:00Z"  # when it happened, not when it was typed in
+
+    record = intake.get(f"/v1/captives/{captive_id}")
+    assert record.headers["ETag"] == '"9"'
+    view = record.json()
+    assert view["reference"]["custody"] == {"state": "HOSPITALISED", "since": "2025-02-10T00:00:00Z"}
+    assert view["identity"]["rank"]["romanised"] == "Corporal"
+    assert view["identity"]["amendments"][0]["previous"]["romanised"] == "Private"
+    assert view["identity"]["identity_document"]["number"] == "24-0117"
+    assert view["identity"]["interview"] == {"language": "kor", "interpreter": "K. Lee"}
+    assert view["medical"]["medical_assessments"][0]["seriously_wounded_or_sick"] is True
+    assert view["wishes_and_risk"]["wishes"][0]["third_state"] == "KR"
+    assert view["wishes_and_risk"]["wishes"][0]["provenance"]["setting"] == "PRIVATE_ICRC_INTERVIEW"
+    assert view["reference"]["notifications"][0]["fields_sent"] == ["surname", "rank", "capture"]
+
+
+def test_overdue_cards_and_notifications_as_of_a_date(intake):
+    late = register(intake)
+    on_time = register(intake)
+    for captive_id in (late, on_time):
+        assert (
+            post(
+                intake,
+                captive_id,
+                "movements",
+                {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1", "occurred_at": CAMP_ARRIVAL},
+            ).status_code
+            == 201
+        )
+    for recipient in ("NATIONAL_INFORMATION_BUREAU", "CENTRAL_TRACING_AGENCY"):
+        for captive_id in (late, on_time):
+            post(
+                intake,
+                captive_id,
+                "notifications",
+                {"recipient": recipient, "fields_sent": ["surname"], "occurred_at": "2025-01-12T00:00:00Z"},
+            )
+    post(intake, on_time, "capture-card", {"action": "DECLINED_BY_CAPTIVE", "occurred_at": "2025-01-14T00:00:00Z"})
+    post(intake, late, "capture-card", {"action": "SENT", "recipient": "CTA", "occurred_at": "2025-01-25T00:00:00Z"})
+
+    def overdue(as_of: str) -> set:
+        answer = intake.get("/v1/overdue", params={"as_of": as_of})
+        assert answer.status_code == 200, answer.text
+        return {(item["captive_id"], item["obligation"]) for item in answer.json()["overdue"]}
+
+    assert overdue("2025-01-20") == set()
+    assert overdue("2025-01-22") == {(late, "CAPTURE_CARD")}
+    assert overdue("2025-01-22T00:00:00+02:00") == {(late, "CAPTURE_CARD")}
+    assert overdue("2025-02-01") == set()  # sent late, but sent
+    assert intake.get("/v1/overdue", params={"as_of": "next tuesday"}).status_code == 422
+    assert intake.get("/v1/overdue", params={"as_of": "2025-01-22T00:00:00"}).status_code == 422
+
+
+def test_a_batch_with_bad_items_in_the_middle_registers_the_good_ones(intake):
+    future = {**registration(), "capture": {**registration()["capture"], "captured_at": "2999-01-01T00:00:00Z"}}
+    batch = [registration("김"), {"surname": "not an object"}, registration("박"), future, 42, registration("최")]
+    answer = intake.post("/v1/captives:batch", json={"captives": batch}, headers=HEADERS)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["created"], result["rejected"]) == (3, 3)
+    assert [item["status"] for item in result["results"]] == [201, 422, 201, 422, 422, 201]
+    assert result["results"][1]["errors"][0]["loc"][:3] == ["body", "captives", 1]
+    assert any("in the future" in error["msg"] for error in result["results"][3]["errors"])
+    surnames = [
+        intake.get(f"/v1/captives/{item['captive_id']}").json()["identity"]["surname"]["value"]
+        for item in result["results"]
+        if item["status"] == 201
+    ]
+    assert surnames == ["김", "박", "최"]
+    assert event_count(intake) == 3
+
+    too_many = intake.post("/v1/captives:batch", json={"captives": [registration()] * 1001}, headers=HEADERS)
+    assert too_many.status_code == 422 and "1000" in too_many.text
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer_and_writes_nothing(intake):
+    first = intake.post("/v1/captives", json=registration(), headers={**HEADERS, "Idempotency-Key": "intake-42"})
+    assert first.status_code == 201
+    again = intake.post("/v1/captives", json=registration(), headers={**HEADERS, "Idempotency-Key": "intake-42"})
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert event_count(intake) == 1
+
+    other = intake.post("/v1/captives", json=registration("박"), headers={**HEADERS, "Idempotency-Key": "intake-42"})
+    assert other.status_code == 422 and "already used for a different request" in other.text
+
+    captive_id = first.json()["captive_id"]
+    visit = {
+        "delegate": "D. Müller",
+        "place": "Camp 1",
+        "private_interview": False,
+        "occurred_at": "2025-02-01T00:00:00Z",
+    }
+    answers = [post(intake, captive_id, "icrc-visits", visit, **{"Idempotency-Key": "visit-1"}) for _ in range(3)]
+    assert {a.status_code for a in answers} == {201} and len({a.json()["event_id"] for a in answers}) == 1
+    assert event_count(intake) == 2
+
+    batch = {"captives": [registration(), registration()]}
+    first_batch = intake.post("/v1/captives:batch", json=batch, headers={**HEADERS, "Idempotency-Key": "batch-1"})
+    again_batch = intake.post("/v1/captives:batch", json=batch, headers={**HEADERS, "Idempotency-Key": "batch-1"})
+    assert first_batch.json() == again_batch.json()
+    assert event_count(intake) == 4
+
+
+def test_concurrent_retries_with_one_key_write_once(intake):
+    answers = []
+
+    def send() -> None:
+        answers.append(intake.post("/v1/captives", json=registration(), headers={**HEADERS, "Idempotency-Key": "race"}))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {answer.status_code for answer in answers} == {201}
+    assert len({answer.json()["captive_id"] for answer in answers}) == 1
+    assert event_count(intake) == 1
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "where", "message"),
+    [
+        ("movements", {"kind": "DIED", "occurred_at": "2024-12-31T00:00:00Z"}, "occurred_at", "before the capture"),
+        ("movements", {"kind": "TELEPORTED", "location": "x"}, "kind", "Input should be"),
+        ("movements", {"kind": "ARRIVED_AT_CAMP"}, "body", "location is required"),
+        (
+            "medical-assessments",
+            {"assessor": "Dr. K", "findings": "ok", "seriously_wounded_or_sick": "maybe"},
+            "seriously_wounded_or_sick",
+            "valid boolean",
+        ),
+        (
+            "medical-assessments",
+            {
+                "assessor": "Dr. K",
+                "findings": "ok",
+                "seriously_wounded_or_sick": False,
+                "occurred_at": "2999-01-01T00:00:00Z",
+            },
+            "occurred_at",
+            "in the future",
+        ),
+        (
+            "wishes",
+            {"wish": "THIRD_STATE", "third_state": "ZZ", "provenance": PRIVATE_ICRC},
+            "third_state",
+            "Invalid country",
+        ),
+        (
+            "wishes",
+            {"wish": "REPATRIATE", "provenance": {**PRIVATE_ICRC, "setting": "TWITTER"}},
+            "setting",
+            "Input should",
+        ),
+        ("icrc-visits", {"delegate": "x" * 201, "place": "Camp", "private_interview": True}, "delegate", "at most 200"),
+        ("icrc-visits", {"delegate": "", "place": "Camp", "private_interview": True}, "delegate", "at least 1"),
+        ("notifications", {"recipient": "NATIONAL_INFORMATION_BUREAU", "fields_sent": []}, "fields_sent", "at least 1"),
+        (
+            "notifications",
+            {"recipient": "NATIONAL_INFORMATION_BUREAU", "fields_sent": ["shoe_size"]},
+            "fields_sent",
+            "Input should be",
+        ),
+        ("capture-card", {"action": "SENT"}, "body", "recipient is required"),
+    ],
+)
+def test_bad_facts_get_a_422_naming_the_field_and_change_nothing(intake, what, body, where, message):
+    captive_id = register(intake)
+    before = intake.get(f"/v1/captives/{captive_id}").json()
+    answer = post(intake, captive_id, what, body)
+    assert answer.status_code == 422, answer.text
+    assert where in answer.text and message in answer.text, answer.text
+    assert intake.get(f"/v1/captives/{captive_id}").json() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        ({"nationality": "XX"}, "nationality", "Invalid country"),
+        ({"nationality": 7}, "nationality", "string"),
+        ({"claimed_affiliation": "MERCENARY"}, "claimed_affiliation", "Input should be"),
+        ({"date_of_birth": {"answer": "GIVEN", "value": "2026-13-01"}}, "date_of_birth", "date"),
+        ({"date_of_birth": {"answer": "GIVEN", "value": "2025-06-01"}}, "date_of_birth", "after the capture"),
+        ({"surname": {"answer": "GIVEN", "value": ""}}, "surname", "at least 1"),
+        ({"surname": {"answer": "GIVEN", "value": "김" * 201}}, "surname", "at most 200"),
+        ({"interview": {"language": "klingon"}}, "language", "pattern"),
+        ({"interview": {"language": "xqz"}}, "language", "ISO 639-3"),
+        ({"occurred_at": "2025-01-10T00:00:00Z"}, "occurred_at", "before the capture"),
+        (
+            {"capture": {"captured_at": "2025-01-11T09:00:00", "place": "x", "capturing_unit": "y"}},
+            "captured_at",
+            "timezone",
+        ),
+    ],
+)
+def test_bad_registrations_get_a_422_naming_the_field_and_store_nothing(intake, change, where, message):
+    answer = intake.post("/v1/captives", json={**registration(), **change}, headers=HEADERS)
+    assert answer.status_code == 422, answer.text
+    assert where in answer.text and message in answer.text, answer.text
+    assert event_count(intake) == 0
+
+
+def test_movements_that_cannot_follow_get_409(intake):
+    captive_id = register(intake)
+    assert (
+        post(intake, captive_id, "movements", {"kind": "DIED", "occurred_at": "2025-01-12T00:00:00Z"}).status_code
+        == 201
+    )
+    after_death = post(
+        intake,
+        captive_id,
+        "movements",
+        {"kind": "TRANSFERRED", "location": "Camp 2", "occurred_at": "2025-01-13T00:00:00Z"},
+    )
+    assert after_death.status_code == 409 and "DEAD" in after_death.text
+    out_of_order = register(intake)
+    post(intake, out_of_order, "movements", {"kind": "ARRIVED_AT_CAMP", "location": "C", "occurred_at": CAMP_ARRIVAL})
+    earlier = post(
+        intake,
+        out_of_order,
+        "movements",
+        {"kind": "HOSPITALISED", "location": "H", "occurred_at": "2025-01-12T00:00:00Z"},
+    )
+    assert earlier.status_code == 409 and "time order" in earlier.text
