@@ -8,6 +8,7 @@ is rolled back whole and answered with the winner's stored response."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -44,7 +45,11 @@ class Answer:
 
 
 def request_hash(method: str, path: str, body: Any) -> str:
-    canonical = orjson.dumps({"method": method, "path": path, "body": body}, option=orjson.OPT_SORT_KEYS)
+    request = {"method": method, "path": path, "body": body}
+    try:
+        canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson stops at 64-bit integers; a client may send bigger ones
+        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 

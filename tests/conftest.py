@@ -15,9 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import PostgresCluster, create_database, drop_database, server_bin_dir
+
+# Property tests: the same examples on every CI run (no flaky discoveries in a merge gate);
+# `HYPOTHESIS_PROFILE=thorough` explores far more on a developer's machine.
+settings.register_profile("default", max_examples=150, deadline=None)
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 # kafka-python logs every reconnect attempt; the broker-outage test would drown in them.
 logging.getLogger("kafka").setLevel(logging.CRITICAL)

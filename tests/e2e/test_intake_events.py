@@ -11,8 +11,9 @@ from tests.support import HEADERS, caught_up, read_topic, registration, wait_unt
 
 pytestmark = pytest.mark.integration
 
-INTAKE_TYPES = {name for (name, _), model in registered_types().items()
-                if model.__module__ == "shared.contracts.intake"}
+INTAKE_TYPES = {
+    name for (name, _), model in registered_types().items() if model.__module__ == "shared.contracts.intake"
+}
 
 
 def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(stack):
@@ -22,17 +23,29 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
         ("medical-assessments", {"assessor": "Dr. K", "findings": "fit", "seriously_wounded_or_sick": False}),
         ("movements", {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1"}),
         ("icrc-visits", {"delegate": "D. Müller", "place": "Camp 1", "private_interview": True}),
-        ("wishes", {"wish": "UNDECIDED", "provenance": {"interviewer": "O. Petrenko", "interviewer_agency": "UA-HQ",
-                                                        "setting": "OFFICIAL_INTERVIEW", "free_and_informed": True}}),
+        (
+            "wishes",
+            {
+                "wish": "UNDECIDED",
+                "provenance": {
+                    "interviewer": "O. Petrenko",
+                    "interviewer_agency": "UA-HQ",
+                    "setting": "OFFICIAL_INTERVIEW",
+                    "free_and_informed": True,
+                },
+            },
+        ),
         ("capture-card", {"action": "OFFERED"}),
         ("notifications", {"recipient": "CENTRAL_TRACING_AGENCY", "fields_sent": ["surname"]}),
     ]
     for what, body in facts:
         answer = intake.post(f"/v1/captives/{captive_id}/{what}", json=body, headers=HEADERS)
         assert answer.status_code == 201, (what, answer.text)
-    amended = intake.post(f"/v1/captives/{captive_id}/identity-amendments", headers={**HEADERS, "If-Match": '"7"'},
-                          json={"field": "service_number", "current": {"answer": "GIVEN", "value": "7-771"},
-                                "reason": "recalled"})
+    amended = intake.post(
+        f"/v1/captives/{captive_id}/identity-amendments",
+        headers={**HEADERS, "If-Match": '"7"'},
+        json={"field": "service_number", "current": {"answer": "GIVEN", "value": "7-771"}, "reason": "recalled"},
+    )
     assert amended.status_code == 201, amended.text
 
     topic = f"{stack['topic_prefix']}intake.events.v1"
@@ -50,8 +63,11 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
     # Both consumers have read past these events...
     prefix = stack["topic_prefix"]
     for group in (f"{prefix}status", f"{prefix}disposition"):
-        wait_until(lambda group=group: caught_up(stack["bootstrap"], group, topic), timeout_s=30,
-                   what=f"{group} to consume the whole topic")
+        wait_until(
+            lambda group=group: caught_up(stack["bootstrap"], group, topic),
+            timeout_s=30,
+            what=f"{group} to consume the whole topic",
+        )
     assert stack["disposition"].get(f"/v1/captives/{captive_id}").json()["registered"] is True
     assert stack["status"].get(f"/v1/captives/{captive_id}").json()["status"] == "PRESUMED_POW"
     # ...and none of them found an event it could not decode.

@@ -94,7 +94,7 @@ def check(client: TestClient, path: str, content: bytes, headers: dict | None = 
         assert answer.json()["detail"], "a refusal must say what is wrong"
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
