@@ -28,10 +28,21 @@ def record_registration(session: Session, envelope: EventEnvelope, registered: C
 
 def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:
     known = session.execute(
-        sa.select(captives.c.status_stream_version).where(captives.c.captive_id == determined.captive_id)
-    ).scalar()
-    if known is not None and known >= envelope.stream_version:
-        return  # an older decision arriving after a newer one must not replace it
+        sa.select(captives.c.status_effective_from, captives.c.status_stream_version).where(
+            captives.c.captive_id == determined.captive_id
+        )
+    ).first()
+    # The current status is the one that takes effect latest; a decision recorded later about an
+    # earlier date (a retroactive finding), or an older event delivered late, does not replace it.
+    if (
+        known is not None
+        and known.status_stream_version is not None
+        and (
+            (known.status_effective_from, known.status_stream_version)
+            >= (envelope.occurred_at, envelope.stream_version)
+        )
+    ):
+        return
     _upsert(
         session,
         determined.captive_id,

@@ -3,16 +3,15 @@ tier, the event history, and overdue obligations."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
 from services.intake import deadlines
@@ -46,6 +45,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.tiers import field_tiers
 from shared.eventstore import ConcurrencyConflict
+from shared.http import Actor, Agency, IfMatch, When, parse_as_of, parse_if_match
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
 from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
 
@@ -54,16 +54,6 @@ router = APIRouter(prefix="/v1", tags=["intake"])
 MAX_BATCH = 1000
 
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
-# Until agencies authenticate with tokens (OAuth2 client credentials), callers name themselves.
-Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=200)]
-Agency = Annotated[str, Header(alias="X-Agency", min_length=1, max_length=200)]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description='the version the write is based on, e.g. "3"')]
-
-
-class When(BaseModel):
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="when it happened (default: now); never in the future, never before the capture"
-    )
 
 
 class RegistrationRequest(Registration, When):
@@ -126,17 +116,6 @@ class Written(BaseModel):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def expected_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
-    if not found:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f'If-Match must be a version number such as "3", not {if_match!r}'
-        )
-    return int(found.group(1))
-
-
 def load_record(runtime: ServiceRuntime, session: Session, captive_id: str) -> CaptiveRecord:
     record = fold(stored.event for stored in runtime.store.read_stream(session, captive_id))
     if record is None:
@@ -167,7 +146,7 @@ def record_fact(
     """Append one fact about an existing captive. With If-Match the write is refused (409) if the
     record moved on; without it the fact is appended to whatever is current, and a race with
     another write is retried from a fresh read (facts add to the record, they do not overwrite)."""
-    expected = expected_version(if_match)
+    expected = parse_if_match(if_match)
     fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
 
     def write(session: Session) -> Answer:
@@ -330,7 +309,7 @@ def get_overdue(
 ):
     """Captives whose Art. 70 capture card or Arts. 122-123 notifications are overdue as of a
     date, computed from the recorded events."""
-    moment = _parse_as_of(as_of) if as_of else utc_now()
+    moment = parse_as_of(as_of) if as_of else utc_now()
     earliest_due = moment - max(deadlines.CAPTURE_CARD_WINDOW, deadlines.NOTIFICATION_WINDOW)
     rows = session.execute(
         sa.select(captives)
@@ -358,26 +337,6 @@ def get_overdue(
         "count": len(found),
         "overdue": [{**item.__dict__, "due_at": item.due_at.isoformat().replace("+00:00", "Z")} for item in found],
     }
-
-
-def _parse_as_of(value: str) -> datetime:
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "as_of"),
-                    "msg": f"{value!r} is not a date (2025-02-01) or a datetime with a zone",
-                }
-            ]
-        )
-    return moment.astimezone(UTC)
 
 
 @router.get("/data-tiers")

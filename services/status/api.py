@@ -1,26 +1,535 @@
-"""The status service's HTTP API (v1)."""
+"""The status service's HTTP API (v1): statuses (current, as of a date, history), conflict-level
+facts, rulebook adoptions, legal findings and the Art. 5 tribunal."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, Field
+from sqlalchemy.orm import Session
 
-from services.status.tables import statuses
+from services.status import projections
+from services.status.redecision import redecide
+from services.status.rulebook import RULEBOOKS, RULES
+from services.status.tables import captive_facts, conflict_facts, decisions, rulebook_adoptions
+from shared.contracts import EventMetadata, EventPayload
+from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
-from shared.service import DbSession, NotFound
+from shared.contracts.intake import LongText
+from shared.contracts.status import (
+    CONFLICT_STREAM,
+    RULEBOOK_STREAM,
+    ConflictFact,
+    ConflictFactRecorded,
+    LegalFinding,
+    LegalFindingRecorded,
+    RulebookAdopted,
+    TribunalConvened,
+    TribunalConvening,
+    TribunalHearing,
+    TribunalHearingHeld,
+    TribunalReview,
+    TribunalRuled,
+    TribunalRuling,
+    TribunalRulingReviewed,
+)
+from shared.errors import DomainConflict
+from shared.eventstore import ConcurrencyConflict
+from shared.http import Actor, Agency, IfMatch, When, iso, not_in_future, parse_as_of, parse_if_match
+from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
+from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
+AsOf = Annotated[
+    str | None, Query(description="a date (2025-03-01, read as 00:00 UTC) or a datetime with a zone; default now")
+]
+
+
+class ConflictFactRequest(ConflictFact):
+    occurred_at: AwareDatetime = Field(description="when the fact takes effect, e.g. the acknowledgement's date")
+
+
+class RulebookRequest(When):
+    version: str = Field(min_length=1, max_length=32)
+    reason: LongText
+
+
+class FindingRequest(LegalFinding, When):
+    pass
+
+
+class ConveningRequest(TribunalConvening, When):
+    pass
+
+
+class HearingRequest(TribunalHearing, When):
+    pass
+
+
+class RulingRequest(TribunalRuling, When):
+    pass
+
+
+class ReviewRequest(TribunalReview, When):
+    pass
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+def decision_view(row) -> dict[str, Any]:
+    return {
+        "captive_id": row.captive_id,
+        "status": row.status,
+        "previous_status": row.previous_status,
+        "rulebook_version": row.rulebook_version,
+        "effective_from": iso(row.effective_from),
+        "recorded_at": iso(row.recorded_at),
+        "rules": row.rules,
+        "facts": row.facts,
+        "event_id": row.event_id,
+        "stream_version": row.stream_version,
+    }
+
+
+def status_as_of(session: Session, captive_id: str, moment: datetime) -> JSONResponse:
+    row = session.execute(
+        sa.select(decisions)
+        .where(decisions.c.captive_id == captive_id, decisions.c.effective_from <= moment)
+        .order_by(decisions.c.effective_from.desc(), decisions.c.stream_version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        known = session.execute(
+            sa.select(captive_facts.c.captured_at).where(captive_facts.c.captive_id == captive_id)
+        ).scalar()
+        if known is None:
+            raise NotFound(f"no status for captive {captive_id} (unknown, or its registration is still on its way)")
+        raise NotFound(f"captive {captive_id} was not yet in our hands on {iso(moment)} (captured {iso(known)})")
+    return JSONResponse({**decision_view(row), "as_of": iso(moment)}, headers={"ETag": f'"{row.stream_version}"'})
 
 
 @router.get("/captives/{captive_id}")
-def get_status(captive_id: CaptiveId, session: DbSession, response: Response) -> dict[str, Any]:
-    """The captive's current legal status, the rulebook version, and the rules and facts behind it."""
-    row = session.execute(sa.select(statuses).where(statuses.c.captive_id == captive_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no status for captive {captive_id} (unknown, or its registration is still on its way)")
-    response.headers["ETag"] = f'"{row["stream_version"]}"'
-    return {"captive_id": captive_id, **{k: v for k, v in row.items() if k != "captive_id"}}
+def get_status(captive_id: CaptiveId, session: DbSession) -> JSONResponse:
+    """The captive's legal status now, with the rules and facts behind it."""
+    return status_as_of(session, captive_id, utc_now())
+
+
+@router.get("/captives/{captive_id}/status")
+def get_status_as_of(captive_id: CaptiveId, session: DbSession, as_of: AsOf = None) -> JSONResponse:
+    """The status and its trace that held on a date, as now known (computed from events)."""
+    return status_as_of(session, captive_id, parse_as_of(as_of) if as_of else utc_now())
+
+
+@router.get("/captives/{captive_id}/decisions")
+def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, Any]]:
+    """Every decision recorded for the captive, in the order it was recorded."""
+    rows = session.execute(
+        sa.select(decisions).where(decisions.c.captive_id == captive_id).order_by(decisions.c.stream_version)
+    ).all()
+    if not rows:
+        raise NotFound(f"no decisions for captive {captive_id}")
+    return [decision_view(row) for row in rows]
+
+
+@router.get("/rulebooks")
+def get_rulebooks(session: DbSession) -> dict[str, Any]:
+    """The rulebook versions this service knows, their rules, and which was adopted when."""
+    adopted = session.execute(sa.select(rulebook_adoptions).order_by(rulebook_adoptions.c.effective_at)).all()
+    return {
+        "known_versions": sorted(RULEBOOKS),
+        "rules": [{"rule_id": rule.rule_id, "article": rule.article, "summary": rule.summary} for rule in RULES],
+        "adoptions": [
+            {"version": row.version, "effective_at": iso(row.effective_at), "event_id": row.event_id} for row in adopted
+        ],
+    }
+
+
+@router.get("/conflict-facts")
+def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
+    rows = session.execute(sa.select(conflict_facts).order_by(conflict_facts.c.effective_at)).all()
+    return [{"event_id": row.event_id, "effective_at": iso(row.effective_at), **row.data} for row in rows]
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+def write_and_redecide(
+    request: Request,
+    runtime: ServiceRuntime,
+    session: Session,
+    *,
+    stream: str,
+    body,
+    key: str | None,
+    actor: str,
+    agency: str,
+    make_event: Callable[[Session], EventPayload],
+    occurred_at: datetime | None,
+    affected: Callable[[Session, EventPayload], list[str] | None],
+    if_match: str | None = None,
+) -> JSONResponse:
+    """Append one event to `stream`, apply it, and re-decide the captives it affects, in one
+    transaction (idempotent with an Idempotency-Key; retried on a race unless If-Match was sent)."""
+    now = utc_now()
+    moment = occurred_at or now
+    not_in_future(moment, now)
+    expected = parse_if_match(if_match)
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+
+    def write(session: Session) -> Answer:
+        version = runtime.store.stream_version(session, stream)
+        if expected is not None and expected != version:
+            raise ConcurrencyConflict(stream, expected, version)
+        event = make_event(session)
+        [envelope] = runtime.store.append(
+            session, stream, version, [event], EventMetadata(actor=actor, agency=agency, occurred_at=moment)
+        )
+        projections.project(session, envelope, event)
+        changed = redecide(session, runtime.store, affected(session, event), cause=envelope)
+        body = {
+            "stream": stream,
+            "stream_version": envelope.stream_version,
+            "event_id": envelope.id,
+            "decisions_changed": changed,
+        }
+        return Answer(201, body, {"ETag": f'"{envelope.stream_version}"'})
+
+    table = runtime.definition.store_tables.idempotency_keys
+    for attempt in range(1, 4):
+        try:
+            return run_idempotent(session, table, key, fingerprint, write, after_commit=runtime.relay.wake)
+        except ConcurrencyConflict:
+            if expected is not None or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+def captives_of_state(session: Session, state: str) -> list[str]:
+    return list(
+        session.execute(sa.select(captive_facts.c.captive_id).where(captive_facts.c.nationality == state)).scalars()
+    )
+
+
+@router.post("/conflict-facts", status_code=201)
+def record_conflict_fact(
+    body: ConflictFactRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """A conflict-level fact: a state acknowledged as a party or co-belligerent, the conflict
+    being international, or active hostilities having ceased, effective from `occurred_at`.
+    Every captive it affects is re-decided; each whose decision changes gets a StatusDetermined."""
+
+    def affected(session: Session, fact: ConflictFactRecorded) -> list[str] | None:
+        return captives_of_state(session, fact.state) if fact.state else None
+
+    return write_and_redecide(
+        request,
+        runtime,
+        session,
+        stream=CONFLICT_STREAM,
+        body=body,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        occurred_at=body.occurred_at,
+        affected=affected,
+        make_event=lambda _s: ConflictFactRecorded(**body.model_dump(exclude={"occurred_at"})),
+    )
+
+
+@router.post("/rulebooks", status_code=201)
+def adopt_rulebook(
+    body: RulebookRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Adopt a rulebook version from `occurred_at` on: every captive is re-decided under it."""
+    if body.version not in RULEBOOKS:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "version"),
+                    "msg": f"unknown rulebook {body.version!r}; known: {sorted(RULEBOOKS)}",
+                }
+            ]
+        )
+
+    def adoption(session: Session) -> RulebookAdopted:
+        latest = (
+            session.execute(
+                sa.select(rulebook_adoptions.c.version).order_by(rulebook_adoptions.c.effective_at.desc()).limit(1)
+            ).scalar()
+            or "v1"
+        )
+        if latest == body.version:
+            raise DomainConflict(f"rulebook {body.version} is already the one in force")
+        return RulebookAdopted(version=body.version, reason=body.reason)
+
+    return write_and_redecide(
+        request,
+        runtime,
+        session,
+        stream=RULEBOOK_STREAM,
+        body=body,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        occurred_at=body.occurred_at,
+        make_event=adoption,
+        affected=lambda _s, _e: None,
+    )
+
+
+def captive_write(
+    captive_id: str,
+    body: When,
+    request: Request,
+    runtime: ServiceRuntime,
+    session: Session,
+    *,
+    key: str | None,
+    actor: str,
+    agency: str,
+    if_match: str | None,
+    make_event: Callable[[Session], EventPayload],
+) -> JSONResponse:
+    def checked(session: Session) -> EventPayload:
+        captured_at = session.execute(
+            sa.select(captive_facts.c.captured_at).where(captive_facts.c.captive_id == captive_id)
+        ).scalar()
+        if captured_at is None:
+            raise NotFound(f"no captive {captive_id} known to the status service")
+        if body.occurred_at is not None and body.occurred_at < captured_at:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("body", "occurred_at"),
+                        "msg": f"{iso(body.occurred_at)} is before the capture at {iso(captured_at)}",
+                    }
+                ]
+            )
+        return make_event(session)
+
+    return write_and_redecide(
+        request,
+        runtime,
+        session,
+        stream=captive_id,
+        body=body,
+        key=key,
+        actor=actor,
+        agency=agency,
+        occurred_at=body.occurred_at,
+        make_event=checked,
+        affected=lambda _s, _e: [captive_id],
+        if_match=if_match,
+    )
+
+
+def _tribunal_events(session: Session, runtime: ServiceRuntime, captive_id: str) -> list[str]:
+    tribunal = {"TribunalConvened", "TribunalHearingHeld", "TribunalRuled", "TribunalRulingReviewed"}
+    return [
+        stored.envelope.type
+        for stored in runtime.store.read_stream(session, captive_id)
+        if stored.envelope.type in tribunal
+    ]
+
+
+@router.post("/captives/{captive_id}/findings", status_code=201)
+def record_finding(
+    captive_id: CaptiveId,
+    body: FindingRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """A legal officer's finding that a status rule reads: spying, failure to distinguish, another
+    Art. 4 category, or a mercenary on all six criteria."""
+    return captive_write(
+        captive_id,
+        body,
+        request,
+        runtime,
+        session,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        if_match=if_match,
+        make_event=lambda _s: LegalFindingRecorded(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+    )
+
+
+@router.post("/captives/{captive_id}/tribunal/convening", status_code=201)
+def convene_tribunal(
+    captive_id: CaptiveId,
+    body: ConveningRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive."""
+
+    def convening(session: Session) -> TribunalConvened:
+        if "TribunalConvened" in _tribunal_events(session, runtime, captive_id):
+            raise DomainConflict(f"a tribunal is already convened for {captive_id}")
+        return TribunalConvened(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+
+    return captive_write(
+        captive_id,
+        body,
+        request,
+        runtime,
+        session,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        if_match=if_match,
+        make_event=convening,
+    )
+
+
+@router.post("/captives/{captive_id}/tribunal/hearings", status_code=201)
+def hold_hearing(
+    captive_id: CaptiveId,
+    body: HearingRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """A hearing: interpreter, whether the captive was present, the evidence examined."""
+
+    def hearing(session: Session) -> TribunalHearingHeld:
+        if "TribunalConvened" not in _tribunal_events(session, runtime, captive_id):
+            raise DomainConflict("a hearing needs a convened tribunal and notice to the captive first")
+        return TribunalHearingHeld(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+
+    return captive_write(
+        captive_id,
+        body,
+        request,
+        runtime,
+        session,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        if_match=if_match,
+        make_event=hearing,
+    )
+
+
+@router.post("/captives/{captive_id}/tribunal/ruling", status_code=201)
+def rule(
+    captive_id: CaptiveId,
+    body: RulingRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """The tribunal's ruling with written reasons; it overrides the presumption (R8)."""
+
+    def ruling(session: Session) -> TribunalRuled:
+        steps = _tribunal_events(session, runtime, captive_id)
+        if "TribunalHearingHeld" not in steps:
+            raise DomainConflict("a ruling needs a hearing first (GC III Art. 5(2): the captive is heard)")
+        if "TribunalRuled" in steps:
+            raise DomainConflict("the tribunal has ruled already; a change goes through review")
+        return TribunalRuled(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+
+    return captive_write(
+        captive_id,
+        body,
+        request,
+        runtime,
+        session,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        if_match=if_match,
+        make_event=ruling,
+    )
+
+
+@router.post("/captives/{captive_id}/tribunal/review", status_code=201)
+def review(
+    captive_id: CaptiveId,
+    body: ReviewRequest,
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+):
+    """Review of the ruling: upheld, or reversed with written reasons."""
+
+    def reviewed(session: Session) -> TribunalRulingReviewed:
+        if "TribunalRuled" not in _tribunal_events(session, runtime, captive_id):
+            raise DomainConflict("there is no ruling to review")
+        standing = session.execute(
+            sa.select(decisions.c.status)
+            .where(decisions.c.captive_id == captive_id)
+            .order_by(decisions.c.stream_version.desc())
+            .limit(1)
+        ).scalar()
+        reversing_pow = body.outcome == "REVERSED" and standing == "POW"
+        if reversing_pow != (body.gc_iv_nationality_test_met is not None):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("body", "gc_iv_nationality_test_met"),
+                        "msg": "required when reversing a POW ruling, and only then",
+                    }
+                ]
+            )
+        return TribunalRulingReviewed(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+
+    return captive_write(
+        captive_id,
+        body,
+        request,
+        runtime,
+        session,
+        key=idempotency_key,
+        actor=actor,
+        agency=agency,
+        if_match=if_match,
+        make_event=reviewed,
+    )

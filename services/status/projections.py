@@ -1,14 +1,16 @@
-"""The status read models, built from intake's events (facts) and status's own (decisions)."""
+"""The status read models, built from intake's events (registrations) and status's own."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.status.tables import captive_facts, statuses
-from shared.contracts import EventEnvelope
+from services.status.tables import captive_facts, conflict_facts, decisions, legal_facts, rulebook_adoptions
+from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered
-from shared.contracts.status import StatusDetermined
+from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
+
+LEGAL_EVENTS = {"LegalFindingRecorded", "TribunalRuled", "TribunalRulingReviewed"}
 
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
@@ -23,18 +25,55 @@ def record_registration(session: Session, envelope: EventEnvelope, registered: C
     )
 
 
-def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:
-    values = dict(
-        stream_version=envelope.stream_version,
-        status=determined.status.value,
-        rulebook_version=determined.rulebook_version,
-        rules=[rule.model_dump(mode="json") for rule in determined.rules],
-        facts=[fact.model_dump(mode="json") for fact in determined.facts],
+def _decision_row(envelope: EventEnvelope, payload: StatusDetermined) -> dict:
+    return dict(
         event_id=envelope.id,
+        captive_id=payload.captive_id,
+        stream_version=envelope.stream_version,
         effective_from=envelope.occurred_at,
+        recorded_at=envelope.recorded_at,
+        status=payload.status.value,
+        previous_status=payload.previous_status.value if payload.previous_status else None,
+        rulebook_version=payload.rulebook_version,
+        rules=[rule.model_dump(mode="json") for rule in payload.rules],
+        facts=[fact.model_dump(mode="json") for fact in payload.facts],
     )
-    updated = session.execute(
-        sa.update(statuses).where(statuses.c.captive_id == determined.captive_id).values(**values)
-    ).rowcount
-    if not updated:
-        session.execute(sa.insert(statuses).values(captive_id=determined.captive_id, **values))
+
+
+def record_decisions(session: Session, determined: list[tuple[EventEnvelope, StatusDetermined]]) -> None:
+    """Many decisions at once (one statement), as a conflict fact produces them."""
+    if determined:
+        session.execute(sa.insert(decisions), [_decision_row(envelope, payload) for envelope, payload in determined])
+
+
+def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+    """Apply one of the status service's own events to its read models."""
+    match payload:
+        case StatusDetermined():
+            record_decisions(session, [(envelope, payload)])
+        case ConflictFactRecorded():
+            session.execute(
+                sa.insert(conflict_facts).values(
+                    event_id=envelope.id,
+                    kind=payload.kind.value,
+                    state=payload.state,
+                    effective_at=envelope.occurred_at,
+                    data=payload.model_dump(mode="json"),
+                )
+            )
+        case RulebookAdopted():
+            session.execute(
+                sa.insert(rulebook_adoptions).values(
+                    event_id=envelope.id, version=payload.version, effective_at=envelope.occurred_at
+                )
+            )
+        case _ if envelope.type in LEGAL_EVENTS:
+            session.execute(
+                sa.insert(legal_facts).values(
+                    event_id=envelope.id,
+                    captive_id=envelope.subject,
+                    kind=envelope.type,
+                    effective_at=envelope.occurred_at,
+                    data=payload.model_dump(mode="json"),
+                )
+            )

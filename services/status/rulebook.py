@@ -1,45 +1,134 @@
-"""Rulebook v1 (../shared/domain/BRIEF.md section 2) as pure functions: facts in, a decision with
-its trace out. No I/O and no clock: every time in a decision comes from an event.
+"""The status rulebooks (../shared/domain/BRIEF.md section 2) as pure functions: the facts as they
+stood at one moment in, a decision with its trace out. No I/O and no clock: the moment decided
+for is itself a fact (`at`), taken from events.
 
-This first cut knows the captive-level facts that intake sends; conflict-level facts (a state
-acknowledged as a party, hostilities ceased) and the Art. 5 tribunal arrive with the status
-service's own events, and until then the home state's participation is unknown, which is doubt.
+A decision's trace lists every fact the rules read, with the event each came from, so the
+decision can be reproduced from its own trace under its own rulebook version (`reproduce`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from shared.contracts.intake import ClaimedAffiliation
-from shared.contracts.status import FactUsed, LegalStatus, RuleApplied
-
-RULEBOOK_VERSION = "v1"
+from shared.contracts.status import FactUsed, LegalStatus, RuleApplied, StatusDetermined, TribunalOutcome
 
 
 @dataclass(frozen=True)
 class Rule:
     rule_id: str
     article: str
+    summary: str
 
 
-PROTECTION_FROM_CAPTURE = Rule("R1", "GC III Art. 5(1)")
-MEMBER_OF_ARMED_FORCES = Rule("R3", "GC III Art. 4A(1); AP I Art. 43")
-DOUBT_MEANS_PRESUMED_POW = Rule("R7", "AP I Art. 45(1); GC III Art. 5(2)")
+R1 = Rule("R1", "GC III Art. 5(1)", "protection starts on falling into enemy hands and lasts until final release")
+R2 = Rule("R2", "GC I-IV Common Art. 2", "the conflict between the parties must be international")
+R3 = Rule("R3", "GC III Art. 4A(1); AP I Art. 43", "a member of the armed forces of a party is a POW")
+R4 = Rule("R4", "GC III Art. 4A(2)-(6), 4B", "the other categories of persons entitled to POW status")
+R5 = Rule("R5", "AP I Art. 47", "a mercenary needs all six criteria; a state's own soldiers on duty are not")
+R6 = Rule("R6", "AP I Arts. 44(3)-(4), 46", "spying or failing to distinguish forfeits POW status, not protection")
+R7 = Rule("R7", "AP I Art. 45(1); GC III Art. 5(2)", "in doubt, a captive is presumed a POW until a tribunal decides")
+R8 = Rule("R8", "GC III Art. 5(2)", "a competent tribunal's ruling overrides the presumption")
+R9 = Rule(
+    "R9",
+    "GC IV Art. 4; AP I Art. 75",
+    "not a POW: civilian protection if the nationality test is met, otherwise at least the fundamental guarantees",
+)
+R10 = Rule("R10", "GC III Art. 7", "a captive cannot renounce POW rights: his wishes are not a fact these rules read")
+
+RULES = (R1, R2, R3, R4, R5, R6, R7, R8, R9, R10)
 
 MEMBERSHIP = {ClaimedAffiliation.OWN_STATE_FORCES, ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES}
 
 
 @dataclass(frozen=True)
 class CaptiveFacts:
+    """What the rules may read about one captive, as it stood at `at`, each with its source event."""
+
     captive_id: str
+    at: datetime
     captured_at: datetime
     nationality: str | None
     claimed_affiliation: ClaimedAffiliation
     registration_event_id: str
-    # None: no event yet says whether the home state is a party to an international conflict.
-    home_state_is_party: bool | None = None
-    home_state_fact_event_id: str | None = None
+    conflict_international: bool | None = None
+    conflict_international_event_id: str | None = None
+    home_state_party: bool | None = None  # None: no event acknowledges the home state as a party
+    home_state_party_event_id: str | None = None
+    espionage_event_id: str | None = None
+    failure_to_distinguish_event_id: str | None = None
+    other_category: str | None = None
+    other_category_event_id: str | None = None
+    mercenary_event_id: str | None = None
+    tribunal_outcome: TribunalOutcome | None = None
+    tribunal_event_id: str | None = None
+    gc_iv_nationality_test_met: bool | None = None
+
+    def trace(self) -> list[FactUsed]:
+        """The facts as the trace records them: every field, with the event it came from."""
+        registration = self.registration_event_id
+        source = {
+            "at": None,
+            "captured_at": registration,
+            "nationality": registration,
+            "claimed_affiliation": registration,
+            "conflict_international": self.conflict_international_event_id,
+            "home_state_party": self.home_state_party_event_id,
+            "espionage": self.espionage_event_id,
+            "failure_to_distinguish": self.failure_to_distinguish_event_id,
+            "other_category": self.other_category_event_id,
+            "mercenary": self.mercenary_event_id,
+            "tribunal_outcome": self.tribunal_event_id,
+            "gc_iv_nationality_test_met": self.tribunal_event_id,
+        }
+        values = {
+            "at": self.at.isoformat(),
+            "captured_at": self.captured_at.isoformat(),
+            "nationality": self.nationality,
+            "claimed_affiliation": self.claimed_affiliation.value,
+            "conflict_international": self.conflict_international,
+            "home_state_party": self.home_state_party,
+            "espionage": self.espionage_event_id is not None,
+            "failure_to_distinguish": self.failure_to_distinguish_event_id is not None,
+            "other_category": self.other_category,
+            "mercenary": self.mercenary_event_id is not None,
+            "tribunal_outcome": self.tribunal_outcome.value if self.tribunal_outcome else None,
+            "gc_iv_nationality_test_met": self.gc_iv_nationality_test_met,
+        }
+        return [FactUsed(name=name, value=values[name], source_event_id=source[name]) for name in values]
+
+    @classmethod
+    def from_trace(cls, captive_id: str, facts: list[FactUsed]) -> CaptiveFacts:
+        """The inverse of `trace`: the facts a recorded decision was made from."""
+        by_name = {fact.name: fact for fact in facts}
+
+        def value(name):
+            return by_name[name].value
+
+        def flagged(name):  # a finding that is present carries its event id
+            return by_name[name].source_event_id if value(name) else None
+
+        return cls(
+            captive_id=captive_id,
+            at=datetime.fromisoformat(value("at")),
+            captured_at=datetime.fromisoformat(value("captured_at")),
+            nationality=value("nationality"),
+            claimed_affiliation=ClaimedAffiliation(value("claimed_affiliation")),
+            registration_event_id=by_name["claimed_affiliation"].source_event_id,
+            conflict_international=value("conflict_international"),
+            conflict_international_event_id=by_name["conflict_international"].source_event_id,
+            home_state_party=value("home_state_party"),
+            home_state_party_event_id=by_name["home_state_party"].source_event_id,
+            espionage_event_id=flagged("espionage"),
+            failure_to_distinguish_event_id=flagged("failure_to_distinguish"),
+            other_category=value("other_category"),
+            other_category_event_id=by_name["other_category"].source_event_id,
+            mercenary_event_id=flagged("mercenary"),
+            tribunal_outcome=TribunalOutcome(value("tribunal_outcome")) if value("tribunal_outcome") else None,
+            tribunal_event_id=by_name["tribunal_outcome"].source_event_id,
+            gc_iv_nationality_test_met=value("gc_iv_nationality_test_met"),
+        )
 
 
 @dataclass(frozen=True)
@@ -47,38 +136,136 @@ class Decision:
     status: LegalStatus
     rules: tuple[RuleApplied, ...]
     facts: tuple[FactUsed, ...]
-    rulebook_version: str = RULEBOOK_VERSION
+    rulebook_version: str
 
-
-def decide(facts: CaptiveFacts) -> Decision:
-    registration = facts.registration_event_id
-    used = [
-        FactUsed(name="captured_at", value=facts.captured_at.isoformat(), source_event_id=registration),
-        FactUsed(name="nationality", value=facts.nationality, source_event_id=registration),
-        FactUsed(name="claimed_affiliation", value=facts.claimed_affiliation.value, source_event_id=registration),
-        FactUsed(
-            name="home_state_is_party", value=facts.home_state_is_party, source_event_id=facts.home_state_fact_event_id
-        ),
-    ]
-    fired = [_applied(PROTECTION_FROM_CAPTURE, f"protected since capture on {facts.captured_at.date().isoformat()}")]
-    member = facts.claimed_affiliation in MEMBERSHIP
-    if member and facts.home_state_is_party:
-        fired.append(
-            _applied(MEMBER_OF_ARMED_FORCES, "member of the armed forces of a party to an international armed conflict")
-        )
-        return Decision(LegalStatus.POW, tuple(fired), tuple(used))
-    doubts = []
-    if not member:
-        doubts.append("affiliation unclear")
-    if facts.home_state_is_party is None:
-        doubts.append("home state not acknowledged as a party to the conflict")
-    elif not facts.home_state_is_party:
-        doubts.append("home state not a party to the conflict")
-    fired.append(
-        _applied(DOUBT_MEANS_PRESUMED_POW, f"presumed POW until a competent tribunal decides: {'; '.join(doubts)}")
-    )
-    return Decision(LegalStatus.PRESUMED_POW, tuple(fired), tuple(used))
+    def key(self) -> tuple:
+        """What makes two decisions the same: the answer and its reasons (not the moment)."""
+        return self.status, self.rulebook_version, tuple((r.rule_id, r.finding) for r in self.rules)
 
 
 def _applied(rule: Rule, finding: str) -> RuleApplied:
     return RuleApplied(rule_id=rule.rule_id, article=rule.article, finding=finding)
+
+
+class RulebookV1:
+    version = "v1"
+
+    def decide(self, facts: CaptiveFacts) -> Decision:
+        fired = [_applied(R1, f"protected since capture on {facts.captured_at.date().isoformat()}")]
+
+        def done(status: LegalStatus) -> Decision:
+            return Decision(status, tuple(fired), tuple(facts.trace()), self.version)
+
+        if facts.tribunal_outcome is not None:
+            fired.append(
+                _applied(
+                    R8, f"the competent tribunal ruled {facts.tribunal_outcome.value} (event {facts.tribunal_event_id})"
+                )
+            )
+            if facts.tribunal_outcome is TribunalOutcome.POW:
+                return done(LegalStatus.POW)
+            if facts.gc_iv_nationality_test_met:
+                fired.append(_applied(R9, "not a POW; meets the GC IV nationality test: a protected civilian"))
+                return done(LegalStatus.CIVILIAN_GC_IV)
+            fired.append(_applied(R9, "not a POW and not a GC IV protected person: AP I Art. 75 guarantees"))
+            return done(LegalStatus.AP_I_ART_75)
+
+        international = facts.conflict_international or facts.home_state_party
+        if facts.conflict_international is False and not facts.home_state_party:
+            fired.append(
+                _applied(
+                    R2,
+                    "the conflict is recorded as not international: no POW status; "
+                    "Common Art. 3 and the fundamental guarantees apply",
+                )
+            )
+            return done(LegalStatus.AP_I_ART_75)
+        if international:
+            fired.append(
+                _applied(
+                    R2,
+                    "an international armed conflict"
+                    + (" (the home state is a party to it)" if facts.home_state_party else ""),
+                )
+            )
+
+        forfeiture = [
+            why
+            for why, event in (
+                ("spying (AP I Art. 46)", facts.espionage_event_id),
+                ("failure to distinguish (AP I Art. 44(3))", facts.failure_to_distinguish_event_id),
+            )
+            if event
+        ]
+        if forfeiture:
+            fired.append(
+                _applied(R6, f"POW status forfeited for {' and '.join(forfeiture)}; equivalent protections kept")
+            )
+            return done(LegalStatus.POW_EQUIVALENT)
+
+        member = facts.claimed_affiliation in MEMBERSHIP
+        if member:
+            fired.append(_applied(R5, "not a mercenary: sent by a state on official duty (AP I Art. 47(2)(e)-(f))"))
+            if international and self.member_of_a_party(facts):
+                fired.append(_applied(R3, self.membership_finding(facts)))
+                return done(LegalStatus.POW)
+        if facts.other_category and international:
+            fired.append(_applied(R4, f"falls under GC III Art. {facts.other_category}"))
+            return done(LegalStatus.POW)
+        if facts.mercenary_event_id and not member:
+            fired.append(_applied(R5, "a mercenary on all six criteria of AP I Art. 47(2): no POW status"))
+            fired.append(_applied(R9, "AP I Art. 75 guarantees"))
+            return done(LegalStatus.AP_I_ART_75)
+
+        fired.append(_applied(R7, "presumed POW until a competent tribunal decides: " + "; ".join(self.doubts(facts))))
+        return done(LegalStatus.PRESUMED_POW)
+
+    def member_of_a_party(self, facts: CaptiveFacts) -> bool:
+        return bool(facts.home_state_party)
+
+    def membership_finding(self, facts: CaptiveFacts) -> str:
+        return "member of the armed forces of a party to an international armed conflict"
+
+    def doubts(self, facts: CaptiveFacts) -> list[str]:
+        doubts = []
+        if facts.claimed_affiliation not in MEMBERSHIP:
+            doubts.append("affiliation unclear")
+        if not (facts.conflict_international or facts.home_state_party):
+            doubts.append("no international armed conflict recorded")
+        if facts.claimed_affiliation in MEMBERSHIP and not self.member_of_a_party(facts):
+            doubts.append("home state not acknowledged as a party to the conflict")
+        return doubts or ["facts missing"]
+
+
+class RulebookV2(RulebookV1):
+    """v2 reads GC III Art. 4A(1) as the 2020 ICRC Commentary does: a soldier integrated in the
+    armed forces of a party is a member of that party's forces, whether or not his own state has
+    been acknowledged as a party. Everything else is v1."""
+
+    version = "v2"
+
+    def member_of_a_party(self, facts: CaptiveFacts) -> bool:
+        integrated = facts.claimed_affiliation is ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES
+        return bool(facts.home_state_party) or integrated
+
+    def membership_finding(self, facts: CaptiveFacts) -> str:
+        if facts.home_state_party:
+            return super().membership_finding(facts)
+        return "integrated in the armed forces of a party to an international armed conflict"
+
+
+RULEBOOKS = {book.version: book for book in (RulebookV1(), RulebookV2())}
+FIRST_RULEBOOK = "v1"
+
+
+def decide(facts: CaptiveFacts, version: str = FIRST_RULEBOOK) -> Decision:
+    return RULEBOOKS[version].decide(facts)
+
+
+def reproduce(determined: StatusDetermined) -> Decision:
+    """Decide again from a recorded decision's own trace, under its own rulebook version."""
+    facts = CaptiveFacts.from_trace(determined.captive_id, determined.facts)
+    return decide(facts, determined.rulebook_version)
+
+
+FACT_NAMES = tuple(field.name for field in fields(CaptiveFacts))

@@ -1,4 +1,5 @@
-"""The status database: the event store, the facts gathered from intake, and current statuses."""
+"""The status database: the event store, the facts the rules read (gathered from intake's
+events and status's own), and every decision made."""
 
 import sqlalchemy as sa
 
@@ -8,7 +9,7 @@ from shared.eventstore import event_store_tables
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 store_tables = event_store_tables(metadata)
 
-# What the rulebook needs to know about each captive, and the event each fact came from.
+# From intake.events.v1: what the rules need from each registration.
 captive_facts = sa.Table(
     "captive_facts",
     metadata,
@@ -17,17 +18,60 @@ captive_facts = sa.Table(
     sa.Column("claimed_affiliation", sa.String(64), nullable=False),
     sa.Column("captured_at", UtcDateTime(), nullable=False),
     sa.Column("registration_event_id", sa.String(64), nullable=False),
+    sa.Index("ix_captive_facts_nationality", "nationality"),
 )
 
-statuses = sa.Table(
-    "statuses",
+# Findings and tribunal events about one captive, each effective from its event's time.
+legal_facts = sa.Table(
+    "legal_facts",
     metadata,
-    sa.Column("captive_id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("captive_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("effective_at", UtcDateTime(), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
+conflict_facts = sa.Table(
+    "conflict_facts",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(2)),
+    sa.Column("effective_at", UtcDateTime(), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
+rulebook_adoptions = sa.Table(
+    "rulebook_adoptions",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("effective_at", UtcDateTime(), nullable=False),
+)
+
+# Every StatusDetermined: "as of" queries pick the latest effective one, later-recorded winning.
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("captive_id", sa.String(64), nullable=False),
     sa.Column("stream_version", sa.Integer, nullable=False),
+    sa.Column("effective_from", UtcDateTime(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("previous_status", sa.String(32)),
     sa.Column("rulebook_version", sa.String(32), nullable=False),
     sa.Column("rules", sa.JSON, nullable=False),
     sa.Column("facts", sa.JSON, nullable=False),
-    sa.Column("event_id", sa.String(64), nullable=False),
-    sa.Column("effective_from", UtcDateTime(), nullable=False),
+    sa.Index("ix_decisions_captive_effective", "captive_id", "effective_from", "stream_version"),
+)
+
+# One row, updated at the start of every re-decision: serialises re-decisions, so a conflict fact
+# and a registration arriving together cannot each miss the other.
+decision_lock = sa.Table(
+    "decision_lock",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("counter", sa.BigInteger, nullable=False),
 )

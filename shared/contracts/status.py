@@ -1,44 +1,58 @@
-"""Events the status service publishes on status.events.v1."""
+"""Events of the status service (status.events.v1): conflict-level facts, rulebook adoptions,
+legal findings, the Art. 5 tribunal, and the decisions themselves.
+
+Streams: one per captive (findings, tribunal, decisions), plus the `conflict` stream for
+conflict-level facts and the `rulebook` stream for adoptions. `time` is when a fact takes effect
+(an acknowledgement dated 2025-04-28 is effective then, whenever it is recorded)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_extra_types.country import CountryAlpha2
 
+from shared.contracts.intake import LongText, Name, ShortText
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.tiers import DataTier, tiered
 
-REF = DataTier.REFERENCE
+REF, ID = DataTier.REFERENCE, DataTier.IDENTITY
+
+CONFLICT_STREAM = "conflict"
+RULEBOOK_STREAM = "rulebook"
+
+EvidenceRef = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class LegalStatus(StrEnum):
     POW = "POW"  # GC III Art. 4
     PRESUMED_POW = "PRESUMED_POW"  # AP I Art. 45(1), pending an Art. 5(2) tribunal
-    POW_EQUIVALENT = "POW_EQUIVALENT"  # status forfeited (AP I Arts. 44, 46), protections kept
+    POW_EQUIVALENT = "POW_EQUIVALENT"  # status forfeited (AP I Arts. 44(4), 46), protections kept
     CIVILIAN_GC_IV = "CIVILIAN_GC_IV"
     AP_I_ART_75 = "AP_I_ART_75"  # fundamental guarantees only
 
 
-class RuleApplied(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RuleApplied(Part):
     rule_id: str
     article: str
     finding: str = Field(description="what the rule concluded for this captive, in words")
 
 
-class FactUsed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class FactUsed(Part):
     name: str
     value: str | int | bool | None
-    source_event_id: str | None = Field(description="the event the fact came from; None if it is absent")
+    source_event_id: str | None = Field(description="the event the fact came from; None if no event says it")
 
 
 @event_type("StatusDetermined", 1)
 class StatusDetermined(EventPayload):
-    """A captive's legal status as decided by a rulebook version, with the rules and facts behind it."""
+    """A captive's legal status from `time` on, as decided by one rulebook version, with the rules
+    that fired and every fact they used (enough to reproduce the decision)."""
 
     captive_id: str = tiered(REF)
     status: LegalStatus = tiered(REF)
@@ -46,3 +60,143 @@ class StatusDetermined(EventPayload):
     rules: list[RuleApplied] = tiered(REF)
     facts: list[FactUsed] = tiered(REF)
     previous_status: LegalStatus | None = tiered(REF, None)
+
+
+# -- conflict-level facts ----------------------------------------------------------------------
+
+
+class ConflictFactKind(StrEnum):
+    STATE_ACKNOWLEDGED_AS_PARTY = "STATE_ACKNOWLEDGED_AS_PARTY"  # a party or co-belligerent (Common Art. 2)
+    CONFLICT_INTERNATIONAL = "CONFLICT_INTERNATIONAL"  # an international armed conflict exists
+    HOSTILITIES_CEASED = "HOSTILITIES_CEASED"  # the end of active hostilities (Art. 118)
+
+
+class ConflictFact(Part):
+    kind: ConflictFactKind = tiered(REF)
+    state: CountryAlpha2 | None = tiered(REF, None)
+    role: ShortText | None = tiered(REF, None)  # e.g. "co-belligerent of the Russian Federation"
+    source: LongText = tiered(REF)  # where this is established (official statement, UN record, ...)
+
+    @model_validator(mode="after")
+    def _state_when_needed(self):
+        if (self.kind is ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY) != (self.state is not None):
+            raise ValueError("state is required for STATE_ACKNOWLEDGED_AS_PARTY and only for it")
+        return self
+
+
+@event_type("ConflictFactRecorded", 1)
+class ConflictFactRecorded(ConflictFact, EventPayload):
+    """A conflict-level fact, effective from the event's `time`."""
+
+
+@event_type("RulebookAdopted", 1)
+class RulebookAdopted(EventPayload):
+    """From the event's `time` on, decisions are made under this rulebook version."""
+
+    version: str = tiered(REF)
+    reason: LongText = tiered(REF)
+
+
+# -- captive-level legal facts -------------------------------------------------------------------
+
+
+class FindingKind(StrEnum):
+    ESPIONAGE = "ESPIONAGE"  # AP I Art. 46
+    FAILURE_TO_DISTINGUISH = "FAILURE_TO_DISTINGUISH"  # AP I Art. 44(3)-(4)
+    OTHER_CATEGORY = "OTHER_CATEGORY"  # GC III Art. 4A(2)-(6), 4B
+    MERCENARY = "MERCENARY"  # AP I Art. 47: all six criteria
+
+
+class OtherCategory(StrEnum):
+    MILITIA_MEETING_ALL_CONDITIONS = "4A(2)"
+    FORCES_OF_UNRECOGNISED_AUTHORITY = "4A(3)"
+    AUTHORISED_ACCOMPANYING_CIVILIAN = "4A(4)"
+    CREW = "4A(5)"
+    LEVEE_EN_MASSE = "4A(6)"
+    ARTICLE_4B = "4B"
+
+
+class LegalFinding(Part):
+    finding: FindingKind = tiered(REF)
+    category: OtherCategory | None = tiered(REF, None)
+    basis: LongText = tiered(ID)
+    evidence_refs: list[EvidenceRef] = tiered(ID, default_factory=list)
+
+    @model_validator(mode="after")
+    def _category_for_other(self):
+        if (self.finding is FindingKind.OTHER_CATEGORY) != (self.category is not None):
+            raise ValueError("category is required for OTHER_CATEGORY and only for it")
+        return self
+
+
+@event_type("LegalFindingRecorded", 1)
+class LegalFindingRecorded(LegalFinding, EventPayload):
+    """A legal officer's finding of fact about a captive that a status rule reads."""
+
+    captive_id: str = tiered(REF)
+
+
+class TribunalConvening(Part):
+    tribunal: Name = tiered(REF)
+    notice_to_captive: LongText = tiered(ID)  # how and in which language he was told
+    notice_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")] = tiered(ID)
+
+
+@event_type("TribunalConvened", 1)
+class TribunalConvened(TribunalConvening, EventPayload):
+    """A competent tribunal is convened to decide the captive's status (GC III Art. 5(2))."""
+
+    captive_id: str = tiered(REF)
+
+
+class TribunalHearing(Part):
+    interpreter: Name | None = tiered(ID, None)
+    captive_present: bool = tiered(REF)
+    evidence_refs: list[EvidenceRef] = tiered(ID, default_factory=list)
+
+
+@event_type("TribunalHearingHeld", 1)
+class TribunalHearingHeld(TribunalHearing, EventPayload):
+    captive_id: str = tiered(REF)
+
+
+class TribunalOutcome(StrEnum):
+    POW = "POW"
+    NOT_POW = "NOT_POW"
+
+
+class TribunalRuling(Part):
+    outcome: TribunalOutcome = tiered(REF)
+    written_reasons: LongText = tiered(ID)
+    # For NOT_POW: whether he meets GC IV Art. 4's nationality test (civilian protection), which
+    # the tribunal establishes from his nationality and his state's relations with ours.
+    gc_iv_nationality_test_met: bool | None = tiered(REF, None)
+
+    @model_validator(mode="after")
+    def _civilian_test_for_not_pow(self):
+        if (self.outcome is TribunalOutcome.NOT_POW) != (self.gc_iv_nationality_test_met is not None):
+            raise ValueError("gc_iv_nationality_test_met is required for NOT_POW and only for it")
+        return self
+
+
+@event_type("TribunalRuled", 1)
+class TribunalRuled(TribunalRuling, EventPayload):
+    captive_id: str = tiered(REF)
+
+
+class ReviewOutcome(StrEnum):
+    UPHELD = "UPHELD"
+    REVERSED = "REVERSED"
+
+
+class TribunalReview(Part):
+    outcome: ReviewOutcome = tiered(REF)
+    reviewing_body: Name = tiered(REF)
+    written_reasons: LongText = tiered(ID)
+    # For a reversal of a POW ruling: the GC IV test, as for a NOT_POW ruling.
+    gc_iv_nationality_test_met: bool | None = tiered(REF, None)
+
+
+@event_type("TribunalRulingReviewed", 1)
+class TribunalRulingReviewed(TribunalReview, EventPayload):
+    captive_id: str = tiered(REF)

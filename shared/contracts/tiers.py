@@ -21,6 +21,8 @@ class DataTier(StrEnum):
 
 def tiered(tier: DataTier, default: Any = ..., **constraints: Any) -> Any:
     """`Field(...)` that also records the field's data tier."""
+    if "default_factory" in constraints:
+        return Field(json_schema_extra={TIER_KEY: tier.value}, **constraints)
     return Field(default, json_schema_extra={TIER_KEY: tier.value}, **constraints)
 
 

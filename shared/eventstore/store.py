@@ -29,6 +29,14 @@ class ConcurrencyConflict(Exception):
 
 
 @dataclass(frozen=True)
+class StreamAppend:
+    stream_id: str
+    expected_version: int
+    payloads: Sequence[EventPayload]
+    metadata: EventMetadata
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     position: int
     event: DecodedEvent
@@ -51,6 +59,21 @@ class EventStore:
         ).scalar()
         return found or 0
 
+    def stream_versions(self, session: Session, stream_ids: Sequence[str]) -> dict[str, int]:
+        """Current version of each stream (0 for a new one), in few queries for many streams."""
+        events = self.tables.events
+        found: dict[str, int] = dict.fromkeys(stream_ids, 0)
+        unique = list(found)
+        for start in range(0, len(unique), 1000):
+            chunk = unique[start : start + 1000]
+            rows = session.execute(
+                sa.select(events.c.stream_id, sa.func.max(events.c.stream_version))
+                .where(events.c.stream_id.in_(chunk))
+                .group_by(events.c.stream_id)
+            ).all()
+            found.update({stream_id: version for stream_id, version in rows})
+        return found
+
     def append(
         self,
         session: Session,
@@ -64,32 +87,42 @@ class EventStore:
         Raises ConcurrencyConflict otherwise, including when a concurrent writer wins the race
         after our check: the unique (stream_id, stream_version) constraint decides, and the
         caller's transaction is then rolled back whole."""
-        actual = self.stream_version(session, stream_id)
-        if actual != expected_version:
-            raise ConcurrencyConflict(stream_id, expected_version, actual)
+        return self.append_batch(session, [StreamAppend(stream_id, expected_version, payloads, metadata)])
+
+    def append_batch(self, session: Session, appends: Sequence[StreamAppend]) -> list[EventEnvelope]:
+        """Several appends in the caller's one transaction: all or none."""
+        if not appends:
+            return []
+        # Appends to one stream may follow each other in the batch, each expecting the last's version.
+        running = self.stream_versions(session, [a.stream_id for a in appends])
+        for append in appends:
+            if running[append.stream_id] != append.expected_version:
+                raise ConcurrencyConflict(append.stream_id, append.expected_version, running[append.stream_id])
+            running[append.stream_id] = append.expected_version + len(append.payloads)
         recorded_at = utc_now()
         envelopes = [
             EventEnvelope(
                 id=str(uuid.uuid4()),
                 source=self.source,
                 type=payload.event_type,
-                subject=stream_id,
-                occurred_at=metadata.occurred_at or recorded_at,
+                subject=append.stream_id,
+                occurred_at=append.metadata.occurred_at or recorded_at,
                 recorded_at=recorded_at,
-                stream_version=expected_version + offset,
+                stream_version=append.expected_version + offset,
                 schema_version=payload.schema_version,
-                correlation_id=metadata.correlation_id,
-                causation_id=metadata.causation_id,
-                actor=metadata.actor,
-                agency=metadata.agency,
+                correlation_id=append.metadata.correlation_id,
+                causation_id=append.metadata.causation_id,
+                actor=append.metadata.actor,
+                agency=append.metadata.agency,
                 data=payload.model_dump(mode="json"),
             )
-            for offset, payload in enumerate(payloads, start=1)
+            for append in appends
+            for offset, payload in enumerate(append.payloads, start=1)
         ]
         event_rows = [
             {
                 "event_id": envelope.id,
-                "stream_id": stream_id,
+                "stream_id": envelope.subject,
                 "stream_version": envelope.stream_version,
                 "event_type": envelope.type,
                 "schema_version": envelope.schema_version,
@@ -103,7 +136,10 @@ class EventStore:
             session.execute(sa.insert(self.tables.events), event_rows)
             session.execute(sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes])
         except IntegrityError:
-            raise ConcurrencyConflict(stream_id, expected_version, None) from None
+            first = appends[0]
+            raise ConcurrencyConflict(
+                first.stream_id if len(appends) == 1 else "(one of several streams)", first.expected_version, None
+            ) from None
         return envelopes
 
     def read_stream(self, session: Session, stream_id: str) -> list[StoredEvent]:

@@ -32,7 +32,7 @@ def test_a_registered_captive_gets_a_status_with_its_rule_trace_on_status_and_di
     )
     assert status["status"] == "PRESUMED_POW"
     assert status["rulebook_version"] == "v1"
-    assert [rule["rule_id"] for rule in status["rules"]] == ["R1", "R7"]
+    assert [rule["rule_id"] for rule in status["rules"]] == ["R1", "R5", "R7"]
     registration_event = {fact["name"]: fact["source_event_id"] for fact in status["facts"]}["claimed_affiliation"]
     assert registration_event is not None
     assert status["effective_from"] == "2025-01-11T09:00:00Z", "protection runs from capture (Art. 5(1))"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
 from deploy.kafka.node import KafkaNode
-from services.status.tables import captive_facts, statuses
+from services.status.tables import captive_facts, decisions
 from shared.contracts import EventEnvelope, encode
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.topics import dead_letter
@@ -69,7 +69,7 @@ def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_b
         assert intake.app.state.runtime.relay.backlog() == 100
 
         own_broker.start()
-        wait_until(lambda: count(status, statuses) == 50, timeout_s=120, what="50 statuses downstream")
+        wait_until(lambda: count(status, decisions) == 50, timeout_s=120, what="50 statuses downstream")
         wait_until(lambda: intake.app.state.runtime.relay.backlog() == 0, what="outbox drained")
 
     records = read_topic(bootstrap, f"{topic_prefix}intake.events.v1")
@@ -112,7 +112,7 @@ def snapshot(client: TestClient) -> dict:
     with runtime.sessions() as session:
         return {
             table.name: sorted(tuple(row) for row in session.execute(sa.select(table)).all())
-            for table in (statuses, captive_facts, tables.events, tables.outbox, tables.inbox)
+            for table in (decisions, captive_facts, tables.events, tables.outbox, tables.inbox)
         }
 
 
@@ -122,7 +122,7 @@ def test_redelivered_events_change_nothing(intake_then_status):
         assert (
             intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS).status_code == 201
         )
-    consume_until(status, lambda: count(status, statuses) == 10, "10 statuses")
+    consume_until(status, lambda: count(status, decisions) == 10, "10 statuses")
     before = snapshot(status)
     consumer = status.app.state.runtime.consumer
     applied_before = consumer.applied_total
@@ -166,7 +166,7 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_proce
     producer.send(topic, key=key, value=encode(envelope)).get(10)
     producer.close()
 
-    consume_until(status, lambda: count(status, statuses) == 1, "the good record applied")
+    consume_until(status, lambda: count(status, decisions) == 1, "the good record applied")
 
     dead = read_topic(kafka_bootstrap, dead_letter(topic))
     assert len(dead) == 2

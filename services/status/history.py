@@ -1,0 +1,126 @@
+"""Everything recorded that bears on one captive's status, and what it amounted to at any moment
+(pure; no I/O). Facts take effect at their event's `time`, whenever they were recorded, so the
+same events in any arrival order give the same timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.status.rulebook import FIRST_RULEBOOK, CaptiveFacts, Decision, decide
+from shared.contracts.intake import ClaimedAffiliation
+from shared.contracts.status import (
+    ConflictFactKind,
+    FindingKind,
+    ReviewOutcome,
+    TribunalOutcome,
+)
+
+
+@dataclass(frozen=True)
+class Dated:
+    """One recorded fact: when it takes effect, its event, and what it says."""
+
+    effective_at: datetime
+    event_id: str
+    kind: str
+    data: dict
+
+
+@dataclass
+class CaptiveHistory:
+    captive_id: str
+    captured_at: datetime
+    nationality: str | None
+    claimed_affiliation: ClaimedAffiliation
+    registration_event_id: str
+    legal: list[Dated] = field(default_factory=list)  # findings and tribunal events of this captive
+    conflict: list[Dated] = field(default_factory=list)  # conflict-level facts (all)
+    rulebooks: list[Dated] = field(default_factory=list)  # adoptions (data: {"version": ...})
+
+    def relevant_conflict(self) -> list[Dated]:
+        return [
+            fact
+            for fact in self.conflict
+            if fact.kind != ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY or fact.data.get("state") == self.nationality
+        ]
+
+    def change_points(self) -> list[datetime]:
+        """The moments at which the decision may change: capture, and every later fact's effect."""
+        later = [fact.effective_at for fact in (*self.legal, *self.relevant_conflict(), *self.rulebooks)]
+        return sorted({self.captured_at, *(moment for moment in later if moment > self.captured_at)})
+
+    def rulebook_at(self, moment: datetime) -> str:
+        adopted = [fact for fact in self.rulebooks if fact.effective_at <= moment]
+        return (
+            max(adopted, key=lambda fact: (fact.effective_at, fact.event_id)).data["version"]
+            if adopted
+            else FIRST_RULEBOOK
+        )
+
+    def facts_at(self, moment: datetime) -> CaptiveFacts:
+        def in_force(facts):
+            return sorted(
+                (fact for fact in facts if fact.effective_at <= moment),
+                key=lambda fact: (fact.effective_at, fact.event_id),
+            )
+
+        values: dict = {}
+        for fact in in_force(self.relevant_conflict()):
+            if fact.kind == ConflictFactKind.CONFLICT_INTERNATIONAL:
+                values.update(conflict_international=True, conflict_international_event_id=fact.event_id)
+            elif fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY:
+                values.update(home_state_party=True, home_state_party_event_id=fact.event_id)
+        for fact in in_force(self.legal):
+            self._apply_legal(values, fact)
+        return CaptiveFacts(
+            captive_id=self.captive_id,
+            at=moment,
+            captured_at=self.captured_at,
+            nationality=self.nationality,
+            claimed_affiliation=self.claimed_affiliation,
+            registration_event_id=self.registration_event_id,
+            **values,
+        )
+
+    @staticmethod
+    def _apply_legal(values: dict, fact: Dated) -> None:
+        data = fact.data
+        if fact.kind == "LegalFindingRecorded":
+            finding = FindingKind(data["finding"])
+            if finding is FindingKind.ESPIONAGE:
+                values["espionage_event_id"] = fact.event_id
+            elif finding is FindingKind.FAILURE_TO_DISTINGUISH:
+                values["failure_to_distinguish_event_id"] = fact.event_id
+            elif finding is FindingKind.OTHER_CATEGORY:
+                values.update(other_category=data["category"], other_category_event_id=fact.event_id)
+            else:
+                values["mercenary_event_id"] = fact.event_id
+        elif fact.kind == "TribunalRuled":
+            values.update(
+                tribunal_outcome=TribunalOutcome(data["outcome"]),
+                tribunal_event_id=fact.event_id,
+                gc_iv_nationality_test_met=data.get("gc_iv_nationality_test_met"),
+            )
+        elif fact.kind == "TribunalRulingReviewed" and data["outcome"] == ReviewOutcome.REVERSED:
+            reversed_to = (
+                TribunalOutcome.NOT_POW
+                if values.get("tribunal_outcome") is TribunalOutcome.POW
+                else TribunalOutcome.POW
+            )
+            values.update(
+                tribunal_outcome=reversed_to,
+                tribunal_event_id=fact.event_id,
+                gc_iv_nationality_test_met=data.get("gc_iv_nationality_test_met")
+                if reversed_to is TribunalOutcome.NOT_POW
+                else None,
+            )
+
+    def timeline(self) -> list[tuple[datetime, Decision]]:
+        """The decision at each change point, consecutive equal decisions merged."""
+        decisions: list[tuple[datetime, Decision]] = []
+        for moment in self.change_points():
+            decision = decide(self.facts_at(moment), self.rulebook_at(moment))
+            if not decisions or decisions[-1][1].key() != decision.key():
+                decisions.append((moment, decision))
+        return decisions

@@ -1,0 +1,128 @@
+"""Re-deciding captives: gather what is recorded, compute each one's timeline of decisions, and
+append a StatusDetermined wherever the recorded timeline says something else.
+
+One code path serves every cause (a registration, a legal finding, a tribunal event, a conflict
+fact affecting thousands, a new rulebook), reading and writing in bulk so that one conflict fact
+re-decides 10,000 captives in one transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.status import projections
+from services.status.history import CaptiveHistory, Dated
+from services.status.tables import (
+    captive_facts,
+    conflict_facts,
+    decision_lock,
+    decisions,
+    legal_facts,
+    rulebook_adoptions,
+)
+from services.status.timeline import Recorded, to_emit
+from shared.contracts import EventEnvelope, EventMetadata
+from shared.contracts.intake import ClaimedAffiliation
+from shared.contracts.status import LegalStatus, StatusDetermined
+from shared.eventstore import EventStore, StreamAppend
+
+SERVICE_ACTOR = "status-service"
+SERVICE_AGENCY = "detaining-state/legal"
+
+
+def take_decision_lock(session: Session) -> None:
+    """Serialise re-decisions (a row lock on PostgreSQL, the write lock on SQLite)."""
+    session.execute(
+        sa.update(decision_lock).where(decision_lock.c.name == "decisions").values(counter=decision_lock.c.counter + 1)
+    )
+
+
+def _chunks(ids: list[str], size: int = 1000) -> Iterable[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _rows(session: Session, table: sa.Table, column: sa.Column, ids: list[str] | None, *order) -> list:
+    if ids is None:
+        return session.execute(sa.select(table).order_by(*order)).all()
+    rows = []
+    for chunk in _chunks(ids):
+        rows.extend(session.execute(sa.select(table).where(column.in_(chunk)).order_by(*order)).all())
+    return rows
+
+
+def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHistory]:
+    """The recorded history of the given captives (all, for None)."""
+    conflict = [
+        Dated(row.effective_at, row.event_id, row.kind, row.data)
+        for row in session.execute(sa.select(conflict_facts)).all()
+    ]
+    rulebooks = [
+        Dated(row.effective_at, row.event_id, "RulebookAdopted", {"version": row.version})
+        for row in session.execute(sa.select(rulebook_adoptions)).all()
+    ]
+    legal = defaultdict(list)
+    for row in _rows(session, legal_facts, legal_facts.c.captive_id, captive_ids, legal_facts.c.effective_at):
+        legal[row.captive_id].append(Dated(row.effective_at, row.event_id, row.kind, row.data))
+    return [
+        CaptiveHistory(
+            captive_id=row.captive_id,
+            captured_at=row.captured_at,
+            nationality=row.nationality,
+            claimed_affiliation=ClaimedAffiliation(row.claimed_affiliation),
+            registration_event_id=row.registration_event_id,
+            legal=legal[row.captive_id],
+            conflict=conflict,
+            rulebooks=rulebooks,
+        )
+        for row in _rows(session, captive_facts, captive_facts.c.captive_id, captive_ids, captive_facts.c.captive_id)
+    ]
+
+
+def recorded_timelines(session: Session, captive_ids: list[str] | None) -> dict[str, list[Recorded]]:
+    found: dict[str, list[Recorded]] = defaultdict(list)
+    for row in _rows(session, decisions, decisions.c.captive_id, captive_ids, decisions.c.stream_version):
+        key = (row.status, row.rulebook_version, tuple((rule["rule_id"], rule["finding"]) for rule in row.rules))
+        found[row.captive_id].append(Recorded(row.effective_from, row.stream_version, key, row.status))
+    return found
+
+
+def redecide(session: Session, store: EventStore, captive_ids: list[str] | None, *, cause: EventEnvelope) -> int:
+    """Bring the given captives' (all, for None) recorded decisions in line with their facts.
+    Returns how many StatusDetermined events were appended."""
+    take_decision_lock(session)
+    everyone = histories(session, captive_ids)
+    if not everyone:
+        return 0
+    recorded = recorded_timelines(session, None if captive_ids is None else [h.captive_id for h in everyone])
+    pending: list[tuple[CaptiveHistory, list]] = []
+    for history in everyone:
+        emits = to_emit(recorded.get(history.captive_id, []), history.timeline())
+        if emits:
+            pending.append((history, emits))
+    if not pending:
+        return 0
+    versions = store.stream_versions(session, [history.captive_id for history, _ in pending])
+    appends = []
+    for history, emits in pending:
+        version = versions[history.captive_id]
+        for moment, decision, previous in emits:
+            determined = StatusDetermined(
+                captive_id=history.captive_id,
+                status=decision.status,
+                rulebook_version=decision.rulebook_version,
+                rules=list(decision.rules),
+                facts=list(decision.facts),
+                previous_status=LegalStatus(previous) if previous else None,
+            )
+            metadata = EventMetadata.caused_by(cause, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY, occurred_at=moment)
+            appends.append(StreamAppend(history.captive_id, version, [determined], metadata))
+            version += 1
+    envelopes = store.append_batch(session, appends)
+    projections.record_decisions(
+        session, [(envelope, append.payloads[0]) for envelope, append in zip(envelopes, appends, strict=True)]
+    )
+    return len(envelopes)

@@ -1,0 +1,65 @@
+"""Request pieces every service's API uses the same way."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import Header, HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, Field
+
+# Until agencies authenticate with tokens (OAuth2 client credentials), callers name themselves.
+Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=200)]
+Agency = Annotated[str, Header(alias="X-Agency", min_length=1, max_length=200)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description='the version the write is based on, e.g. "3"')]
+
+
+class When(BaseModel):
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when it happened or takes effect (default: now); never in the future"
+    )
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def parse_if_match(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
+    if not found:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f'If-Match must be a version number such as "3", not {if_match!r}'
+        )
+    return int(found.group(1))
+
+
+def parse_as_of(value: str, name: str = "as_of") -> datetime:
+    """A date (read as 00:00 UTC that day) or a datetime with a zone; anything else is a 422."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", name),
+                    "msg": f"{value!r} is not a date (2025-02-01) or a datetime with a zone",
+                }
+            ]
+        )
+    return moment.astimezone(UTC)
+
+
+def not_in_future(moment: datetime, now: datetime, loc: tuple = ("body", "occurred_at")) -> None:
+    if moment > now:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": loc, "msg": f"{iso(moment)} is in the future (recorded at {iso(now)})"}]
+        )
