@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit deps kafka postgres lint clean
+.PHONY: up test test-unit bench deps kafka postgres lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -26,6 +26,10 @@ up: deps
 ## Every test: unit, integration and end-to-end, against a real Kafka and PostgreSQL it starts itself.
 test: deps postgres
 	$(BIN)/pytest
+
+## Benchmarks against a real Kafka and PostgreSQL; they print figures, they assert nothing.
+bench: deps postgres
+	$(BIN)/python -m bench.redecision
 
 ## Only the fast tests that need no broker or database.
 test-unit: $(VENV)/.installed

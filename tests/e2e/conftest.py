@@ -1,5 +1,5 @@
 """The three services as real processes (as `captives serve` runs them) on real PostgreSQL and
-the real broker, started once for all end-to-end tests."""
+the real broker, started afresh for each test module (conflict-level facts are global to a stack)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.support import wait_until
 SERVICES = ("intake", "status", "disposition")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     prefix = f"e2e{uuid.uuid4().hex[:8]}."

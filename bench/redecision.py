@@ -1,0 +1,137 @@
+"""B8: one conflict fact re-decides N captives. How long until every new StatusDetermined is on
+the topic (acknowledged by the broker)?
+
+    .venv/bin/python -m bench.redecision [--captives 10000]
+
+Runs against a real Kafka broker and a real PostgreSQL cluster (started here unless
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set). The N registrations are applied through the
+status service's own registration handler, in chunks, before the clock starts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+from fastapi.testclient import TestClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from deploy.kafka.node import KafkaNode
+from deploy.postgres.cluster import PostgresCluster, create_database
+from services.status.app import StatusSettings, build
+from shared.contracts import DecodedEvent, EventEnvelope
+from shared.contracts.intake import CaptiveRegistered
+from shared.settings import KafkaSettings
+
+console = Console()
+
+
+def registration(captive_id: str) -> CaptiveRegistered:
+    return CaptiveRegistered.model_validate(
+        {
+            "captive_id": captive_id,
+            "surname": {"answer": "DECLINED"},
+            "first_names": {"answer": "DECLINED"},
+            "rank": {"answer": "UNKNOWN"},
+            "date_of_birth": {"answer": "UNKNOWN"},
+            "service_number": {"answer": "DECLINED"},
+            "nationality": "KP",
+            "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
+            "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
+        }
+    )
+
+
+def main(captives: int = typer.Option(10_000, help="captives affected by the conflict fact")) -> None:
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            with console.status("Starting Kafka..."):
+                bootstrap = stack.enter_context(KafkaNode(Path(tempfile.mkdtemp()) / "kafka")).bootstrap_servers
+        server = os.environ.get("DATABASE_URL")
+        if not server:
+            with console.status("Starting PostgreSQL..."):
+                server = stack.enter_context(PostgresCluster()).url()
+        database = create_database(server, f"bench_redecision_{uuid.uuid4().hex[:8]}")
+        settings = StatusSettings(
+            database_url=database,
+            log_json=False,
+            log_level="WARNING",
+            kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"b8{uuid.uuid4().hex[:6]}."),
+        )
+        client = stack.enter_context(TestClient(build(settings)))
+        runtime = client.app.state.runtime
+        on_registered = runtime.definition.handlers(runtime.store)["CaptiveRegistered"]
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("registering captives", total=captives)
+            for start in range(0, captives, 500):
+                with runtime.sessions.begin() as session:
+                    for n in range(start, min(start + 500, captives)):
+                        payload = registration(f"CAP-B8{n:010d}")
+                        envelope = EventEnvelope(
+                            id=str(uuid.uuid4()),
+                            source="/services/intake",
+                            type="CaptiveRegistered",
+                            subject=payload.captive_id,
+                            occurred_at="2025-01-12T00:00:00Z",
+                            recorded_at="2025-01-12T00:00:00Z",
+                            stream_version=1,
+                            schema_version=1,
+                            correlation_id="bench",
+                            actor="bench",
+                            agency="bench",
+                            data=payload.model_dump(mode="json"),
+                        )
+                        on_registered(session, DecodedEvent(envelope, payload))
+                runtime.relay.wake()
+                progress.update(task, completed=min(start + 500, captives))
+            drain = progress.add_task("publishing first decisions", total=captives)
+            while (backlog := runtime.relay.backlog()) > 0:
+                progress.update(drain, completed=captives - backlog)
+                time.sleep(0.2)
+            progress.update(drain, completed=captives)
+
+        published_before = runtime.relay.published_total
+        started = time.perf_counter()
+        answer = client.post(
+            "/v1/conflict-facts",
+            json={
+                "kind": "STATE_ACKNOWLEDGED_AS_PARTY",
+                "state": "KP",
+                "source": "benchmark",
+                "occurred_at": "2025-04-28T00:00:00Z",
+            },
+            headers={"X-Actor": "bench", "X-Agency": "bench"},
+        )
+        committed = time.perf_counter()
+        assert answer.status_code == 201, answer.text
+        changed = answer.json()["decisions_changed"]
+        while runtime.relay.backlog() > 0:
+            time.sleep(0.01)
+        on_topic = time.perf_counter()
+        published = runtime.relay.published_total - published_before
+
+    table = Table(title=f"B8 re-decision: one conflict fact, {captives:,} captives affected")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("decisions changed (StatusDetermined appended)", f"{changed:,}")
+    table.add_row("events published (incl. the fact)", f"{published:,}")
+    table.add_row("re-decide + append, one transaction", f"{committed - started:.2f} s")
+    table.add_row("until all on the topic (acks=all)", f"{on_topic - started:.2f} s")
+    table.add_row("throughput", f"{changed / (on_topic - started):,.0f} decisions/s")
+    table.add_row("target", "all on the topic within 10 s: " + ("met" if on_topic - started <= 10 else "MISSED"))
+    table.add_row("machine", f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)
