@@ -1,19 +1,26 @@
-"""How the disposition service reacts to intake's and status's events."""
+"""How the disposition service reacts to intake's and status's events: record the fact, then
+re-compute the captive's exchange eligibility."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
+from services.disposition.eligibility import recompute
 from shared.contracts import DecodedEvent
 from shared.eventstore import EventStore
 
+CAPTIVE_FACTS = ("CaptiveRegistered", "StatusDetermined", "WishDeclared", "MedicalAssessed", "MovementRecorded")
+
 
 def handlers(store: EventStore):
-    def on_captive_registered(session: Session, event: DecodedEvent) -> None:
-        projections.record_registration(session, event.envelope, event.payload)
+    def on_captive_fact(session: Session, event: DecodedEvent) -> None:
+        projections.project_upstream(session, event.envelope, event.payload)
+        recompute(session, store, [event.payload.captive_id], cause=event.envelope)
 
-    def on_status_determined(session: Session, event: DecodedEvent) -> None:
-        projections.record_status(session, event.envelope, event.payload)
+    def on_conflict_fact(session: Session, event: DecodedEvent) -> None:
+        # Only the end of hostilities matters here, and it changes dispositions, not exchange
+        # eligibility (which is about exchanges during hostilities): nothing to re-compute.
+        projections.project_upstream(session, event.envelope, event.payload)
 
-    return {"CaptiveRegistered": on_captive_registered, "StatusDetermined": on_status_determined}
+    return {**dict.fromkeys(CAPTIVE_FACTS, on_captive_fact), "ConflictFactRecorded": on_conflict_fact}

@@ -1,29 +1,103 @@
-"""Disposition's picture of each captive, built from the upstream topics it consumes."""
+"""Disposition's read models, built from the upstream topics it consumes and its own events."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.disposition.tables import captives
-from shared.contracts import EventEnvelope
-from shared.contracts.intake import CaptiveRegistered
-from shared.contracts.status import StatusDetermined
+from services.disposition.tables import (
+    assurances,
+    captives,
+    conflict,
+    dispositions,
+    eligibility,
+    eligibility_history,
+    exchange_lists,
+    list_entries,
+    partner_claims,
+    risks,
+)
+from shared.contracts import EventEnvelope, EventPayload
+from shared.contracts.disposition import (
+    CustodyEnded,
+    DispositionApproved,
+    DispositionCompleted,
+    DispositionProposed,
+    ExchangeEligibilityChanged,
+    ExchangeListApproved,
+    ExchangeListChecked,
+    ExchangeListCreated,
+    ExchangeListExecuted,
+    ExchangeListProposed,
+    PartnerStateClaimRecorded,
+    RiskAssessed,
+    StateAssuranceRecorded,
+)
+from shared.contracts.intake import (
+    END_OF_CUSTODY,
+    CaptiveRegistered,
+    MedicalAssessed,
+    MovementKind,
+    MovementRecorded,
+    WishDeclared,
+)
+from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
 
 
-def _upsert(session: Session, captive_id: str, **values) -> None:
-    if not session.execute(sa.update(captives).where(captives.c.captive_id == captive_id).values(**values)).rowcount:
-        session.execute(sa.insert(captives).values(captive_id=captive_id, **values))
+def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:
+    where = [table.c[name] == value for name, value in keys.items()]
+    if not session.execute(sa.update(table).where(*where).values(**values)).rowcount:
+        session.execute(sa.insert(table).values(**keys, **values))
 
 
-def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
-    _upsert(
-        session,
-        registered.captive_id,
-        registration_event_id=envelope.id,
-        nationality=registered.nationality,
-        captured_at=registered.capture.captured_at,
-    )
+def _captive(session: Session, captive_id: str, **values) -> None:
+    _upsert(session, captives, {"captive_id": captive_id}, **values)
+
+
+def _later(session: Session, captive_id: str, column: str, moment) -> bool:
+    """Whether `moment` is at least as late as what the captive's row already holds in `column`
+    (facts may arrive out of order; the latest in time wins)."""
+    known = session.execute(sa.select(captives.c[column]).where(captives.c.captive_id == captive_id)).scalar()
+    return known is None or moment >= known
+
+
+def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+    """Facts from intake.events.v1 and status.events.v1."""
+    match payload:
+        case CaptiveRegistered():
+            _captive(
+                session,
+                payload.captive_id,
+                registration_event_id=envelope.id,
+                nationality=payload.nationality,
+                captured_at=payload.capture.captured_at,
+            )
+        case WishDeclared() if _later(session, payload.captive_id, "wish_at", envelope.occurred_at):
+            _captive(
+                session,
+                payload.captive_id,
+                wish_at=envelope.occurred_at,
+                wish={**payload.model_dump(mode="json"), "event_id": envelope.id},
+            )
+        case MedicalAssessed() if _later(session, payload.captive_id, "medical_at", envelope.occurred_at):
+            found = payload.seriously_wounded_or_sick and payload.by_mixed_medical_commission
+            _captive(
+                session,
+                payload.captive_id,
+                medical_at=envelope.occurred_at,
+                seriously_wounded_or_sick=found,
+                medical_event_id=envelope.id,
+            )
+        case MovementRecorded() if payload.kind in END_OF_CUSTODY:
+            _captive(session, payload.captive_id, in_custody=False, custody_event_id=envelope.id)
+        case MovementRecorded() if payload.kind is MovementKind.RECAPTURED:
+            _captive(session, payload.captive_id, in_custody=True, custody_event_id=None)
+        case StatusDetermined():
+            record_status(session, envelope, payload)
+        case ConflictFactRecorded() if payload.kind is ConflictFactKind.HOSTILITIES_CEASED:
+            _upsert(
+                session, conflict, {"fact": payload.kind.value}, effective_at=envelope.occurred_at, event_id=envelope.id
+            )
 
 
 def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:
@@ -43,7 +117,7 @@ def record_status(session: Session, envelope: EventEnvelope, determined: StatusD
         )
     ):
         return
-    _upsert(
+    _captive(
         session,
         determined.captive_id,
         status=determined.status.value,
@@ -53,3 +127,132 @@ def record_status(session: Session, envelope: EventEnvelope, determined: StatusD
         status_stream_version=envelope.stream_version,
         status_effective_from=envelope.occurred_at,
     )
+
+
+def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+    """Disposition's own events."""
+    match payload:
+        case RiskAssessed():
+            _upsert(
+                session,
+                risks,
+                {"captive_id": payload.captive_id, "destination": payload.destination},
+                outcome=payload.outcome.value,
+                onward_state=payload.onward_state,
+                diplomatic_assurances=payload.diplomatic_assurances,
+                event_id=envelope.id,
+                assessed_at=envelope.occurred_at,
+            )
+        case PartnerStateClaimRecorded():
+            _upsert(
+                session,
+                partner_claims,
+                {"captive_id": payload.captive_id, "state": payload.state},
+                event_id=envelope.id,
+            )
+        case StateAssuranceRecorded():
+            _upsert(
+                session,
+                assurances,
+                {"state": payload.state},
+                willing_and_able=payload.willing_and_able_to_apply_gc_iii,
+                accepts_for_resettlement=payload.accepts_for_resettlement,
+                neutral_accommodation_agreement=payload.neutral_accommodation_agreement,
+                event_id=envelope.id,
+            )
+        case ExchangeEligibilityChanged():
+            record_eligibility(session, [(envelope, payload)])
+        case ExchangeListCreated():
+            session.execute(
+                sa.insert(exchange_lists).values(
+                    list_id=payload.list_id,
+                    counterpart_state=payload.counterpart_state,
+                    agreement=payload.agreement,
+                    captive_ids=payload.captive_ids,
+                    stage="CREATED",
+                )
+            )
+            if payload.captive_ids:
+                session.execute(
+                    sa.insert(list_entries),
+                    [
+                        {
+                            "list_id": payload.list_id,
+                            "captive_id": captive_id,
+                            "counterpart_state": payload.counterpart_state,
+                        }
+                        for captive_id in payload.captive_ids
+                    ],
+                )
+        case ExchangeListChecked():
+            _list(
+                session,
+                payload.list_id,
+                stage="CHECKED",
+                check_event_id=envelope.id,
+                check_results=[result.model_dump(mode="json") for result in payload.results],
+            )
+        case ExchangeListProposed():
+            _list(
+                session, payload.list_id, stage="PROPOSED", proposed_by=envelope.actor, proposed_ids=payload.captive_ids
+            )
+        case ExchangeListApproved():
+            _list(session, payload.list_id, stage="APPROVED", approved_by=envelope.actor)
+        case ExchangeListExecuted():
+            _list(session, payload.list_id, stage="EXECUTED")
+        case DispositionProposed():
+            session.execute(
+                sa.insert(dispositions).values(
+                    disposition_id=payload.disposition_id,
+                    captive_id=payload.captive_id,
+                    kind=payload.kind.value,
+                    destination=payload.destination,
+                    stage="PROPOSED",
+                    proposed_by=envelope.actor,
+                )
+            )
+        case DispositionApproved():
+            _disposition(session, payload.disposition_id, stage="APPROVED", approved_by=envelope.actor)
+        case DispositionCompleted():
+            _disposition(session, payload.disposition_id, stage="COMPLETED")
+        case CustodyEnded():
+            _captive(session, payload.captive_id, in_custody=False, custody_event_id=envelope.id)
+
+
+def _list(session: Session, list_id: str, **values) -> None:
+    session.execute(sa.update(exchange_lists).where(exchange_lists.c.list_id == list_id).values(**values))
+
+
+def _disposition(session: Session, disposition_id: str, **values) -> None:
+    session.execute(sa.update(dispositions).where(dispositions.c.disposition_id == disposition_id).values(**values))
+
+
+def record_eligibility(session: Session, changed: list[tuple[EventEnvelope, ExchangeEligibilityChanged]]) -> None:
+    """Many answers at once, as one fact about many captives produces them."""
+    if not changed:
+        return
+    session.execute(
+        sa.insert(eligibility_history),
+        [
+            {
+                "event_id": envelope.id,
+                "captive_id": payload.captive_id,
+                "counterpart_state": payload.counterpart_state,
+                "stream_version": envelope.stream_version,
+                "eligible": payload.eligible,
+                "reasons": [reason.model_dump(mode="json") for reason in payload.reasons],
+                "facts": [fact.model_dump(mode="json") for fact in payload.facts],
+                "effective_at": envelope.occurred_at,
+            }
+            for envelope, payload in changed
+        ],
+    )
+    for envelope, payload in changed:
+        _upsert(
+            session,
+            eligibility,
+            {"captive_id": payload.captive_id, "counterpart_state": payload.counterpart_state},
+            eligible=payload.eligible,
+            reasons=[reason.model_dump(mode="json") for reason in payload.reasons],
+            event_id=envelope.id,
+        )

@@ -1,0 +1,189 @@
+"""Events of the disposition service (disposition.events.v1): risk assessments, partner-state
+claims and assurances, exchange eligibility, exchange lists, and the other dispositions.
+
+Streams: one per captive; `state:<CC>` for what a state assures; `list:<id>` per exchange list."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints, model_validator
+from pydantic_extra_types.country import CountryAlpha2
+
+from shared.contracts.intake import LongText, Name, ShortText
+from shared.contracts.registry import EventPayload, event_type
+from shared.contracts.status import FactUsed, Part, RuleApplied
+from shared.contracts.tiers import DataTier, tiered
+
+REF, WISH = DataTier.REFERENCE, DataTier.WISHES_AND_RISK
+
+EvidenceRef = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+CaptiveRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def state_stream(state: str) -> str:
+    return f"state:{state}"
+
+
+def list_stream(list_id: str) -> str:
+    return f"list:{list_id}"
+
+
+class RiskOutcome(StrEnum):
+    REAL_RISK = "REAL_RISK"
+    NO_REAL_RISK = "NO_REAL_RISK"
+    NOT_ASSESSED = "NOT_ASSESSED"
+
+
+class RiskAssessment(Part):
+    """Non-refoulement (CAT Art. 3; ICCPR Arts. 6-7): is the risk in `destination` personal,
+    present, foreseeable and real? `onward_state` records a real risk of being handed on from
+    the destination to that state, which then counts against the destination too."""
+
+    destination: CountryAlpha2 = tiered(WISH)
+    outcome: RiskOutcome = tiered(WISH)
+    onward_state: CountryAlpha2 | None = tiered(WISH, None)
+    assessor: Name = tiered(WISH)
+    basis: LongText = tiered(WISH)
+    evidence_refs: list[EvidenceRef] = tiered(WISH, default_factory=list)
+    diplomatic_assurances: bool = tiered(WISH, False)  # recorded; they never clear a real risk
+
+    @model_validator(mode="after")
+    def _onward_elsewhere(self):
+        if self.onward_state is not None and self.onward_state == self.destination:
+            raise ValueError("onward_state must differ from destination")
+        return self
+
+
+@event_type("RiskAssessed", 1)
+class RiskAssessed(RiskAssessment, EventPayload):
+    captive_id: CaptiveRef = tiered(REF)
+
+
+class PartnerClaim(Part):
+    state: CountryAlpha2 = tiered(REF)
+    basis: LongText = tiered(REF)  # e.g. "Constitution of the Republic of Korea, Art. 3"
+
+
+@event_type("PartnerStateClaimRecorded", 1)
+class PartnerStateClaimRecorded(PartnerClaim, EventPayload):
+    """A state claims the captive as its national; the transfer rules cite it."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+class StateAssurance(Part):
+    """What a state has assured, with the detaining state's assessment of it."""
+
+    state: CountryAlpha2 = tiered(REF)
+    willing_and_able_to_apply_gc_iii: bool = tiered(REF)  # Art. 12
+    accepts_for_resettlement: bool = tiered(REF, False)
+    neutral_accommodation_agreement: bool = tiered(REF, False)  # Arts. 109-111
+    assessment: LongText = tiered(REF)
+
+
+@event_type("StateAssuranceRecorded", 1)
+class StateAssuranceRecorded(StateAssurance, EventPayload):
+    pass
+
+
+@event_type("ExchangeEligibilityChanged", 1)
+class ExchangeEligibilityChanged(EventPayload):
+    """Whether the captive may be exchanged to `counterpart_state` (Art. 6, 109(2)), with every
+    rule and the facts behind it; emitted only when the answer or its reasons change."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    counterpart_state: CountryAlpha2 = tiered(REF)
+    eligible: bool = tiered(REF)
+    reasons: list[RuleApplied] = tiered(WISH)
+    facts: list[FactUsed] = tiered(WISH)
+
+
+class DispositionKind(StrEnum):
+    ART_12_TRANSFER = "ART_12_TRANSFER"
+    RESETTLEMENT = "RESETTLEMENT"
+    STAY_IN_DETAINING_STATE = "STAY_IN_DETAINING_STATE"
+    DIRECT_REPATRIATION = "DIRECT_REPATRIATION"  # seriously wounded or sick, Arts. 109-110
+    NEUTRAL_ACCOMMODATION = "NEUTRAL_ACCOMMODATION"  # Arts. 109-111
+    REPATRIATION_AFTER_HOSTILITIES = "REPATRIATION_AFTER_HOSTILITIES"  # Art. 118
+    EXCHANGE = "EXCHANGE"  # on an executed exchange list
+
+
+class DispositionRequest(Part):
+    kind: DispositionKind = tiered(REF)
+    destination: CountryAlpha2 | None = tiered(REF, None)
+    note: LongText | None = tiered(WISH, None)
+
+
+@event_type("DispositionProposed", 1)
+class DispositionProposed(DispositionRequest, EventPayload):
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    reasons: list[RuleApplied] = tiered(WISH)
+
+
+@event_type("DispositionApproved", 1)
+class DispositionApproved(EventPayload):
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    proposed_by: Name = tiered(REF)
+    reasons: list[RuleApplied] = tiered(WISH)
+
+
+@event_type("DispositionCompleted", 1)
+class DispositionCompleted(EventPayload):
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    kind: DispositionKind = tiered(REF)
+    destination: CountryAlpha2 | None = tiered(REF, None)
+
+
+@event_type("CustodyEnded", 1)
+class CustodyEnded(EventPayload):
+    """The detaining state no longer holds the captive: exchanged, transferred, released."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    kind: DispositionKind = tiered(REF)
+    destination: CountryAlpha2 | None = tiered(REF, None)
+    disposition_id: ShortText = tiered(REF)
+
+
+class ListEntryResult(Part):
+    captive_id: CaptiveRef
+    eligible: bool
+    blocked_by: list[RuleApplied]
+
+
+@event_type("ExchangeListCreated", 1)
+class ExchangeListCreated(EventPayload):
+    list_id: ShortText = tiered(REF)
+    counterpart_state: CountryAlpha2 = tiered(REF)
+    captive_ids: list[CaptiveRef] = tiered(REF)
+    agreement: LongText = tiered(REF)  # the special agreement (Art. 6), e.g. "Istanbul, 2025-05-16"
+
+
+@event_type("ExchangeListChecked", 1)
+class ExchangeListChecked(EventPayload):
+    list_id: ShortText = tiered(REF)
+    results: list[ListEntryResult] = tiered(WISH)
+
+
+@event_type("ExchangeListProposed", 1)
+class ExchangeListProposed(EventPayload):
+    list_id: ShortText = tiered(REF)
+    captive_ids: list[CaptiveRef] = tiered(REF)  # the entries found eligible by the check
+    check_event_id: ShortText = tiered(REF)
+
+
+@event_type("ExchangeListApproved", 1)
+class ExchangeListApproved(EventPayload):
+    list_id: ShortText = tiered(REF)
+    proposed_by: Name = tiered(REF)
+    captive_ids: list[CaptiveRef] = tiered(REF)
+
+
+@event_type("ExchangeListExecuted", 1)
+class ExchangeListExecuted(EventPayload):
+    list_id: ShortText = tiered(REF)
+    captive_ids: list[CaptiveRef] = tiered(REF)
