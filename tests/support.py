@@ -97,6 +97,8 @@ def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """Whether consumer group `group` has committed offsets up to the end of every partition."""
     from kafka.admin import KafkaAdminClient
 
+    from kafka.errors import KafkaError
+
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:
@@ -104,6 +106,8 @@ def caught_up(bootstrap: str, group: str, topic: str) -> bool:
         committed = admin.list_group_offsets(group).get(group, {})
         ends = consumer.end_offsets(partitions)
         return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+    except KafkaError:  # e.g. the group coordinator is still being elected: not caught up yet
+        return False
     finally:
         admin.close()
         consumer.close()

@@ -1,0 +1,204 @@
+"""The disposition worked example of ../shared/domain/BRIEF.md sections 3-4, end to end through
+Kafka: a captive who asks, in a private ICRC interview, to go to South Korea; real risk at home;
+the co-belligerent would hand him over. Exchange lists of 1,000, two-person approval, an entry
+that becomes ineligible before approval, and a completed Art. 12 transfer."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.contracts import decode
+from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
+
+pytestmark = pytest.mark.integration
+
+OFFICER_1 = {**HEADERS, "X-Actor": "disposition-officer-1"}
+OFFICER_2 = {**HEADERS, "X-Actor": "disposition-approver-2"}
+PRIVATE_ICRC = {
+    "interviewer": "ICRC delegate 4",
+    "interviewer_agency": "ICRC",
+    "interpreter": "K. Lee",
+    "setting": "PRIVATE_ICRC_INTERVIEW",
+    "free_and_informed": True,
+}
+MEDIA = {
+    "interviewer": "a journalist",
+    "interviewer_agency": "a newspaper",
+    "setting": "MEDIA",
+    "free_and_informed": True,
+}
+
+
+def settled(stack) -> bool:
+    prefix, bootstrap = stack["topic_prefix"], stack["bootstrap"]
+    return (
+        caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
+        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
+        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
+    )
+
+
+def wait_settled(stack) -> None:
+    wait_until(lambda: settled(stack), timeout_s=120, interval_s=0.5, what="every consumer to catch up")
+
+
+def risk(stack, captive_id: str, destination: str, outcome: str, onward: str | None = None):
+    answer = stack["disposition"].post(
+        f"/v1/captives/{captive_id}/risk-assessments",
+        headers=OFFICER_1,
+        json={
+            "destination": destination,
+            "outcome": outcome,
+            "onward_state": onward,
+            "assessor": "legal officer 3",
+            "basis": "documented treatment of returnees",
+            "evidence_refs": ["report 12"],
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def wish(stack, captive_id: str, kind: str, provenance: dict, third_state: str | None = None) -> None:
+    body = {"wish": kind, "provenance": provenance, **({"third_state": third_state} if third_state else {})}
+    answer = stack["intake"].post(f"/v1/captives/{captive_id}/wishes", json=body, headers=HEADERS)
+    assert answer.status_code == 201, answer.text
+
+
+def check(stack, captive_id: str, kind: str, destination: str) -> dict:
+    answer = stack["disposition"].get(
+        f"/v1/captives/{captive_id}/dispositions/check", params={"kind": kind, "destination": destination}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def blocked(reasons: list[dict]) -> dict[str, str]:
+    return {reason["rule_id"]: reason["finding"] for reason in reasons if reason["finding"].startswith("BLOCKED")}
+
+
+def test_the_disposition_worked_example(stack):
+    intake, disposition = stack["intake"], stack["disposition"]
+    him = intake.post("/v1/captives", json=registration(), headers=HEADERS).json()["captive_id"]
+    wish(stack, him, "THIRD_STATE", MEDIA, "KR")
+    wait_settled(stack)
+
+    # A media interview alone is not a verified wish.
+    assert (
+        "media interview is never a verified wish"
+        in blocked(check(stack, him, "ART_12_TRANSFER", "KR")["reasons"])["D3"]
+    )
+
+    wish(stack, him, "THIRD_STATE", PRIVATE_ICRC, "KR")
+    risk(stack, him, "KP", "REAL_RISK")
+    risk(stack, him, "RU", "NO_REAL_RISK", onward="KP")  # the co-belligerent would hand him over
+    risk(stack, him, "KR", "NO_REAL_RISK")
+    claim = disposition.post(
+        f"/v1/captives/{him}/partner-claims",
+        headers=OFFICER_1,
+        json={"state": "KR", "basis": "Constitution of the Republic of Korea, Art. 3"},
+    )
+    assert claim.status_code == 201
+    wait_settled(stack)
+
+    # Not exchange-eligible to the co-belligerent: onward real risk (and he does not wish to return).
+    to_russia = disposition.get(f"/v1/captives/{him}/eligibility").json()["counterparts"]["RU"]
+    assert to_russia["eligible"] is False
+    assert "onward real risk: RU would hand him on to KP" in blocked(to_russia["reasons"])["D4"]
+    assert "THIRD_STATE to KR, not REPATRIATE" in blocked(to_russia["reasons"])["D3"]
+    assert {fact["name"] for fact in to_russia["facts"]} >= {"risk:RU", "onward:RU", "risk:KP"}
+
+    # Transfer to South Korea: blocked until its assurance is recorded, then allowed.
+    assert list(blocked(check(stack, him, "ART_12_TRANSFER", "KR")["reasons"])) == ["D5"]
+    assured = disposition.post(
+        "/v1/states/KR/assurances",
+        headers=OFFICER_1,
+        json={
+            "willing_and_able_to_apply_gc_iii": True,
+            "accepts_for_resettlement": True,
+            "assessment": "diplomatic note and ministry assessment: GC III will be applied",
+        },
+    )
+    assert assured.status_code == 201
+    allowed = check(stack, him, "ART_12_TRANSFER", "KR")
+    assert allowed["allowed"] is True and "claims him as its national" in allowed["reasons"][3]["finding"]
+
+    # Three others who want to go home, with no risk in Russia; 996 about whom nothing is known yet.
+    willing = [intake.post("/v1/captives", json=registration(), headers=HEADERS).json()["captive_id"] for _ in range(3)]
+    wait_settled(stack)
+    for captive_id in willing:
+        wish(stack, captive_id, "REPATRIATE", PRIVATE_ICRC)
+        risk(stack, captive_id, "RU", "NO_REAL_RISK")
+    batch = intake.post("/v1/captives:batch", json={"captives": [registration()] * 996}, headers=HEADERS).json()
+    assert batch["created"] == 996
+    others = [item["captive_id"] for item in batch["results"]]
+    wait_settled(stack)
+
+    entries = [him, *willing, *others]
+    assert len(entries) == 1000
+    created = disposition.post(
+        "/v1/exchange-lists",
+        headers=OFFICER_1,
+        json={"counterpart_state": "RU", "agreement": "Istanbul, 2025-05-16: 1,000 for 1,000", "captive_ids": entries},
+    )
+    assert created.status_code == 201, created.text
+    list_id = created.json()["list_id"]
+    checked = disposition.post(f"/v1/exchange-lists/{list_id}/check", headers=OFFICER_1)
+    assert checked.status_code == 201, checked.text
+    results = {result["captive_id"]: result for result in checked.json()["results"]}
+    assert (checked.json()["eligible"], checked.json()["blocked"]) == (3, 997)
+    assert "onward real risk" in blocked(results[him]["blocked_by"])["D4"]
+    assert "no declared wish" in blocked(results[others[0]]["blocked_by"])["D3"]
+    assert "risk in RU not assessed" in blocked(results[others[0]]["blocked_by"])["D4"]
+    assert all(results[captive_id]["eligible"] for captive_id in willing)
+
+    # Two people: the proposer may not approve; and an entry that became ineligible stops approval.
+    assert disposition.post(f"/v1/exchange-lists/{list_id}/proposal", headers=OFFICER_1).json()["proposed"] == 3
+    own = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_1)
+    assert own.status_code == 403 and "two-person rule" in own.text
+    risk(stack, willing[0], "RU", "REAL_RISK")
+    stale = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_2)
+    assert stale.status_code == 409 and willing[0] in stale.text and "became ineligible" in stale.text
+
+    assert disposition.post(f"/v1/exchange-lists/{list_id}/check", headers=OFFICER_1).json()["eligible"] == 2
+    assert disposition.post(f"/v1/exchange-lists/{list_id}/proposal", headers=OFFICER_1).json()["proposed"] == 2
+    approved = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_2)
+    assert approved.status_code == 201, approved.text
+    executed = disposition.post(f"/v1/exchange-lists/{list_id}/execution", headers=OFFICER_1)
+    assert executed.status_code == 201 and executed.json()["exchanged"] == 2
+    assert disposition.get(f"/v1/captives/{willing[1]}").json()["custody"] == "ENDED"
+    assert disposition.get(f"/v1/captives/{willing[0]}").json()["custody"] == "INTERNED"
+
+    # The Art. 12 transfer to South Korea: proposed by one, approved by another, completed.
+    proposed = disposition.post(
+        f"/v1/captives/{him}/dispositions", headers=OFFICER_1, json={"kind": "ART_12_TRANSFER", "destination": "KR"}
+    )
+    assert proposed.status_code == 201, proposed.text
+    transfer = f"/v1/captives/{him}/dispositions/{proposed.json()['disposition_id']}"
+    assert disposition.post(f"{transfer}/approval", headers=OFFICER_1).status_code == 403
+    assert disposition.post(f"{transfer}/completion", headers=OFFICER_1).status_code == 409
+    assert disposition.post(f"{transfer}/approval", headers=OFFICER_2).status_code == 201
+    assert disposition.post(f"{transfer}/completion", headers=OFFICER_1).status_code == 201
+    assert disposition.get(f"/v1/captives/{him}").json()["custody"] == "ENDED"
+    refused = disposition.post(
+        f"/v1/captives/{him}/dispositions", headers=OFFICER_1, json={"kind": "ART_12_TRANSFER", "destination": "KR"}
+    )
+    assert refused.status_code == 409 and "no longer in custody" in refused.text
+
+    # All of it is on disposition.events.v1, for the log of record.
+    topic = f"{stack['topic_prefix']}disposition.events.v1"
+
+    def his_events():
+        events = [decode(r.value).envelope.type for r in read_topic(stack["bootstrap"], topic) if r.key.decode() == him]
+        return events if "CustodyEnded" in events else None
+
+    events = wait_until(his_events, timeout_s=30, what="his disposition events on the topic")
+    assert {
+        "RiskAssessed",
+        "PartnerStateClaimRecorded",
+        "ExchangeEligibilityChanged",
+        "DispositionProposed",
+        "DispositionApproved",
+        "DispositionCompleted",
+        "CustodyEnded",
+    } <= set(events)
