@@ -30,6 +30,7 @@ test: deps postgres
 ## Benchmarks against a real Kafka and PostgreSQL; they print figures, they assert nothing.
 bench: deps postgres
 	$(BIN)/python -m bench.redecision
+	$(BIN)/python -m bench.exchange_list
 
 ## Only the fast tests that need no broker or database.
 test-unit: $(VENV)/.installed

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.contracts.envelope import utc_now
+from shared.eventstore.store import ConcurrencyConflict
 
 IdempotencyKey = Annotated[
     str | None,
@@ -60,8 +61,31 @@ def run_idempotent(
     fingerprint: str,
     write: Callable[[Session], Answer],
     after_commit: Callable[[], None] = lambda: None,
+    *,
+    retry_conflicts: bool = False,
 ) -> JSONResponse:
-    """Run `write` in one transaction, unless `key` already answered this request."""
+    """Run `write` in one transaction, unless `key` already answered this request.
+
+    With `retry_conflicts`, a write that lost a race for a stream version (another writer, e.g.
+    the service's own consumer, appended first) is run again from a fresh read, up to 3 times:
+    right for commands that add to a record rather than overwrite it (no If-Match)."""
+    for attempt in range(1, 4):
+        try:
+            return _run_once(session, table, key, fingerprint, write, after_commit)
+        except ConcurrencyConflict:
+            if not retry_conflicts or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _run_once(
+    session: Session,
+    table: sa.Table,
+    key: str | None,
+    fingerprint: str,
+    write: Callable[[Session], Answer],
+    after_commit: Callable[[], None],
+) -> JSONResponse:
     if key is not None and (stored := _stored(session, table, key, fingerprint)) is not None:
         return stored.response(replayed=True)
     try:

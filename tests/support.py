@@ -96,7 +96,6 @@ HEADERS = {"X-Actor": "officer-test", "X-Agency": "UA-coordination-HQ"}
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """Whether consumer group `group` has committed offsets up to the end of every partition."""
     from kafka.admin import KafkaAdminClient
-
     from kafka.errors import KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)

@@ -128,6 +128,8 @@ def write(
             projections.project(session, envelope, payload)
         return answer(envelopes)
 
+    # Disposition's consumer appends eligibility answers to the same captive streams: a command
+    # that loses such a race is run again from a fresh read (its checks made again, not skipped).
     return run_idempotent(
         session,
         runtime.definition.store_tables.idempotency_keys,
@@ -135,6 +137,7 @@ def write(
         fingerprint,
         transaction,
         after_commit=runtime.relay.wake,
+        retry_conflicts=True,
     )
 
 

@@ -163,14 +163,15 @@ def record_fact(
         project(session, envelope, event)
         return written(envelope)
 
-    table = runtime.definition.store_tables.idempotency_keys
-    for attempt in range(1, 4):
-        try:
-            return run_idempotent(session, table, key, fingerprint, write, after_commit=runtime.relay.wake)
-        except ConcurrencyConflict:
-            if expected is not None or attempt == 3:
-                raise
-    raise AssertionError("unreachable")
+    return run_idempotent(
+        session,
+        runtime.definition.store_tables.idempotency_keys,
+        key,
+        fingerprint,
+        write,
+        after_commit=runtime.relay.wake,
+        retry_conflicts=expected is None,
+    )
 
 
 def _fact(model: type[EventPayload], body: When, captive_id: str) -> EventPayload:

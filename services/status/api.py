@@ -203,14 +203,15 @@ def write_and_redecide(
         }
         return Answer(201, body, {"ETag": f'"{envelope.stream_version}"'})
 
-    table = runtime.definition.store_tables.idempotency_keys
-    for attempt in range(1, 4):
-        try:
-            return run_idempotent(session, table, key, fingerprint, write, after_commit=runtime.relay.wake)
-        except ConcurrencyConflict:
-            if expected is not None or attempt == 3:
-                raise
-    raise AssertionError("unreachable")
+    return run_idempotent(
+        session,
+        runtime.definition.store_tables.idempotency_keys,
+        key,
+        fingerprint,
+        write,
+        after_commit=runtime.relay.wake,
+        retry_conflicts=expected is None,
+    )
 
 
 def captives_of_state(session: Session, state: str) -> list[str]:
