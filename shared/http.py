@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import Header, HTTPException, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.orm import Session
+
+from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
+from shared.service import DbSession, Runtime, ServiceRuntime
 
 # Until agencies authenticate with tokens (OAuth2 client credentials), callers name themselves.
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=200)]
@@ -63,3 +70,45 @@ def not_in_future(moment: datetime, now: datetime, loc: tuple = ("body", "occurr
         raise RequestValidationError(
             [{"type": "value_error", "loc": loc, "msg": f"{iso(moment)} is in the future (recorded at {iso(now)})"}]
         )
+
+
+@dataclass
+class Command:
+    """What every write endpoint needs besides its body: the request, the service, a database
+    session, the Idempotency-Key, and who is writing for which agency."""
+
+    request: Request
+    runtime: ServiceRuntime
+    session: Session
+    idempotency_key: str | None
+    actor: str
+    agency: str
+
+    def run(
+        self, body: BaseModel, write: Callable[[Session], Answer], *, retry_conflicts: bool = False
+    ) -> JSONResponse:
+        """Run `write` in one idempotent transaction, waking the relay after the commit."""
+        fingerprint = request_hash("POST", self.request.url.path, body.model_dump(mode="json"))
+        return run_idempotent(
+            self.session,
+            self.runtime.definition.store_tables.idempotency_keys,
+            self.idempotency_key,
+            fingerprint,
+            write,
+            after_commit=self.runtime.relay.wake,
+            retry_conflicts=retry_conflicts,
+        )
+
+
+def command(
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = "unauthenticated",
+    agency: Agency = "unspecified",
+) -> Command:
+    return Command(request, runtime, session, idempotency_key, actor, agency)
+
+
+Writer = Annotated[Command, Depends(command)]

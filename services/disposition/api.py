@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_extra_types.country import CountryAlpha2
@@ -54,9 +54,9 @@ from shared.contracts.intake import LongText
 from shared.contracts.status import RuleApplied
 from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
-from shared.http import Actor, Agency, When, iso, not_in_future, parse_as_of
-from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
-from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
+from shared.http import Command, When, Writer, iso, not_in_future, parse_as_of
+from shared.idempotency import Answer
+from shared.service import DbSession, NotFound, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["disposition"])
 
@@ -110,35 +110,24 @@ class Step(BaseModel):
 
 
 def write(
-    request: Request,
-    runtime: ServiceRuntime,
-    session: Session,
+    command: Command,
     body: BaseModel,
-    key: str | None,
     produce: Callable[[Session], tuple[list[StreamAppend], Callable[[list[EventEnvelope]], Answer]]],
 ) -> JSONResponse:
-    """Append what `produce` returns, apply it to the read models, in one idempotent transaction."""
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    """Append what `produce` returns and apply it to the read models, in one idempotent transaction.
+    Disposition's consumer appends eligibility answers to the same captive streams: a command that
+    loses such a race is run again from a fresh read (its checks made again, not skipped)."""
+    store = command.runtime.store
 
     def transaction(session: Session) -> Answer:
         appends, answer = produce(session)
-        envelopes = runtime.store.append_batch(session, appends)
+        envelopes = store.append_batch(session, appends)
         payloads = [payload for append in appends for payload in append.payloads]
         for envelope, payload in zip(envelopes, payloads, strict=True):
             projections.project(session, envelope, payload)
         return answer(envelopes)
 
-    # Disposition's consumer appends eligibility answers to the same captive streams: a command
-    # that loses such a race is run again from a fresh read (its checks made again, not skipped).
-    return run_idempotent(
-        session,
-        runtime.definition.store_tables.idempotency_keys,
-        key,
-        fingerprint,
-        transaction,
-        after_commit=runtime.relay.wake,
-        retry_conflicts=True,
-    )
+    return command.run(body, transaction, retry_conflicts=True)
 
 
 def one_append(
@@ -154,11 +143,11 @@ def known_captive(session: Session, captive_id: str):
     return row
 
 
-def metadata_for(actor: str, agency: str, body: When | None = None) -> EventMetadata:
+def metadata_for(command: Command, body: When | None = None) -> EventMetadata:
     now = utc_now()
     occurred_at = getattr(body, "occurred_at", None) or now
     not_in_future(occurred_at, now)
-    return EventMetadata(actor=actor, agency=agency, occurred_at=occurred_at)
+    return EventMetadata(actor=command.actor, agency=command.agency, occurred_at=occurred_at)
 
 
 def created(envelopes: list[EventEnvelope], **extra) -> Answer:
@@ -267,17 +256,13 @@ def get_rules() -> list[dict[str, str]]:
 def assess_risk(
     captive_id: CaptiveId,
     body: RiskRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
+    command: Writer,
 ):
     """Non-refoulement risk in one destination state (CAT Art. 3; ICCPR Arts. 6-7), including the
     risk of being handed on from there. Diplomatic assurances are recorded; they never clear a
     real risk. Re-computes the captive's exchange eligibility."""
-    metadata = metadata_for(actor, agency, body)
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         known_captive(session, captive_id)
@@ -286,52 +271,44 @@ def assess_risk(
             envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[0])
         )
 
-    return write(request, runtime, session, body, idempotency_key, produce)
+    return write(command, body, produce)
 
 
 @router.post("/captives/{captive_id}/partner-claims", status_code=201)
 def record_claim(
     captive_id: CaptiveId,
     body: ClaimRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
+    command: Writer,
 ):
     """A state claims the captive as its national (e.g. the Republic of Korea, Constitution Art. 3)."""
-    metadata = metadata_for(actor, agency, body)
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         known_captive(session, captive_id)
         event = PartnerStateClaimRecorded(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
         return [one_append(runtime, session, captive_id, event, metadata)], created
 
-    return write(request, runtime, session, body, idempotency_key, produce)
+    return write(command, body, produce)
 
 
 @router.post("/states/{state}/assurances", status_code=201)
 def record_assurance(
     state: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
     body: AssuranceRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
+    command: Writer,
 ):
     """What a state assures (willing and able to apply GC III, Art. 12; accepting resettlement;
     a neutral accommodation agreement), with the detaining state's assessment of it."""
-    metadata = metadata_for(actor, agency, body)
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
     assurance = StateAssurance(state=state, **body.model_dump(exclude={"occurred_at"}))
 
     def produce(session: Session):
         event = StateAssuranceRecorded(**assurance.model_dump())
         return [one_append(runtime, session, state_stream(state), event, metadata)], created
 
-    return write(request, runtime, session, body, idempotency_key, produce)
+    return write(command, body, produce)
 
 
 # -- dispositions: proposed by one person, approved by another, then completed ----------------------
@@ -357,19 +334,15 @@ def _blocked(verdict, what: str) -> DomainConflict:
 def propose_disposition(
     captive_id: CaptiveId,
     body: ProposalRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
+    command: Writer,
 ):
     """Propose a disposition (Art. 12 transfer, resettlement, stay, direct repatriation, neutral
     accommodation, repatriation after hostilities). Refused (409, with the reasons) unless the
     rules allow it now; a second person must approve it."""
     if body.kind is DispositionKind.EXCHANGE:
         raise HTTPException(422, "exchanges are made through exchange lists: POST /v1/exchange-lists")
-    metadata = metadata_for(actor, agency, body)
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         known_captive(session, captive_id)
@@ -386,7 +359,7 @@ def propose_disposition(
             envelopes, disposition_id=event.disposition_id
         )
 
-    return write(request, runtime, session, body, idempotency_key, produce)
+    return write(command, body, produce)
 
 
 def two_people(proposed_by: str, actor: str) -> None:
@@ -398,22 +371,18 @@ def two_people(proposed_by: str, actor: str) -> None:
 def approve_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Approve by a person other than the proposer; refused if the rules no longer allow it."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _disposition_row(session, captive_id, disposition_id)
         if row.stage != "PROPOSED":
             raise DomainConflict(f"disposition {disposition_id} is {row.stage}, not awaiting approval")
-        two_people(row.proposed_by, actor)
+        two_people(row.proposed_by, command.actor)
         verdict = disposition(DispositionKind(row.kind), gather(session, [captive_id])[captive_id], row.destination)
         if not verdict.allowed:
             raise _blocked(verdict, row.kind)
@@ -422,23 +391,19 @@ def approve_disposition(
         )
         return [one_append(runtime, session, captive_id, event, metadata)], created
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)
 
 
 @router.post("/captives/{captive_id}/dispositions/{disposition_id}/completion", status_code=201)
 def complete_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Record that an approved disposition was carried out; custody ends."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _disposition_row(session, captive_id, disposition_id)
@@ -456,7 +421,7 @@ def complete_disposition(
             envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[-1])
         )
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)
 
 
 # -- exchange lists -----------------------------------------------------------------------------------
@@ -502,15 +467,11 @@ def get_list(list_id: str, session: DbSession) -> dict[str, Any]:
 @router.post("/exchange-lists", status_code=201)
 def create_list(
     body: ListRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
+    command: Writer,
 ):
     """A list of captives for an exchange with a counterpart state (e.g. 1,000 for 1,000)."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         list_id = f"XL-{secrets.token_hex(5).upper()}"
@@ -521,22 +482,18 @@ def create_list(
             eligibility_changes=recompute(session, runtime.store, body.captive_ids, cause=envelopes[0]),
         )
 
-    return write(request, runtime, session, body, idempotency_key, produce)
+    return write(command, body, produce)
 
 
 @router.post("/exchange-lists/{list_id}/check", status_code=201)
 def check_list(
     list_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Check the list as a whole: one result per entry, the blocked ones with their reasons."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _list_row(session, list_id)
@@ -556,22 +513,18 @@ def check_list(
 
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], answer
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)
 
 
 @router.post("/exchange-lists/{list_id}/proposal", status_code=201)
 def propose_list(
     list_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Propose the entries the last check found eligible (the blocked ones stay off)."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _list_row(session, list_id)
@@ -585,29 +538,25 @@ def propose_list(
             envelopes, proposed=len(eligible)
         )
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)
 
 
 @router.post("/exchange-lists/{list_id}/approval", status_code=201)
 def approve_list(
     list_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Approve by a person other than the proposer; refused (409) if any proposed entry has
     become ineligible since the check, naming those entries and why."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _list_row(session, list_id)
         if row.stage != "PROPOSED":
             raise DomainConflict(f"exchange list {list_id} is {row.stage}, not awaiting approval")
-        two_people(row.proposed_by, actor)
+        two_people(row.proposed_by, command.actor)
         now_blocked = [
             result for result in check_entries(session, row.proposed_ids, row.counterpart_state) if not result.eligible
         ]
@@ -620,22 +569,18 @@ def approve_list(
         event = ExchangeListApproved(list_id=list_id, proposed_by=row.proposed_by, captive_ids=row.proposed_ids)
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], created
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)
 
 
 @router.post("/exchange-lists/{list_id}/execution", status_code=201)
 def execute_list(
     list_id: str,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
+    command: Writer,
     body: Step | None = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ):
     """Record that the approved exchange took place: custody ends for each entry."""
-    metadata = metadata_for(actor, agency)
+    runtime = command.runtime
+    metadata = metadata_for(command)
 
     def produce(session: Session):
         row = _list_row(session, list_id)
@@ -673,4 +618,4 @@ def execute_list(
             eligibility_changes=recompute(session, runtime.store, row.proposed_ids, cause=envelopes[0]),
         )
 
-    return write(request, runtime, session, body or Step(), idempotency_key, produce)
+    return write(command, body or Step(), produce)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,8 +45,8 @@ from shared.contracts.intake import (
 )
 from shared.contracts.tiers import field_tiers
 from shared.eventstore import ConcurrencyConflict
-from shared.http import Actor, Agency, IfMatch, When, parse_as_of, parse_if_match
-from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
+from shared.http import Command, IfMatch, When, Writer, parse_as_of, parse_if_match
+from shared.idempotency import Answer
 from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["intake"])
@@ -131,23 +131,17 @@ def written(envelope: EventEnvelope) -> Answer:
 
 
 def record_fact(
-    request: Request,
-    runtime: ServiceRuntime,
-    session: Session,
+    command: Command,
     captive_id: str,
     body: When,
     make_event: Callable[[CaptiveRecord, datetime], EventPayload],
-    *,
-    if_match: str | None,
-    key: str | None,
-    actor: str,
-    agency: str,
+    if_match: str | None = None,
 ) -> JSONResponse:
     """Append one fact about an existing captive. With If-Match the write is refused (409) if the
     record moved on; without it the fact is appended to whatever is current, and a race with
     another write is retried from a fresh read (facts add to the record, they do not overwrite)."""
     expected = parse_if_match(if_match)
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    runtime = command.runtime
 
     def write(session: Session) -> Answer:
         record = load_record(runtime, session, captive_id)
@@ -158,20 +152,12 @@ def record_fact(
         if problems := fact_time_problems(occurred_at, record.captured_at, now):
             raise RequestValidationError(problems)
         event = make_event(record, occurred_at)
-        metadata = EventMetadata(actor=actor, agency=agency, occurred_at=occurred_at)
+        metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=occurred_at)
         [envelope] = runtime.store.append(session, captive_id, record.stream_version, [event], metadata)
         project(session, envelope, event)
         return written(envelope)
 
-    return run_idempotent(
-        session,
-        runtime.definition.store_tables.idempotency_keys,
-        key,
-        fingerprint,
-        write,
-        after_commit=runtime.relay.wake,
-        retry_conflicts=expected is None,
-    )
+    return command.run(body, write, retry_conflicts=expected is None)
 
 
 def _fact(model: type[EventPayload], body: When, captive_id: str) -> EventPayload:
@@ -181,15 +167,11 @@ def _fact(model: type[EventPayload], body: When, captive_id: str) -> EventPayloa
 # -- registration -------------------------------------------------------------------------------
 
 
-def _register(
-    runtime: ServiceRuntime, session: Session, body: RegistrationRequest, now: datetime, actor: str, agency: str
-) -> EventEnvelope:
+def _register(command: Command, session: Session, body: RegistrationRequest, now: datetime) -> EventEnvelope:
     captive_id = new_captive_id()
-    occurred_at = body.occurred_at or now
     event = CaptiveRegistered(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-    [envelope] = runtime.store.append(
-        session, captive_id, 0, [event], EventMetadata(actor=actor, agency=agency, occurred_at=occurred_at)
-    )
+    metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=body.occurred_at or now)
+    [envelope] = command.runtime.store.append(session, captive_id, 0, [event], metadata)
     project(session, envelope, event)
     return envelope
 
@@ -200,15 +182,7 @@ def _register(
     response_model=Written,
     responses={422: {"description": "a field is missing or wrong; the message names it"}},
 )
-def register_captive(
-    body: RegistrationRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def register_captive(body: RegistrationRequest, command: Writer):
     """Register a captive: the Art. 17 fields (each GIVEN, DECLINED or UNKNOWN), nationality,
     claimed affiliation, the capture, and, only with a consent and its purpose, Art. 122(4) details.
     The captive gets a random pseudonymous id."""
@@ -217,29 +191,13 @@ def register_captive(
         raise RequestValidationError(problems)
 
     def write(session: Session) -> Answer:
-        return written(_register(runtime, session, body, now, actor, agency))
+        return written(_register(command, session, body, now))
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
-    return run_idempotent(
-        session,
-        runtime.definition.store_tables.idempotency_keys,
-        idempotency_key,
-        fingerprint,
-        write,
-        after_commit=runtime.relay.wake,
-    )
+    return command.run(body, write)
 
 
 @router.post("/captives:batch", status_code=200)
-def register_batch(
-    body: BatchRegistration,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def register_batch(body: BatchRegistration, command: Writer):
     """Register up to 1,000 captives at once (a mass capture). Each item is checked on its own:
     the answer has one result per item, in order (201 with the new id, or 422 with the errors),
     and a bad item does not stop the others."""
@@ -266,20 +224,12 @@ def register_batch(
             if isinstance(item, list):
                 results.append({"index": index, "status": 422, "errors": item})
             else:
-                envelope = _register(runtime, session, item, now, actor, agency)
+                envelope = _register(command, session, item, now)
                 results.append({"index": index, "status": 201, "captive_id": envelope.subject, "event_id": envelope.id})
         created = sum(result["status"] == 201 for result in results)
         return Answer(200, {"created": created, "rejected": len(results) - created, "results": results})
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
-    return run_idempotent(
-        session,
-        runtime.definition.store_tables.idempotency_keys,
-        idempotency_key,
-        fingerprint,
-        write,
-        after_commit=runtime.relay.wake,
-    )
+    return command.run(body, write)
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -354,17 +304,7 @@ def get_data_tiers() -> dict[str, dict[str, str]]:
 
 
 @router.post("/captives/{captive_id}/identity-amendments", status_code=201, response_model=Written)
-def amend_identity(
-    captive_id: CaptiveId,
-    body: AmendmentRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Writer, if_match: IfMatch = None):
     """Correct one Art. 17 field. Requires If-Match: an amendment overwrites a value, so it must
     be based on the current version."""
     if if_match is None:
@@ -382,46 +322,14 @@ def amend_identity(
             reason=body.reason,
         )
 
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        amendment,
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, amendment, if_match)
 
 
 @router.post("/captives/{captive_id}/medical-assessments", status_code=201, response_model=Written)
-def assess_health(
-    captive_id: CaptiveId,
-    body: MedicalAssessmentRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def assess_health(captive_id: CaptiveId, body: MedicalAssessmentRequest, command: Writer, if_match: IfMatch = None):
     """Health at capture or a later assessment (Arts. 30-31); 'seriously wounded or sick' counts
     for direct repatriation when a mixed medical commission found it (Art. 110, Annex I)."""
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        lambda _r, _t: _fact(MedicalAssessed, body, captive_id),
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, lambda _r, _t: _fact(MedicalAssessed, body, captive_id), if_match)
 
 
 @router.post(
@@ -430,17 +338,7 @@ def assess_health(
     response_model=Written,
     responses={409: {"description": "the movement cannot follow the captive's current custody state"}},
 )
-def record_movement(
-    captive_id: CaptiveId,
-    body: MovementRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_movement(captive_id: CaptiveId, body: MovementRequest, command: Writer, if_match: IfMatch = None):
     """Arrival at a camp, transfer, hospital, escape, death or release. Movements are recorded
     in time order and must follow from the current state (nothing after a death or a release)."""
 
@@ -453,125 +351,30 @@ def record_movement(
         after(record.custody, body.kind)  # raises CustodyConflict
         return _fact(MovementRecorded, body, captive_id)
 
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        movement,
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, movement, if_match)
 
 
 @router.post("/captives/{captive_id}/icrc-visits", status_code=201, response_model=Written)
-def record_icrc_visit(
-    captive_id: CaptiveId,
-    body: IcrcVisitRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_icrc_visit(captive_id: CaptiveId, body: IcrcVisitRequest, command: Writer, if_match: IfMatch = None):
     """A visit by an ICRC delegate (Art. 126), and whether he saw the captive in private."""
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        lambda _r, _t: _fact(IcrcVisitRecorded, body, captive_id),
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, lambda _r, _t: _fact(IcrcVisitRecorded, body, captive_id), if_match)
 
 
 @router.post("/captives/{captive_id}/wishes", status_code=201, response_model=Written)
-def declare_wish(
-    captive_id: CaptiveId,
-    body: WishRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def declare_wish(captive_id: CaptiveId, body: WishRequest, command: Writer, if_match: IfMatch = None):
     """A wish about return (repatriate / stay / a named third state / undecided) with its
     provenance: who asked, through which interpreter, in what setting, free and informed or not."""
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        lambda _r, _t: _fact(WishDeclared, body, captive_id),
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, lambda _r, _t: _fact(WishDeclared, body, captive_id), if_match)
 
 
 @router.post("/captives/{captive_id}/capture-card", status_code=201, response_model=Written)
-def record_capture_card(
-    captive_id: CaptiveId,
-    body: CaptureCardRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command: Writer, if_match: IfMatch = None):
     """The Art. 70 capture card: offered, sent, or declined by the captive."""
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        lambda _r, _t: _fact(CaptureCardRecorded, body, captive_id),
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, lambda _r, _t: _fact(CaptureCardRecorded, body, captive_id), if_match)
 
 
 @router.post("/captives/{captive_id}/notifications", status_code=201, response_model=Written)
-def record_notification(
-    captive_id: CaptiveId,
-    body: NotificationRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_notification(captive_id: CaptiveId, body: NotificationRequest, command: Writer, if_match: IfMatch = None):
     """Information sent to the National Information Bureau or the Central Tracing Agency
     (Arts. 122-123), with exactly which fields were sent."""
-    return record_fact(
-        request,
-        runtime,
-        session,
-        captive_id,
-        body,
-        lambda _r, _t: _fact(NotificationSent, body, captive_id),
-        if_match=if_match,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-    )
+    return record_fact(command, captive_id, body, lambda _r, _t: _fact(NotificationSent, body, captive_id), if_match)

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.status import projections
@@ -41,9 +41,9 @@ from shared.contracts.status import (
 )
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
-from shared.http import Actor, Agency, IfMatch, When, iso, not_in_future, parse_as_of, parse_if_match
-from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
-from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
+from shared.http import Command, IfMatch, When, Writer, iso, not_in_future, parse_as_of, parse_if_match
+from shared.idempotency import Answer
+from shared.service import DbSession, NotFound, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
@@ -163,15 +163,10 @@ def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
 
 
 def write_and_redecide(
-    request: Request,
-    runtime: ServiceRuntime,
-    session: Session,
+    command: Command,
+    body: BaseModel,
     *,
     stream: str,
-    body,
-    key: str | None,
-    actor: str,
-    agency: str,
     make_event: Callable[[Session], EventPayload],
     occurred_at: datetime | None,
     affected: Callable[[Session, EventPayload], list[str] | None],
@@ -183,35 +178,26 @@ def write_and_redecide(
     moment = occurred_at or now
     not_in_future(moment, now)
     expected = parse_if_match(if_match)
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    store = command.runtime.store
 
     def write(session: Session) -> Answer:
-        version = runtime.store.stream_version(session, stream)
+        version = store.stream_version(session, stream)
         if expected is not None and expected != version:
             raise ConcurrencyConflict(stream, expected, version)
         event = make_event(session)
-        [envelope] = runtime.store.append(
-            session, stream, version, [event], EventMetadata(actor=actor, agency=agency, occurred_at=moment)
-        )
+        metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=moment)
+        [envelope] = store.append(session, stream, version, [event], metadata)
         projections.project(session, envelope, event)
-        changed = redecide(session, runtime.store, affected(session, event), cause=envelope)
-        body = {
+        changed = redecide(session, store, affected(session, event), cause=envelope)
+        answer = {
             "stream": stream,
             "stream_version": envelope.stream_version,
             "event_id": envelope.id,
             "decisions_changed": changed,
         }
-        return Answer(201, body, {"ETag": f'"{envelope.stream_version}"'})
+        return Answer(201, answer, {"ETag": f'"{envelope.stream_version}"'})
 
-    return run_idempotent(
-        session,
-        runtime.definition.store_tables.idempotency_keys,
-        key,
-        fingerprint,
-        write,
-        after_commit=runtime.relay.wake,
-        retry_conflicts=expected is None,
-    )
+    return command.run(body, write, retry_conflicts=expected is None)
 
 
 def captives_of_state(session: Session, state: str) -> list[str]:
@@ -221,15 +207,7 @@ def captives_of_state(session: Session, state: str) -> list[str]:
 
 
 @router.post("/conflict-facts", status_code=201)
-def record_conflict_fact(
-    body: ConflictFactRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     """A conflict-level fact: a state acknowledged as a party or co-belligerent, the conflict
     being international, or active hostilities having ceased, effective from `occurred_at`.
     Every captive it affects is re-decided; each whose decision changes gets a StatusDetermined."""
@@ -238,14 +216,9 @@ def record_conflict_fact(
         return captives_of_state(session, fact.state) if fact.state else None
 
     return write_and_redecide(
-        request,
-        runtime,
-        session,
+        command,
+        body,
         stream=CONFLICT_STREAM,
-        body=body,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
         occurred_at=body.occurred_at,
         affected=affected,
         make_event=lambda _s: ConflictFactRecorded(**body.model_dump(exclude={"occurred_at"})),
@@ -253,15 +226,7 @@ def record_conflict_fact(
 
 
 @router.post("/rulebooks", status_code=201)
-def adopt_rulebook(
-    body: RulebookRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def adopt_rulebook(body: RulebookRequest, command: Writer):
     """Adopt a rulebook version from `occurred_at` on: every captive is re-decided under it."""
     if body.version not in RULEBOOKS:
         raise RequestValidationError(
@@ -286,14 +251,9 @@ def adopt_rulebook(
         return RulebookAdopted(version=body.version, reason=body.reason)
 
     return write_and_redecide(
-        request,
-        runtime,
-        session,
+        command,
+        body,
         stream=RULEBOOK_STREAM,
-        body=body,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
         occurred_at=body.occurred_at,
         make_event=adoption,
         affected=lambda _s, _e: None,
@@ -301,17 +261,7 @@ def adopt_rulebook(
 
 
 def captive_write(
-    captive_id: str,
-    body: When,
-    request: Request,
-    runtime: ServiceRuntime,
-    session: Session,
-    *,
-    key: str | None,
-    actor: str,
-    agency: str,
-    if_match: str | None,
-    make_event: Callable[[Session], EventPayload],
+    command: Command, captive_id: str, body: When, if_match: str | None, make_event: Callable[[Session], EventPayload]
 ) -> JSONResponse:
     def checked(session: Session) -> EventPayload:
         captured_at = session.execute(
@@ -332,14 +282,9 @@ def captive_write(
         return make_event(session)
 
     return write_and_redecide(
-        request,
-        runtime,
-        session,
+        command,
+        body,
         stream=captive_id,
-        body=body,
-        key=key,
-        actor=actor,
-        agency=agency,
         occurred_at=body.occurred_at,
         make_event=checked,
         affected=lambda _s, _e: [captive_id],
@@ -347,7 +292,7 @@ def captive_write(
     )
 
 
-def _tribunal_events(session: Session, runtime: ServiceRuntime, captive_id: str) -> list[str]:
+def tribunal_steps(session: Session, runtime: ServiceRuntime, captive_id: str) -> list[str]:
     tribunal = {"TribunalConvened", "TribunalHearingHeld", "TribunalRuled", "TribunalRulingReviewed"}
     return [
         stored.envelope.type
@@ -357,151 +302,63 @@ def _tribunal_events(session: Session, runtime: ServiceRuntime, captive_id: str)
 
 
 @router.post("/captives/{captive_id}/findings", status_code=201)
-def record_finding(
-    captive_id: CaptiveId,
-    body: FindingRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer, if_match: IfMatch = None):
     """A legal officer's finding that a status rule reads: spying, failure to distinguish, another
     Art. 4 category, or a mercenary on all six criteria."""
     return captive_write(
+        command,
         captive_id,
         body,
-        request,
-        runtime,
-        session,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-        if_match=if_match,
-        make_event=lambda _s: LegalFindingRecorded(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+        if_match,
+        lambda _s: LegalFindingRecorded(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
     )
 
 
 @router.post("/captives/{captive_id}/tribunal/convening", status_code=201)
-def convene_tribunal(
-    captive_id: CaptiveId,
-    body: ConveningRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
     """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive."""
 
     def convening(session: Session) -> TribunalConvened:
-        if "TribunalConvened" in _tribunal_events(session, runtime, captive_id):
+        if "TribunalConvened" in tribunal_steps(session, command.runtime, captive_id):
             raise DomainConflict(f"a tribunal is already convened for {captive_id}")
         return TribunalConvened(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
 
-    return captive_write(
-        captive_id,
-        body,
-        request,
-        runtime,
-        session,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-        if_match=if_match,
-        make_event=convening,
-    )
+    return captive_write(command, captive_id, body, if_match, convening)
 
 
 @router.post("/captives/{captive_id}/tribunal/hearings", status_code=201)
-def hold_hearing(
-    captive_id: CaptiveId,
-    body: HearingRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
     """A hearing: interpreter, whether the captive was present, the evidence examined."""
 
     def hearing(session: Session) -> TribunalHearingHeld:
-        if "TribunalConvened" not in _tribunal_events(session, runtime, captive_id):
+        if "TribunalConvened" not in tribunal_steps(session, command.runtime, captive_id):
             raise DomainConflict("a hearing needs a convened tribunal and notice to the captive first")
         return TribunalHearingHeld(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
 
-    return captive_write(
-        captive_id,
-        body,
-        request,
-        runtime,
-        session,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-        if_match=if_match,
-        make_event=hearing,
-    )
+    return captive_write(command, captive_id, body, if_match, hearing)
 
 
 @router.post("/captives/{captive_id}/tribunal/ruling", status_code=201)
-def rule(
-    captive_id: CaptiveId,
-    body: RulingRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: IfMatch = None):
     """The tribunal's ruling with written reasons; it overrides the presumption (R8)."""
 
     def ruling(session: Session) -> TribunalRuled:
-        steps = _tribunal_events(session, runtime, captive_id)
+        steps = tribunal_steps(session, command.runtime, captive_id)
         if "TribunalHearingHeld" not in steps:
             raise DomainConflict("a ruling needs a hearing first (GC III Art. 5(2): the captive is heard)")
         if "TribunalRuled" in steps:
             raise DomainConflict("the tribunal has ruled already; a change goes through review")
         return TribunalRuled(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
 
-    return captive_write(
-        captive_id,
-        body,
-        request,
-        runtime,
-        session,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-        if_match=if_match,
-        make_event=ruling,
-    )
+    return captive_write(command, captive_id, body, if_match, ruling)
 
 
 @router.post("/captives/{captive_id}/tribunal/review", status_code=201)
-def review(
-    captive_id: CaptiveId,
-    body: ReviewRequest,
-    request: Request,
-    runtime: Runtime,
-    session: DbSession,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
-):
+def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
     """Review of the ruling: upheld, or reversed with written reasons."""
 
     def reviewed(session: Session) -> TribunalRulingReviewed:
-        if "TribunalRuled" not in _tribunal_events(session, runtime, captive_id):
+        if "TribunalRuled" not in tribunal_steps(session, command.runtime, captive_id):
             raise DomainConflict("there is no ruling to review")
         standing = session.execute(
             sa.select(decisions.c.status)
@@ -522,15 +379,4 @@ def review(
             )
         return TribunalRulingReviewed(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
 
-    return captive_write(
-        captive_id,
-        body,
-        request,
-        runtime,
-        session,
-        key=idempotency_key,
-        actor=actor,
-        agency=agency,
-        if_match=if_match,
-        make_event=reviewed,
-    )
+    return captive_write(command, captive_id, body, if_match, reviewed)
