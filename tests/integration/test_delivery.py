@@ -103,7 +103,7 @@ def intake_then_status(kafka_bootstrap, new_database, topic_prefix):
 
 def consume_until(client: TestClient, done, what: str) -> None:
     consumer = client.app.state.runtime.consumer
-    wait_until(lambda: (consumer.poll_once(timeout_ms=200), done())[1], what=what)
+    wait_until(lambda: (consumer.poll_once(timeout_ms=200), done())[1], timeout_s=120, what=what)
 
 
 def snapshot(client: TestClient) -> dict:
