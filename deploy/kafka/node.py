@@ -77,8 +77,13 @@ def fetch() -> Path:
 
 
 def new_cluster_id() -> str:
-    """What `kafka-storage.sh random-uuid` prints: a UUID as unpadded url-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """What `kafka-storage.sh random-uuid` prints: a UUID as unpadded url-safe base64. Like
+    Kafka's own Uuid.randomUuid(), never one starting with '-', which the tool's argument parser
+    would take for an option (one run in 64 failed to format before this)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
