@@ -45,6 +45,10 @@ class ServiceDefinition:
     routers: tuple[APIRouter, ...]
     # Builds the event handlers once the store exists: {event type: handler}.
     handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
+    # Replay: how each event (own or upstream) is applied to the read models, and which tables
+    # those are (what `captives replay <service> --verify` compares).
+    replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
+    projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.disposition import api, handlers, tables
-from shared.contracts import topics
+from services.disposition import api, handlers, projections, tables
+from shared.contracts import registered_types, topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
 
@@ -27,6 +27,26 @@ definition = ServiceDefinition(
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
     handlers=handlers.handlers,
+    replay_appliers={
+        **dict.fromkeys((*handlers.CAPTIVE_FACTS, "ConflictFactRecorded"), projections.project_upstream),
+        **{
+            name: projections.project
+            for (name, _), model in registered_types().items()
+            if model.__module__ == "shared.contracts.disposition"
+        },
+    },
+    projection_tables=(
+        tables.captives,
+        tables.risks,
+        tables.partner_claims,
+        tables.assurances,
+        tables.conflict,
+        tables.eligibility,
+        tables.eligibility_history,
+        tables.exchange_lists,
+        tables.list_entries,
+        tables.dispositions,
+    ),
 )
 
 

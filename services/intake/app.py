@@ -4,8 +4,8 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.intake import api, tables
-from shared.contracts import topics
+from services.intake import api, projections, tables
+from shared.contracts import registered_types, topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
 
@@ -26,6 +26,12 @@ definition = ServiceDefinition(
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
+    replay_appliers={
+        name: projections.project
+        for (name, _), model in registered_types().items()
+        if model.__module__ == "shared.contracts.intake"
+    },
+    projection_tables=(tables.captives,),
 )
 
 

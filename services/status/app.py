@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.status import api, handlers, tables
+from services.status import api, handlers, projections, tables
 from shared.contracts import topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
@@ -27,6 +27,20 @@ definition = ServiceDefinition(
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
     handlers=handlers.handlers,
+    replay_appliers={
+        "CaptiveRegistered": projections.record_registration,
+        **dict.fromkeys(
+            ("StatusDetermined", "ConflictFactRecorded", "RulebookAdopted", *projections.LEGAL_EVENTS),
+            projections.project,
+        ),
+    },
+    projection_tables=(
+        tables.captive_facts,
+        tables.legal_facts,
+        tables.conflict_facts,
+        tables.rulebook_adoptions,
+        tables.decisions,
+    ),
 )
 
 

@@ -53,6 +53,7 @@ def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
         clients = {service: httpx.Client(base_url=url, timeout=10) for service, url in urls.items()}
         clients["topic_prefix"] = prefix
         clients["bootstrap"] = kafka_bootstrap
+        clients["env"] = env
         yield clients
     finally:
         for process in processes.values():
