@@ -100,10 +100,15 @@ def decision_view(row) -> dict[str, Any]:
     }
 
 
-def status_as_of(session: Session, captive_id: str, moment: datetime) -> JSONResponse:
+def status_as_of(session: Session, captive_id: str, moment: datetime, known_at: datetime | None = None) -> JSONResponse:
+    """The decision in force at `moment`, among those recorded by `known_at` (default: all).
+    Two timelines: "on 2025-05-20 (known_at), what did we know of the status on 2025-03-01 (as_of)?"."""
+    conditions = [decisions.c.captive_id == captive_id, decisions.c.effective_from <= moment]
+    if known_at is not None:
+        conditions.append(decisions.c.recorded_at <= known_at)
     row = session.execute(
         sa.select(decisions)
-        .where(decisions.c.captive_id == captive_id, decisions.c.effective_from <= moment)
+        .where(*conditions)
         .order_by(decisions.c.effective_from.desc(), decisions.c.stream_version.desc())
         .limit(1)
     ).first()
@@ -113,8 +118,11 @@ def status_as_of(session: Session, captive_id: str, moment: datetime) -> JSONRes
         ).scalar()
         if known is None:
             raise NotFound(f"no status for captive {captive_id} (unknown, or its registration is still on its way)")
+        if known_at is not None and known <= moment:
+            raise NotFound(f"nothing was recorded about captive {captive_id} by {iso(known_at)}")
         raise NotFound(f"captive {captive_id} was not yet in our hands on {iso(moment)} (captured {iso(known)})")
-    return JSONResponse({**decision_view(row), "as_of": iso(moment)}, headers={"ETag": f'"{row.stream_version}"'})
+    view = {**decision_view(row), "as_of": iso(moment), "known_at": iso(known_at) if known_at else None}
+    return JSONResponse(view, headers={"ETag": f'"{row.stream_version}"'})
 
 
 @router.get("/captives/{captive_id}")
@@ -124,9 +132,21 @@ def get_status(captive_id: CaptiveId, session: DbSession) -> JSONResponse:
 
 
 @router.get("/captives/{captive_id}/status")
-def get_status_as_of(captive_id: CaptiveId, session: DbSession, as_of: AsOf = None) -> JSONResponse:
-    """The status and its trace that held on a date, as now known (computed from events)."""
-    return status_as_of(session, captive_id, parse_as_of(as_of) if as_of else utc_now())
+def get_status_as_of(
+    captive_id: CaptiveId,
+    session: DbSession,
+    as_of: AsOf = None,
+    known_at: Annotated[
+        str | None, Query(description="only what had been recorded by then (default: everything recorded)")
+    ] = None,
+) -> JSONResponse:
+    """The status and its trace that held on a date: as now known, or as known at `known_at`."""
+    return status_as_of(
+        session,
+        captive_id,
+        parse_as_of(as_of) if as_of else utc_now(),
+        parse_as_of(known_at, "known_at") if known_at else None,
+    )
 
 
 @router.get("/captives/{captive_id}/decisions")

@@ -4,6 +4,8 @@ Korean soldier captured on 2025-01-11, the acknowledgement dated 2025-04-28, an 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from shared.contracts import decode
@@ -61,6 +63,7 @@ def test_the_worked_example(stack):
     wait_until(lambda: status.get(f"/v1/captives/{other_state}").status_code == 200, what="the other captive")
 
     # The acknowledgement dated 2025-04-28 arrives: he, and only he, is re-decided.
+    before_acknowledgement = datetime.now(UTC).isoformat()
     acknowledged = post(stack, "/v1/conflict-facts", ACKNOWLEDGEMENT, **{"Idempotency-Key": "ack-kp"})
     assert acknowledged.status_code == 201, acknowledged.text
     assert acknowledged.json()["decisions_changed"] == 1
@@ -80,6 +83,11 @@ def test_the_worked_example(stack):
     audit = status_of(stack, captive_id, as_of="2025-03-01")
     assert audit["status"] == "PRESUMED_POW" and audit["event_id"] == presumed["event_id"]
     assert {fact["name"]: fact["value"] for fact in audit["facts"]}["home_state_party"] is None
+
+    # Two timelines: what held on 2025-06-01 as known before the fact was recorded, and as known now.
+    then = status_of(stack, captive_id, as_of="2025-06-01", known_at=before_acknowledgement)
+    assert (then["status"], then["event_id"]) == ("PRESUMED_POW", presumed["event_id"])
+    assert status_of(stack, captive_id, as_of="2025-06-01")["status"] == "POW"
 
     # Redelivering the fact (a retry with the same key) changes nothing.
     again = post(stack, "/v1/conflict-facts", ACKNOWLEDGEMENT, **{"Idempotency-Key": "ack-kp"})
