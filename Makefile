@@ -31,6 +31,7 @@ test: deps postgres
 bench: deps postgres
 	$(BIN)/python -m bench.redecision
 	$(BIN)/python -m bench.exchange_list
+	$(BIN)/python -m bench.replay
 
 ## Only the fast tests that need no broker or database.
 test-unit: $(VENV)/.installed

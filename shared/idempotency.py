@@ -93,14 +93,15 @@ def _run_once(
             answer = write(session)
             if key is not None:
                 session.execute(
-                    sa.insert(table).values(
+                    sa.insert(table),
+                    dict(
                         key=key,
                         request_hash=fingerprint,
                         status_code=answer.status_code,
                         response=answer.body,
                         headers=answer.headers,
                         created_at=utc_now(),
-                    )
+                    ),
                 )
     except IntegrityError:
         if key is None:

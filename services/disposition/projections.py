@@ -47,7 +47,7 @@ from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, Stat
 def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:
     where = [table.c[name] == value for name, value in keys.items()]
     if not session.execute(sa.update(table).where(*where).values(**values)).rowcount:
-        session.execute(sa.insert(table).values(**keys, **values))
+        session.execute(sa.insert(table), dict(**keys, **values))
 
 
 def _captive(session: Session, captive_id: str, **values) -> None:
@@ -164,13 +164,14 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             record_eligibility(session, [(envelope, payload)])
         case ExchangeListCreated():
             session.execute(
-                sa.insert(exchange_lists).values(
+                sa.insert(exchange_lists),
+                dict(
                     list_id=payload.list_id,
                     counterpart_state=payload.counterpart_state,
                     agreement=payload.agreement,
                     captive_ids=payload.captive_ids,
                     stage="CREATED",
-                )
+                ),
             )
             if payload.captive_ids:
                 session.execute(
@@ -202,14 +203,15 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             _list(session, payload.list_id, stage="EXECUTED")
         case DispositionProposed():
             session.execute(
-                sa.insert(dispositions).values(
+                sa.insert(dispositions),
+                dict(
                     disposition_id=payload.disposition_id,
                     captive_id=payload.captive_id,
                     kind=payload.kind.value,
                     destination=payload.destination,
                     stage="PROPOSED",
                     proposed_by=envelope.actor,
-                )
+                ),
             )
         case DispositionApproved():
             _disposition(session, payload.disposition_id, stage="APPROVED", approved_by=envelope.actor)

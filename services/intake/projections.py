@@ -32,7 +32,8 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
     captive_id = envelope.subject
     if isinstance(payload, CaptiveRegistered):
         session.execute(
-            sa.insert(captives).values(
+            sa.insert(captives),
+            dict(
                 captive_id=captive_id,
                 stream_version=envelope.stream_version,
                 nationality=payload.nationality,
@@ -40,7 +41,7 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                 captured_at=payload.capture.captured_at,
                 custody_state=CustodyState.CAPTURED.value,
                 custody_since=payload.capture.captured_at,
-            )
+            ),
         )
         return
     row = session.execute(sa.select(captives).where(captives.c.captive_id == captive_id)).one()

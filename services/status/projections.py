@@ -15,13 +15,14 @@ LEGAL_EVENTS = {"LegalFindingRecorded", "TribunalRuled", "TribunalRulingReviewed
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
     session.execute(
-        sa.insert(captive_facts).values(
+        sa.insert(captive_facts),
+        dict(
             captive_id=registered.captive_id,
             nationality=registered.nationality,
             claimed_affiliation=registered.claimed_affiliation.value,
             captured_at=registered.capture.captured_at,
             registration_event_id=envelope.id,
-        )
+        ),
     )
 
 
@@ -53,27 +54,28 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             record_decisions(session, [(envelope, payload)])
         case ConflictFactRecorded():
             session.execute(
-                sa.insert(conflict_facts).values(
+                sa.insert(conflict_facts),
+                dict(
                     event_id=envelope.id,
                     kind=payload.kind.value,
                     state=payload.state,
                     effective_at=envelope.occurred_at,
                     data=payload.model_dump(mode="json"),
-                )
+                ),
             )
         case RulebookAdopted():
             session.execute(
-                sa.insert(rulebook_adoptions).values(
-                    event_id=envelope.id, version=payload.version, effective_at=envelope.occurred_at
-                )
+                sa.insert(rulebook_adoptions),
+                dict(event_id=envelope.id, version=payload.version, effective_at=envelope.occurred_at),
             )
         case _ if envelope.type in LEGAL_EVENTS:
             session.execute(
-                sa.insert(legal_facts).values(
+                sa.insert(legal_facts),
+                dict(
                     event_id=envelope.id,
                     captive_id=envelope.subject,
                     kind=envelope.type,
                     effective_at=envelope.occurred_at,
                     data=payload.model_dump(mode="json"),
-                )
+                ),
             )

@@ -121,14 +121,15 @@ class EventConsumer:
                 if seen:
                     return False
                 session.execute(
-                    sa.insert(self.inbox).values(
+                    sa.insert(self.inbox),
+                    dict(
                         event_id=event_id,
                         event_type=event.envelope.type,
                         topic=record.topic,
                         kafka_partition=record.partition,
                         kafka_offset=record.offset,
                         processed_at=utc_now(),
-                    )
+                    ),
                 )
                 handler(session, event)
                 return True
