@@ -18,6 +18,7 @@ import httpx
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from deploy.kafka.node import KafkaNode, fetch
@@ -254,6 +255,40 @@ def audit_reproduce() -> None:
     console.print(f"{checked:,} status decisions reproduced; {len(different)} came out differently")
     if different:
         raise typer.Exit(1)
+
+
+@audit.command("timeline")
+def audit_timeline(
+    captive_id: str,
+    html_file: Path = typer.Option(None, "--html", help="also write a self-contained HTML report to this file"),
+) -> None:
+    """Everything recorded about one captive, across the three services, in recorded order."""
+    from services.audit import render_html, timeline
+    from shared import replay as replaying
+
+    kafka = service_settings(Service.intake).kafka
+    topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
+    entries = timeline(replaying.read_log(kafka.bootstrap_servers, topics), captive_id)
+    if not entries:
+        console.print(f"no events about {captive_id}")
+        raise typer.Exit(1)
+    table = Table(title=f"Audit timeline of {captive_id}: {len(entries)} events")
+    for column in ("recorded", "happened", "service", "event", "who / agency"):
+        table.add_column(column)
+    for entry in entries:
+        envelope = entry.event.envelope
+        detail = "\n".join([f"[bold]{envelope.type}[/] {escape(entry.summary())}", *map(escape, entry.reasons())])
+        table.add_row(
+            envelope.recorded_at.isoformat(timespec="seconds"),
+            envelope.occurred_at.date().isoformat(),
+            entry.service,
+            detail,
+            f"{envelope.actor}\n{envelope.agency}",
+        )
+    console.print(table)
+    if html_file:
+        html_file.write_text(render_html(captive_id, entries), encoding="utf-8")
+        console.print(f"HTML report: {html_file}")
 
 
 def wait_ready(service: Service, url: str, child: subprocess.Popen, log_file: Path, timeout_s: float = 60) -> None:

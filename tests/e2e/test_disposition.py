@@ -233,3 +233,28 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     )
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
     assert "0 came out differently" in reproduced.stdout
+
+
+def test_the_audit_timeline_spans_the_three_services_and_its_html_escapes_what_was_recorded(stack, tmp_path):
+    captive_id = stack["intake"].post("/v1/captives", json=registration(), headers=HEADERS).json()["captive_id"]
+    visit = {"delegate": "D. Müller", "place": "<script>alert('x')</script>", "private_interview": True}
+    assert (
+        stack["intake"].post(f"/v1/captives/{captive_id}/icrc-visits", json=visit, headers=HEADERS).status_code == 201
+    )
+    wait_settled(stack)
+    wait_until(lambda: stack["disposition"].get("/readyz").json()["outbox_backlog"] == 0, what="disposition's outbox")
+    report = tmp_path / "timeline.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "audit", "timeline", captive_id, "--html", str(report)],
+        env={**stack["env"], "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Audit timeline of {captive_id}" in done.stdout
+    page = report.read_text()
+    for event_type in ("CaptiveRegistered", "IcrcVisitRecorded", "StatusDetermined", "ExchangeEligibilityChanged"):
+        assert event_type in page
+    assert "R7 AP I Art. 45(1)" in page  # the decision shows the rule that produced it
+    assert "<script>" not in page and "&lt;script&gt;" in page
