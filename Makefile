@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit bench deps kafka postgres lint clean
+.PHONY: up test test-unit bench deps kafka postgres browser lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -19,12 +19,15 @@ kafka: $(VENV)/.installed
 postgres:
 	@deploy/postgres/install.sh
 
+browser:
+	@deploy/browser/install.sh
+
 ## Start Kafka and the three services on SQLite (./var); Ctrl-C stops everything.
 up: deps
 	$(BIN)/captives up
 
 ## Every test: unit, integration and end-to-end, against a real Kafka and PostgreSQL it starts itself.
-test: deps postgres
+test: deps postgres browser
 	$(BIN)/pytest
 
 ## Benchmarks against a real Kafka and PostgreSQL; they print figures, they assert nothing.

@@ -39,7 +39,7 @@ class Entry:
                 return ", ".join(
                     f"{key}={value}"
                     for key, value in data.items()
-                    if key != "captive_id" and not isinstance(value, (dict, list))
+                    if key != "captive_id" and value is not None and not isinstance(value, (dict, list))
                 )[:160]
 
     def reasons(self) -> list[str]:

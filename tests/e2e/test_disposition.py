@@ -5,8 +5,11 @@ that becomes ineligible before approval, and a completed Art. 12 transfer."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -258,3 +261,34 @@ def test_the_audit_timeline_spans_the_three_services_and_its_html_escapes_what_w
         assert event_type in page
     assert "R7 AP I Art. 45(1)" in page  # the decision shows the rule that produced it
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+    # As a person would see it: rendered by headless Chromium, the screenshot kept with the run.
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Chromium is needed to render the report (make test installs it: deploy/browser/install.sh)")
+    screenshots = Path(os.environ.get("CAPTIVES_SCREENSHOTS", "var/screenshots"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    shot = screenshots / "audit-timeline.png"
+    shot.unlink(missing_ok=True)
+    rendered = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--window-size=1400,1000",
+            f"--screenshot={shot.resolve()}",
+            report.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.exists(), rendered.stdout + rendered.stderr
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
