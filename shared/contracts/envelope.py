@@ -40,6 +40,8 @@ class EventEnvelope(BaseModel):
     causation_id: str | None = Field(default=None, alias="causationid", max_length=64)
     actor: str = Field(min_length=1, max_length=200)
     agency: str = Field(min_length=1, max_length=200)
+    # SHA-256 of the exact bytes of the previous event in this stream (shared/chain.py).
+    previous_hash: str | None = Field(default=None, alias="prevhash", pattern=r"^[0-9a-f]{64}$")
     data: dict[str, Any]
 
 

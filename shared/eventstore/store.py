@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.chain import GENESIS, event_hash
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
 from shared.eventstore.tables import EventStoreTables
@@ -74,6 +75,21 @@ class EventStore:
             found.update({stream_id: version for stream_id, version in rows})
         return found
 
+    def last_hashes(self, session: Session, versions: dict[str, int]) -> dict[str, str]:
+        """The hash of each stream's last event (the `prevhash` of its next one), given the
+        streams' current versions."""
+        events = self.tables.events
+        found: dict[str, str] = {}
+        pairs = [(stream, version) for stream, version in versions.items() if version]
+        for start in range(0, len(pairs), 500):
+            rows = session.execute(
+                sa.select(events.c.stream_id, events.c.envelope).where(
+                    sa.tuple_(events.c.stream_id, events.c.stream_version).in_(pairs[start : start + 500])
+                )
+            ).all()
+            found.update({stream_id: event_hash(envelope.encode()) for stream_id, envelope in rows})
+        return found
+
     def append(
         self,
         session: Session,
@@ -94,44 +110,48 @@ class EventStore:
         if not appends:
             return []
         # Appends to one stream may follow each other in the batch, each expecting the last's version.
-        running = self.stream_versions(session, [a.stream_id for a in appends])
+        current = self.stream_versions(session, [a.stream_id for a in appends])
+        running = dict(current)
         for append in appends:
             if running[append.stream_id] != append.expected_version:
                 raise ConcurrencyConflict(append.stream_id, append.expected_version, running[append.stream_id])
             running[append.stream_id] = append.expected_version + len(append.payloads)
         recorded_at = utc_now()
-        envelopes = [
-            EventEnvelope(
-                id=str(uuid.uuid4()),
-                source=self.source,
-                type=payload.event_type,
-                subject=append.stream_id,
-                occurred_at=append.metadata.occurred_at or recorded_at,
-                recorded_at=recorded_at,
-                stream_version=append.expected_version + offset,
-                schema_version=payload.schema_version,
-                correlation_id=append.metadata.correlation_id,
-                causation_id=append.metadata.causation_id,
-                actor=append.metadata.actor,
-                agency=append.metadata.agency,
-                data=payload.model_dump(mode="json"),
-            )
-            for append in appends
-            for offset, payload in enumerate(append.payloads, start=1)
-        ]
-        event_rows = [
-            {
-                "event_id": envelope.id,
-                "stream_id": envelope.subject,
-                "stream_version": envelope.stream_version,
-                "event_type": envelope.type,
-                "schema_version": envelope.schema_version,
-                "occurred_at": envelope.occurred_at,
-                "recorded_at": envelope.recorded_at,
-                "envelope": encode(envelope).decode(),
-            }
-            for envelope in envelopes
-        ]
+        chain = self.last_hashes(session, current)
+        envelopes, event_rows = [], []
+        for append in appends:
+            for offset, payload in enumerate(append.payloads, start=1):
+                envelope = EventEnvelope(
+                    id=str(uuid.uuid4()),
+                    source=self.source,
+                    type=payload.event_type,
+                    subject=append.stream_id,
+                    occurred_at=append.metadata.occurred_at or recorded_at,
+                    recorded_at=recorded_at,
+                    stream_version=append.expected_version + offset,
+                    schema_version=payload.schema_version,
+                    correlation_id=append.metadata.correlation_id,
+                    causation_id=append.metadata.causation_id,
+                    actor=append.metadata.actor,
+                    agency=append.metadata.agency,
+                    previous_hash=chain.get(append.stream_id, GENESIS),
+                    data=payload.model_dump(mode="json"),
+                )
+                raw = encode(envelope)
+                chain[append.stream_id] = event_hash(raw)
+                envelopes.append(envelope)
+                event_rows.append(
+                    {
+                        "event_id": envelope.id,
+                        "stream_id": envelope.subject,
+                        "stream_version": envelope.stream_version,
+                        "event_type": envelope.type,
+                        "schema_version": envelope.schema_version,
+                        "occurred_at": envelope.occurred_at,
+                        "recorded_at": envelope.recorded_at,
+                        "envelope": raw.decode(),
+                    }
+                )
         try:
             session.execute(sa.insert(self.tables.events), event_rows)
             session.execute(sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes])

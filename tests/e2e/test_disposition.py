@@ -236,6 +236,15 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     )
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
     assert "0 came out differently" in reproduced.stdout
+    verified = subprocess.run(
+        [sys.executable, "-m", "services.cli", "audit", "verify"],
+        env={**stack["env"], "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "0 broken chains" in verified.stdout and "0 recorded before chaining" in verified.stdout
 
 
 def test_the_audit_timeline_spans_the_three_services_and_its_html_escapes_what_was_recorded(stack, tmp_path):
