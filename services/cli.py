@@ -257,22 +257,50 @@ def audit_reproduce() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def checkpoint(service: Service) -> None:
+    """Sign and publish a checkpoint of the service's topic now (the services also do it periodically)."""
+    from shared import checkpoints
+
+    settings = service_settings(service)
+    topic = settings.kafka.topic(service_module(service).definition.topic)
+    key = checkpoints.load_or_create_key(checkpoints.key_path(settings.checkpoint_key_file, service.value))
+    sizes = checkpoints.publish(settings.kafka.bootstrap_servers, topic, key)
+    console.print(
+        f"checkpoint of {topic}: {sum(sizes.values()):,} records in {len(sizes)} partitions, signed by "
+        f"key {checkpoints.key_id(key.public_key())}"
+    )
+
+
 @audit.command("verify")
 def audit_verify() -> None:
-    """Check every stream's hash chain on the three topics; name the first bad event of each."""
-    from shared import chain
+    """Check every stream's hash chain and every signed checkpoint of the three topics; name the
+    first bad event of each broken chain and each checkpoint that no longer holds."""
+    from shared import chain, checkpoints
     from shared import replay as replaying
 
-    kafka = service_settings(Service.intake).kafka
-    topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
-    result = chain.verify(replaying.read_log(kafka.bootstrap_servers, topics))
+    problems = 0
+    records_by_topic = {}
+    for service in Service:
+        settings = service_settings(service)
+        topic = settings.kafka.topic(service_module(service).definition.topic)
+        records = list(replaying.read_log(settings.kafka.bootstrap_servers, [topic]))
+        records_by_topic[topic] = records
+        public = checkpoints.public_key_of(checkpoints.key_path(settings.checkpoint_key_file, service.value))
+        signed = replaying.read_log(settings.kafka.bootstrap_servers, [checkpoints.checkpoint_topic(topic)])
+        checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, public)
+        for problem in found:
+            console.print(f"BROKEN {topic} {problem}", markup=False, highlight=False)
+        console.print(f"{topic}: {checked} checkpoints checked, {len(found)} no longer hold")
+        problems += len(found)
+    result = chain.verify(record for records in records_by_topic.values() for record in records)
     for problem in result.problems:
         console.print(f"BROKEN {problem}", markup=False, highlight=False)
     console.print(
         f"{result.events:,} events in {result.streams:,} streams checked; {result.unchained:,} recorded "
         f"before chaining; {len(result.problems)} broken chains"
     )
-    if not result.ok:
+    if problems or not result.ok:
         raise typer.Exit(1)
 
 

@@ -62,16 +62,21 @@ def admin(bootstrap_servers: str, client_id: str) -> KafkaAdminClient:
     )
 
 
-def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int, *, client_id: str) -> None:
-    """Create each topic and its dead-letter topic if missing (idempotent, safe to race)."""
+def ensure_topics(
+    bootstrap_servers: str, topics: list[str], partitions: int, *, client_id: str, single: tuple[str, ...] = ()
+) -> None:
+    """Create each topic and its dead-letter topic if missing (idempotent, safe to race), and the
+    `single` topics with one partition (checkpoints, whose order matters)."""
     wanted = sorted({name for topic in topics for name in (topic, dead_letter(topic))})
     client = admin(bootstrap_servers, client_id)
     try:
         missing = [name for name in wanted if name not in set(client.list_topics())]
+        missing += [name for name in single if name not in set(client.list_topics())]
         for name in missing:
             try:
-                client.create_topics([NewTopic(name, partitions, 1, topic_configs=LOG_OF_RECORD)])
-                log.info("topic created", topic=name, partitions=partitions)
+                count = 1 if name in single else partitions
+                client.create_topics([NewTopic(name, count, 1, topic_configs=LOG_OF_RECORD)])
+                log.info("topic created", topic=name, partitions=count)
             except TopicAlreadyExistsError:
                 pass
     finally:

@@ -4,6 +4,7 @@ error mapping all three share. A service supplies a `ServiceDefinition`; nothing
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
@@ -19,7 +20,9 @@ from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import checkpoints
 from shared import kafka as kafka_clients
+from shared.checkpoints import checkpoint_topic
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables
@@ -90,6 +93,8 @@ class ServiceRuntime:
             )
         self._broker_checked_at = 0.0
         self._broker_ok = False
+        self._stopping = threading.Event()
+        self._checkpointed: dict[int, int] | None = None
 
     def ensure_topics(self) -> None:
         kafka = self.settings.kafka
@@ -98,7 +103,32 @@ class ServiceRuntime:
             [self.topic, *self.consumed_topics],
             kafka.partitions,
             client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
+            single=(checkpoint_topic(self.topic),),
         )
+
+    @property
+    def checkpoint_key_path(self) -> Path:
+        return checkpoints.key_path(self.settings.checkpoint_key_file, self.definition.name)
+
+    def publish_checkpoint(self) -> dict[int, int] | None:
+        """Sign and publish a checkpoint of this service's topic (None: nothing new since the last)."""
+        sizes = checkpoints.publish(
+            self.settings.kafka.bootstrap_servers,
+            self.topic,
+            checkpoints.load_or_create_key(self.checkpoint_key_path),
+            last_sizes=self._checkpointed,
+        )
+        if sizes is not None:
+            self._checkpointed = sizes
+            log.info("checkpoint published", topic=self.topic, records=sum(sizes.values()))
+        return sizes
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stopping.wait(self.settings.checkpoint_interval_s):
+            try:
+                self.publish_checkpoint()
+            except Exception:  # the broker may be away; the next round tries again
+                log.warning("checkpoint not published; will retry", exc_info=True)
 
     def migrate(self) -> None:
         migrate(self.engine, self.definition.migrations, self.definition.metadata)
@@ -108,9 +138,13 @@ class ServiceRuntime:
         self.relay.start()
         if self.consumer:
             self.consumer.start(name=f"{self.definition.name}-consumer")
+        checkpoints.load_or_create_key(self.checkpoint_key_path)
+        if self.settings.checkpoint_interval_s:
+            threading.Thread(target=self._checkpoint_loop, name="checkpoints", daemon=True).start()
         log.info("service started", topic=self.topic, consumes=self.consumed_topics)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.consumer:
             self.consumer.stop()
         self.relay.stop()

@@ -29,4 +29,8 @@ class ServiceSettings(BaseSettings):
     database_url: str
     log_level: str = "INFO"
     log_json: bool = True
+    # The service's Ed25519 key for signing checkpoints of its topic (created on first start;
+    # default var/keys/<service>.pem), and how often a checkpoint is published (0: never).
+    checkpoint_key_file: str = ""
+    checkpoint_interval_s: float = Field(default=60.0, ge=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

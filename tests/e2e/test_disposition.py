@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kafka import KafkaProducer
 
+from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
 from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
 
@@ -236,6 +239,15 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     )
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
     assert "0 came out differently" in reproduced.stdout
+    for service in ("intake", "status", "disposition"):
+        signed = subprocess.run(
+            [sys.executable, "-m", "services.cli", "checkpoint", service],
+            env={**stack["env"], "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert signed.returncode == 0 and "signed by key" in signed.stdout, signed.stdout + signed.stderr
     verified = subprocess.run(
         [sys.executable, "-m", "services.cli", "audit", "verify"],
         env={**stack["env"], "COLUMNS": "200"},
@@ -245,6 +257,25 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "0 broken chains" in verified.stdout and "0 recorded before chaining" in verified.stdout
+    assert verified.stdout.count("checkpoints checked, 0 no longer hold") == 3
+
+    # A checkpoint signed with any other key is a forgery, and verification says so.
+    topic = f"{stack['topic_prefix']}intake.events.v1"
+    forged = make_checkpoint(
+        topic, partition_leaves(read_topic(stack["bootstrap"], topic)), Ed25519PrivateKey.generate(), 3
+    )
+    producer = KafkaProducer(bootstrap_servers=stack["bootstrap"])
+    producer.send(checkpoint_topic(topic), key=topic.encode(), value=forged).get(10)
+    producer.close()
+    caught = subprocess.run(
+        [sys.executable, "-m", "services.cli", "audit", "verify"],
+        env={**stack["env"], "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert caught.returncode == 1
+    assert "signature invalid for the service's key: forged or altered" in caught.stdout, caught.stdout
 
 
 def test_the_audit_timeline_spans_the_three_services_and_its_html_escapes_what_was_recorded(stack, tmp_path):
