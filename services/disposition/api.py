@@ -192,13 +192,16 @@ def get_eligibility(
     captive_id: CaptiveId,
     session: DbSession,
     as_of: Annotated[str | None, Query(description="a date or a datetime with a zone; default now")] = None,
+    known_at: Annotated[str | None, Query(description="only answers recorded by then (default: all)")] = None,
 ) -> dict[str, Any]:
-    """Exchange eligibility per counterpart state, with every reason, as it stood on a date."""
+    """Exchange eligibility per counterpart state, with every reason, as it stood on a date:
+    as now known, or as known at `known_at`."""
     moment = parse_as_of(as_of) if as_of else utc_now()
+    conditions = [eligibility_history.c.captive_id == captive_id, eligibility_history.c.effective_at <= moment]
+    if known_at:
+        conditions.append(eligibility_history.c.recorded_at <= parse_as_of(known_at, "known_at"))
     rows = session.execute(
-        sa.select(eligibility_history)
-        .where(eligibility_history.c.captive_id == captive_id, eligibility_history.c.effective_at <= moment)
-        .order_by(eligibility_history.c.stream_version)
+        sa.select(eligibility_history).where(*conditions).order_by(eligibility_history.c.stream_version)
     ).all()
     if (
         not rows

@@ -245,6 +245,7 @@ def record_eligibility(session: Session, changed: list[tuple[EventEnvelope, Exch
                 "reasons": [reason.model_dump(mode="json") for reason in payload.reasons],
                 "facts": [fact.model_dump(mode="json") for fact in payload.facts],
                 "effective_at": envelope.occurred_at,
+                "recorded_at": envelope.recorded_at,
             }
             for envelope, payload in changed
         ],

@@ -93,6 +93,7 @@ eligibility_history = sa.Table(
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("facts", sa.JSON, nullable=False),
     sa.Column("effective_at", UtcDateTime(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime()),  # for "what did we know then" (known_at)
     sa.Index("ix_eligibility_history_captive", "captive_id", "effective_at"),
 )
 

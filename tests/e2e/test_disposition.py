@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -165,7 +166,12 @@ def test_the_disposition_worked_example(stack):
     assert disposition.post(f"/v1/exchange-lists/{list_id}/proposal", headers=OFFICER_1).json()["proposed"] == 3
     own = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_1)
     assert own.status_code == 403 and "two-person rule" in own.text
+    before_new_risk = datetime.now(UTC).isoformat()
     risk(stack, willing[0], "RU", "REAL_RISK")
+    # Two timelines: eligible as known before the new assessment, not eligible as known now.
+    eligibility = f"/v1/captives/{willing[0]}/eligibility"
+    assert disposition.get(eligibility, params={"known_at": before_new_risk}).json()["counterparts"]["RU"]["eligible"]
+    assert not disposition.get(eligibility).json()["counterparts"]["RU"]["eligible"]
     stale = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_2)
     assert stale.status_code == 409 and willing[0] in stale.text and "became ineligible" in stale.text
 
