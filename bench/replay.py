@@ -117,34 +117,41 @@ def main(events: int = typer.Option(100_000, help="events on the topic (the issu
             raw_rate = count / (time.perf_counter() - started)
             progress.update(task, completed=count, rate=raw_rate)
 
-            task = progress.add_task("B5 replay into PostgreSQL", total=events, rate=0.0)
-            started = time.perf_counter()
-            database = create_database(server, f"bench_b5_{uuid.uuid4().hex[:8]}")
-            result = replaying.rebuild(
-                database,
-                definition.migrations,
-                definition.metadata,
-                definition.replay_appliers,
-                replaying.read_log(bootstrap, [topic]),
-                on_progress=lambda n: progress.update(task, completed=n, rate=n / (time.perf_counter() - started)),
-            )
+            targets = {
+                "PostgreSQL": create_database(server, f"bench_b5_{uuid.uuid4().hex[:8]}"),
+                "SQLite (the CLI's default)": f"sqlite:///{tempfile.mkdtemp()}/rebuilt.db",
+            }
+            results = {}
+            for name, database in targets.items():
+                task = progress.add_task(f"B5 replay into {name}", total=events, rate=0.0)
+                started = time.perf_counter()
+                results[name] = replaying.rebuild(
+                    database,
+                    definition.migrations,
+                    definition.metadata,
+                    definition.replay_appliers,
+                    replaying.read_log(bootstrap, [topic]),
+                    on_progress=lambda n, task=task, started=started: progress.update(
+                        task, completed=n, rate=n / (time.perf_counter() - started)
+                    ),
+                )
 
     table = Table(title=f"B5 replay of intake: {events:,} events of {size} bytes, side by side with B1")
     table.add_column("measure")
     table.add_column("events/s", justify="right")
     table.add_column("ratio to B1 consume", justify="right")
-    table.add_row("B1 produce (kafka-python, acks=all)", f"{produced_rate:,.0f}", "")
-    table.add_row("B1 consume (kafka-python, no processing)", f"{raw_rate:,.0f}", "1.00")
-    table.add_row(
-        "B5 replay: decode + project + commit per 1,000", f"{result.rate:,.0f}", f"{result.rate / raw_rate:.2f}"
-    )
-    verdict = "met" if result.rate >= 20_000 else "MISSED"
-    table.add_row("target: 20,000 events/s", verdict, "")
+    table.add_column("target 20,000/s", justify="right")
+    table.add_row("B1 produce (kafka-python, acks=all)", f"{produced_rate:,.0f}", "", "")
+    table.add_row("B1 consume (kafka-python, no processing)", f"{raw_rate:,.0f}", "1.00", "")
+    for name, result in results.items():
+        table.add_row(
+            f"B5 replay into {name}",
+            f"{result.rate:,.0f}",
+            f"{result.rate / raw_rate:.2f}",
+            "met" if result.rate >= 20_000 else "MISSED",
+        )
     console.print(table)
-    console.print(
-        f"{result.applied:,} applied, {result.duplicates} duplicates; machine: {os.cpu_count()} cores, "
-        f"{platform.machine()}, Python {platform.python_version()}"
-    )
+    console.print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
