@@ -20,33 +20,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.samples import envelope, registration
 from deploy.postgres.cluster import PostgresCluster, create_database
 from services.disposition.app import DispositionSettings, build
-from shared.contracts import DecodedEvent, EventEnvelope
+from shared.contracts import DecodedEvent
 from shared.contracts.identifiers import new_captive_id
-from shared.contracts.intake import CaptiveRegistered, WishDeclared
+from shared.contracts.intake import WishDeclared
 from shared.contracts.status import StatusDetermined
 from shared.settings import KafkaSettings
 
 console = Console()
 HEADERS = {"X-Actor": "bench", "X-Agency": "bench"}
-
-
-def envelope(payload, subject: str) -> EventEnvelope:
-    return EventEnvelope(
-        id=str(uuid.uuid4()),
-        source="/bench",
-        type=payload.event_type,
-        subject=subject,
-        occurred_at="2025-02-01T00:00:00Z",
-        recorded_at="2025-02-01T00:00:00Z",
-        stream_version=1,
-        schema_version=1,
-        correlation_id="bench",
-        actor="bench",
-        agency="bench",
-        data=payload.model_dump(mode="json"),
-    )
 
 
 def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> None:
@@ -70,19 +54,7 @@ def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> 
         ) as progress:
             task = progress.add_task("loading captives' facts", total=entries)
             for n, captive_id in enumerate(ids):
-                registered = CaptiveRegistered.model_validate(
-                    {
-                        "captive_id": captive_id,
-                        "surname": {"answer": "DECLINED"},
-                        "first_names": {"answer": "DECLINED"},
-                        "rank": {"answer": "UNKNOWN"},
-                        "date_of_birth": {"answer": "UNKNOWN"},
-                        "service_number": {"answer": "DECLINED"},
-                        "nationality": "KP",
-                        "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
-                        "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk", "capturing_unit": "u"},
-                    }
-                )
+                registered = registration(captive_id)
                 status = StatusDetermined(
                     captive_id=captive_id, status="PRESUMED_POW", rulebook_version="v1", rules=[], facts=[]
                 )

@@ -23,30 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.samples import envelope, registration
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import PostgresCluster, create_database
 from services.status.app import StatusSettings, build
-from shared.contracts import DecodedEvent, EventEnvelope
-from shared.contracts.intake import CaptiveRegistered
+from shared.contracts import DecodedEvent
 from shared.settings import KafkaSettings
 
 console = Console()
-
-
-def registration(captive_id: str) -> CaptiveRegistered:
-    return CaptiveRegistered.model_validate(
-        {
-            "captive_id": captive_id,
-            "surname": {"answer": "DECLINED"},
-            "first_names": {"answer": "DECLINED"},
-            "rank": {"answer": "UNKNOWN"},
-            "date_of_birth": {"answer": "UNKNOWN"},
-            "service_number": {"answer": "DECLINED"},
-            "nationality": "KP",
-            "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
-            "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
-        }
-    )
 
 
 def main(captives: int = typer.Option(10_000, help="captives affected by the conflict fact")) -> None:
@@ -77,21 +61,8 @@ def main(captives: int = typer.Option(10_000, help="captives affected by the con
                 with runtime.sessions.begin() as session:
                     for n in range(start, min(start + 500, captives)):
                         payload = registration(f"CAP-B8{n:010d}")
-                        envelope = EventEnvelope(
-                            id=str(uuid.uuid4()),
-                            source="/services/intake",
-                            type="CaptiveRegistered",
-                            subject=payload.captive_id,
-                            occurred_at="2025-01-12T00:00:00Z",
-                            recorded_at="2025-01-12T00:00:00Z",
-                            stream_version=1,
-                            schema_version=1,
-                            correlation_id="bench",
-                            actor="bench",
-                            agency="bench",
-                            data=payload.model_dump(mode="json"),
-                        )
-                        on_registered(session, DecodedEvent(envelope, payload))
+                        wrapped = envelope(payload, payload.captive_id)
+                        on_registered(session, DecodedEvent(wrapped, payload))
                 runtime.relay.wake()
                 progress.update(task, completed=min(start + 500, captives))
             drain = progress.add_task("publishing first decisions", total=captives)

@@ -23,14 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.samples import envelope, registration
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import PostgresCluster, create_database
 from services.intake.app import definition
 from shared import kafka as kafka_clients
 from shared import replay as replaying
-from shared.contracts import EventEnvelope, encode
+from shared.contracts import encode
 from shared.contracts.identifiers import new_captive_id
-from shared.contracts.intake import CaptiveRegistered
 
 console = Console()
 
@@ -47,34 +47,7 @@ def progress_bar() -> Progress:
 
 
 def template() -> dict:
-    payload = CaptiveRegistered.model_validate(
-        {
-            "captive_id": "CAP-0000-0000-0000",
-            "surname": {"answer": "GIVEN", "value": "리", "romanised": "Ri"},
-            "first_names": {"answer": "DECLINED"},
-            "rank": {"answer": "UNKNOWN"},
-            "date_of_birth": {"answer": "UNKNOWN"},
-            "service_number": {"answer": "DECLINED"},
-            "nationality": "KP",
-            "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
-            "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
-        }
-    )
-    envelope = EventEnvelope(
-        id=str(uuid.uuid4()),
-        source="/services/intake",
-        type="CaptiveRegistered",
-        subject=payload.captive_id,
-        occurred_at="2025-01-12T00:00:00Z",
-        recorded_at="2025-01-12T00:00:00Z",
-        stream_version=1,
-        schema_version=1,
-        correlation_id="bench",
-        actor="bench",
-        agency="bench",
-        data=payload.model_dump(mode="json"),
-    )
-    return orjson.loads(encode(envelope))
+    return orjson.loads(encode(envelope(registration("CAP-0000-0000-0000"), "CAP-0000-0000-0000")))
 
 
 def main(events: int = typer.Option(100_000, help="events on the topic (the issue's full size is 1,000,000)")) -> None:

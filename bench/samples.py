@@ -1,0 +1,42 @@
+"""Synthetic, fictional events for the benchmarks: one shape of registration, one way to wrap a
+payload in an envelope as an upstream service would have."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.contracts import EventEnvelope, EventPayload
+from shared.contracts.intake import CaptiveRegistered
+
+
+def registration(captive_id: str) -> CaptiveRegistered:
+    return CaptiveRegistered.model_validate(
+        {
+            "captive_id": captive_id,
+            "surname": {"answer": "GIVEN", "value": "리", "romanised": "Ri"},
+            "first_names": {"answer": "DECLINED"},
+            "rank": {"answer": "UNKNOWN"},
+            "date_of_birth": {"answer": "UNKNOWN"},
+            "service_number": {"answer": "DECLINED"},
+            "nationality": "KP",
+            "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
+            "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
+        }
+    )
+
+
+def envelope(payload: EventPayload, subject: str, source: str = "/services/intake") -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=payload.event_type,
+        subject=subject,
+        occurred_at="2025-01-12T00:00:00Z",
+        recorded_at="2025-01-12T00:00:00Z",
+        stream_version=1,
+        schema_version=payload.schema_version,
+        correlation_id="bench",
+        actor="bench",
+        agency="bench",
+        data=payload.model_dump(mode="json"),
+    )
