@@ -82,3 +82,16 @@ class UtcDateTime(sa.TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rows_where_in(
+    session: Session, query: sa.Select, column: sa.ColumnElement, ids: list[str] | None, chunk: int = 1000
+) -> list:
+    """`query` restricted to `column IN ids`, in chunks that every database accepts (all rows
+    for None). Order holds within a chunk only."""
+    if ids is None:
+        return session.execute(query).all()
+    rows = []
+    for start in range(0, len(ids), chunk):
+        rows.extend(session.execute(query.where(column.in_(ids[start : start + chunk]))).all())
+    return rows

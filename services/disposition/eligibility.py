@@ -23,28 +23,22 @@ from services.disposition.tables import (
 from shared.contracts import EventEnvelope, EventMetadata
 from shared.contracts.disposition import ExchangeEligibilityChanged, RiskOutcome
 from shared.contracts.intake import InterviewSetting, Wish
+from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
 
 SERVICE_ACTOR = "disposition-service"
 SERVICE_AGENCY = "detaining-state/coordination-hq"
 
 
-def _in_chunks(session: Session, query, column, ids: list[str]) -> list:
-    rows = []
-    for start in range(0, len(ids), 1000):
-        rows.extend(session.execute(query.where(column.in_(ids[start : start + 1000]))).all())
-    return rows
-
-
 def gather(session: Session, captive_ids: list[str]) -> dict[str, DispositionFacts]:
     """The facts of each known captive among `captive_ids` (unknown ids are left out)."""
     risk_rows = defaultdict(dict)
-    for row in _in_chunks(session, sa.select(risks), risks.c.captive_id, captive_ids):
+    for row in rows_where_in(session, sa.select(risks), risks.c.captive_id, captive_ids):
         risk_rows[row.captive_id][row.destination] = Risk(
             RiskOutcome(row.outcome), row.onward_state, row.diplomatic_assurances, row.event_id
         )
     claims = defaultdict(dict)
-    for row in _in_chunks(session, sa.select(partner_claims), partner_claims.c.captive_id, captive_ids):
+    for row in rows_where_in(session, sa.select(partner_claims), partner_claims.c.captive_id, captive_ids):
         claims[row.captive_id][row.state] = row.event_id
     assured = {
         row.state: Assurance(
@@ -54,7 +48,7 @@ def gather(session: Session, captive_ids: list[str]) -> dict[str, DispositionFac
     }
     ceased = session.execute(sa.select(conflict).where(conflict.c.fact == "HOSTILITIES_CEASED")).first()
     found = {}
-    for row in _in_chunks(session, sa.select(captives), captives.c.captive_id, captive_ids):
+    for row in rows_where_in(session, sa.select(captives), captives.c.captive_id, captive_ids):
         wish = row.wish
         found[row.captive_id] = DispositionFacts(
             captive_id=row.captive_id,
@@ -88,7 +82,7 @@ def counterparts(session: Session, facts: dict[str, DispositionFacts]) -> dict[s
     """The states each captive's eligibility is kept for: his own, every state assessed for
     him, and the counterpart of every exchange list he is on."""
     found = {captive_id: ({f.home_state} if f.home_state else set()) | set(f.risks) for captive_id, f in facts.items()}
-    for row in _in_chunks(session, sa.select(list_entries), list_entries.c.captive_id, list(facts)):
+    for row in rows_where_in(session, sa.select(list_entries), list_entries.c.captive_id, list(facts)):
         found[row.captive_id].add(row.counterpart_state)
     return found
 
@@ -100,7 +94,7 @@ def recompute(session: Session, store: EventStore, captive_ids: list[str], *, ca
         return 0
     current = {
         (row.captive_id, row.counterpart_state): (row.eligible, row.reasons)
-        for row in _in_chunks(session, sa.select(eligibility), eligibility.c.captive_id, list(facts))
+        for row in rows_where_in(session, sa.select(eligibility), eligibility.c.captive_id, list(facts))
     }
     changed: list[ExchangeEligibilityChanged] = []
     for captive_id, states in counterparts(session, facts).items():

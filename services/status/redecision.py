@@ -8,7 +8,6 @@ re-decides 10,000 captives in one transaction."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from services.status.timeline import Recorded, to_emit
 from shared.contracts import EventEnvelope, EventMetadata
 from shared.contracts.intake import ClaimedAffiliation
 from shared.contracts.status import LegalStatus, StatusDetermined
+from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
 
 SERVICE_ACTOR = "status-service"
@@ -40,20 +40,6 @@ def take_decision_lock(session: Session) -> None:
     )
 
 
-def _chunks(ids: list[str], size: int = 1000) -> Iterable[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def _rows(session: Session, table: sa.Table, column: sa.Column, ids: list[str] | None, *order) -> list:
-    if ids is None:
-        return session.execute(sa.select(table).order_by(*order)).all()
-    rows = []
-    for chunk in _chunks(ids):
-        rows.extend(session.execute(sa.select(table).where(column.in_(chunk)).order_by(*order)).all())
-    return rows
-
-
 def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHistory]:
     """The recorded history of the given captives (all, for None)."""
     conflict = [
@@ -65,7 +51,9 @@ def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHi
         for row in session.execute(sa.select(rulebook_adoptions)).all()
     ]
     legal = defaultdict(list)
-    for row in _rows(session, legal_facts, legal_facts.c.captive_id, captive_ids, legal_facts.c.effective_at):
+    for row in rows_where_in(
+        session, sa.select(legal_facts).order_by(legal_facts.c.effective_at), legal_facts.c.captive_id, captive_ids
+    ):
         legal[row.captive_id].append(Dated(row.effective_at, row.event_id, row.kind, row.data))
     return [
         CaptiveHistory(
@@ -78,13 +66,20 @@ def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHi
             conflict=conflict,
             rulebooks=rulebooks,
         )
-        for row in _rows(session, captive_facts, captive_facts.c.captive_id, captive_ids, captive_facts.c.captive_id)
+        for row in rows_where_in(
+            session,
+            sa.select(captive_facts).order_by(captive_facts.c.captive_id),
+            captive_facts.c.captive_id,
+            captive_ids,
+        )
     ]
 
 
 def recorded_timelines(session: Session, captive_ids: list[str] | None) -> dict[str, list[Recorded]]:
     found: dict[str, list[Recorded]] = defaultdict(list)
-    for row in _rows(session, decisions, decisions.c.captive_id, captive_ids, decisions.c.stream_version):
+    for row in rows_where_in(
+        session, sa.select(decisions).order_by(decisions.c.stream_version), decisions.c.captive_id, captive_ids
+    ):
         key = (row.status, row.rulebook_version, tuple((rule["rule_id"], rule["finding"]) for rule in row.rules))
         found[row.captive_id].append(Recorded(row.effective_from, row.stream_version, key, row.status))
     return found
