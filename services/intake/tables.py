@@ -27,3 +27,14 @@ captives = sa.Table(
     sa.Column("custody_ended_at", UtcDateTime()),
     sa.Index("ix_captives_captured_at", "captured_at"),
 )
+
+# One AES-256 key per captive: his identity-tier data is sealed with it inside every event
+# (services/intake/keys.py). Erasure deletes the row: every sealed copy of that data, in the
+# events table and on the topic, can then no longer be read by anyone.
+captive_keys = sa.Table(
+    "captive_keys",
+    metadata,
+    sa.Column("captive_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.LargeBinary(32), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
