@@ -14,12 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
+from shared.auth.gate import Caller, CallerDep
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
 from shared.service import DbSession, Runtime, ServiceRuntime
 
-# Until agencies authenticate with tokens (OAuth2 client credentials), callers name themselves.
-Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=200)]
-Agency = Annotated[str, Header(alias="X-Agency", min_length=1, max_length=200)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='the version the write is based on, e.g. "3"')]
 
 
@@ -75,14 +73,21 @@ def not_in_future(moment: datetime, now: datetime, loc: tuple = ("body", "occurr
 @dataclass
 class Command:
     """What every write endpoint needs besides its body: the request, the service, a database
-    session, the Idempotency-Key, and who is writing for which agency."""
+    session, the Idempotency-Key, and the authenticated caller (who writes for which agency)."""
 
     request: Request
     runtime: ServiceRuntime
     session: Session
     idempotency_key: str | None
-    actor: str
-    agency: str
+    caller: Caller
+
+    @property
+    def actor(self) -> str:
+        return self.caller.actor
+
+    @property
+    def agency(self) -> str:
+        return self.caller.agency
 
     def run(
         self, body: BaseModel, write: Callable[[Session], Answer], *, retry_conflicts: bool = False
@@ -104,11 +109,10 @@ def command(
     request: Request,
     runtime: Runtime,
     session: DbSession,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
-    actor: Actor = "unauthenticated",
-    agency: Agency = "unspecified",
 ) -> Command:
-    return Command(request, runtime, session, idempotency_key, actor, agency)
+    return Command(request, runtime, session, idempotency_key, caller)
 
 
 Writer = Annotated[Command, Depends(command)]

@@ -20,14 +20,18 @@ from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import checkpoints
+from shared import checkpoints, feed
 from shared import kafka as kafka_clients
+from shared.auth import access_log
+from shared.auth.gate import Gate, authenticate, token_router
+from shared.auth.projections import AccessTables
 from shared.checkpoints import checkpoint_topic
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
-from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables
+from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, Sealer
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.relay import OutboxRelay
+from shared.limits import RequestLimits
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -46,6 +50,8 @@ class ServiceDefinition:
     store_tables: EventStoreTables
     migrations: Path  # this service's alembic revisions
     routers: tuple[APIRouter, ...]
+    # Partner-state visibility and the access log (shared/auth/projections.py), kept by every service.
+    access: AccessTables
     # Builds the event handlers once the store exists: {event type: handler}.
     handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
     # Replay: how each event (own or upstream) is applied to the read models, and which tables
@@ -53,6 +59,34 @@ class ServiceDefinition:
     replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
     projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
+    # Opens sealed identity data for callers allowed to read it: (session, events) -> events.
+    reveal: Callable | None = None
+    # Rewrites events' data as they are appended (intake seals identity-tier values with it).
+    sealer: Sealer | None = None
+
+    def all_replay_appliers(self) -> dict[str, Callable]:
+        """The service's appliers plus the access-control read models'; both run where both apply."""
+        merged: dict[str, Callable] = dict(self.replay_appliers)
+        for event_type, extra in self.access.appliers().items():
+            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
+        return merged
+
+    def all_projection_tables(self) -> tuple[sa.Table, ...]:
+        return (*self.projection_tables, *self.access.all)
+
+    def all_handlers(self, store: EventStore) -> dict[str, Handler]:
+        merged: dict[str, Handler] = dict(self.handlers(store))
+        for event_type, extra in self.access.handlers().items():
+            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
+        return merged
+
+
+def _both(first: Callable, second: Callable) -> Callable:
+    def both(*args):
+        first(*args)
+        second(*args)
+
+    return both
 
 
 class ServiceRuntime:
@@ -66,7 +100,12 @@ class ServiceRuntime:
         self.consumed_topics = [kafka.topic(name) for name in definition.consumes]
         self.engine = create_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
-        self.store = EventStore(definition.store_tables, source=f"/services/{definition.name}", topic=self.topic)
+        self.store = EventStore(
+            definition.store_tables,
+            source=f"/services/{definition.name}",
+            topic=self.topic,
+            sealer=definition.sealer,
+        )
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
             self.sessions,
@@ -79,7 +118,7 @@ class ServiceRuntime:
             self.consumer = EventConsumer(
                 sessions=self.sessions,
                 inbox=definition.store_tables.inbox,
-                handlers=definition.handlers(self.store),
+                handlers=definition.all_handlers(self.store),
                 consumer_factory=lambda: kafka_clients.consumer(
                     kafka.bootstrap_servers,
                     group_id=client_id,
@@ -91,6 +130,7 @@ class ServiceRuntime:
                 after_commit=self.relay.wake,
                 prepare=self.ensure_topics,
             )
+        self.gate = Gate(settings.auth, audience=definition.name)
         self._broker_checked_at = 0.0
         self._broker_ok = False
         self._stopping = threading.Event()
@@ -253,6 +293,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     def not_found(_request: Request, error: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=404)
 
-    for router in definition.routers:
-        app.include_router(router)
+    # Outermost: refuse oversized or too deeply nested bodies before anything parses them.
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.auth.max_body_bytes, max_json_depth=settings.auth.max_json_depth
+    )
+    app.include_router(token_router)
+    for router in (*definition.routers, feed.router, access_log.router):
+        app.include_router(router, dependencies=[Depends(authenticate)])
     return app

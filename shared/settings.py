@@ -19,6 +19,20 @@ class KafkaSettings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
+class AuthSettings(BaseSettings):
+    """Shared by the services of one deployment (AUTH_*): where the registry of agencies and
+    clients and the token-signing key are, and the limits every request is held to."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    registry_file: str = "var/auth/registry.json"
+    signing_key_file: str = "var/keys/token-issuer.pem"
+    token_lifetime_s: int = Field(default=900, ge=60, le=3600)  # short-lived: revocation is expiry
+    # A batch of 1,000 registrations is about 1.5 MB; 8 MiB leaves room without inviting abuse.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4)
+
+
 class ServiceSettings(BaseSettings):
     """Subclassed by each service with its own env_prefix, port and database default."""
 
@@ -34,3 +48,4 @@ class ServiceSettings(BaseSettings):
     checkpoint_key_file: str = ""
     checkpoint_interval_s: float = Field(default=60.0, ge=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
@@ -11,7 +14,8 @@ from kafka import KafkaConsumer, TopicPartition
 from services.disposition.app import DispositionSettings
 from services.intake.app import IntakeSettings
 from services.status.app import StatusSettings
-from shared.settings import KafkaSettings
+from shared.auth.operator import operator_token
+from shared.settings import AuthSettings, KafkaSettings
 
 T = TypeVar("T")
 
@@ -90,7 +94,16 @@ def build_app(service: str, settings, *, background: bool = True):
     return builder(settings, start_background=background)
 
 
-HEADERS = {"X-Actor": "officer-test", "X-Agency": "UA-coordination-HQ"}
+# The services read AUTH_* from the environment (in-process apps and the e2e stack's
+# subprocesses alike): one signing key and one registry of clients for the whole test session.
+if "AUTH_SIGNING_KEY_FILE" not in os.environ:
+    _auth_dir = Path(tempfile.mkdtemp(prefix="captives-test-auth-"))
+    os.environ["AUTH_SIGNING_KEY_FILE"] = str(_auth_dir / "token-issuer.pem")
+    os.environ["AUTH_REGISTRY_FILE"] = str(_auth_dir / "registry.json")
+AUTH = AuthSettings()
+
+# Tests that are not about authorization act as the operator: every role but a partner state's.
+HEADERS = {"Authorization": f"Bearer {operator_token(AUTH)}", "X-Actor": "officer-test"}
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_extra_types.country import CountryAlpha2
@@ -25,6 +25,9 @@ from services.disposition.tables import (
     eligibility_history,
     exchange_lists,
 )
+from shared.auth.access_log import record_access
+from shared.auth.gate import Caller, CallerDep, allow
+from shared.auth.roles import Scope
 from shared.contracts import EventEnvelope, EventMetadata, EventPayload
 from shared.contracts.disposition import (
     CustodyEnded,
@@ -52,6 +55,7 @@ from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.intake import LongText
 from shared.contracts.status import RuleApplied
+from shared.contracts.tiers import DataTier
 from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
 from shared.http import Command, When, Writer, iso, not_in_future, parse_as_of
@@ -157,8 +161,31 @@ def created(envelopes: list[EventEnvelope], **extra) -> Answer:
 
 # -- reads ------------------------------------------------------------------------------------------
 
+# The reasons and facts behind eligibility and disposition answers speak of what a captive
+# wishes and risks (the wishes_and_risk tier of their events): only callers who may read that
+# tier see them, and each such read is logged.
+RISK_KEYS = frozenset({"reasons", "facts", "blocked_by"})
 
-@router.get("/captives/{captive_id}")
+
+def disclose(request: Request, caller: Caller, document: dict[str, Any], captive_ids: list[str]) -> dict[str, Any]:
+    if DataTier.WISHES_AND_RISK in caller.tiers:
+        record_access(request.app.state.runtime, request, caller, {DataTier.WISHES_AND_RISK}, captive_ids)
+        return document
+    return {**_without(document, RISK_KEYS), "withheld_tiers": [DataTier.WISHES_AND_RISK.value]}
+
+
+def _without(value: Any, keys: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(item, keys) for item in value]
+    return value
+
+
+@router.get(
+    "/captives/{captive_id}",
+    dependencies=[allow(Scope.DISPOSITION_READ)],
+)
 def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     """What disposition knows of the captive: registration, status, custody, and his exchange
     eligibility towards each counterpart state."""
@@ -187,10 +214,15 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     }
 
 
-@router.get("/captives/{captive_id}/eligibility")
+@router.get(
+    "/captives/{captive_id}/eligibility",
+    dependencies=[allow(Scope.DISPOSITION_READ)],
+)
 def get_eligibility(
     captive_id: CaptiveId,
     session: DbSession,
+    request: Request,
+    caller: CallerDep,
     as_of: Annotated[str | None, Query(description="a date or a datetime with a zone; default now")] = None,
     known_at: Annotated[str | None, Query(description="only answers recorded by then (default: all)")] = None,
 ) -> dict[str, Any]:
@@ -211,7 +243,7 @@ def get_eligibility(
     latest = {}
     for row in rows:  # in recorded order: the last answer per state wins
         latest[row.counterpart_state] = row
-    return {
+    document = {
         "captive_id": captive_id,
         "as_of": iso(moment),
         "counterparts": {
@@ -225,19 +257,25 @@ def get_eligibility(
             for state, row in sorted(latest.items())
         },
     }
+    return disclose(request, caller, document, [captive_id])
 
 
-@router.get("/captives/{captive_id}/dispositions/check")
+@router.get(
+    "/captives/{captive_id}/dispositions/check",
+    dependencies=[allow(Scope.DISPOSITION_READ)],
+)
 def check_disposition(
     captive_id: CaptiveId,
     session: DbSession,
+    request: Request,
+    caller: CallerDep,
     kind: DispositionKind,
     destination: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
 ) -> dict[str, Any]:
     """Whether a disposition may be carried out now, with every rule and the facts used."""
     known_captive(session, captive_id)
     verdict = disposition(kind, gather(session, [captive_id])[captive_id], destination)
-    return {
+    document = {
         "captive_id": captive_id,
         "kind": kind.value,
         "destination": destination,
@@ -245,9 +283,13 @@ def check_disposition(
         "reasons": [r.model_dump() for r in verdict.reasons],
         "facts": [f.model_dump() for f in verdict.facts],
     }
+    return disclose(request, caller, document, [captive_id])
 
 
-@router.get("/rules")
+@router.get(
+    "/rules",
+    dependencies=[allow(Scope.DISPOSITION_READ)],
+)
 def get_rules() -> list[dict[str, str]]:
     return [{"rule_id": rule.rule_id, "article": rule.article} for rule in RULES]
 
@@ -255,7 +297,7 @@ def get_rules() -> list[dict[str, str]]:
 # -- facts owned by disposition ---------------------------------------------------------------------
 
 
-@router.post("/captives/{captive_id}/risk-assessments", status_code=201)
+@router.post("/captives/{captive_id}/risk-assessments", dependencies=[allow(Scope.DISPOSITION_RISK)], status_code=201)
 def assess_risk(
     captive_id: CaptiveId,
     body: RiskRequest,
@@ -277,13 +319,17 @@ def assess_risk(
     return write(command, body, produce)
 
 
-@router.post("/captives/{captive_id}/partner-claims", status_code=201)
+@router.post("/captives/{captive_id}/partner-claims", dependencies=[allow(Scope.DISPOSITION_CLAIMS)], status_code=201)
 def record_claim(
     captive_id: CaptiveId,
     body: ClaimRequest,
     command: Writer,
 ):
-    """A state claims the captive as its national (e.g. the Republic of Korea, Constitution Art. 3)."""
+    """A state claims the captive as its national (e.g. the Republic of Korea, Constitution Art. 3).
+    A partner state's liaison may record only his own state's claim."""
+    partner = command.caller.partner_state
+    if partner is not None and body.state != partner:
+        raise HTTPException(403, f"a liaison of {partner} may record only {partner}'s claims, not {body.state}'s")
     runtime = command.runtime
     metadata = metadata_for(command, body)
 
@@ -295,7 +341,7 @@ def record_claim(
     return write(command, body, produce)
 
 
-@router.post("/states/{state}/assurances", status_code=201)
+@router.post("/states/{state}/assurances", dependencies=[allow(Scope.DISPOSITION_RISK)], status_code=201)
 def record_assurance(
     state: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
     body: AssuranceRequest,
@@ -333,7 +379,7 @@ def _blocked(verdict, what: str) -> DomainConflict:
     return DomainConflict(f"{what} is not allowed now: {reasons}")
 
 
-@router.post("/captives/{captive_id}/dispositions", status_code=201)
+@router.post("/captives/{captive_id}/dispositions", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
 def propose_disposition(
     captive_id: CaptiveId,
     body: ProposalRequest,
@@ -370,7 +416,11 @@ def two_people(proposed_by: str, actor: str) -> None:
         raise HTTPException(403, f"{actor} proposed this; another person must approve it (two-person rule)")
 
 
-@router.post("/captives/{captive_id}/dispositions/{disposition_id}/approval", status_code=201)
+@router.post(
+    "/captives/{captive_id}/dispositions/{disposition_id}/approval",
+    dependencies=[allow(Scope.DISPOSITION_APPROVE)],
+    status_code=201,
+)
 def approve_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
@@ -397,7 +447,11 @@ def approve_disposition(
     return write(command, body or Step(), produce)
 
 
-@router.post("/captives/{captive_id}/dispositions/{disposition_id}/completion", status_code=201)
+@router.post(
+    "/captives/{captive_id}/dispositions/{disposition_id}/completion",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+)
 def complete_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
@@ -451,10 +505,13 @@ def check_entries(session: Session, captive_ids: list[str], counterpart: str) ->
     return results
 
 
-@router.get("/exchange-lists/{list_id}")
-def get_list(list_id: str, session: DbSession) -> dict[str, Any]:
+@router.get(
+    "/exchange-lists/{list_id}",
+    dependencies=[allow(Scope.DISPOSITION_OVERVIEW)],
+)
+def get_list(list_id: str, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
     row = _list_row(session, list_id)
-    return {
+    document = {
         "list_id": row.list_id,
         "counterpart_state": row.counterpart_state,
         "agreement": row.agreement,
@@ -465,9 +522,10 @@ def get_list(list_id: str, session: DbSession) -> dict[str, Any]:
         "approved_by": row.approved_by,
         "last_check": row.check_results,
     }
+    return disclose(request, caller, document, list(row.captive_ids))
 
 
-@router.post("/exchange-lists", status_code=201)
+@router.post("/exchange-lists", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
 def create_list(
     body: ListRequest,
     command: Writer,
@@ -488,7 +546,7 @@ def create_list(
     return write(command, body, produce)
 
 
-@router.post("/exchange-lists/{list_id}/check", status_code=201)
+@router.post("/exchange-lists/{list_id}/check", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
 def check_list(
     list_id: str,
     command: Writer,
@@ -519,7 +577,7 @@ def check_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/proposal", status_code=201)
+@router.post("/exchange-lists/{list_id}/proposal", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
 def propose_list(
     list_id: str,
     command: Writer,
@@ -544,7 +602,7 @@ def propose_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/approval", status_code=201)
+@router.post("/exchange-lists/{list_id}/approval", dependencies=[allow(Scope.DISPOSITION_APPROVE)], status_code=201)
 def approve_list(
     list_id: str,
     command: Writer,
@@ -575,7 +633,7 @@ def approve_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/execution", status_code=201)
+@router.post("/exchange-lists/{list_id}/execution", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
 def execute_list(
     list_id: str,
     command: Writer,

@@ -18,6 +18,8 @@ from services.status import projections
 from services.status.redecision import redecide
 from services.status.rulebook import RULEBOOKS, RULES
 from services.status.tables import captive_facts, conflict_facts, decisions, rulebook_adoptions
+from shared.auth.gate import allow
+from shared.auth.roles import Scope
 from shared.contracts import EventMetadata, EventPayload
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
@@ -125,13 +127,19 @@ def status_as_of(session: Session, captive_id: str, moment: datetime, known_at: 
     return JSONResponse(view, headers={"ETag": f'"{row.stream_version}"'})
 
 
-@router.get("/captives/{captive_id}")
+@router.get(
+    "/captives/{captive_id}",
+    dependencies=[allow(Scope.STATUS_READ)],
+)
 def get_status(captive_id: CaptiveId, session: DbSession) -> JSONResponse:
     """The captive's legal status now, with the rules and facts behind it."""
     return status_as_of(session, captive_id, utc_now())
 
 
-@router.get("/captives/{captive_id}/status")
+@router.get(
+    "/captives/{captive_id}/status",
+    dependencies=[allow(Scope.STATUS_READ)],
+)
 def get_status_as_of(
     captive_id: CaptiveId,
     session: DbSession,
@@ -149,7 +157,10 @@ def get_status_as_of(
     )
 
 
-@router.get("/captives/{captive_id}/decisions")
+@router.get(
+    "/captives/{captive_id}/decisions",
+    dependencies=[allow(Scope.STATUS_READ)],
+)
 def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, Any]]:
     """Every decision recorded for the captive, in the order it was recorded."""
     rows = session.execute(
@@ -160,7 +171,10 @@ def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, A
     return [decision_view(row) for row in rows]
 
 
-@router.get("/rulebooks")
+@router.get(
+    "/rulebooks",
+    dependencies=[allow(Scope.STATUS_READ)],
+)
 def get_rulebooks(session: DbSession) -> dict[str, Any]:
     """The rulebook versions this service knows, their rules, and which was adopted when."""
     adopted = session.execute(sa.select(rulebook_adoptions).order_by(rulebook_adoptions.c.effective_at)).all()
@@ -173,7 +187,10 @@ def get_rulebooks(session: DbSession) -> dict[str, Any]:
     }
 
 
-@router.get("/conflict-facts")
+@router.get(
+    "/conflict-facts",
+    dependencies=[allow(Scope.STATUS_READ)],
+)
 def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
     rows = session.execute(sa.select(conflict_facts).order_by(conflict_facts.c.effective_at)).all()
     return [{"event_id": row.event_id, "effective_at": iso(row.effective_at), **row.data} for row in rows]
@@ -226,7 +243,7 @@ def captives_of_state(session: Session, state: str) -> list[str]:
     )
 
 
-@router.post("/conflict-facts", status_code=201)
+@router.post("/conflict-facts", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201)
 def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     """A conflict-level fact: a state acknowledged as a party or co-belligerent, the conflict
     being international, or active hostilities having ceased, effective from `occurred_at`.
@@ -245,7 +262,7 @@ def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     )
 
 
-@router.post("/rulebooks", status_code=201)
+@router.post("/rulebooks", dependencies=[allow(Scope.STATUS_RULEBOOK)], status_code=201)
 def adopt_rulebook(body: RulebookRequest, command: Writer):
     """Adopt a rulebook version from `occurred_at` on: every captive is re-decided under it."""
     if body.version not in RULEBOOKS:
@@ -321,7 +338,7 @@ def tribunal_steps(session: Session, runtime: ServiceRuntime, captive_id: str) -
     ]
 
 
-@router.post("/captives/{captive_id}/findings", status_code=201)
+@router.post("/captives/{captive_id}/findings", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201)
 def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer, if_match: IfMatch = None):
     """A legal officer's finding that a status rule reads: spying, failure to distinguish, another
     Art. 4 category, or a mercenary on all six criteria."""
@@ -334,7 +351,7 @@ def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer,
     )
 
 
-@router.post("/captives/{captive_id}/tribunal/convening", status_code=201)
+@router.post("/captives/{captive_id}/tribunal/convening", dependencies=[allow(Scope.STATUS_CONVENE)], status_code=201)
 def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
     """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive."""
 
@@ -346,7 +363,7 @@ def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Wri
     return captive_write(command, captive_id, body, if_match, convening)
 
 
-@router.post("/captives/{captive_id}/tribunal/hearings", status_code=201)
+@router.post("/captives/{captive_id}/tribunal/hearings", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
 def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
     """A hearing: interpreter, whether the captive was present, the evidence examined."""
 
@@ -358,7 +375,7 @@ def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, i
     return captive_write(command, captive_id, body, if_match, hearing)
 
 
-@router.post("/captives/{captive_id}/tribunal/ruling", status_code=201)
+@router.post("/captives/{captive_id}/tribunal/ruling", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
 def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: IfMatch = None):
     """The tribunal's ruling with written reasons; it overrides the presumption (R8)."""
 
@@ -373,7 +390,7 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
     return captive_write(command, captive_id, body, if_match, ruling)
 
 
-@router.post("/captives/{captive_id}/tribunal/review", status_code=201)
+@router.post("/captives/{captive_id}/tribunal/review", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
 def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
     """Review of the ruling: upheld, or reversed with written reasons."""
 

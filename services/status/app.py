@@ -26,6 +26,7 @@ definition = ServiceDefinition(
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
+    access=tables.access,
     handlers=handlers.handlers,
     replay_appliers={
         "CaptiveRegistered": projections.record_registration,

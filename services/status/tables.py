@@ -3,11 +3,13 @@ events and status's own), and every decision made."""
 
 import sqlalchemy as sa
 
+from shared.auth.projections import access_tables
 from shared.db import NAMING_CONVENTION, UtcDateTime
 from shared.eventstore import event_store_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 store_tables = event_store_tables(metadata)
+access = access_tables(metadata)  # partner visibility and the access log
 
 # From intake.events.v1: what the rules need from each registration.
 captive_facts = sa.Table(

@@ -15,7 +15,7 @@ import pytest
 
 from deploy.postgres.cluster import create_database, drop_database
 from deploy.processes import free_port, tail
-from tests.support import wait_until
+from tests.support import HEADERS, wait_until
 
 SERVICES = ("intake", "status", "disposition")
 
@@ -50,7 +50,7 @@ def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
                 timeout_s=60,
                 what=f"{service} /readyz",
             )
-        clients = {service: httpx.Client(base_url=url, timeout=10) for service, url in urls.items()}
+        clients = {service: httpx.Client(base_url=url, timeout=10, headers=HEADERS) for service, url in urls.items()}
         clients["topic_prefix"] = prefix
         clients["bootstrap"] = kafka_bootstrap
         clients["env"] = env

@@ -66,7 +66,7 @@ def intake(postgres_server, kafka_bootstrap):
     settings = settings_for(
         "intake", database_url=create_database(postgres_server, name), bootstrap=kafka_bootstrap, prefix="fuzz."
     )
-    with TestClient(build_app("intake", settings, background=False)) as client:
+    with TestClient(build_app("intake", settings, background=False), headers=HEADERS) as client:
         answer = client.post("/v1/captives", json=registration(), headers=HEADERS)
         client.captive_id = answer.json()["captive_id"]
         yield client

@@ -29,7 +29,7 @@ def status(postgres_server, kafka_bootstrap):
     settings = settings_for(
         "status", database_url=create_database(postgres_server, name), bootstrap=kafka_bootstrap, prefix="status-api."
     )
-    with TestClient(build_app("status", settings, background=False)) as client:
+    with TestClient(build_app("status", settings, background=False), headers=HEADERS) as client:
         runtime = client.app.state.runtime
         registered = CaptiveRegistered(captive_id=CAPTIVE, **registration())
         envelope = EventEnvelope(

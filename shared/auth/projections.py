@@ -1,0 +1,146 @@
+"""The two read models every service keeps for access control, rebuilt from events like any other:
+
+- `partner_visibility`: which partner states may see which captives. A partner state sees a
+  captive only while his latest wish is to go to that state AND his consent to disclosure to it
+  stands (both intake events, which every service receives).
+- `access_log`: one row per captive per recorded read of sensitive data (DataAccessed events on
+  the service's own topic), what auditors query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
+from shared.contracts.access import DataAccessed
+from shared.contracts.intake import DisclosureConsentRecorded, Wish, WishDeclared
+from shared.db import UtcDateTime
+
+VISIBILITY_EVENTS = ("WishDeclared", "DisclosureConsentRecorded")
+
+
+@dataclass(frozen=True)
+class AccessTables:
+    partner_visibility: sa.Table
+    access_log: sa.Table
+
+    @property
+    def all(self) -> tuple[sa.Table, ...]:
+        return (self.partner_visibility, self.access_log)
+
+    # -- applying events ------------------------------------------------------------------------
+
+    def apply(self, session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+        match payload:
+            case WishDeclared():
+                self._wish(session, payload)
+            case DisclosureConsentRecorded():
+                self._consent(session, payload)
+            case DataAccessed():
+                self._accessed(session, envelope, payload)
+
+    def appliers(self) -> dict[str, Callable]:
+        """For replay: event type -> applier(session, envelope, payload)."""
+        return dict.fromkeys((*VISIBILITY_EVENTS, "DataAccessed"), self.apply)
+
+    def handlers(self) -> dict[str, Callable]:
+        """For a consumer of intake's topic: event type -> handler(session, event)."""
+
+        def handle(session: Session, event: DecodedEvent) -> None:
+            self.apply(session, event.envelope, event.payload)
+
+        return dict.fromkeys(VISIBILITY_EVENTS, handle)
+
+    def _row(self, session: Session, captive_id: str, state: str):
+        table = self.partner_visibility
+        return session.execute(sa.select(table).where(table.c.captive_id == captive_id, table.c.state == state)).first()
+
+    def _upsert(self, session: Session, captive_id: str, state: str, **values) -> None:
+        table = self.partner_visibility
+        if self._row(session, captive_id, state) is None:
+            row = {"captive_id": captive_id, "state": state, "wish": False, "consent": False, **values}
+            session.execute(sa.insert(table).values(**row))
+        else:
+            session.execute(
+                sa.update(table).where(table.c.captive_id == captive_id, table.c.state == state).values(**values)
+            )
+
+    def _wish(self, session: Session, payload: WishDeclared) -> None:
+        # A new wish replaces the last one: no state keeps a wish the captive no longer holds.
+        table = self.partner_visibility
+        session.execute(sa.update(table).where(table.c.captive_id == payload.captive_id).values(wish=False))
+        if payload.wish is Wish.THIRD_STATE and payload.third_state:
+            self._upsert(session, payload.captive_id, str(payload.third_state), wish=True)
+
+    def _consent(self, session: Session, payload: DisclosureConsentRecorded) -> None:
+        self._upsert(session, payload.captive_id, str(payload.recipient_state), consent=payload.given)
+
+    def _accessed(self, session: Session, envelope: EventEnvelope, payload: DataAccessed) -> None:
+        rows = [
+            {
+                "event_id": envelope.id,
+                "captive_id": captive_id,
+                "accessed_at": envelope.occurred_at,
+                "client_id": payload.client_id,
+                "actor": envelope.actor,
+                "agency": envelope.agency,
+                "purpose": payload.purpose,
+                "method": payload.method,
+                "path": payload.path,
+                "tiers": ",".join(sorted(payload.tiers)),
+            }
+            for captive_id in payload.captive_ids or [""]
+        ]
+        session.execute(sa.insert(self.access_log), rows)
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def visible(self, session: Session, state: str, captive_ids: Iterable[str]) -> set[str]:
+        """Of `captive_ids`, those the partner `state` may see."""
+        table = self.partner_visibility
+        wanted = sorted(set(captive_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 1000):
+            found.update(
+                session.execute(
+                    sa.select(table.c.captive_id).where(
+                        table.c.state == state,
+                        table.c.wish.is_(True),
+                        table.c.consent.is_(True),
+                        table.c.captive_id.in_(wanted[start : start + 1000]),
+                    )
+                ).scalars()
+            )
+        return found
+
+
+def access_tables(metadata: sa.MetaData) -> AccessTables:
+    partner_visibility = sa.Table(
+        "partner_visibility",
+        metadata,
+        sa.Column("captive_id", sa.String(64), primary_key=True),
+        sa.Column("state", sa.String(2), primary_key=True),
+        sa.Column("wish", sa.Boolean, nullable=False),
+        sa.Column("consent", sa.Boolean, nullable=False),
+    )
+    access_log = sa.Table(
+        "access_log",
+        metadata,
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("captive_id", sa.String(64), primary_key=True),  # "" for a read about no captive
+        sa.Column("accessed_at", UtcDateTime(), nullable=False),
+        sa.Column("client_id", sa.String(200), nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("agency", sa.String(200), nullable=False),
+        sa.Column("purpose", sa.String(500)),
+        sa.Column("method", sa.String(10), nullable=False),
+        sa.Column("path", sa.String(2000), nullable=False),
+        sa.Column("tiers", sa.String(200), nullable=False),
+        sa.Index("ix_access_log_captive", "captive_id", "accessed_at"),
+        sa.Index("ix_access_log_agency", "agency", "accessed_at"),
+    )
+    return AccessTables(partner_visibility=partner_visibility, access_log=access_log)
