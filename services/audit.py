@@ -1,13 +1,18 @@
 """A captive's audit timeline across the three services, from the log of record: every event
 about him, in the order it was recorded, with who recorded it for which agency, and for each
 decision the rules and facts behind it. Rendered for a terminal or as one self-contained HTML
-page (no scripts, no external resources; every value escaped)."""
+page (no scripts, no external resources; every value escaped).
+
+Intake's events carry identity data sealed with each captive's key: `with_identity` opens them
+with intake's database; without it (or after erasure) the values read [sealed] / [erased]."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from shared.contracts import DecodedEvent, InvalidEvent, decode
 
@@ -32,20 +37,42 @@ class Entry:
                 where = f" ({data['third_state']})" if data.get("third_state") else ""
                 return f"wish {data['wish']}{where}, {data['provenance']['setting']}"
             case "MovementRecorded":
-                return f"{data['kind']}" + (f" at {data['location']}" if data.get("location") else "")
+                return f"{data['kind']}" + (f" at {_shown(data['location'])}" if data.get("location") else "")
             case "RiskAssessed":
                 return f"risk in {data['destination']}: {data['outcome']}"
             case _:
                 return ", ".join(
-                    f"{key}={value}"
+                    f"{key}={_shown(value)}"
                     for key, value in data.items()
-                    if key != "captive_id" and value is not None and not isinstance(value, (dict, list))
+                    if key != "captive_id"
+                    and value is not None
+                    and (_withheld(value) or not isinstance(value, (dict, list)))
                 )[:160]
 
     def reasons(self) -> list[str]:
         data = self.event.envelope.data
         rules = data.get("rules") or data.get("reasons") or []
         return [f"{rule['rule_id']} {rule['article']}: {rule['finding']}" for rule in rules]
+
+
+def _withheld(value) -> str | None:
+    return value["withheld"] if isinstance(value, dict) and set(value) == {"withheld"} else None
+
+
+def _shown(value) -> str:
+    return f"[{marker}]" if (marker := _withheld(value)) else str(value)
+
+
+def with_identity(entries: list[Entry], intake_session: Session) -> list[Entry]:
+    """`entries` with intake's sealed identity data opened with the captives' keys."""
+    from services.intake.keys import open_events
+
+    intake = [index for index, entry in enumerate(entries) if entry.service == "intake"]
+    opened = open_events(intake_session, [entries[index].event for index in intake])
+    result = list(entries)
+    for index, event in zip(intake, opened, strict=True):
+        result[index] = Entry(event)
+    return result
 
 
 def timeline(records: Iterable, captive_id: str) -> list[Entry]:

@@ -272,6 +272,65 @@ def checkpoint(service: Service) -> None:
     )
 
 
+@app.command()
+def erase(
+    captive_id: str = typer.Argument(help="the captive's case reference, e.g. CAP-P147-MZWW-QRJC"),
+    reason: str = typer.Option(None, help="why; recorded in clear in IdentityErased, so name no one"),
+    actor: str = typer.Option(None, envvar="CAPTIVES_ACTOR", help="who erases (default: the login name)"),
+    agency: str = typer.Option("operator", envvar="CAPTIVES_AGENCY", help="for which agency"),
+) -> None:
+    """Crypto-shred a captive's identity: destroy his key in intake's database, so the identity
+    data sealed with it (in intake's events, on the topic, in backups) can never be read again,
+    and record IdentityErased. His case, status and decisions remain."""
+    import getpass
+
+    from services.intake import keys
+    from shared.db import create_engine, session_factory
+    from shared.eventstore import EventStore
+
+    settings = service_settings(Service.intake)
+    definition = service_module(Service.intake).definition
+    engine = create_engine(settings.database_url)
+    store = EventStore(
+        definition.store_tables,
+        source=f"/services/{definition.name}",
+        topic=settings.kafka.topic(definition.topic),
+        sealer=definition.sealer,
+    )
+    try:
+        try:
+            done = keys.erase(
+                session_factory(engine),
+                store,
+                captive_id,
+                reason=reason,
+                actor=actor or getpass.getuser(),
+                agency=agency,
+            )
+        except keys.UnknownCaptive as error:
+            console.print(f"[red]{escape(str(error))}[/]: nothing erased")
+            raise typer.Exit(1) from None
+        event = done.event
+        if done.already:
+            console.print(
+                f"{captive_id} was already erased on {event.recorded_at.isoformat(timespec='seconds')} by "
+                f"{escape(event.actor)} (event {event.id}): nothing to do"
+            )
+        else:
+            scrubbed = keys.scrub_deleted_keys(engine)
+            console.print(
+                f"erased {captive_id}: key destroyed ({scrubbed}); IdentityErased appended as event {event.id} "
+                f"(stream version {event.stream_version}), published by intake's relay"
+            )
+        if done.clear_events:
+            console.print(
+                f"[yellow]warning[/]: {done.clear_events} of his events were recorded before sealing began "
+                "(intake_0003) and keep their identity data in clear"
+            )
+    finally:
+        engine.dispose()
+
+
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every stream's hash chain and every signed checkpoint of the three topics; name the
@@ -310,12 +369,24 @@ def audit_timeline(
     html_file: Path = typer.Option(None, "--html", help="also write a self-contained HTML report to this file"),
 ) -> None:
     """Everything recorded about one captive, across the three services, in recorded order."""
-    from services.audit import render_html, timeline
-    from shared import replay as replaying
+    from sqlalchemy import exc as sa_errors
 
-    kafka = service_settings(Service.intake).kafka
+    from services.audit import render_html, timeline, with_identity
+    from shared import replay as replaying
+    from shared.db import create_engine, session_factory
+
+    intake_settings = service_settings(Service.intake)
+    kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     entries = timeline(replaying.read_log(kafka.bootstrap_servers, topics), captive_id)
+    engine = create_engine(intake_settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            entries = with_identity(entries, session)
+    except sa_errors.SQLAlchemyError as error:  # an auditor without intake's database sees it sealed
+        console.print(f"identity data stays sealed: intake's database is not reachable ({type(error).__name__})")
+    finally:
+        engine.dispose()
     if not entries:
         console.print(f"no events about {captive_id}")
         raise typer.Exit(1)

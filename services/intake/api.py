@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.intake import deadlines
 from services.intake.checks import fact_time_problems, registration_problems
 from services.intake.custody import CustodyConflict, after
+from services.intake.keys import open_events
 from services.intake.projections import project
 from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives
@@ -44,6 +45,7 @@ from shared.contracts.intake import (
     WishDeclared,
 )
 from shared.contracts.tiers import field_tiers
+from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict
 from shared.http import Command, IfMatch, When, Writer, parse_as_of, parse_if_match
 from shared.idempotency import Answer
@@ -56,7 +58,9 @@ MAX_BATCH = 1000
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
 
 
-class RegistrationRequest(Registration, When):
+# Request bodies reuse the event parts, whose identity-tier fields also accept the `withheld`
+# marker (for sealed or erased data); ClientInput refuses it from clients (422 naming the field).
+class RegistrationRequest(Registration, When, ClientInput):
     pass
 
 
@@ -83,27 +87,27 @@ class AmendmentRequest(When):
         return self
 
 
-class MedicalAssessmentRequest(MedicalAssessment, When):
+class MedicalAssessmentRequest(MedicalAssessment, When, ClientInput):
     pass
 
 
-class MovementRequest(Movement, When):
+class MovementRequest(Movement, When, ClientInput):
     pass
 
 
-class IcrcVisitRequest(IcrcVisit, When):
+class IcrcVisitRequest(IcrcVisit, When, ClientInput):
     pass
 
 
-class WishRequest(DeclaredWish, When):
+class WishRequest(DeclaredWish, When, ClientInput):
     pass
 
 
-class CaptureCardRequest(CaptureCard, When):
+class CaptureCardRequest(CaptureCard, When, ClientInput):
     pass
 
 
-class NotificationRequest(Notification, When):
+class NotificationRequest(Notification, When, ClientInput):
     pass
 
 
@@ -117,7 +121,8 @@ class Written(BaseModel):
 
 
 def load_record(runtime: ServiceRuntime, session: Session, captive_id: str) -> CaptiveRecord:
-    record = fold(stored.event for stored in runtime.store.read_stream(session, captive_id))
+    stored = open_events(session, runtime.store.read_stream(session, captive_id))  # identity in clear
+    record = fold(item.event for item in stored)
     if record is None:
         raise NotFound(f"no captive {captive_id}")
     return record
@@ -244,8 +249,9 @@ def get_captive(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> 
 
 @router.get("/captives/{captive_id}/events")
 def get_history(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> list[dict[str, Any]]:
-    """Every intake event about the captive, in order, as CloudEvents JSON."""
-    events = runtime.store.read_stream(session, captive_id)
+    """Every intake event about the captive, in order, as CloudEvents JSON (identity opened with
+    his key: erased values read {"withheld": "erased"})."""
+    events = open_events(session, runtime.store.read_stream(session, captive_id))
     if not events:
         raise NotFound(f"no captive {captive_id}")
     return [stored.envelope.model_dump(mode="json") for stored in events]

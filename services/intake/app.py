@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.intake import api, projections, tables
+from services.intake import api, keys, projections, tables
 from shared.contracts import registered_types, topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
@@ -32,6 +32,7 @@ definition = ServiceDefinition(
         if model.__module__ == "shared.contracts.intake"
     },
     projection_tables=(tables.captives,),
+    sealer=keys.seal,  # identity-tier values are sealed with the captive's key
 )
 
 

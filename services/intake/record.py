@@ -19,9 +19,11 @@ from shared.contracts.intake import (
     Art17Text,
     CaptiveRegistered,
     IdentityAmended,
+    IdentityErased,
     MovementRecorded,
 )
 from shared.contracts.tiers import DataTier, field_tiers
+from shared.contracts.withheld import Withheld
 
 # Later facts are kept as lists, one entry per event, under these names.
 FACT_LISTS = {
@@ -32,6 +34,7 @@ FACT_LISTS = {
     "WishDeclared": "wishes",
     "CaptureCardRecorded": "capture_card",
     "NotificationSent": "notifications",
+    "IdentityErased": "erasures",
 }
 
 
@@ -40,7 +43,9 @@ class CaptiveRecord:
     captive_id: str
     stream_version: int = 0
     captured_at: datetime | None = None
-    identity: dict[str, Art17Text | Art17Date] = field(default_factory=dict)
+    # Withheld where the events were not opened with the captive's key, or the key was destroyed.
+    identity: dict[str, Art17Text | Art17Date | Withheld] = field(default_factory=dict)
+    erased_at: datetime | None = None  # when his key was destroyed (IdentityErased)
     custody: CustodyState = CustodyState.CAPTURED
     custody_since: datetime | None = None
     last_movement_at: datetime | None = None
@@ -80,6 +85,8 @@ def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
             case IdentityAmended():
                 record.identity[payload.field] = payload.current
                 record.tiers[DataTier.IDENTITY][payload.field] = payload.current.model_dump(mode="json")
+            case IdentityErased():
+                record.erased_at = envelope.occurred_at
             case MovementRecorded():
                 record.custody = after(record.custody, payload.kind)
                 record.custody_since = envelope.occurred_at

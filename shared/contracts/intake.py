@@ -16,6 +16,7 @@ from pydantic_extra_types.country import CountryAlpha2
 
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.tiers import DataTier, tiered
+from shared.contracts.withheld import Withheld
 
 REF, ID, MED, WISH = DataTier.REFERENCE, DataTier.IDENTITY, DataTier.MEDICAL, DataTier.WISHES_AND_RISK
 
@@ -90,12 +91,16 @@ class ClaimedAffiliation(StrEnum):
 
 
 class Capture(Part):
-    captured_at: AwareDatetime
-    place: ShortText
-    capturing_unit: ShortText
-    circumstances: LongText | None = None
-    uniform_worn: ShortText | None = None  # whose uniform; by itself it does not defeat membership
-    papers_found: LongText | None = None
+    """Each part carries its own tier: the time stays in clear (protection runs from it, and
+    status and disposition read it); where, by whom and how are identity and sealed."""
+
+    captured_at: AwareDatetime = tiered(REF)
+    place: ShortText | Withheld = tiered(ID)
+    capturing_unit: ShortText | Withheld = tiered(ID)
+    circumstances: LongText | Withheld | None = tiered(ID, None)
+    # whose uniform; by itself it does not defeat membership
+    uniform_worn: ShortText | Withheld | None = tiered(ID, None)
+    papers_found: LongText | Withheld | None = tiered(ID, None)
 
 
 class IdentityDocument(Part):
@@ -150,20 +155,23 @@ class ConsentedDetails(Part):
 
 
 class Registration(Part):
-    """What an intake officer records when a captive enters the detaining state's records."""
+    """What an intake officer records when a captive enters the detaining state's records.
 
-    surname: Art17Text = tiered(ID)
-    first_names: Art17Text = tiered(ID)
-    rank: Art17Text = tiered(ID)
-    date_of_birth: Art17Date = tiered(ID)
-    service_number: Art17Text = tiered(ID)
-    unable_to_state_identity: UnableToStateIdentity | None = tiered(ID, None)
+    Identity-tier values may be `Withheld` in an event (sealed, or erased with the captive's
+    key; see shared/contracts/withheld.py); requests never carry the marker."""
+
+    surname: Art17Text | Withheld = tiered(ID)
+    first_names: Art17Text | Withheld = tiered(ID)
+    rank: Art17Text | Withheld = tiered(ID)
+    date_of_birth: Art17Date | Withheld = tiered(ID)
+    service_number: Art17Text | Withheld = tiered(ID)
+    unable_to_state_identity: UnableToStateIdentity | Withheld | None = tiered(ID, None)
     nationality: CountryAlpha2 | None = tiered(REF, None)
     claimed_affiliation: ClaimedAffiliation = tiered(REF)
-    capture: Capture = tiered(ID)
-    identity_document: IdentityDocument | None = tiered(ID, None)
-    interview: Interview | None = tiered(ID, None)
-    consented_details: ConsentedDetails | None = tiered(ID, None)
+    capture: Capture = tiered(ID)  # its parts carry their own tiers (captured_at is reference)
+    identity_document: IdentityDocument | Withheld | None = tiered(ID, None)
+    interview: Interview | Withheld | None = tiered(ID, None)
+    consented_details: ConsentedDetails | Withheld | None = tiered(ID, None)
 
 
 @event_type("CaptiveRegistered", 1)
@@ -179,10 +187,21 @@ class IdentityAmended(EventPayload):
     """One Art. 17 field corrected after registration: what it was, what it is, and why."""
 
     captive_id: CaptiveRef = tiered(REF)
-    field: Art17Field = tiered(ID)
-    previous: Art17Text | Art17Date = tiered(ID)
-    current: Art17Text | Art17Date = tiered(ID)
-    reason: LongText = tiered(ID)
+    field: Art17Field = tiered(REF)  # which field changed, not what it says
+    previous: Art17Text | Art17Date | Withheld = tiered(ID)
+    current: Art17Text | Art17Date | Withheld = tiered(ID)
+    reason: LongText | Withheld = tiered(ID)
+
+
+@event_type("IdentityErased", 1)
+class IdentityErased(EventPayload):
+    """The captive's key was destroyed (`captives erase`): every identity-tier value sealed with
+    it, in his events in intake's database and on the topic, can no longer be read by anyone. His
+    case reference, status, custody and the decisions about him remain."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    reason: LongText | None = tiered(REF, None)
+    erased_by: ShortText = tiered(REF)
 
 
 class MedicalAssessment(Part):
@@ -221,8 +240,8 @@ class Movement(Part):
     """Internment site, transfer, hospital, escape, death or release (Arts. 21, 46-48, 120-122)."""
 
     kind: MovementKind = tiered(REF)  # whether he is held, in hospital, dead or free is status
-    location: ShortText | None = tiered(ID, None)
-    details: LongText | None = tiered(ID, None)
+    location: ShortText | Withheld | None = tiered(ID, None)
+    details: LongText | Withheld | None = tiered(ID, None)
 
     @model_validator(mode="after")
     def _place_where_needed(self):
@@ -235,7 +254,7 @@ class IcrcVisit(Part):
     """A visit by the ICRC (Art. 126); whether the delegate saw the captive without witnesses."""
 
     delegate: Name = tiered(REF)
-    place: ShortText = tiered(ID)
+    place: ShortText | Withheld = tiered(ID)
     private_interview: bool = tiered(REF)
     notes: LongText | None = tiered(WISH, None)
 

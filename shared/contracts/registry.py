@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.contracts.envelope import EventEnvelope
+from shared.contracts.withheld import SEALED, SEALED_KEY, withhold
 
 
 class EventPayload(BaseModel):
@@ -75,6 +76,7 @@ def encode(envelope: EventEnvelope) -> bytes:
 
 
 def decode(raw: bytes | None) -> DecodedEvent:
+    """Bytes -> a valid, typed event. Pure: sealed values come back as `Withheld("sealed")`."""
     if raw is None:
         raise InvalidEvent("record has no value")
     try:
@@ -86,8 +88,16 @@ def decode(raw: bytes | None) -> DecodedEvent:
     except ValidationError as error:
         raise InvalidEvent(f"invalid envelope: {_summary(error)}") from None
     model = payload_model(envelope.type, envelope.schema_version)
+    data = envelope.data
+    if SEALED_KEY in data and SEALED_KEY not in model.model_fields:
+        # Identity-tier values sealed with the captive's key: a reader without it (every reader
+        # but intake, which opens them) gets `Withheld("sealed")` in their place.
+        try:
+            data = withhold(data, SEALED)
+        except ValueError as error:
+            raise InvalidEvent(f"invalid {envelope.type} v{envelope.schema_version} payload: {error}") from None
     try:
-        payload = model.model_validate(envelope.data)
+        payload = model.model_validate(data)
     except ValidationError as error:
         raise InvalidEvent(f"invalid {envelope.type} v{envelope.schema_version} payload: {_summary(error)}") from None
     return DecodedEvent(envelope, payload)

@@ -2,13 +2,17 @@
 
 Every append goes through `EventStore.append`, in the caller's transaction, together with the
 outbox rows that the relay later publishes: the event and its publication commit or fail together.
+A store may be given a `Sealer` (intake's seals identity-tier values with the captive's key): it
+rewrites each event's `data` before the event is encoded, so what is stored, hash-chained and
+published is the sealed form.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +42,21 @@ class StreamAppend:
 
 
 @dataclass(frozen=True)
+class Unsealed:
+    """An event about to be appended, as a `Sealer` sees it."""
+
+    event_id: str
+    subject: str
+    payload: EventPayload
+    data: dict[str, Any]  # payload.model_dump(mode="json")
+
+
+# Given the events of one append (in the caller's transaction), the `data` each is to be stored
+# and published with, in the same order. May raise (e.g. a DomainConflict) to refuse the append.
+Sealer = Callable[[Session, Sequence[Unsealed]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     position: int
     event: DecodedEvent
@@ -48,10 +67,11 @@ class StoredEvent:
 
 
 class EventStore:
-    def __init__(self, tables: EventStoreTables, *, source: str, topic: str):
+    def __init__(self, tables: EventStoreTables, *, source: str, topic: str, sealer: Sealer | None = None):
         self.tables = tables
         self.source = source
         self.topic = topic
+        self.sealer = sealer
 
     def stream_version(self, session: Session, stream_id: str) -> int:
         events = self.tables.events
@@ -118,11 +138,24 @@ class EventStore:
             running[append.stream_id] = append.expected_version + len(append.payloads)
         recorded_at = utc_now()
         chain = self.last_hashes(session, current)
+        unsealed = [
+            Unsealed(str(uuid.uuid4()), append.stream_id, payload, payload.model_dump(mode="json"))
+            for append in appends
+            for payload in append.payloads
+        ]
+        datas = [event.data for event in unsealed]
+        if self.sealer is not None:
+            try:
+                datas = self.sealer(session, unsealed)
+            except IntegrityError:  # e.g. a key for a new stream that a concurrent writer also created
+                raise ConcurrencyConflict(appends[0].stream_id, appends[0].expected_version, None) from None
         envelopes, event_rows = [], []
+        pending = iter(zip(unsealed, datas, strict=True))
         for append in appends:
             for offset, payload in enumerate(append.payloads, start=1):
+                event, data = next(pending)
                 envelope = EventEnvelope(
-                    id=str(uuid.uuid4()),
+                    id=event.event_id,
                     source=self.source,
                     type=payload.event_type,
                     subject=append.stream_id,
@@ -135,7 +168,7 @@ class EventStore:
                     actor=append.metadata.actor,
                     agency=append.metadata.agency,
                     previous_hash=chain.get(append.stream_id, GENESIS),
-                    data=payload.model_dump(mode="json"),
+                    data=data,
                 )
                 raw = encode(envelope)
                 chain[append.stream_id] = event_hash(raw)

@@ -102,3 +102,27 @@ def test_every_registered_type_has_a_name_and_version():
     assert ("CaptiveRegistered", 1) in types and ("StatusDetermined", 1) in types
     for (name, version), model in types.items():
         assert model.event_type == name and model.schema_version == version
+
+
+def test_every_field_of_every_intake_event_schema_carries_its_data_tier():
+    """Including the parts of `capture`, which carry their own tiers (its time stays in clear)
+    and fields that may hold a `withheld` marker instead of their value."""
+    from shared.contracts.withheld import Withheld
+
+    for (name, _version), model in registered_types().items():
+        if model.__module__ != "shared.contracts.intake":
+            continue
+        schema = model.model_json_schema()
+        for field, spec in schema["properties"].items():
+            assert "x-data-tier" in spec, f"{name}.{field}"
+        if "Capture" in schema.get("$defs", {}):
+            capture = schema["$defs"]["Capture"]["properties"]
+            assert {field: spec.get("x-data-tier") for field, spec in capture.items()} == {
+                "captured_at": "reference",
+                "place": "identity",
+                "capturing_unit": "identity",
+                "circumstances": "identity",
+                "uniform_worn": "identity",
+                "papers_found": "identity",
+            }
+    assert Withheld.model_json_schema()["properties"]["withheld"]["enum"] == ["sealed", "erased"]

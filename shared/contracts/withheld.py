@@ -1,0 +1,144 @@
+"""Identity-tier data an event carries but a reader is not given: *sealed* (encrypted inside the
+event with the captive's key, which only intake holds) or *erased* (that key was destroyed).
+
+Intake seals the identity-tier values of its events when it appends them (services/intake/keys.py):
+the stored and published event keeps its other fields in clear, plus one `sealed` object (the
+algorithm, nonce and ciphertext, and the paths of the values inside it). `decode` puts
+`Withheld(withheld="sealed")` at those paths, so every identity-tier field of intake's events
+accepts the marker in its type and a reader without the key still gets a valid event. Intake
+opens its events with the key; where the key is gone the values become `Withheld("erased")`.
+
+This module is pure (no keys, no cryptography): it only knows which values are identity-tier and
+how the sealed form of an event's data is laid out. The marker is written by the system, never by
+a client: request models mix in `ClientInput`, which refuses it (422 naming the field)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from shared.contracts.tiers import TIER_KEY, DataTier
+
+SEALED_KEY = "sealed"  # the member of an event's `data` that holds its sealed values
+
+
+class Withheld(BaseModel):
+    """In place of an identity-tier value: sealed (the reader has no key) or erased (nobody has)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    withheld: Literal["sealed", "erased"]
+
+
+SEALED = Withheld(withheld="sealed")
+ERASED = Withheld(withheld="erased")
+
+
+def _tier(info) -> DataTier | None:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return DataTier(extra[TIER_KEY]) if TIER_KEY in extra else None
+
+
+def _tiered_part(annotation: Any) -> bool:
+    """A nested part whose own fields carry tiers (e.g. `Capture`: its time is reference, its
+    place identity) is sealed field by field; any other identity-tier value is sealed whole."""
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and bool(annotation.model_fields)
+        and all(_tier(info) is not None for info in annotation.model_fields.values())
+    )
+
+
+@cache
+def identity_paths(model: type[BaseModel]) -> tuple[str, ...]:
+    """The dotted paths of `model`'s identity-tier values: what intake seals."""
+    paths: list[str] = []
+    for name, info in model.model_fields.items():
+        if _tiered_part(info.annotation):
+            paths.extend(f"{name}.{inner}" for inner in identity_paths(info.annotation))
+        elif _tier(info) is DataTier.IDENTITY:
+            paths.append(name)
+    return tuple(paths)
+
+
+def split(data: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(`data` without the values at `paths`, {path: value}); a path that is absent is skipped."""
+    clear = _copy(data)
+    values = {}
+    for path in paths:
+        *parents, last = path.split(".")
+        holder = clear
+        for name in parents:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and last in holder:
+            values[path] = holder.pop(last)
+    return clear, values
+
+
+def put(data: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with each of `values` at its path, and no `sealed` member."""
+    result = {key: value for key, value in _copy(data).items() if key != SEALED_KEY}
+    for path, value in values.items():
+        *parents, last = path.split(".")
+        holder = result
+        for name in parents:
+            holder = holder.setdefault(name, {})
+        holder[last] = value
+    return result
+
+
+def sealed_paths(data: Mapping[str, Any]) -> list[str]:
+    """The paths the `sealed` member of an event's data says it holds (ValueError if malformed)."""
+    block = data.get(SEALED_KEY)
+    paths = block.get("paths") if isinstance(block, dict) else None
+    if not isinstance(paths, list) or not all(isinstance(path, str) and path for path in paths):
+        raise ValueError(f"`{SEALED_KEY}` must be an object with the list of sealed `paths`")
+    return paths
+
+
+def withhold(data: Mapping[str, Any], marker: Withheld = SEALED) -> dict[str, Any]:
+    """An event's data as a reader without the key sees it: `marker` at each sealed path."""
+    shown = marker.model_dump()
+    return put(data, {path: shown for path in sealed_paths(data)})
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_copy(inner) for inner in value]
+    return value
+
+
+def _withheld_at(value: Any) -> str | None:
+    """Where in `value` a Withheld marker is ('' for the value itself), or None."""
+    if isinstance(value, Withheld):
+        return ""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            if (inner := _withheld_at(getattr(value, name))) is not None:
+                return f".{name}{inner}"
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if (inner := _withheld_at(item)) is not None:
+                return f"[{index}]{inner}"
+    return None
+
+
+class ClientInput(BaseModel):
+    """Mixed into request models built from the event parts: a client sends values, never the
+    `withheld` marker that only the service writes for data it does not show."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_withheld_marker(cls, value: Any, info: ValidationInfo) -> Any:
+        if (where := _withheld_at(value)) is not None:
+            raise ValueError(
+                f"{info.field_name}{where}: `withheld` marks data the service does not show; "
+                "a request must carry the value itself"
+            )
+        return value
