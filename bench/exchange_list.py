@@ -23,6 +23,7 @@ from rich.table import Table
 from bench.samples import envelope, registration
 from deploy.postgres.cluster import PostgresCluster, create_database
 from services.disposition.app import DispositionSettings, build
+from shared.auth.operator import operator_token
 from shared.contracts import DecodedEvent
 from shared.contracts.identifiers import new_captive_id
 from shared.contracts.intake import WishDeclared
@@ -30,7 +31,6 @@ from shared.contracts.status import StatusDetermined
 from shared.settings import KafkaSettings
 
 console = Console()
-HEADERS = {"X-Actor": "bench", "X-Agency": "bench"}
 
 
 def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> None:
@@ -46,6 +46,7 @@ def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> 
         )
         # No broker is needed: the check reads the database only; the relay is not started.
         client = stack.enter_context(TestClient(build(settings, start_background=False)))
+        client.headers.update({"Authorization": f"Bearer {operator_token(settings.auth)}", "X-Actor": "bench"})
         runtime = client.app.state.runtime
         handle = runtime.definition.handlers(runtime.store)
         ids = [new_captive_id() for _ in range(entries)]
@@ -78,19 +79,17 @@ def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> 
                 if n % 3 == 0:
                     client.post(
                         f"/v1/captives/{captive_id}/risk-assessments",
-                        headers=HEADERS,
                         json={"destination": "RU", "outcome": "NO_REAL_RISK", "assessor": "b", "basis": "b"},
                     )
                 progress.update(task, advance=1)
         list_id = client.post(
             "/v1/exchange-lists",
-            headers=HEADERS,
             json={"counterpart_state": "RU", "agreement": "bench", "captive_ids": ids},
         ).json()["list_id"]
         timings = []
         for _ in range(repeats):
             started = time.perf_counter()
-            answer = client.post(f"/v1/exchange-lists/{list_id}/check", headers=HEADERS)
+            answer = client.post(f"/v1/exchange-lists/{list_id}/check")
             timings.append((time.perf_counter() - started) * 1000)
             assert answer.status_code == 201, answer.text
         result = answer.json()

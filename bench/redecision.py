@@ -27,6 +27,7 @@ from bench.samples import envelope, registration
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import PostgresCluster, create_database
 from services.status.app import StatusSettings, build
+from shared.auth.operator import operator_token
 from shared.contracts import DecodedEvent
 from shared.settings import KafkaSettings
 
@@ -81,7 +82,7 @@ def main(captives: int = typer.Option(10_000, help="captives affected by the con
                 "source": "benchmark",
                 "occurred_at": "2025-04-28T00:00:00Z",
             },
-            headers={"X-Actor": "bench", "X-Agency": "bench"},
+            headers={"Authorization": f"Bearer {operator_token(settings.auth)}", "X-Actor": "bench"},
         )
         committed = time.perf_counter()
         assert answer.status_code == 201, answer.text
