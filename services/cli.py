@@ -2,6 +2,7 @@
 
 captives up               Kafka + the three services on SQLite, until Ctrl-C (what `make up` runs)
 captives serve intake     one service in the foreground (what the container image runs)
+captives clients ...      agencies and their API clients
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from rich.table import Table
 
 from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
+from services.cli_clients import clients, create_demo_clients, print_demo_clients
 from shared.logs import configure_logging
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
+app.add_typer(clients, name="clients")
 
 
 class Service(StrEnum):
@@ -116,6 +119,11 @@ def up(
                 broker = KafkaNode(var / "kafka", port=kafka_port, controller_port=controller_port).start()
             bootstrap = broker.bootstrap_servers
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        # One registry of clients and one token-signing key for the three services.
+        env.setdefault("AUTH_REGISTRY_FILE", str(var / "auth" / "registry.json"))
+        env.setdefault("AUTH_SIGNING_KEY_FILE", str(var / "keys" / "token-issuer.pem"))
+        os.environ.update({name: env[name] for name in ("AUTH_REGISTRY_FILE", "AUTH_SIGNING_KEY_FILE")})
+        demo_clients = create_demo_clients(var / "auth" / "demo-credentials.json")
         urls = {}
         for service in Service:
             settings = service_settings(service)
@@ -143,6 +151,7 @@ def up(
             table.add_row(service.value, url, f"{url}/docs")
         table.add_row("kafka", bootstrap, "")
         console.print(table)
+        print_demo_clients(demo_clients, f"{urls[Service.intake]}/oauth/token")
         console.print(f"Logs: {logs}/<service>.log   Data: {var}   [bold]Ctrl-C[/] stops everything.")
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
@@ -193,7 +202,7 @@ def replay(
             target,
             definition.migrations,
             definition.metadata,
-            definition.replay_appliers,
+            definition.all_replay_appliers(),
             records,
             on_progress=advanced,
         )
@@ -205,7 +214,7 @@ def replay(
     if not verify:
         return
     live, rebuilt = create_engine(settings.database_url), create_engine(target)
-    digests, found = replaying.differences(live, rebuilt, list(definition.projection_tables))
+    digests, found = replaying.differences(live, rebuilt, list(definition.all_projection_tables()))
     for line in found[:200]:
         console.print(line, markup=False, highlight=False)
     if found:
@@ -213,7 +222,7 @@ def replay(
         raise typer.Exit(1)
     rows = {
         name: len(replaying.table_rows(live, table))
-        for name, table in ((table.name, table) for table in definition.projection_tables)
+        for name, table in ((table.name, table) for table in definition.all_projection_tables())
     }
     console.print(
         f"[green]match[/]: {sum(rows.values()):,} rows in {len(rows)} tables are the same "

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +21,9 @@ from services.intake.keys import open_events
 from services.intake.projections import project
 from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives
+from shared.auth.access_log import record_access
+from shared.auth.gate import CallerDep, allow
+from shared.auth.roles import Scope
 from shared.contracts import EventMetadata, EventPayload, registered_types
 from shared.contracts.envelope import EventEnvelope, utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
@@ -32,6 +35,8 @@ from shared.contracts.intake import (
     CaptureCard,
     CaptureCardRecorded,
     DeclaredWish,
+    DisclosureConsent,
+    DisclosureConsentRecorded,
     IcrcVisit,
     IcrcVisitRecorded,
     IdentityAmended,
@@ -44,9 +49,10 @@ from shared.contracts.intake import (
     Registration,
     WishDeclared,
 )
-from shared.contracts.tiers import field_tiers
+from shared.contracts.tiers import DataTier, field_tiers
 from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict
+from shared.feed import redact
 from shared.http import Command, IfMatch, When, Writer, parse_as_of, parse_if_match
 from shared.idempotency import Answer
 from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
@@ -100,6 +106,10 @@ class IcrcVisitRequest(IcrcVisit, When, ClientInput):
 
 
 class WishRequest(DeclaredWish, When, ClientInput):
+    pass
+
+
+class DisclosureConsentRequest(DisclosureConsent, When, ClientInput):
     pass
 
 
@@ -160,6 +170,7 @@ def record_fact(
         metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=occurred_at)
         [envelope] = runtime.store.append(session, captive_id, record.stream_version, [event], metadata)
         project(session, envelope, event)
+        runtime.definition.access.apply(session, envelope, event)  # who partner states may see
         return written(envelope)
 
     return command.run(body, write, retry_conflicts=expected is None)
@@ -183,6 +194,7 @@ def _register(command: Command, session: Session, body: RegistrationRequest, now
 
 @router.post(
     "/captives",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
     responses={422: {"description": "a field is missing or wrong; the message names it"}},
@@ -201,7 +213,7 @@ def register_captive(body: RegistrationRequest, command: Writer):
     return command.run(body, write)
 
 
-@router.post("/captives:batch", status_code=200)
+@router.post("/captives:batch", dependencies=[allow(Scope.INTAKE_REGISTER)], status_code=200)
 def register_batch(body: BatchRegistration, command: Writer):
     """Register up to 1,000 captives at once (a mass capture). Each item is checked on its own:
     the answer has one result per item, in order (201 with the new id, or 422 with the errors),
@@ -240,24 +252,52 @@ def register_batch(body: BatchRegistration, command: Writer):
 # -- reads --------------------------------------------------------------------------------------
 
 
-@router.get("/captives/{captive_id}")
-def get_captive(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> JSONResponse:
-    """The captive's record, one section per data tier: reference, identity, medical, wishes_and_risk."""
+@router.get(
+    "/captives/{captive_id}",
+    dependencies=[allow(Scope.INTAKE_READ)],
+)
+def get_captive(
+    captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
+) -> JSONResponse:
+    """The captive's record, one section per data tier (reference, identity, medical,
+    wishes_and_risk): the sections the caller's role may read; the others are named in
+    `withheld_tiers`. Reading a sensitive section is recorded in the access log."""
     record = load_record(runtime, session, captive_id)
-    return JSONResponse(record.view(), headers={"ETag": f'"{record.stream_version}"'})
+    view = record.view()
+    sections = {tier.value for tier in DataTier}
+    document = {key: value for key, value in view.items() if key not in sections or DataTier(key) in caller.tiers}
+    if withheld := sorted(tier.value for tier in DataTier if tier not in caller.tiers):
+        document["withheld_tiers"] = withheld
+    record_access(runtime, request, caller, {tier for tier in caller.tiers if view[tier.value]}, [captive_id])
+    return JSONResponse(document, headers={"ETag": f'"{record.stream_version}"'})
 
 
-@router.get("/captives/{captive_id}/events")
-def get_history(captive_id: CaptiveId, runtime: Runtime, session: DbSession) -> list[dict[str, Any]]:
-    """Every intake event about the captive, in order, as CloudEvents JSON (identity opened with
-    his key: erased values read {"withheld": "erased"})."""
+@router.get(
+    "/captives/{captive_id}/events",
+    dependencies=[allow(Scope.INTAKE_READ)],
+)
+def get_history(
+    captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
+) -> list[dict[str, Any]]:
+    """Every intake event about the captive, in order, as CloudEvents JSON, each with only the
+    fields of the tiers the caller may read (the others named in `redacted`); identity opened
+    with his key: erased values read {"withheld": "erased"}."""
     events = open_events(session, runtime.store.read_stream(session, captive_id))
     if not events:
         raise NotFound(f"no captive {captive_id}")
-    return [stored.envelope.model_dump(mode="json") for stored in events]
+    documents, shown = [], set()
+    for stored in events:
+        document, tiers = redact(stored.event, caller.tiers)
+        documents.append(document)
+        shown |= tiers
+    record_access(runtime, request, caller, shown, [captive_id])
+    return documents
 
 
-@router.get("/overdue")
+@router.get(
+    "/overdue",
+    dependencies=[allow(Scope.INTAKE_OVERVIEW)],
+)
 def get_overdue(
     session: DbSession,
     as_of: Annotated[
@@ -296,7 +336,10 @@ def get_overdue(
     }
 
 
-@router.get("/data-tiers")
+@router.get(
+    "/data-tiers",
+    dependencies=[allow(Scope.INTAKE_READ)],
+)
 def get_data_tiers() -> dict[str, dict[str, str]]:
     """The data tier of every field of every intake event (what access control filters on)."""
     return {
@@ -309,7 +352,12 @@ def get_data_tiers() -> dict[str, dict[str, str]]:
 # -- later facts --------------------------------------------------------------------------------
 
 
-@router.post("/captives/{captive_id}/identity-amendments", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/identity-amendments",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+)
 def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Writer, if_match: IfMatch = None):
     """Correct one Art. 17 field. Requires If-Match: an amendment overwrites a value, so it must
     be based on the current version."""
@@ -331,7 +379,12 @@ def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Write
     return record_fact(command, captive_id, body, amendment, if_match)
 
 
-@router.post("/captives/{captive_id}/medical-assessments", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/medical-assessments",
+    dependencies=[allow(Scope.INTAKE_MEDICAL)],
+    status_code=201,
+    response_model=Written,
+)
 def assess_health(captive_id: CaptiveId, body: MedicalAssessmentRequest, command: Writer, if_match: IfMatch = None):
     """Health at capture or a later assessment (Arts. 30-31); 'seriously wounded or sick' counts
     for direct repatriation when a mixed medical commission found it (Art. 110, Annex I)."""
@@ -340,6 +393,7 @@ def assess_health(captive_id: CaptiveId, body: MedicalAssessmentRequest, command
 
 @router.post(
     "/captives/{captive_id}/movements",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
     responses={409: {"description": "the movement cannot follow the captive's current custody state"}},
@@ -360,27 +414,61 @@ def record_movement(captive_id: CaptiveId, body: MovementRequest, command: Write
     return record_fact(command, captive_id, body, movement, if_match)
 
 
-@router.post("/captives/{captive_id}/icrc-visits", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/icrc-visits",
+    dependencies=[allow(Scope.INTAKE_ICRC)],
+    status_code=201,
+    response_model=Written,
+)
 def record_icrc_visit(captive_id: CaptiveId, body: IcrcVisitRequest, command: Writer, if_match: IfMatch = None):
     """A visit by an ICRC delegate (Art. 126), and whether he saw the captive in private."""
     return record_fact(command, captive_id, body, lambda _r, _t: _fact(IcrcVisitRecorded, body, captive_id), if_match)
 
 
-@router.post("/captives/{captive_id}/wishes", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/wishes", dependencies=[allow(Scope.INTAKE_ICRC)], status_code=201, response_model=Written
+)
 def declare_wish(captive_id: CaptiveId, body: WishRequest, command: Writer, if_match: IfMatch = None):
     """A wish about return (repatriate / stay / a named third state / undecided) with its
     provenance: who asked, through which interpreter, in what setting, free and informed or not."""
     return record_fact(command, captive_id, body, lambda _r, _t: _fact(WishDeclared, body, captive_id), if_match)
 
 
-@router.post("/captives/{captive_id}/capture-card", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/capture-card",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+)
 def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command: Writer, if_match: IfMatch = None):
     """The Art. 70 capture card: offered, sent, or declined by the captive."""
     return record_fact(command, captive_id, body, lambda _r, _t: _fact(CaptureCardRecorded, body, captive_id), if_match)
 
 
-@router.post("/captives/{captive_id}/notifications", status_code=201, response_model=Written)
+@router.post(
+    "/captives/{captive_id}/notifications",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+)
 def record_notification(captive_id: CaptiveId, body: NotificationRequest, command: Writer, if_match: IfMatch = None):
     """Information sent to the National Information Bureau or the Central Tracing Agency
     (Arts. 122-123), with exactly which fields were sent."""
     return record_fact(command, captive_id, body, lambda _r, _t: _fact(NotificationSent, body, captive_id), if_match)
+
+
+@router.post(
+    "/captives/{captive_id}/disclosure-consents",
+    dependencies=[allow(Scope.INTAKE_ICRC)],
+    status_code=201,
+    response_model=Written,
+)
+def record_disclosure_consent(
+    captive_id: CaptiveId, body: DisclosureConsentRequest, command: Writer, if_match: IfMatch = None
+):
+    """The captive's consent (given: true) or its withdrawal (given: false) to his case being
+    disclosed to a partner state. A partner state sees a captive only while he wishes to go there
+    and this consent stands."""
+    return record_fact(
+        command, captive_id, body, lambda _r, _t: _fact(DisclosureConsentRecorded, body, captive_id), if_match
+    )

@@ -26,6 +26,7 @@ definition = ServiceDefinition(
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
+    access=tables.access,
     replay_appliers={
         name: projections.project
         for (name, _), model in registered_types().items()
@@ -33,6 +34,7 @@ definition = ServiceDefinition(
     },
     projection_tables=(tables.captives,),
     sealer=keys.seal,  # identity-tier values are sealed with the captive's key
+    reveal=keys.open_events,  # and opened for the feed's readers allowed to see them
 )
 
 

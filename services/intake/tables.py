@@ -3,11 +3,13 @@ queries need (deadlines, custody). A single captive's full record is folded from
 
 import sqlalchemy as sa
 
+from shared.auth.projections import access_tables
 from shared.db import NAMING_CONVENTION, UtcDateTime
 from shared.eventstore import event_store_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 store_tables = event_store_tables(metadata)
+access = access_tables(metadata)  # partner visibility and the access log
 
 captives = sa.Table(
     "captives",

@@ -398,3 +398,20 @@ class NotificationSent(Notification, EventPayload):
     """Information forwarded under Arts. 122-123: to whom, and exactly which fields."""
 
     captive_id: CaptiveRef = tiered(REF)
+
+
+class DisclosureConsent(Part):
+    """The captive's consent (or its withdrawal) to his case being disclosed to a partner state,
+    e.g. the state he asked to go to. Without it the partner state sees nothing of him."""
+
+    recipient_state: CountryAlpha2 = tiered(WISH)
+    given: bool = tiered(WISH)  # False records a withdrawal
+    purpose: LongText = tiered(WISH)
+    provenance: WishProvenance = tiered(WISH)
+
+
+@event_type("DisclosureConsentRecorded", 1)
+class DisclosureConsentRecorded(DisclosureConsent, EventPayload):
+    """Consent to disclose the captive's case to a partner state, given or withdrawn."""
+
+    captive_id: CaptiveRef = tiered(REF)
