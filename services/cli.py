@@ -329,7 +329,7 @@ def erase(
             scrubbed = keys.scrub_deleted_keys(engine)
             console.print(
                 f"erased {captive_id}: key destroyed ({scrubbed}); IdentityErased appended as event {event.id} "
-                f"(stream version {event.stream_version}), published by intake's relay"
+                f"(stream version {event.stream_version}); intake's relay publishes it from the outbox"
             )
         if done.clear_events:
             console.print(

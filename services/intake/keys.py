@@ -53,8 +53,8 @@ class IdentityWasErased(DomainConflict):
     def __init__(self, captive_id: str, fields: list[str]):
         self.captive_id = captive_id
         super().__init__(
-            f"the identity of {captive_id} was erased (captives erase): identity data "
-            f"({', '.join(fields)}) can no longer be recorded about him"
+            f"the identity of {captive_id} was erased with his key (captives erase): nothing that "
+            f"identifies him can be recorded or amended any more (this request carries: {', '.join(fields)})"
         )
 
 
