@@ -10,7 +10,9 @@ COPY services ./services
 COPY deploy/__init__.py deploy/processes.py ./deploy/
 COPY deploy/kafka/__init__.py deploy/kafka/node.py deploy/kafka/pom.xml deploy/kafka/log4j2.properties ./deploy/kafka/
 COPY deploy/postgres ./deploy/postgres
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives
+COPY deploy/auth ./deploy/auth
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives \
+    && mkdir -p /var/lib/captives && chown captives /var/lib/captives
 USER captives
 EXPOSE 8001 8002 8003
 ENTRYPOINT ["captives"]

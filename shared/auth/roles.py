@@ -71,6 +71,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             S.STATUS_CONVENE,
             S.DISPOSITION_OVERVIEW,
             S.DISPOSITION_RISK,
+            S.DISPOSITION_CLAIMS,  # a claim that arrives by diplomatic note
             S.FEED_READ,
             S.TIER_IDENTITY,
             S.TIER_WISHES_AND_RISK,

@@ -36,6 +36,20 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
             },
         ),
         ("capture-card", {"action": "OFFERED"}),
+        (
+            "disclosure-consents",
+            {
+                "recipient_state": "KR",
+                "given": True,
+                "purpose": "resettlement request",
+                "provenance": {
+                    "interviewer": "D. Müller",
+                    "interviewer_agency": "ICRC",
+                    "setting": "PRIVATE_ICRC_INTERVIEW",
+                    "free_and_informed": True,
+                },
+            },
+        ),
         ("notifications", {"recipient": "CENTRAL_TRACING_AGENCY", "fields_sent": ["surname"]}),
     ]
     for what, body in facts:
@@ -43,7 +57,7 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
         assert answer.status_code == 201, (what, answer.text)
     amended = intake.post(
         f"/v1/captives/{captive_id}/identity-amendments",
-        headers={**HEADERS, "If-Match": '"7"'},
+        headers={**HEADERS, "If-Match": '"8"'},
         json={"field": "service_number", "current": {"answer": "GIVEN", "value": "7-771"}, "reason": "recalled"},
     )
     assert amended.status_code == 201, amended.text
@@ -52,11 +66,11 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
 
     def published():
         mine = [decode(r.value) for r in read_topic(stack["bootstrap"], topic) if r.key.decode() == captive_id]
-        return mine if len(mine) == 8 else None
+        return mine if len(mine) == 9 else None
 
-    events = wait_until(published, timeout_s=30, what="the captive's 8 events on the topic")
+    events = wait_until(published, timeout_s=30, what="the captive's 9 events on the topic")
     assert {event.envelope.type for event in events} == INTAKE_TYPES
-    assert [event.envelope.stream_version for event in events] == list(range(1, 9))
+    assert [event.envelope.stream_version for event in events] == list(range(1, 10))
     history = intake.get(f"/v1/captives/{captive_id}/events").json()
     assert [event.envelope.id for event in events] == [event["id"] for event in history]
 

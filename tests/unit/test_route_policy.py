@@ -53,7 +53,7 @@ def test_auditors_and_tribunals_read_no_more_than_their_work_needs():
     # The two-person rule needs proposing and approving in different hands.
     for role, scopes in ROLE_SCOPES.items():
         assert not {Scope.DISPOSITION_PROPOSE, Scope.DISPOSITION_APPROVE} <= scopes, role
-    assert SENSITIVE_TIERS == {DataTier.IDENTITY, DataTier.MEDICAL, DataTier.WISHES_AND_RISK}
+    assert {DataTier.IDENTITY, DataTier.MEDICAL, DataTier.WISHES_AND_RISK} == SENSITIVE_TIERS
 
 
 def test_an_agency_cannot_give_its_clients_roles_of_another_kind():
