@@ -74,6 +74,7 @@ def get_feed(
     """This service's events the caller's agency may see, oldest first, redacted to its tiers.
     Resume with `after=<next>`; `end` says the feed had nothing more when the page was read."""
     runtime = request.app.state.runtime
+    reveal = runtime.definition.reveal
     position, page, scanned = int(after), [], 0
     end = False
     with runtime.sessions() as session:
@@ -83,7 +84,6 @@ def get_feed(
                 end = True
                 break
             scanned += len(stored)
-            reveal = runtime.definition.reveal
             events = visible_events(runtime, session, caller, stored)
             if reveal is not None and DataTier.IDENTITY in caller.tiers:
                 events = reveal(session, events)
