@@ -60,8 +60,14 @@ def alembic_config(versions_dir: Path, metadata: sa.MetaData) -> Config:
 def migrate(engine: sa.Engine, versions_dir: Path, metadata: sa.MetaData) -> None:
     config = alembic_config(versions_dir, metadata)
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Instances of a service starting together: one migrates, the others wait for it.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+_MIGRATION_LOCK = 0x6D696772  # "migr": held for the migrating transaction only
 
 
 class UtcDateTime(sa.TypeDecorator):

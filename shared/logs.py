@@ -7,6 +7,9 @@ import logging
 import sys
 
 import structlog
+from asgi_correlation_id.context import correlation_id
+
+from shared.tracing import add_trace_ids
 
 
 def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
@@ -16,6 +19,8 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_service(service),
+        _add_correlation_id,
+        add_trace_ids,
     ]
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
@@ -51,3 +56,11 @@ def _add_service(service: str):
         return event_dict
 
     return add
+
+
+def _add_correlation_id(_logger, _method, event_dict):
+    """The request's (or the consumed event's) correlation id, to find every line about it."""
+    value = correlation_id.get()
+    if value:
+        event_dict.setdefault("correlation_id", value)
+    return event_dict

@@ -4,6 +4,7 @@ error mapping all three share. A service supplies a `ServiceDefinition`; nothing
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,13 +15,14 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import structlog
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import checkpoints, feed
+from shared import checkpoints, feed, metrics, tracing
 from shared import kafka as kafka_clients
 from shared.auth import access_log
 from shared.auth.gate import Gate, authenticate, token_router
@@ -30,11 +32,16 @@ from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, Sealer
 from shared.eventstore.consumer import EventConsumer, Handler
+from shared.eventstore.leader import LeaderLock
 from shared.eventstore.relay import OutboxRelay
 from shared.limits import RequestLimits
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
+
+# What a caller may send as X-Correlation-ID (the envelope holds 64 characters); anything else
+# is replaced by a fresh id, which the response returns.
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class NotFound(Exception):
@@ -112,6 +119,7 @@ class ServiceRuntime:
             definition.store_tables,
             producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-relay"),
             prepare=self.ensure_topics,
+            leader=LeaderLock(self.engine, f"{definition.name}-relay"),
         )
         self.consumer = None
         if definition.consumes:
@@ -165,6 +173,8 @@ class ServiceRuntime:
 
     def _checkpoint_loop(self) -> None:
         while not self._stopping.wait(self.settings.checkpoint_interval_s):
+            if not self.relay.leading:
+                continue  # the instance that publishes the topic also checkpoints it
             try:
                 self.publish_checkpoint()
             except Exception:  # the broker may be away; the next round tries again
@@ -243,6 +253,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
 
     app = FastAPI(title=definition.title or f"{definition.name} service", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.metrics = metrics.expose(app, runtime)
+    tracing.instrument_http(app, definition.name)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict:
@@ -296,6 +308,12 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     # Outermost: refuse oversized or too deeply nested bodies before anything parses them.
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.auth.max_body_bytes, max_json_depth=settings.auth.max_json_depth
+    )
+    # Outside that: every answer, refusals included, names the correlation id its events and logs carry.
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Correlation-ID",
+        validator=lambda value: bool(CORRELATION_ID.fullmatch(value)),
     )
     app.include_router(token_router)
     for router in (*definition.routers, feed.router, access_log.router):

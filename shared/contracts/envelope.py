@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from asgi_correlation_id.context import correlation_id as request_correlation_id
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ALIASES = ConfigDict(
@@ -53,7 +54,8 @@ class EventMetadata(BaseModel):
     actor: str
     agency: str
     occurred_at: datetime | None = None
-    correlation_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    # The request's X-Correlation-ID when there is one, so the caller can find its events.
+    correlation_id: str = Field(default_factory=lambda: request_correlation_id.get() or str(uuid.uuid4()))
     causation_id: str | None = None
 
     @classmethod

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 import structlog
+from asgi_correlation_id.context import correlation_id
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
@@ -27,6 +28,7 @@ from shared.contracts import DecodedEvent, InvalidEvent, decode
 from shared.contracts.envelope import utc_now
 from shared.contracts.topics import dead_letter
 from shared.eventstore.store import ConcurrencyConflict
+from shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 
@@ -67,20 +69,31 @@ class EventConsumer:
         self._dlq_producer: KafkaProducer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # What /metrics reports: records by outcome, and how far behind each partition is.
         self.applied_total = 0
         self.duplicates_total = 0
+        self.ignored_total = 0
         self.dead_lettered_total = 0
+        self.lag: dict[TopicPartition, int] = {}
 
     # -- one record -------------------------------------------------------------------------
 
     def process(self, record: ConsumerRecord) -> None:
+        # The trace the record's headers carry goes on through whatever the handler appends.
+        with consuming(record, self.group_id):
+            self._process(record)
+
+    def _process(self, record: ConsumerRecord) -> None:
+        correlation_id.set(None)
         try:
             event = decode(record.value)
         except InvalidEvent as error:
             self.dead_letter(record, error)
             return
+        correlation_id.set(event.envelope.correlation_id)  # for the logs of this record's handling
         handler = self.handlers.get(event.envelope.type)
         if handler is None:
+            self.ignored_total += 1
             return  # a valid event of a type this service does not use
         for attempt in range(1, self.handler_attempts + 1):
             try:
@@ -189,7 +202,18 @@ class EventConsumer:
                 self._commit(tp, offset)
                 self.kafka.seek(tp, offset)
             raise
+        self._measure_lag()
         return handled
+
+    def _measure_lag(self) -> None:
+        """Records between each assigned partition's position and its end, as of the last fetch
+        (read here, in the consumer's thread: a KafkaConsumer is not thread-safe)."""
+        lag = {}
+        for tp in self.kafka.assignment():
+            end = self.kafka.highwater(tp)
+            if end is not None:
+                lag[tp] = max(0, end - self.kafka.position(tp))
+        self.lag = lag
 
     def _commit(self, tp: TopicPartition, next_offset: int) -> None:
         try:

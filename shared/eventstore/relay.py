@@ -7,6 +7,11 @@ id) of an idempotent producer, so a stream's events arrive in version order. A c
 the broker's ack and the delete re-sends rows: consumers' inboxes turn those into no-ops.
 
 While the broker is down the API keeps appending; the relay retries and catches up later.
+When several instances of a service share its database, only the holder of its `LeaderLock`
+publishes; the others wait as standbys.
+
+Each record carries the W3C trace context of the request or event that appended it, so a trace
+follows an event from one service to the next.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.eventstore.leader import LeaderLock
 from shared.eventstore.tables import EventStoreTables
 from shared.kafka import CLOUDEVENTS_JSON
 
@@ -34,8 +40,10 @@ class OutboxRelay:
         producer_factory: Callable[[], KafkaProducer],
         *,
         prepare: Callable[[], None] = lambda: None,
+        leader: LeaderLock | None = None,
         batch_size: int = 500,
         idle_wait_s: float = 0.5,
+        standby_wait_s: float = 2.0,
         max_backoff_s: float = 5.0,
     ):
         self.sessions = sessions
@@ -44,6 +52,8 @@ class OutboxRelay:
         self.prepare = prepare  # e.g. create the topics, once the broker answers
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
+        self.leader = leader
+        self.standby_wait_s = standby_wait_s
         self.max_backoff_s = max_backoff_s
         self._producer: KafkaProducer | None = None
         self._prepared = False
@@ -70,7 +80,14 @@ class OutboxRelay:
         outbox, events = self.tables.outbox, self.tables.events
         with self.sessions() as session:
             rows = session.execute(
-                sa.select(outbox.c.id, outbox.c.topic, events.c.stream_id, events.c.envelope)
+                sa.select(
+                    outbox.c.id,
+                    outbox.c.topic,
+                    outbox.c.traceparent,
+                    outbox.c.tracestate,
+                    events.c.stream_id,
+                    events.c.envelope,
+                )
                 .join(events, events.c.event_id == outbox.c.event_id)
                 .order_by(outbox.c.id)
                 .limit(self.batch_size)
@@ -81,7 +98,7 @@ class OutboxRelay:
             (
                 row.id,
                 self._producer.send(
-                    row.topic, key=row.stream_id.encode(), value=row.envelope.encode(), headers=CLOUDEVENTS_JSON
+                    row.topic, key=row.stream_id.encode(), value=row.envelope.encode(), headers=_headers(row)
                 ),
             )
             for row in rows
@@ -108,6 +125,9 @@ class OutboxRelay:
         backoff = 0.2
         while not self._stop.is_set():
             try:
+                if self.leader is not None and not self.leader.try_hold():
+                    self._stop.wait(self.standby_wait_s)  # another instance publishes
+                    continue
                 published = self.publish_batch()
                 backoff = 0.2
                 if published < self.batch_size:
@@ -123,6 +143,12 @@ class OutboxRelay:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
         self._close_producer()
+        if self.leader is not None:
+            self.leader.release()
+
+    @property
+    def leading(self) -> bool:
+        return self.leader is None or self.leader.held
 
     def _close_producer(self) -> None:
         if self._producer is not None:
@@ -141,3 +167,12 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+def _headers(row) -> list[tuple[str, bytes]]:
+    headers = list(CLOUDEVENTS_JSON)
+    if row.traceparent:
+        headers.append(("traceparent", row.traceparent.encode()))
+    if row.tracestate:
+        headers.append(("tracestate", row.tracestate.encode()))
+    return headers

@@ -22,6 +22,7 @@ from shared.chain import GENESIS, event_hash
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
 from shared.eventstore.tables import EventStoreTables
+from shared.tracing import trace_context
 
 
 class ConcurrencyConflict(Exception):
@@ -187,7 +188,19 @@ class EventStore:
                 )
         try:
             session.execute(sa.insert(self.tables.events), event_rows)
-            session.execute(sa.insert(self.tables.outbox), [{"event_id": e.id, "topic": self.topic} for e in envelopes])
+            trace = trace_context()
+            session.execute(
+                sa.insert(self.tables.outbox),
+                [
+                    {
+                        "event_id": e.id,
+                        "topic": self.topic,
+                        "traceparent": trace.traceparent,
+                        "tracestate": trace.tracestate,
+                    }
+                    for e in envelopes
+                ],
+            )
         except IntegrityError:
             first = appends[0]
             raise ConcurrencyConflict(

@@ -45,6 +45,9 @@ def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
         sa.Column("id", Position, primary_key=True, autoincrement=True),
         sa.Column("event_id", sa.String(64), sa.ForeignKey("events.event_id"), nullable=False, unique=True),
         sa.Column("topic", sa.String(200), nullable=False),
+        # W3C trace context of the request or event that appended it, sent as Kafka headers.
+        sa.Column("traceparent", sa.String(64), nullable=True),
+        sa.Column("tracestate", sa.String(512), nullable=True),
     )
     inbox = sa.Table(
         "inbox",

@@ -15,7 +15,8 @@ from shared.auth.roles import ROLE_SCOPES, SENSITIVE_TIERS, AgencyKind, Role, Sc
 from shared.contracts.tiers import DataTier
 from tests.support import AUTH, build_app, settings_for
 
-OPEN = {"/healthz", "/readyz", "/oauth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# /metrics holds counts only, no captive's data (shared/metrics.py), and is scraped without a token.
+OPEN = {"/healthz", "/readyz", "/metrics", "/oauth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def api_routes(app) -> list:

@@ -1,0 +1,93 @@
+"""`/metrics` in the Prometheus text format, one registry per service instance.
+
+HTTP latency and counts come from prometheus-fastapi-instrumentator, labelled by route template
+(`/v1/captives/{captive_id}`), never by the ids in a path. The event pipeline's figures are read
+at scrape time from the running parts: events the relay published, records the consumer handled
+by outcome, its lag per partition, the outbox backlog, and whether this instance leads the relay.
+
+The endpoint carries counts only, no captive's data, and needs no token, like /healthz: a
+deployment keeps it on the internal network its Prometheus scrapes, not on the public ingress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
+
+UNMEASURED = ["/metrics", "/healthz", "/readyz"]
+
+
+def expose(app: FastAPI, runtime: ServiceRuntime) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(runtime))
+    Instrumentator(
+        registry=registry,
+        should_group_status_codes=False,  # 401, 403, 404, 409 and 429 mean different things here
+        excluded_handlers=UNMEASURED,
+    ).instrument(app).expose(app, include_in_schema=False, should_gzip=True)
+    return registry
+
+
+class PipelineCollector(Collector):
+    def __init__(self, runtime: ServiceRuntime):
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self.runtime
+        service = runtime.definition.name
+        produced = CounterMetricFamily(
+            "captives_events_produced",
+            "Events the outbox relay published and the broker acknowledged",
+            labels=["topic"],
+        )
+        produced.add_metric([runtime.topic], runtime.relay.published_total)
+        yield produced
+
+        leader = GaugeMetricFamily(
+            "captives_relay_leader", "1 if this instance publishes the service's outbox", labels=["service"]
+        )
+        leader.add_metric([service], 1.0 if runtime.relay.leading else 0.0)
+        yield leader
+
+        backlog = self._outbox_backlog()
+        if backlog is not None:
+            yield GaugeMetricFamily(
+                "captives_outbox_backlog", "Events appended but not yet acknowledged by the broker", value=backlog
+            )
+
+        consumer = runtime.consumer
+        if consumer is None:
+            return
+        consumed = CounterMetricFamily(
+            "captives_events_consumed", "Upstream records handled, by outcome", labels=["outcome"]
+        )
+        consumed.add_metric(["applied"], consumer.applied_total)
+        consumed.add_metric(["duplicate"], consumer.duplicates_total)  # redelivered: the inbox had it
+        consumed.add_metric(["ignored"], consumer.ignored_total)  # a type this service does not use
+        consumed.add_metric(["dead_lettered"], consumer.dead_lettered_total)
+        yield consumed
+        yield CounterMetricFamily(
+            "captives_dead_lettered", "Records sent to a dead-letter topic", value=consumer.dead_lettered_total
+        )
+        lag = GaugeMetricFamily(
+            "captives_consumer_lag", "Records not yet handled, per assigned partition", labels=["topic", "partition"]
+        )
+        for tp, behind in sorted(consumer.lag.items()):
+            lag.add_metric([tp.topic, str(tp.partition)], behind)
+        yield lag
+
+    def _outbox_backlog(self) -> int | None:
+        try:
+            return self.runtime.relay.backlog()
+        except sa.exc.SQLAlchemyError:
+            return None  # the database is away: /readyz says so; leave the gauge out
