@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit bench deps kafka postgres browser lint clean
+.PHONY: up test test-unit bench deps kafka postgres browser lint clean contracts
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -39,6 +39,10 @@ bench: deps postgres
 ## Only the fast tests that need no broker or database.
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
+
+## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
+contracts: $(VENV)/.installed
+	$(BIN)/captives contracts write
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

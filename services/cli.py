@@ -25,11 +25,13 @@ from rich.table import Table
 from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
 from services.cli_clients import clients, create_demo_clients, print_demo_clients
+from services.cli_contracts import contracts
 from shared.logs import configure_logging
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
 app.add_typer(clients, name="clients")
+app.add_typer(contracts, name="contracts")
 
 
 class Service(StrEnum):
