@@ -54,6 +54,7 @@ def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
         clients["topic_prefix"] = prefix
         clients["bootstrap"] = kafka_bootstrap
         clients["env"] = env
+        clients["logs"] = logs
         yield clients
     finally:
         for process in processes.values():
