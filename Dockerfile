@@ -14,6 +14,9 @@ COPY deploy/auth ./deploy/auth
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives \
     && mkdir -p /var/lib/captives && chown captives /var/lib/captives
 USER captives
+# Relative paths in the settings (var/keys/<service>.pem for checkpoint keys, the client registry,
+# the token key) land in the volume the three services share, not in the read-only /app.
+WORKDIR /var/lib/captives
 EXPOSE 8001 8002 8003
 ENTRYPOINT ["captives"]
 CMD ["serve", "intake"]
