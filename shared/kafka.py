@@ -63,10 +63,20 @@ def admin(bootstrap_servers: str, client_id: str) -> KafkaAdminClient:
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: list[str], partitions: int, *, client_id: str, single: tuple[str, ...] = ()
+    bootstrap_servers: str,
+    topics: list[str],
+    partitions: int,
+    *,
+    client_id: str,
+    single: tuple[str, ...] = (),
+    replication_factor: int = 1,
+    min_insync_replicas: int | None = None,
 ) -> None:
     """Create each topic and its dead-letter topic if missing (idempotent, safe to race), and the
     `single` topics with one partition (checkpoints, whose order matters)."""
+    configs = dict(LOG_OF_RECORD)
+    if min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(min_insync_replicas)
     wanted = sorted({name for topic in topics for name in (topic, dead_letter(topic))})
     client = admin(bootstrap_servers, client_id)
     try:
@@ -75,8 +85,8 @@ def ensure_topics(
         for name in missing:
             try:
                 count = 1 if name in single else partitions
-                client.create_topics([NewTopic(name, count, 1, topic_configs=LOG_OF_RECORD)])
-                log.info("topic created", topic=name, partitions=count)
+                client.create_topics([NewTopic(name, count, replication_factor, topic_configs=configs)])
+                log.info("topic created", topic=name, partitions=count, replication_factor=replication_factor)
             except TopicAlreadyExistsError:
                 pass
     finally:

@@ -152,6 +152,8 @@ class ServiceRuntime:
             kafka.partitions,
             client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
             single=(checkpoint_topic(self.topic),),
+            replication_factor=kafka.replication_factor,
+            min_insync_replicas=kafka.min_insync_replicas,
         )
 
     @property

@@ -14,6 +14,10 @@ class KafkaSettings(BaseSettings):
     # Lets several stacks (or test cases) share one broker without seeing each other's topics.
     topic_prefix: str = ""
     partitions: int = Field(default=6, ge=1)
+    # For the topics the services create: 1 for a single broker; 3 and 2 in production, so an
+    # acknowledged event (acks=all) is on at least two brokers and one may be lost.
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -31,6 +35,9 @@ class AuthSettings(BaseSettings):
     # A batch of 1,000 registrations is about 1.5 MB; 8 MiB leaves room without inviting abuse.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4)
+    # Where the per-agency request counts live: this process (one instance per service), or a
+    # store the instances share, e.g. redis://host:6379 (with the redis package installed).
+    rate_limit_storage: str = "memory://"
 
 
 class ServiceSettings(BaseSettings):

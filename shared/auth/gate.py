@@ -73,7 +73,7 @@ class Gate:
         self.settings = settings
         self.audience = audience
         self.registry = registries.RegistryFile(Path(settings.registry_file))
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(settings.rate_limit_storage)
         self._key = None
 
     @property
