@@ -28,6 +28,7 @@ from shared.contracts import DecodedEvent, InvalidEvent, decode
 from shared.contracts.envelope import utc_now
 from shared.contracts.topics import dead_letter
 from shared.eventstore.store import ConcurrencyConflict
+from shared.failpoints import failpoint
 from shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
@@ -195,6 +196,7 @@ class EventConsumer:
                     self.process(record)
                     pending[tp] = record.offset + 1
                     handled += 1
+                failpoint("consumer.before_commit")  # applied, offset not committed: redelivered
                 self._commit(tp, pending.pop(tp))
         except RetryLater:
             # Rewind every partition of this poll to its first record not yet applied.

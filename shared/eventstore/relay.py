@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.tables import EventStoreTables
+from shared.failpoints import failpoint
 from shared.kafka import CLOUDEVENTS_JSON
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,7 @@ class OutboxRelay:
                 failure = future.exception or KafkaTimeoutError("record not acknowledged after flush")
                 break
             acknowledged.append(outbox_id)
+        failpoint("relay.after_publish")  # published, not yet removed: the rows go out again
         if acknowledged:
             with self.sessions.begin() as session:
                 session.execute(sa.delete(outbox).where(outbox.c.id.in_(acknowledged)))
