@@ -167,6 +167,25 @@ def up(
 
 
 @app.command()
+def demo(
+    credentials: Path = typer.Option(Path("var/auth/demo-credentials.json"), help="the demo clients' secrets"),
+    intake_url: str = typer.Option(None, help="default: from intake's settings (INTAKE_PORT)"),
+    status_url: str = typer.Option(None, help="default: from status's settings (STATUS_PORT)"),
+    disposition_url: str = typer.Option(None, help="default: from disposition's settings (DISPOSITION_PORT)"),
+) -> None:
+    """Load the demo scenario (fictional captives on the real 2025 timeline) into the running
+    stack, each step by its agency's client, and show what changed at each step. Safe to repeat."""
+    from services import demo as scenario
+
+    urls = scenario.service_urls(intake=intake_url, status=status_url, disposition=disposition_url)
+    try:
+        scenario.run_demo(urls, scenario.load_credentials(credentials), console=console)
+    except scenario.DemoFailed as error:
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def replay(
     service: Service,
     verify: bool = typer.Option(False, help="compare the rebuilt read models with the live ones, row by row"),
