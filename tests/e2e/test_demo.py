@@ -166,3 +166,24 @@ def test_running_the_demo_again_records_nothing_twice(stack, urls, credentials, 
     assert output.getvalue().count("already recorded by an earlier run") == len(SCENARIO.steps)
     assert stack["status"].get(f"/v1/captives/{kim}/decisions").json() == decisions
     assert stack["intake"].get(f"/v1/captives/{first.captives[JO]}/events").json() == history
+
+
+def test_after_the_demo_each_service_s_metrics_count_what_it_did(stack, loaded):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for service in ("intake", "status", "disposition"):
+        text = stack[service].get("/metrics").text
+        values = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+        def total(name: str, values=values, **labels) -> float:
+            return sum(v for (n, found), v in values.items() if n == name and set(labels.items()) <= set(found))
+
+        assert total("captives_events_produced_total") > 0, service
+        assert total("http_requests_total", method="POST") > 0 or service == "status", service
+        assert total("http_request_duration_seconds_count") > 0, service
+        if service != "intake":
+            assert total("captives_events_consumed_total", outcome="applied") > 0, service

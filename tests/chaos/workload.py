@@ -1,0 +1,194 @@
+"""The load of a chaos run and the history it leaves: every write carries a unique value (its
+`op`, also its Idempotency-Key), and every answer is recorded, acknowledged or not.
+
+Each writer owns its captives and writes to each in turn (register, then ICRC visits and wishes
+based on the version the last answer gave), so the order of one captive's acknowledged writes
+is known exactly and the checker can tell a reordering. A write that gets no answer (the
+service was killed mid-request) is retried with the same Idempotency-Key, so it is applied at
+most once whatever happened to the first attempt; the retries are bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.support import HEADERS, registration
+
+STATES = ("KR", "DE", "CA")  # the third states the wishes alternate between
+PROVENANCE = {
+    "interviewer": "ICRC delegate",
+    "interviewer_agency": "ICRC",
+    "interpreter": "Korean interpreter",
+    "setting": "PRIVATE_ICRC_INTERVIEW",
+    "free_and_informed": True,
+}
+
+
+@dataclass
+class Write:
+    op: str  # the unique value this write carries
+    kind: str  # register | visit | wish
+    captive_id: str | None = None
+    state: str | None = None  # the wish's third state
+    status: int | None = None  # the final answer; None: never answered
+    event_id: str | None = None
+    version: int | None = None
+    attempts: int = 0
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status in (200, 201)
+
+
+@dataclass
+class History:
+    writes: list[Write] = field(default_factory=list)
+    server_errors: Counter = field(default_factory=Counter)  # (status, path template) -> count
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, write: Write) -> None:
+        with self.lock:
+            self.writes.append(write)
+
+    def server_error(self, status: int, kind: str) -> None:
+        with self.lock:
+            self.server_errors[(status, kind)] += 1
+
+    def acknowledged(self) -> list[Write]:
+        with self.lock:
+            return [write for write in self.writes if write.acknowledged]
+
+
+class Writer(threading.Thread):
+    """Registers `captives` captives and makes `follow_ups` writes to each."""
+
+    def __init__(
+        self, url: str, history: History, *, captives: int, follow_ups: int, deadline: float, stop: threading.Event
+    ):
+        super().__init__(daemon=True, name="chaos-writer")
+        self.client = httpx.Client(base_url=url, headers=HEADERS, timeout=15)
+        self.history, self.captives, self.follow_ups = history, captives, follow_ups
+        self.deadline, self.stop_requested = deadline, stop
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.captives):
+                if self._over():
+                    return
+                written = self.register()
+                if written is None:
+                    continue
+                captive_id, version = written
+                for number in range(self.follow_ups):
+                    if self._over():
+                        return
+                    kind = "visit" if number % 2 == 0 else "wish"
+                    version = self.follow_up(kind, captive_id, version, number) or version
+        finally:
+            self.client.close()
+
+    def _over(self) -> bool:
+        return self.stop_requested.is_set() or time.monotonic() > self.deadline
+
+    def register(self) -> tuple[str, int] | None:
+        write = Write(op=f"op-{uuid.uuid4().hex}", kind="register")
+        self.history.add(write)
+        answer = self.send(write, "/v1/captives", registration(), {})
+        if answer is None or not write.acknowledged:
+            return None
+        write.captive_id = answer["captive_id"]
+        return write.captive_id, write.version
+
+    def follow_up(self, kind: str, captive_id: str, version: int, number: int) -> int | None:
+        write = Write(op=f"op-{uuid.uuid4().hex}", kind=kind, captive_id=captive_id)
+        if kind == "visit":
+            path = f"/v1/captives/{captive_id}/icrc-visits"
+            body = {"delegate": write.op, "place": "Camp No. 1", "private_interview": True}
+        else:
+            write.state = STATES[number % len(STATES)]
+            path = f"/v1/captives/{captive_id}/wishes"
+            body = {"wish": "THIRD_STATE", "third_state": write.state, "provenance": PROVENANCE}
+        self.history.add(write)
+        answer = self.send(write, path, body, {"If-Match": f'"{version}"'})
+        return write.version if answer is not None and write.acknowledged else None
+
+    def send(self, write: Write, path: str, body: dict, headers: dict, *, give_up_after_s: float = 120) -> dict | None:
+        """POST until answered (bounded): a dropped connection or a 5xx is retried with the
+        same Idempotency-Key, so the write lands once however often it is sent."""
+        headers = {**headers, "Idempotency-Key": write.op}
+        backoff, started = 0.1, time.monotonic()
+        while time.monotonic() - started < give_up_after_s and not self.stop_requested.is_set():
+            write.attempts += 1
+            try:
+                answer = self.client.post(path, json=body, headers=headers)
+            except httpx.HTTPError:
+                time.sleep(backoff)  # the service is restarting
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if answer.status_code >= 500:
+                self.history.server_error(answer.status_code, write.kind)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            write.status = answer.status_code
+            if write.acknowledged:
+                found = answer.json()
+                write.event_id, write.version = found["event_id"], found["stream_version"]
+                return found
+            return None
+        return None
+
+
+def conflicting_writes(url: str, history: History, *, writers: int = 100) -> Counter:
+    """`writers` clients write to one captive at once, all based on the same version: exactly one
+    may win, the others must get 409. Returns the count of each answer's status."""
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
+        answer = client.post("/v1/captives", json=registration(), headers={"Idempotency-Key": uuid.uuid4().hex})
+        answer.raise_for_status()
+        registered = answer.json()
+    history.add(
+        Write(
+            op=f"op-{uuid.uuid4().hex}",
+            kind="register",
+            captive_id=registered["captive_id"],
+            status=201,
+            event_id=registered["event_id"],
+            version=1,
+            attempts=1,
+        )
+    )
+    captive_id, statuses = registered["captive_id"], Counter()
+    start = threading.Barrier(writers)
+
+    def one() -> None:
+        write = Write(op=f"op-{uuid.uuid4().hex}", kind="visit", captive_id=captive_id)
+        body = {"delegate": write.op, "place": "Camp No. 1", "private_interview": True}
+        with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
+            start.wait()
+            write.attempts = 1
+            answer = client.post(
+                f"/v1/captives/{captive_id}/icrc-visits",
+                json=body,
+                headers={"If-Match": '"1"', "Idempotency-Key": write.op},
+            )
+        write.status = answer.status_code
+        if answer.status_code >= 500:
+            history.server_error(answer.status_code, "visit")
+        if write.acknowledged:
+            write.event_id, write.version = answer.json()["event_id"], answer.json()["stream_version"]
+        history.add(write)
+        with history.lock:
+            statuses[answer.status_code] += 1
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    return statuses
