@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit bench deps kafka postgres browser lint clean contracts
+.PHONY: up test test-unit bench chaos deps kafka postgres browser lint clean contracts
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -30,17 +30,20 @@ up: deps
 test: deps postgres browser
 	$(BIN)/pytest
 
-## Benchmarks against a real Kafka and PostgreSQL; they print figures, they assert nothing.
+## Benchmarks against a real Kafka and PostgreSQL: a table, bench/results/<timestamp>.json and
+## docs/performance.md. Quick sizes; `make bench ARGS=--full` for the issue's (ARGS: see python -m bench --help).
 bench: deps postgres
-	$(BIN)/python -m bench.redecision
-	$(BIN)/python -m bench.exchange_list
-	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench $(ARGS)
 
 ## Only the fast tests that need no broker or database.
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 
 ## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
+## Fault injection: 10,000 writes under two rounds of every fault, then the history checker.
+chaos: deps postgres
+	$(BIN)/python -m tests.chaos
+
 contracts: $(VENV)/.installed
 	$(BIN)/captives contracts write
 
