@@ -44,10 +44,11 @@ class LeaderLock:
                 log.warning("leadership lost with the database connection", lock=self.name)
                 self.release()
                 return False
-        connection = self.engine.connect()
+        # Autocommit: the lock belongs to the session, and the checks must not leave a
+        # transaction open for as long as this instance leads (that would hold back VACUUM).
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             taken = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
-            connection.commit()  # the lock is session-level; end the transaction that asked for it
         except sa.exc.SQLAlchemyError:
             connection.close()
             raise
@@ -63,7 +64,6 @@ class LeaderLock:
             return
         try:
             self._connection.exec_driver_sql(f"SELECT pg_advisory_unlock({self.key})")
-            self._connection.commit()
         except sa.exc.SQLAlchemyError:
             pass  # the connection is gone, and the lock with it
         finally:
