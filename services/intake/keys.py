@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -244,7 +245,16 @@ def scrub_deleted_keys(engine: sa.Engine) -> str:
     table = captive_keys.name
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            # VACUUM (FULL) copies a deleted row that a transaction open since before the delete
+            # may still see: wait (bounded) until every such transaction has ended.
+            deleted_at = connection.exec_driver_sql("SELECT clock_timestamp()").scalar()
+            waited = _wait_for_older_transactions(connection, deleted_at)
             connection.exec_driver_sql(f"VACUUM (FULL) {table}")
+            if waited is not None:
+                return (
+                    f"VACUUM (FULL) {table}; WARNING: {waited} transaction(s) older than the erasure were still "
+                    f"open and may have kept the deleted row: run VACUUM (FULL) {table} once they end"
+                )
         return f"VACUUM (FULL) {table}"
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
@@ -259,3 +269,22 @@ def _in_clear(event: DecodedEvent) -> bool:
         return False
     _, values = split(event.envelope.data, identity_paths(type(event.payload)))
     return any(value is not None for value in values.values())
+
+
+def _wait_for_older_transactions(connection, since, timeout_s: float = 60.0) -> int | None:
+    """None once no other transaction in this database began before `since`; otherwise, after
+    `timeout_s`, how many still are open."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        older = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND xact_start < :since"
+            ),
+            {"since": since},
+        ).scalar()
+        if not older:
+            return None
+        if time.monotonic() > deadline:
+            return older
+        time.sleep(0.2)
