@@ -1,27 +1,22 @@
-"""B6: checking a 1,000-entry exchange list as a whole. Latency of `POST .../check`, repeated.
+"""B6: checking an exchange list as a whole. Latency of `POST /v1/exchange-lists/{id}/check`,
+repeated, for a list of 1,000 entries.
 
-    .venv/bin/python -m bench.exchange_list [--entries 1000] [--repeats 20]
-
-Real PostgreSQL (started here unless DATABASE_URL is set). The captives' facts arrive through the
-disposition service's own event handlers before the clock starts; a third of them are eligible."""
+The disposition service runs in this process (its HTTP API through Starlette's TestClient, on a
+fresh database on the run's PostgreSQL; no broker is needed: the check reads the database only).
+The captives' facts arrive through the service's own event handlers before the clock starts;
+a third of them have declared a wish and been assessed, so they are eligible."""
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
-import uuid
-from contextlib import ExitStack
 
-import typer
 from fastapi.testclient import TestClient
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from bench.growth import percentile
+from bench.harness import Harness
+from bench.results import BenchResult
 from bench.samples import envelope, registration
-from deploy.postgres.cluster import PostgresCluster, create_database
 from services.disposition.app import DispositionSettings, build
 from shared.auth.operator import operator_token
 from shared.contracts import DecodedEvent
@@ -30,82 +25,84 @@ from shared.contracts.intake import WishDeclared
 from shared.contracts.status import StatusDetermined
 from shared.settings import KafkaSettings
 
-console = Console()
+ID = "B6"
+TITLE = "Exchange list: checking a list as a whole"
+SIZES = {"quick": {"entries": 1_000, "repeats": 10}, "full": {"entries": 1_000, "repeats": 50}}
+TARGET_MS = 1_000
+CHUNK = 50  # captives whose facts are applied in one transaction while loading
 
 
-def main(entries: int = typer.Option(1000), repeats: int = typer.Option(20)) -> None:
-    with ExitStack() as stack:
-        server = os.environ.get("DATABASE_URL")
-        if not server:
-            with console.status("Starting PostgreSQL..."):
-                server = stack.enter_context(PostgresCluster()).url()
-        settings = DispositionSettings(
-            database_url=create_database(server, f"bench_b6_{uuid.uuid4().hex[:8]}"),
-            log_json=False,
-            kafka=KafkaSettings(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")),
+def facts(captive_id: str, eligible: bool) -> list:
+    events = [
+        registration(captive_id),
+        StatusDetermined(captive_id=captive_id, status="PRESUMED_POW", rulebook_version="v1", rules=[], facts=[]),
+    ]
+    if eligible:
+        events.append(
+            WishDeclared(
+                captive_id=captive_id,
+                wish="REPATRIATE",
+                provenance={
+                    "interviewer": "ICRC",
+                    "interviewer_agency": "ICRC",
+                    "setting": "PRIVATE_ICRC_INTERVIEW",
+                    "free_and_informed": True,
+                },
+            )
         )
-        # No broker is needed: the check reads the database only; the relay is not started.
-        client = stack.enter_context(TestClient(build(settings, start_background=False)))
+    return events
+
+
+def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
+    entries, repeats = sizes["entries"], sizes["repeats"]
+    settings = DispositionSettings(
+        database_url=harness.database("b6"),
+        log_json=False,
+        log_level="WARNING",
+        kafka=KafkaSettings(bootstrap_servers=harness.bootstrap, topic_prefix=harness.topic_prefix("b6")),
+    )
+    with TestClient(build(settings, start_background=False)) as client:
         client.headers.update({"Authorization": f"Bearer {operator_token(settings.auth)}", "X-Actor": "bench"})
         runtime = client.app.state.runtime
         handle = runtime.definition.handlers(runtime.store)
         ids = [new_captive_id() for _ in range(entries)]
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        ) as progress:
-            task = progress.add_task("loading captives' facts", total=entries)
-            for n, captive_id in enumerate(ids):
-                registered = registration(captive_id)
-                status = StatusDetermined(
-                    captive_id=captive_id, status="PRESUMED_POW", rulebook_version="v1", rules=[], facts=[]
-                )
-                events = [registered, status]
-                if n % 3 == 0:
-                    events.append(
-                        WishDeclared(
-                            captive_id=captive_id,
-                            wish="REPATRIATE",
-                            provenance={
-                                "interviewer": "ICRC",
-                                "interviewer_agency": "ICRC",
-                                "setting": "PRIVATE_ICRC_INTERVIEW",
-                                "free_and_informed": True,
-                            },
-                        )
-                    )
-                with runtime.sessions.begin() as session:
-                    for payload in events:
-                        handle[payload.event_type](session, DecodedEvent(envelope(payload, captive_id), payload))
-                if n % 3 == 0:
-                    client.post(
-                        f"/v1/captives/{captive_id}/risk-assessments",
-                        json={"destination": "RU", "outcome": "NO_REAL_RISK", "assessor": "b", "basis": "b"},
-                    )
-                progress.update(task, advance=1)
-        list_id = client.post(
-            "/v1/exchange-lists",
-            json={"counterpart_state": "RU", "agreement": "bench", "captive_ids": ids},
-        ).json()["list_id"]
+        task = harness.task("B6 loading the captives' facts", total=entries, unit=" captives/s")
+        for start in range(0, entries, CHUNK):
+            with runtime.sessions.begin() as session:
+                for n in range(start, min(start + CHUNK, entries)):
+                    for payload in facts(ids[n], eligible=n % 3 == 0):
+                        handle[payload.event_type](session, DecodedEvent(envelope(payload, ids[n]), payload))
+            task.update(min(start + CHUNK, entries))
+        task.done()
+        task = harness.task("B6 assessing a third of them (HTTP)", total=len(ids[::3]), unit=" requests/s")
+        for n, captive_id in enumerate(ids[::3]):
+            answer = client.post(
+                f"/v1/captives/{captive_id}/risk-assessments",
+                json={"destination": "RU", "outcome": "NO_REAL_RISK", "assessor": "b", "basis": "b"},
+            )
+            assert answer.status_code == 201, answer.text
+            task.update(n + 1)
+        task.done()
+        answer = client.post(
+            "/v1/exchange-lists", json={"counterpart_state": "RU", "agreement": "bench", "captive_ids": ids}
+        )
+        assert answer.status_code == 201, answer.text
+        list_id = answer.json()["list_id"]
         timings = []
-        for _ in range(repeats):
+        task = harness.task("B6 checking the list", total=repeats, unit=" checks/s")
+        for n in range(repeats):
             started = time.perf_counter()
             answer = client.post(f"/v1/exchange-lists/{list_id}/check")
             timings.append((time.perf_counter() - started) * 1000)
             assert answer.status_code == 201, answer.text
-        result = answer.json()
-
-    timings.sort()
-    table = Table(title=f"B6 exchange-list check: {entries:,} entries, {repeats} runs (HTTP in-process, PostgreSQL)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("eligible / blocked", f"{result['eligible']} / {result['blocked']}")
-    table.add_row("p50", f"{statistics.median(timings):.0f} ms")
-    table.add_row("p95", f"{timings[int(0.95 * (len(timings) - 1))]:.0f} ms")
-    table.add_row("max", f"{timings[-1]:.0f} ms")
-    table.add_row("target", "well under a second: " + ("met" if timings[-1] < 1000 else "MISSED"))
-    table.add_row("machine", f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
-    console.print(table)
-
-
-if __name__ == "__main__":
-    typer.run(main)
+            task.update(n + 1)
+        task.done()
+        checked = answer.json()
+    result.add("check p50", statistics.median(timings), "ms")
+    result.add("check p95", percentile(timings, 0.95), "ms")
+    result.add("check max", max(timings), "ms", target=f"< {TARGET_MS:,} ms", met=max(timings) < TARGET_MS)
+    result.series["timings_ms"] = timings
+    result.notes.append(
+        f"{entries:,} entries ({checked['eligible']} eligible, {checked['blocked']} blocked), {repeats} checks, "
+        "HTTP in-process (TestClient), PostgreSQL."
+    )

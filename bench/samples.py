@@ -40,3 +40,17 @@ def envelope(payload: EventPayload, subject: str, source: str = "/services/intak
         agency="bench",
         data=payload.model_dump(mode="json"),
     )
+
+
+def registration_body(surname: str = "리", romanised: str = "Ri") -> dict:
+    """A registration as an intake officer sends it over HTTP (fictional person)."""
+    return {
+        "surname": {"answer": "GIVEN", "value": surname, "romanised": romanised},
+        "first_names": {"answer": "DECLINED"},
+        "rank": {"answer": "GIVEN", "value": "전사", "romanised": "Private"},
+        "date_of_birth": {"answer": "UNKNOWN"},
+        "service_number": {"answer": "DECLINED"},
+        "nationality": "KP",
+        "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
+        "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
+    }

@@ -1,0 +1,149 @@
+"""What every benchmark of one run shares: one Kafka broker and one PostgreSQL server (started
+here unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name ones to use), the three services as
+processes (started on first use), the signing key and client registry the operator token comes
+from, a progress display, and a cache for what several benchmarks measure once (the raw log)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from bench.profiles import ProcessProfiles
+from bench.stack import ServiceStack
+from deploy.kafka.node import KafkaNode, pinned_version
+from deploy.postgres.cluster import PostgresCluster, create_database
+
+
+def use_private_auth(workdir: Path) -> None:
+    """The services read AUTH_* from the environment (in-process apps and the processes alike):
+    one signing key and one registry for the run, in its own directory, unless set already."""
+    if "AUTH_SIGNING_KEY_FILE" not in os.environ:
+        os.environ["AUTH_SIGNING_KEY_FILE"] = str(workdir / "auth" / "token-issuer.pem")
+        os.environ["AUTH_REGISTRY_FILE"] = str(workdir / "auth" / "registry.json")
+
+
+def quiet_logs() -> None:
+    """Warnings and errors only, from the in-process services and the shared modules alike, so
+    the progress display stays readable; kafka-python logs every reconnect, so not even those."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+class Task:
+    """One line of the progress display: what is being done, how far, and how fast."""
+
+    def __init__(self, progress: Progress, description: str, total: float | None, unit: str):
+        self.progress = progress
+        self.unit = unit
+        self.started = time.perf_counter()
+        self.id: TaskID = progress.add_task(description, total=total, rate="")
+
+    def update(self, completed: float, total: float | None = None) -> None:
+        elapsed = time.perf_counter() - self.started
+        rate = f"{completed / elapsed:,.0f}{self.unit}" if self.unit and elapsed > 0 and completed else ""
+        self.progress.update(self.id, completed=completed, rate=rate, **({"total": total} if total else {}))
+
+    def done(self) -> None:
+        self.progress.update(self.id, visible=False)
+
+
+class Harness:
+    def __init__(self, console: Console, mode: str):
+        self.console = console
+        self.mode = mode
+        self.cache: dict[Any, Any] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="captives-bench-"))
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._exit = ExitStack()
+        self._stack: ServiceStack | None = None
+        self.bootstrap = ""
+        self.server = ""
+        self.kafka_version = pinned_version()
+        self.postgres_version: str | None = None
+        self.profiles: Path | None = None  # where profiles go, when the run is asked for them
+
+    # -- the shared infrastructure ---------------------------------------------------------------
+
+    def __enter__(self) -> Harness:
+        use_private_auth(self.workdir)
+        quiet_logs()
+        self._exit.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        # PostgreSQL starts in a thread meanwhile; Kafka in this one, because the broker is told to
+        # die with the thread that started it (deploy/processes.py: die_with_parent).
+        with self.console.status("Starting Kafka and PostgreSQL..."), ThreadPoolExecutor(1) as pool:
+            postgres = pool.submit(self._start_postgres)
+            self.bootstrap = self._start_kafka()
+            self.server = postgres.result()
+        engine = sa.create_engine(self.server)
+        try:
+            with engine.connect() as connection:
+                self.postgres_version = connection.exec_driver_sql("SHOW server_version").scalar()
+        finally:
+            engine.dispose()
+        self._exit.enter_context(self.progress)
+        return self
+
+    def _start_kafka(self) -> str:
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            self.kafka_version = "(external) " + self.kafka_version
+            return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return self._exit.enter_context(KafkaNode(self.workdir / "kafka")).bootstrap_servers
+
+    def _start_postgres(self) -> str:
+        if os.environ.get("DATABASE_URL"):
+            return os.environ["DATABASE_URL"]
+        return self._exit.enter_context(PostgresCluster()).url()
+
+    def __exit__(self, *exc) -> None:
+        self._exit.close()
+
+    def database(self, name: str) -> str:
+        """A new, empty database on the run's server."""
+        return create_database(self.server, f"bench_{name}_{uuid.uuid4().hex[:8]}")
+
+    def topic_prefix(self, name: str) -> str:
+        return f"{name}{uuid.uuid4().hex[:6]}."
+
+    def stack(self) -> ServiceStack:
+        """The three services as processes, started on first use and kept for the run."""
+        if self._stack is None:
+            with self.console.status("Starting the three services..."):
+                stack = ServiceStack(self.bootstrap, self.server, self.workdir / "stack")
+                self._exit.callback(stack.stop)
+                self._stack = stack.start()
+        return self._stack
+
+    def profiling(self, label: str) -> AbstractContextManager:
+        """py-spy on the services' processes while the block runs, if the run profiles."""
+        if self.profiles is None or self._stack is None:
+            return nullcontext()
+        pids = {service: process.pid for service, process in self._stack.processes.items()}
+        return ProcessProfiles(pids, self.profiles, label)
+
+    # -- display ----------------------------------------------------------------------------------
+
+    def task(self, description: str, total: float | None = None, unit: str = "/s") -> Task:
+        return Task(self.progress, description, total, unit)
+
+    def say(self, message: str) -> None:
+        self.progress.console.print(message)
