@@ -1,7 +1,9 @@
 """The one way a service consumes events from Kafka.
 
-- Each record is applied in its own database transaction, together with an inbox row keyed by
-  the event id: a redelivered event finds its row and changes nothing.
+- The records of one poll (per partition, in order) are applied in one database transaction,
+  each with an inbox row keyed by its event id: a redelivered event finds its row and changes
+  nothing. When that transaction fails for a reason other than the database being away, the
+  records are applied again one per transaction, so that a bad one is found and set aside alone.
 - Offsets are committed only after that transaction: a crash re-reads, it never skips.
 - A record that cannot be decoded (not JSON, invalid envelope, unknown type or version, invalid
   payload), or that its handler rejects, goes to `<topic>.dlq` with the original topic,
@@ -77,6 +79,62 @@ class EventConsumer:
         self.dead_lettered_total = 0
         self.lag: dict[TopicPartition, int] = {}
 
+    # -- one poll's records of one partition, in one transaction -------------------------------
+
+    def process_batch(self, records: list[ConsumerRecord]) -> None:
+        usable = []
+        for record in records:
+            try:
+                event = decode(record.value)
+            except InvalidEvent as error:
+                self.dead_letter(record, error)
+                continue
+            handler = self.handlers.get(event.envelope.type)
+            if handler is None:
+                self.ignored_total += 1  # a valid event of a type this service does not use
+                continue
+            usable.append((record, event, handler))
+        if not usable:
+            return
+        for _attempt in range(self.handler_attempts):
+            try:
+                applied, duplicates = self._apply_batch(usable)
+            except OperationalError as error:
+                raise RetryLater(f"database unavailable: {error.orig!r}") from error
+            except ConcurrencyConflict:
+                continue  # an API write moved a stream on: read again and redo the batch
+            except Exception as error:  # a handler refused, or another instance applied one at once
+                log.info("batch not applied; applying its records one by one", error=repr(error))
+                break
+            self.applied_total += applied
+            self.duplicates_total += duplicates
+            if applied:
+                self.after_commit()
+            return
+        for record, _event, _handler in usable:
+            self.process(record)
+
+    def _apply_batch(self, usable: list[tuple[ConsumerRecord, DecodedEvent, Handler]]) -> tuple[int, int]:
+        with self.sessions.begin() as session:
+            ids = [event.envelope.id for _record, event, _handler in usable]
+            seen = set(
+                session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars()
+            )
+            fresh = []
+            for record, event, handler in usable:
+                if event.envelope.id in seen:
+                    continue  # applied before (or twice in this poll: a record published again)
+                seen.add(event.envelope.id)
+                fresh.append((record, event, handler))
+            if fresh:
+                now = utc_now()
+                session.execute(sa.insert(self.inbox), [_inbox_row(record, event, now) for record, event, _h in fresh])
+            for record, event, handler in fresh:
+                with consuming(record, self.group_id):
+                    correlation_id.set(event.envelope.correlation_id)
+                    handler(session, event)
+            return len(fresh), len(usable) - len(fresh)
+
     # -- one record -------------------------------------------------------------------------
 
     def process(self, record: ConsumerRecord) -> None:
@@ -134,17 +192,7 @@ class EventConsumer:
                 ).first()
                 if seen:
                     return False
-                session.execute(
-                    sa.insert(self.inbox),
-                    dict(
-                        event_id=event_id,
-                        event_type=event.envelope.type,
-                        topic=record.topic,
-                        kafka_partition=record.partition,
-                        kafka_offset=record.offset,
-                        processed_at=utc_now(),
-                    ),
-                )
+                session.execute(sa.insert(self.inbox), _inbox_row(record, event, utc_now()))
                 handler(session, event)
                 return True
         except IntegrityError:
@@ -192,10 +240,9 @@ class EventConsumer:
         pending = {tp: records[0].offset for tp, records in batches.items()}
         try:
             for tp, records in batches.items():
-                for record in records:
-                    self.process(record)
-                    pending[tp] = record.offset + 1
-                    handled += 1
+                self.process_batch(records)
+                pending[tp] = records[-1].offset + 1
+                handled += len(records)
                 failpoint("consumer.before_commit")  # applied, offset not committed: redelivered
                 self._commit(tp, pending.pop(tp))
         except RetryLater:
@@ -267,3 +314,14 @@ class EventConsumer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+def _inbox_row(record: ConsumerRecord, event: DecodedEvent, now) -> dict:
+    return dict(
+        event_id=event.envelope.id,
+        event_type=event.envelope.type,
+        topic=record.topic,
+        kafka_partition=record.partition,
+        kafka_offset=record.offset,
+        processed_at=now,
+    )

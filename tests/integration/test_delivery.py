@@ -180,3 +180,67 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_proce
     assert by_offset[poison.offset].value == b'{"specversion": "1.0", "type": "CaptiveRegi'
     assert b"unknown event type 'CaptiveTeleported'" in dict(by_offset[unknown.offset].headers)["dlq.error"]
     assert status.get(f"/v1/captives/{good.captive_id}").json()["status"] == "PRESUMED_POW"
+
+
+def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone(
+    intake_then_status, kafka_bootstrap, topic_prefix
+):
+    """A poll's records are applied in one transaction; when a handler refuses one of them, the
+    transaction is undone and the records are applied one by one: the others land, the refused
+    one goes to the dead-letter topic."""
+    from shared import kafka as kafka_clients
+    from shared.eventstore.consumer import EventConsumer
+
+    _intake, status = intake_then_status
+    runtime = status.app.state.runtime
+    topic = f"{topic_prefix}refusals"
+    kafka_clients.ensure_topics(kafka_bootstrap, [topic], 1, client_id="test")
+    ids = [f"c0ffee00-0000-4000-8000-00000000010{n}" for n in range(3)]
+    refused = ids[1]
+
+    def handler(_session, event) -> None:
+        if event.envelope.id == refused:
+            raise ValueError("this registration cannot be applied")
+
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for n, event_id in enumerate(ids):
+        good = CaptiveRegistered(captive_id=f"CAP-0000-0000-00R{n}", **registration())
+        envelope = EventEnvelope(
+            id=event_id,
+            source="/services/intake",
+            type="CaptiveRegistered",
+            subject=good.captive_id,
+            occurred_at="2025-01-12T00:00:00Z",
+            recorded_at="2025-01-12T00:00:00Z",
+            stream_version=1,
+            schema_version=1,
+            correlation_id="c-1",
+            actor="officer",
+            agency="UA-HQ",
+            data=good.model_dump(mode="json"),
+        )
+        producer.send(topic, key=b"same-partition", value=encode(envelope)).get(10)
+    producer.close()
+
+    consumer = EventConsumer(
+        sessions=runtime.sessions,
+        inbox=runtime.definition.store_tables.inbox,
+        handlers={"CaptiveRegistered": handler},
+        consumer_factory=lambda: kafka_clients.consumer(kafka_bootstrap, f"{topic_prefix}refusals", "t", [topic]),
+        producer_factory=lambda: kafka_clients.producer(kafka_bootstrap, "t-dlq"),
+        group_id=f"{topic_prefix}refusals",
+    )
+    try:
+        wait_until(
+            lambda: (consumer.poll_once(timeout_ms=500), consumer.applied_total + consumer.dead_lettered_total)[1] >= 3,
+            what="the three records handled",
+        )
+    finally:
+        consumer.close()
+    inbox = runtime.definition.store_tables.inbox
+    with runtime.sessions() as session:
+        applied = set(session.execute(sa.select(inbox.c.event_id).where(inbox.c.topic == topic)).scalars())
+    assert applied == {ids[0], ids[2]}
+    assert (consumer.applied_total, consumer.dead_lettered_total) == (2, 1)
+    (dead,) = read_topic(kafka_bootstrap, dead_letter(topic))
+    assert b"cannot be applied" in dict(dead.headers)["dlq.error"]
