@@ -85,6 +85,30 @@ def consuming(record: ConsumerRecord, group: str) -> Iterator[trace.Span]:
         yield span
 
 
+@contextmanager
+def consuming_many(records: list[ConsumerRecord], group: str) -> Iterator[trace.Span]:
+    """One consumer span for records handled together, linked to the trace of each (a span has
+    one parent; OpenTelemetry's messaging conventions link the batch's messages instead)."""
+    links = []
+    for record in records:
+        carrier = {name: value.decode("latin-1") for name, value in record.headers or () if isinstance(value, bytes)}
+        context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+        if context.is_valid:
+            links.append(trace.Link(context))
+    with tracer.start_as_current_span(
+        f"{records[0].topic} process",
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": records[0].topic,
+            "messaging.consumer.group.name": group,
+            "messaging.batch.message_count": len(records),
+        },
+    ) as span:
+        yield span
+
+
 def add_trace_ids(_logger, _method, event_dict: dict) -> dict:
     """structlog processor: the trace and span ids of the current span, to join logs and traces."""
     context = trace.get_current_span().get_span_context()

@@ -20,8 +20,9 @@ from services.disposition.tables import (
     partner_claims,
     risks,
 )
-from shared.contracts import EventEnvelope, EventMetadata
+from shared.contracts import EventMetadata
 from shared.contracts.disposition import ExchangeEligibilityChanged, RiskOutcome
+from shared.contracts.envelope import Causes, cause_of
 from shared.contracts.intake import InterviewSetting, Wish
 from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
@@ -87,8 +88,9 @@ def counterparts(session: Session, facts: dict[str, DispositionFacts]) -> dict[s
     return found
 
 
-def recompute(session: Session, store: EventStore, captive_ids: list[str], *, cause: EventEnvelope) -> int:
-    """Append ExchangeEligibilityChanged where an answer changed; return how many."""
+def recompute(session: Session, store: EventStore, captive_ids: list[str], *, cause: Causes) -> int:
+    """Append ExchangeEligibilityChanged where an answer changed; return how many. `cause`: the
+    event behind them all, or each captive's own."""
     facts = gather(session, captive_ids)
     if not facts:
         return 0
@@ -114,9 +116,11 @@ def recompute(session: Session, store: EventStore, captive_ids: list[str], *, ca
     if not changed:
         return 0
     versions = store.stream_versions(session, sorted({event.captive_id for event in changed}))
-    metadata = EventMetadata.caused_by(cause, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY)
     appends = []
     for event in changed:
+        metadata = EventMetadata.caused_by(
+            cause_of(cause, event.captive_id), actor=SERVICE_ACTOR, agency=SERVICE_AGENCY
+        )
         appends.append(StreamAppend(event.captive_id, versions[event.captive_id], [event], metadata))
         versions[event.captive_id] += 1
     envelopes = store.append_batch(session, appends)

@@ -15,8 +15,17 @@ CAPTIVE_FACTS = ("CaptiveRegistered", "StatusDetermined", "WishDeclared", "Medic
 
 def handlers(store: EventStore):
     def on_captive_fact(session: Session, event: DecodedEvent) -> None:
-        projections.project_upstream(session, event.envelope, event.payload)
-        recompute(session, store, [event.payload.captive_id], cause=event.envelope)
+        on_captives_facts(session, [event])
+
+    def on_captives_facts(session: Session, events: list[DecodedEvent]) -> None:
+        """One fact about each of several captives (a consumer's poll): one re-computation."""
+        causes = {}
+        for event in events:
+            projections.project_upstream(session, event.envelope, event.payload)
+            causes[event.payload.captive_id] = event.envelope
+        recompute(session, store, list(causes), cause=causes)
+
+    on_captive_fact.many = on_captives_facts
 
     def on_conflict_fact(session: Session, event: DecodedEvent) -> None:
         # Only the end of hostilities matters here, and it changes dispositions, not exchange

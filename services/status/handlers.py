@@ -14,9 +14,18 @@ from shared.eventstore import EventStore
 
 def handlers(store: EventStore):
     def on_captive_registered(session: Session, event: DecodedEvent) -> None:
-        registered: CaptiveRegistered = event.payload
-        projections.record_registration(session, event.envelope, registered)
-        redecide(session, store, [registered.captive_id], cause=event.envelope)
+        on_captives_registered(session, [event])
+
+    def on_captives_registered(session: Session, events: list[DecodedEvent]) -> None:
+        """Several captives' registrations at once (a consumer's poll): one re-decision for all."""
+        causes = {}
+        for event in events:
+            registered: CaptiveRegistered = event.payload
+            projections.record_registration(session, event.envelope, registered)
+            causes[registered.captive_id] = event.envelope
+        redecide(session, store, list(causes), cause=causes)
+
+    on_captive_registered.many = on_captives_registered
 
     # Wishes are deliberately not consumed: a captive cannot renounce POW rights (GC III Art. 7, R10).
     return {"CaptiveRegistered": on_captive_registered}

@@ -23,7 +23,8 @@ from services.status.tables import (
     rulebook_adoptions,
 )
 from services.status.timeline import Recorded, to_emit
-from shared.contracts import EventEnvelope, EventMetadata
+from shared.contracts import EventMetadata
+from shared.contracts.envelope import Causes, cause_of
 from shared.contracts.intake import ClaimedAffiliation
 from shared.contracts.status import LegalStatus, StatusDetermined
 from shared.db import rows_where_in
@@ -85,9 +86,10 @@ def recorded_timelines(session: Session, captive_ids: list[str] | None) -> dict[
     return found
 
 
-def redecide(session: Session, store: EventStore, captive_ids: list[str] | None, *, cause: EventEnvelope) -> int:
+def redecide(session: Session, store: EventStore, captive_ids: list[str] | None, *, cause: Causes) -> int:
     """Bring the given captives' (all, for None) recorded decisions in line with their facts.
-    Returns how many StatusDetermined events were appended."""
+    Returns how many StatusDetermined events were appended. `cause`: the event behind them all,
+    or each captive's own."""
     take_decision_lock(session)
     everyone = histories(session, captive_ids)
     if not everyone:
@@ -113,7 +115,9 @@ def redecide(session: Session, store: EventStore, captive_ids: list[str] | None,
                 facts=list(decision.facts),
                 previous_status=LegalStatus(previous) if previous else None,
             )
-            metadata = EventMetadata.caused_by(cause, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY, occurred_at=moment)
+            metadata = EventMetadata.caused_by(
+                cause_of(cause, history.captive_id), actor=SERVICE_ACTOR, agency=SERVICE_AGENCY, occurred_at=moment
+            )
             appends.append(StreamAppend(history.captive_id, version, [determined], metadata))
             version += 1
     envelopes = store.append_batch(session, appends)

@@ -7,6 +7,7 @@ learned it. The two differ whenever a fact is entered late, and audits need both
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -72,6 +73,15 @@ class EventMetadata(BaseModel):
             correlation_id=upstream.correlation_id,
             causation_id=upstream.id,
         )
+
+
+# What led to events a service emits about several captives: one upstream event for all of them,
+# or each captive's own (a consumer applying a poll's events together).
+Causes = EventEnvelope | Mapping[str, EventEnvelope]
+
+
+def cause_of(causes: Causes, captive_id: str) -> EventEnvelope:
+    return causes if isinstance(causes, EventEnvelope) else causes[captive_id]
 
 
 def utc_now() -> datetime:

@@ -31,10 +31,13 @@ from shared.contracts.envelope import utc_now
 from shared.contracts.topics import dead_letter
 from shared.eventstore.store import ConcurrencyConflict
 from shared.failpoints import failpoint
-from shared.tracing import consuming
+from shared.tracing import consuming, consuming_many
 
 log = structlog.get_logger(__name__)
 
+# A handler may also take several events at once (`handler.many(session, events)`): the consumer
+# then hands it runs of consecutive events of that type, each about a different captive, so
+# that one re-decision serves them all and every captive still sees its events one at a time.
 Handler = Callable[[Session, DecodedEvent], None]
 
 
@@ -129,10 +132,16 @@ class EventConsumer:
             if fresh:
                 now = utc_now()
                 session.execute(sa.insert(self.inbox), [_inbox_row(record, event, now) for record, event, _h in fresh])
-            for record, event, handler in fresh:
-                with consuming(record, self.group_id):
-                    correlation_id.set(event.envelope.correlation_id)
-                    handler(session, event)
+            for group in _groups(fresh):
+                (record, event, handler), *_ = group
+                if len(group) == 1:
+                    with consuming(record, self.group_id):
+                        correlation_id.set(event.envelope.correlation_id)
+                        handler(session, event)
+                else:
+                    with consuming_many([record for record, _e, _h in group], self.group_id):
+                        correlation_id.set(None)
+                        handler.many(session, [event for _r, event, _h in group])
             return len(fresh), len(usable) - len(fresh)
 
     # -- one record -------------------------------------------------------------------------
@@ -325,3 +334,25 @@ def _inbox_row(record: ConsumerRecord, event: DecodedEvent, now) -> dict:
         kafka_offset=record.offset,
         processed_at=now,
     )
+
+
+def _groups(applicable: list[tuple[ConsumerRecord, DecodedEvent, Handler]]) -> list[list]:
+    """Consecutive events for one handler that takes several, no captive twice in a group (its
+    second event must see the first's consequences); every other event alone."""
+    groups: list[list] = []
+    subjects: set[str] = set()
+    for item in applicable:
+        _record, event, handler = item
+        current = groups[-1] if groups else None
+        if (
+            current is not None
+            and hasattr(handler, "many")
+            and current[0][2] is handler
+            and event.envelope.subject not in subjects
+        ):
+            current.append(item)
+            subjects.add(event.envelope.subject)
+        else:
+            groups.append([item])
+            subjects = {event.envelope.subject}
+    return groups
