@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,12 +69,60 @@ class StoredEvent:
         return self.event.envelope
 
 
+class InsertWithOutbox:
+    """PostgreSQL: a batch of events and their outbox rows inserted in one statement (one round
+    trip). An event whose (stream_id, stream_version) is taken is skipped: the unique constraint
+    decides. Each event inserted gets its outbox row, in the order of the events' positions.
+
+    The events go as one JSON array that PostgreSQL unpacks, so the statement's text is the same
+    for any number of them, compiled and prepared once (a multi-row VALUES would be compiled for
+    every append), and it is one string to send (arrays of the envelopes' text would be escaped
+    one quote at a time in Python)."""
+
+    def __init__(self, tables: EventStoreTables, dialect: sa.Dialect):
+        events, outbox = tables.events, tables.outbox
+        self.columns = [column for column in events.columns if not column.primary_key]
+        # Bind processing, as SQLAlchemy does for single values (UtcDateTime refuses naive times).
+        self.processors = {
+            column.name: process for column in self.columns if (process := column.type.bind_processor(dialect))
+        }
+        names = ", ".join(column.name for column in self.columns)
+        types = ", ".join(f"{column.name} {column.type.compile(dialect)}" for column in self.columns)
+        self.statement = sa.text(
+            f"""
+            WITH appended AS (
+                INSERT INTO {events.name} ({names})
+                SELECT {names}
+                FROM ROWS FROM (json_to_recordset(CAST(:events AS json)) AS ({types})) WITH ORDINALITY AS e({names}, n)
+                ORDER BY n
+                ON CONFLICT (stream_id, stream_version) DO NOTHING
+                RETURNING position, event_id
+            )
+            INSERT INTO {outbox.name} (event_id, topic, traceparent, tracestate)
+            SELECT event_id, CAST(:topic AS {outbox.c.topic.type.compile(dialect)}),
+                   CAST(:traceparent AS {outbox.c.traceparent.type.compile(dialect)}),
+                   CAST(:tracestate AS {outbox.c.tracestate.type.compile(dialect)})
+            FROM appended ORDER BY position
+            RETURNING event_id
+            """
+        )
+
+    def execute(self, session: Session, event_rows: list[dict[str, Any]], outbox: dict[str, str | None]) -> set[str]:
+        """The ids of the events inserted."""
+        if self.processors:
+            event_rows = [
+                row | {name: process(row[name]) for name, process in self.processors.items()} for row in event_rows
+            ]
+        return set(session.execute(self.statement, {"events": orjson.dumps(event_rows).decode(), **outbox}).scalars())
+
+
 class EventStore:
     def __init__(self, tables: EventStoreTables, *, source: str, topic: str, sealer: Sealer | None = None):
         self.tables = tables
         self.source = source
         self.topic = topic
         self.sealer = sealer
+        self._insert_with_outbox: InsertWithOutbox | None = None
 
     def stream_version(self, session: Session, stream_id: str) -> int:
         events = self.tables.events
@@ -96,19 +146,25 @@ class EventStore:
             found.update({stream_id: version for stream_id, version in rows})
         return found
 
-    def last_hashes(self, session: Session, versions: dict[str, int]) -> dict[str, str]:
-        """The hash of each stream's last event (the `prevhash` of its next one), given the
-        streams' current versions."""
+    def previous_hashes(self, session: Session, appends: Sequence[StreamAppend]) -> dict[str, str]:
+        """The `prevhash` of the first event each stream gets in `appends`: GENESIS for a new
+        stream, else the hash of the envelope stored at the version its first append expects.
+        A stream with no envelope at that version is left out: it has not got that far."""
         events = self.tables.events
-        found: dict[str, str] = {}
-        pairs = [(stream, version) for stream, version in versions.items() if version]
+        expected: dict[str, int] = {}
+        for append in appends:
+            expected.setdefault(append.stream_id, append.expected_version)
+        found = {stream: GENESIS for stream, version in expected.items() if version == 0}
+        pairs = [(stream, version) for stream, version in expected.items() if version]
         for start in range(0, len(pairs), 500):
-            rows = session.execute(
-                sa.select(events.c.stream_id, events.c.envelope).where(
-                    sa.tuple_(events.c.stream_id, events.c.stream_version).in_(pairs[start : start + 500])
-                )
-            ).all()
-            found.update({stream_id: event_hash(envelope.encode()) for stream_id, envelope in rows})
+            chunk = pairs[start : start + 500]
+            if len(chunk) == 1:
+                [(stream, version)] = chunk
+                where = (events.c.stream_id == stream) & (events.c.stream_version == version)
+            else:
+                where = sa.tuple_(events.c.stream_id, events.c.stream_version).in_(chunk)
+            rows = session.execute(sa.select(events.c.stream_id, events.c.envelope).where(where)).all()
+            found.update({stream: event_hash(envelope.encode()) for stream, envelope in rows})
         return found
 
     def append(
@@ -121,24 +177,35 @@ class EventStore:
     ) -> list[EventEnvelope]:
         """Append `payloads` to `stream_id` if it is still at `expected_version` (0: a new stream).
 
-        Raises ConcurrencyConflict otherwise, including when a concurrent writer wins the race
-        after our check: the unique (stream_id, stream_version) constraint decides, and the
-        caller's transaction is then rolled back whole."""
+        Raises ConcurrencyConflict otherwise, including when a concurrent writer wins the race:
+        the unique (stream_id, stream_version) constraint decides, and the caller's transaction
+        is then rolled back whole (by the store itself once any of the events is in)."""
         return self.append_batch(session, [StreamAppend(stream_id, expected_version, payloads, metadata)])
 
     def append_batch(self, session: Session, appends: Sequence[StreamAppend]) -> list[EventEnvelope]:
-        """Several appends in the caller's one transaction: all or none."""
+        """Several appends in the caller's one transaction: all or none.
+
+        Nothing is read to check a new stream (expected version 0), and one query reads, for the
+        existing ones, the envelope at the expected version: it shows the stream got that far and
+        gives the next `prevhash`. Whether a stream is new, or has moved past the expected version,
+        is decided when the events are inserted, by the unique (stream_id, stream_version)
+        constraint; the events and their outbox rows go in with one statement on PostgreSQL.
+
+        A taken version makes the insert skip that event (ON CONFLICT DO NOTHING) rather than
+        fail, so the transaction can still read the version the stream is at, for the conflict
+        to report (the API's 409 gives it); the store then rolls the transaction back."""
         if not appends:
             return []
+        chain = self.previous_hashes(session, appends)
         # Appends to one stream may follow each other in the batch, each expecting the last's version.
-        current = self.stream_versions(session, [a.stream_id for a in appends])
-        running = dict(current)
-        for append in appends:
-            if running[append.stream_id] != append.expected_version:
-                raise ConcurrencyConflict(append.stream_id, append.expected_version, running[append.stream_id])
-            running[append.stream_id] = append.expected_version + len(append.payloads)
+        running: dict[str, int] = {}
+        for index, append in enumerate(appends):
+            stream = append.stream_id
+            at = running.get(stream, append.expected_version if stream in chain else None)
+            if at != append.expected_version:
+                raise self._conflict(session, appends, index)
+            running[stream] = append.expected_version + len(append.payloads)
         recorded_at = utc_now()
-        chain = self.last_hashes(session, current)
         unsealed = [
             Unsealed(str(uuid.uuid4()), append.stream_id, payload, payload.model_dump(mode="json"))
             for append in appends
@@ -168,7 +235,7 @@ class EventStore:
                     causation_id=append.metadata.causation_id,
                     actor=append.metadata.actor,
                     agency=append.metadata.agency,
-                    previous_hash=chain.get(append.stream_id, GENESIS),
+                    previous_hash=chain[append.stream_id],
                     data=data,
                 )
                 raw = encode(envelope)
@@ -187,26 +254,59 @@ class EventStore:
                     }
                 )
         try:
-            session.execute(sa.insert(self.tables.events), event_rows)
-            trace = trace_context()
-            session.execute(
-                sa.insert(self.tables.outbox),
-                [
-                    {
-                        "event_id": e.id,
-                        "topic": self.topic,
-                        "traceparent": trace.traceparent,
-                        "tracestate": trace.tracestate,
-                    }
-                    for e in envelopes
-                ],
-            )
-        except IntegrityError:
+            inserted = self._insert(session, event_rows)
+        except IntegrityError:  # not a taken stream version (that is skipped): e.g. an event id
             first = appends[0]
             raise ConcurrencyConflict(
                 first.stream_id if len(appends) == 1 else "(one of several streams)", first.expected_version, None
             ) from None
+        if len(inserted) < len(event_rows):
+            # Another writer holds a version one of these events was to take. Events of other
+            # streams may be in: end the transaction here, so that none of it can be committed.
+            taken = next(row["stream_id"] for row in event_rows if row["event_id"] not in inserted)
+            conflict = self._conflict(session, appends, next(i for i, a in enumerate(appends) if a.stream_id == taken))
+            session.rollback()
+            raise conflict
         return envelopes
+
+    def _insert(self, session: Session, event_rows: list[dict[str, Any]]) -> set[str]:
+        """Insert the events, and the outbox rows of those that went in; an event whose stream
+        version is taken is skipped. Returns the ids of the events inserted."""
+        if not event_rows:
+            return set()
+        trace = trace_context()
+        outbox = {"topic": self.topic, "traceparent": trace.traceparent, "tracestate": trace.tracestate}
+        dialect = session.get_bind().dialect
+        if dialect.name == "postgresql":
+            if self._insert_with_outbox is None:
+                self._insert_with_outbox = InsertWithOutbox(self.tables, dialect)
+            return self._insert_with_outbox.execute(session, event_rows, outbox)
+        # SQLite, in-process, where a round trip costs little: two statements.
+        events = self.tables.events
+        rows = session.execute(
+            sqlite.insert(events)
+            .on_conflict_do_nothing(index_elements=[events.c.stream_id, events.c.stream_version])
+            .returning(events.c.event_id),
+            event_rows,
+        )
+        inserted = set(rows.scalars())
+        published = [{"event_id": row["event_id"], **outbox} for row in event_rows if row["event_id"] in inserted]
+        if published:
+            session.execute(sa.insert(self.tables.outbox), published)
+        return inserted
+
+    def _conflict(self, session: Session, appends: Sequence[StreamAppend], index: int) -> ConcurrencyConflict:
+        """What `appends[index]` is refused with (off the fast path: it reads the stream's version)."""
+        stream = appends[index].stream_id
+        ours = [append for append in appends[: index + 1] if append.stream_id == stream]
+        actual = self.stream_version(session, stream)
+        if ours[0].expected_version != actual:
+            return ConcurrencyConflict(stream, ours[0].expected_version, actual)
+        if len(ours) > 1:  # the stream is where the batch expects it, but this append does not follow on
+            return ConcurrencyConflict(
+                stream, ours[-1].expected_version, actual + sum(len(a.payloads) for a in ours[:-1])
+            )
+        return ConcurrencyConflict(stream, ours[0].expected_version, None)
 
     def read_stream(self, session: Session, stream_id: str) -> list[StoredEvent]:
         events = self.tables.events
