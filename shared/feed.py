@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1", tags=["feed"])
 
 MAX_PAGE = 500
 SCAN_FACTOR = 20  # at most this many events looked at per event returned
+LAST_POSITION = 2**63 - 1  # events.position is a bigint
 AUDIT_ONLY = frozenset({"DataAccessed"})  # who read what is for auditors
 
 
@@ -75,7 +76,8 @@ def get_feed(
     Resume with `after=<next>`; `end` says the feed had nothing more when the page was read."""
     runtime = request.app.state.runtime
     reveal = runtime.definition.reveal
-    position, page, scanned = int(after), [], 0
+    # A cursor past the largest position the events table can hold has nothing after it.
+    position, page, scanned = min(int(after), LAST_POSITION), [], 0
     end = False
     with runtime.sessions() as session:
         while len(page) < limit and scanned < limit * SCAN_FACTOR:

@@ -11,18 +11,41 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
 from shared.service import DbSession, Runtime, ServiceRuntime
 
-IfMatch = Annotated[str | None, Header(alias="If-Match", description='the version the write is based on, e.g. "3"')]
+# A version number, quoted or not, optionally weak; `parse_if_match` answers 400 for anything else.
+IF_MATCH = r'^\s*(?:W/)?"?(\d{1,9})"?\s*$'
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='the version the write is based on, e.g. "3"',
+        json_schema_extra={"pattern": IF_MATCH},
+    ),
+]
+
+
+# The times a request may name: nothing recorded here happened before 1900, and a time near the
+# ends of the calendar could not be converted to UTC or have a deadline added to it.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def within_the_calendar(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(within_the_calendar)]
 
 
 class When(BaseModel):
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Moment | None = Field(
         default=None, description="when it happened or takes effect (default: now); never in the future"
     )
 
@@ -34,7 +57,7 @@ def iso(moment: datetime | None) -> str | None:
 def parse_if_match(if_match: str | None) -> int | None:
     if if_match is None:
         return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
+    found = re.fullmatch(IF_MATCH, if_match)
     if not found:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f'If-Match must be a version number such as "3", not {if_match!r}'
@@ -51,16 +74,13 @@ def parse_as_of(value: str, name: str = "as_of") -> datetime:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", name),
-                    "msg": f"{value!r} is not a date (2025-02-01) or a datetime with a zone",
-                }
-            ]
-        )
-    return moment.astimezone(UTC)
+        problem = f"{value!r} is not a date (2025-02-01) or a datetime with a zone"
+    else:
+        try:
+            return within_the_calendar(moment).astimezone(UTC)
+        except ValueError as error:
+            problem = f"{value!r} {error}"
+    raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": problem}])
 
 
 def not_in_future(moment: datetime, now: datetime, loc: tuple = ("body", "occurred_at")) -> None:

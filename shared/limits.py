@@ -61,7 +61,7 @@ def _as_utf8(body: bytes) -> bytes:
         return body
 
 
-def _is_json(content_type: str | None, body: bytes) -> bool:
+def is_json(content_type: str | None, body: bytes) -> bool:
     """Whether a parser may read `body` as JSON: it says it is, or it says nothing."""
     if not content_type:
         return bool(body)
@@ -117,7 +117,7 @@ class RequestLimits:
             more_body = message.get("more_body", False)
         body = b"".join(chunks)
 
-        if _is_json(headers.get("content-type"), body) and json_depth(body) > self.max_json_depth:
+        if is_json(headers.get("content-type"), body) and json_depth(body) > self.max_json_depth:
             detail = f"JSON nesting is deeper than {self.max_json_depth} levels"
             await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
             return

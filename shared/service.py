@@ -35,6 +35,8 @@ from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.relay import OutboxRelay
 from shared.limits import RequestLimits
+from shared.nul import RefuseNul
+from shared.refusals import CALLER_REFUSALS
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -307,6 +309,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     def not_found(_request: Request, error: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=404)
 
+    # Inside the limits: text with U+0000, which PostgreSQL cannot store, is refused naming where it is.
+    app.add_middleware(RefuseNul)
     # Outermost: refuse oversized or too deeply nested bodies before anything parses them.
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.auth.max_body_bytes, max_json_depth=settings.auth.max_json_depth
@@ -319,5 +323,5 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     )
     app.include_router(token_router)
     for router in (*definition.routers, feed.router, access_log.router):
-        app.include_router(router, dependencies=[Depends(authenticate)])
+        app.include_router(router, dependencies=[Depends(authenticate)], responses=CALLER_REFUSALS)
     return app

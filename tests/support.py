@@ -19,6 +19,9 @@ from shared.settings import AuthSettings, KafkaSettings
 
 T = TypeVar("T")
 
+# `make chaos` sets CHAOS_FULL=1: the fuzz tests run their long versions (far more examples).
+CHAOS_FULL = os.environ.get("CHAOS_FULL") == "1"
+
 
 def wait_until(
     probe: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition"

@@ -60,6 +60,7 @@ from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
 from shared.http import Command, When, Writer, iso, not_in_future, parse_as_of
 from shared.idempotency import Answer
+from shared.refusals import refusals
 from shared.service import DbSession, NotFound, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["disposition"])
@@ -182,10 +183,7 @@ def _without(value: Any, keys: frozenset[str]) -> Any:
     return value
 
 
-@router.get(
-    "/captives/{captive_id}",
-    dependencies=[allow(Scope.DISPOSITION_READ)],
-)
+@router.get("/captives/{captive_id}", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404))
 def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     """What disposition knows of the captive: registration, status, custody, and his exchange
     eligibility towards each counterpart state."""
@@ -214,10 +212,7 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/captives/{captive_id}/eligibility",
-    dependencies=[allow(Scope.DISPOSITION_READ)],
-)
+@router.get("/captives/{captive_id}/eligibility", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404))
 def get_eligibility(
     captive_id: CaptiveId,
     session: DbSession,
@@ -261,8 +256,7 @@ def get_eligibility(
 
 
 @router.get(
-    "/captives/{captive_id}/dispositions/check",
-    dependencies=[allow(Scope.DISPOSITION_READ)],
+    "/captives/{captive_id}/dispositions/check", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404)
 )
 def check_disposition(
     captive_id: CaptiveId,
@@ -297,7 +291,12 @@ def get_rules() -> list[dict[str, str]]:
 # -- facts owned by disposition ---------------------------------------------------------------------
 
 
-@router.post("/captives/{captive_id}/risk-assessments", dependencies=[allow(Scope.DISPOSITION_RISK)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/risk-assessments",
+    dependencies=[allow(Scope.DISPOSITION_RISK)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def assess_risk(
     captive_id: CaptiveId,
     body: RiskRequest,
@@ -319,7 +318,12 @@ def assess_risk(
     return write(command, body, produce)
 
 
-@router.post("/captives/{captive_id}/partner-claims", dependencies=[allow(Scope.DISPOSITION_CLAIMS)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/partner-claims",
+    dependencies=[allow(Scope.DISPOSITION_CLAIMS)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def record_claim(
     captive_id: CaptiveId,
     body: ClaimRequest,
@@ -341,9 +345,14 @@ def record_claim(
     return write(command, body, produce)
 
 
-@router.post("/states/{state}/assurances", dependencies=[allow(Scope.DISPOSITION_RISK)], status_code=201)
+@router.post(
+    "/states/{state}/assurances",
+    dependencies=[allow(Scope.DISPOSITION_RISK)],
+    status_code=201,
+    responses=refusals(409, 413),
+)
 def record_assurance(
-    state: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
+    state: Annotated[CountryAlpha2, Path(description="the state giving the assurance (ISO 3166-1 alpha-2)")],
     body: AssuranceRequest,
     command: Writer,
 ):
@@ -379,7 +388,12 @@ def _blocked(verdict, what: str) -> DomainConflict:
     return DomainConflict(f"{what} is not allowed now: {reasons}")
 
 
-@router.post("/captives/{captive_id}/dispositions", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/dispositions",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def propose_disposition(
     captive_id: CaptiveId,
     body: ProposalRequest,
@@ -420,6 +434,7 @@ def two_people(proposed_by: str, actor: str) -> None:
     "/captives/{captive_id}/dispositions/{disposition_id}/approval",
     dependencies=[allow(Scope.DISPOSITION_APPROVE)],
     status_code=201,
+    responses=refusals(404, 409, 413),
 )
 def approve_disposition(
     captive_id: CaptiveId,
@@ -451,6 +466,7 @@ def approve_disposition(
     "/captives/{captive_id}/dispositions/{disposition_id}/completion",
     dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
     status_code=201,
+    responses=refusals(404, 409, 413),
 )
 def complete_disposition(
     captive_id: CaptiveId,
@@ -505,10 +521,7 @@ def check_entries(session: Session, captive_ids: list[str], counterpart: str) ->
     return results
 
 
-@router.get(
-    "/exchange-lists/{list_id}",
-    dependencies=[allow(Scope.DISPOSITION_OVERVIEW)],
-)
+@router.get("/exchange-lists/{list_id}", dependencies=[allow(Scope.DISPOSITION_OVERVIEW)], responses=refusals(404))
 def get_list(list_id: str, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
     row = _list_row(session, list_id)
     document = {
@@ -525,7 +538,9 @@ def get_list(list_id: str, session: DbSession, request: Request, caller: CallerD
     return disclose(request, caller, document, list(row.captive_ids))
 
 
-@router.post("/exchange-lists", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
+@router.post(
+    "/exchange-lists", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201, responses=refusals(409, 413)
+)
 def create_list(
     body: ListRequest,
     command: Writer,
@@ -546,7 +561,12 @@ def create_list(
     return write(command, body, produce)
 
 
-@router.post("/exchange-lists/{list_id}/check", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
+@router.post(
+    "/exchange-lists/{list_id}/check",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def check_list(
     list_id: str,
     command: Writer,
@@ -577,7 +597,12 @@ def check_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/proposal", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
+@router.post(
+    "/exchange-lists/{list_id}/proposal",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def propose_list(
     list_id: str,
     command: Writer,
@@ -602,7 +627,12 @@ def propose_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/approval", dependencies=[allow(Scope.DISPOSITION_APPROVE)], status_code=201)
+@router.post(
+    "/exchange-lists/{list_id}/approval",
+    dependencies=[allow(Scope.DISPOSITION_APPROVE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def approve_list(
     list_id: str,
     command: Writer,
@@ -633,7 +663,12 @@ def approve_list(
     return write(command, body or Step(), produce)
 
 
-@router.post("/exchange-lists/{list_id}/execution", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201)
+@router.post(
+    "/exchange-lists/{list_id}/execution",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def execute_list(
     list_id: str,
     command: Writer,

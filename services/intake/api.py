@@ -32,6 +32,7 @@ from shared.contracts.intake import (
     Art17Field,
     Art17Text,
     CaptiveRegistered,
+    Capture,
     CaptureCard,
     CaptureCardRecorded,
     DeclaredWish,
@@ -49,12 +50,13 @@ from shared.contracts.intake import (
     Registration,
     WishDeclared,
 )
-from shared.contracts.tiers import DataTier, field_tiers
+from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict
 from shared.feed import redact
-from shared.http import Command, IfMatch, When, Writer, parse_as_of, parse_if_match
+from shared.http import Command, IfMatch, Moment, When, Writer, parse_as_of, parse_if_match
 from shared.idempotency import Answer
+from shared.refusals import refusals
 from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["intake"])
@@ -65,9 +67,14 @@ CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudon
 
 
 # Request bodies reuse the event parts, whose identity-tier fields also accept the `withheld`
-# marker (for sealed or erased data); ClientInput refuses it from clients (422 naming the field).
+# marker (for sealed or erased data); ClientInput refuses it from clients (422 naming the field)
+# and leaves it out of the schemas the OpenAPI document shows them.
+class CaptureRequest(Capture, ClientInput):
+    captured_at: Moment = tiered(DataTier.REFERENCE)
+
+
 class RegistrationRequest(Registration, When, ClientInput):
-    pass
+    capture: CaptureRequest = tiered(DataTier.IDENTITY)  # its parts carry their own tiers
 
 
 class BatchRegistration(BaseModel):
@@ -197,7 +204,7 @@ def _register(command: Command, session: Session, body: RegistrationRequest, now
     dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
-    responses={422: {"description": "a field is missing or wrong; the message names it"}},
+    responses=refusals(413),
 )
 def register_captive(body: RegistrationRequest, command: Writer):
     """Register a captive: the Art. 17 fields (each GIVEN, DECLINED or UNKNOWN), nationality,
@@ -213,7 +220,7 @@ def register_captive(body: RegistrationRequest, command: Writer):
     return command.run(body, write)
 
 
-@router.post("/captives:batch", dependencies=[allow(Scope.INTAKE_REGISTER)], status_code=200)
+@router.post("/captives:batch", dependencies=[allow(Scope.INTAKE_REGISTER)], status_code=200, responses=refusals(413))
 def register_batch(body: BatchRegistration, command: Writer):
     """Register up to 1,000 captives at once (a mass capture). Each item is checked on its own:
     the answer has one result per item, in order (201 with the new id, or 422 with the errors),
@@ -252,10 +259,7 @@ def register_batch(body: BatchRegistration, command: Writer):
 # -- reads --------------------------------------------------------------------------------------
 
 
-@router.get(
-    "/captives/{captive_id}",
-    dependencies=[allow(Scope.INTAKE_READ)],
-)
+@router.get("/captives/{captive_id}", dependencies=[allow(Scope.INTAKE_READ)], responses=refusals(404))
 def get_captive(
     captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
 ) -> JSONResponse:
@@ -272,10 +276,7 @@ def get_captive(
     return JSONResponse(document, headers={"ETag": f'"{record.stream_version}"'})
 
 
-@router.get(
-    "/captives/{captive_id}/events",
-    dependencies=[allow(Scope.INTAKE_READ)],
-)
+@router.get("/captives/{captive_id}/events", dependencies=[allow(Scope.INTAKE_READ)], responses=refusals(404))
 def get_history(
     captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
 ) -> list[dict[str, Any]]:
@@ -357,6 +358,7 @@ def get_data_tiers() -> dict[str, dict[str, str]]:
     dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413, 428),
 )
 def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Writer, if_match: IfMatch = None):
     """Correct one Art. 17 field. Requires If-Match: an amendment overwrites a value, so it must
@@ -384,6 +386,7 @@ def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Write
     dependencies=[allow(Scope.INTAKE_MEDICAL)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def assess_health(captive_id: CaptiveId, body: MedicalAssessmentRequest, command: Writer, if_match: IfMatch = None):
     """Health at capture or a later assessment (Arts. 30-31); 'seriously wounded or sick' counts
@@ -396,7 +399,7 @@ def assess_health(captive_id: CaptiveId, body: MedicalAssessmentRequest, command
     dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
-    responses={409: {"description": "the movement cannot follow the captive's current custody state"}},
+    responses=refusals(404, 409, 413),
 )
 def record_movement(captive_id: CaptiveId, body: MovementRequest, command: Writer, if_match: IfMatch = None):
     """Arrival at a camp, transfer, hospital, escape, death or release. Movements are recorded
@@ -419,6 +422,7 @@ def record_movement(captive_id: CaptiveId, body: MovementRequest, command: Write
     dependencies=[allow(Scope.INTAKE_ICRC)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def record_icrc_visit(captive_id: CaptiveId, body: IcrcVisitRequest, command: Writer, if_match: IfMatch = None):
     """A visit by an ICRC delegate (Art. 126), and whether he saw the captive in private."""
@@ -426,7 +430,11 @@ def record_icrc_visit(captive_id: CaptiveId, body: IcrcVisitRequest, command: Wr
 
 
 @router.post(
-    "/captives/{captive_id}/wishes", dependencies=[allow(Scope.INTAKE_ICRC)], status_code=201, response_model=Written
+    "/captives/{captive_id}/wishes",
+    dependencies=[allow(Scope.INTAKE_ICRC)],
+    status_code=201,
+    response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def declare_wish(captive_id: CaptiveId, body: WishRequest, command: Writer, if_match: IfMatch = None):
     """A wish about return (repatriate / stay / a named third state / undecided) with its
@@ -439,6 +447,7 @@ def declare_wish(captive_id: CaptiveId, body: WishRequest, command: Writer, if_m
     dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command: Writer, if_match: IfMatch = None):
     """The Art. 70 capture card: offered, sent, or declined by the captive."""
@@ -450,6 +459,7 @@ def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command
     dependencies=[allow(Scope.INTAKE_REGISTER)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def record_notification(captive_id: CaptiveId, body: NotificationRequest, command: Writer, if_match: IfMatch = None):
     """Information sent to the National Information Bureau or the Central Tracing Agency
@@ -462,6 +472,7 @@ def record_notification(captive_id: CaptiveId, body: NotificationRequest, comman
     dependencies=[allow(Scope.INTAKE_ICRC)],
     status_code=201,
     response_model=Written,
+    responses=refusals(404, 409, 413),
 )
 def record_disclosure_consent(
     captive_id: CaptiveId, body: DisclosureConsentRequest, command: Writer, if_match: IfMatch = None

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.status import projections
@@ -43,8 +43,9 @@ from shared.contracts.status import (
 )
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
-from shared.http import Command, IfMatch, When, Writer, iso, not_in_future, parse_as_of, parse_if_match
+from shared.http import Command, IfMatch, Moment, When, Writer, iso, not_in_future, parse_as_of, parse_if_match
 from shared.idempotency import Answer
+from shared.refusals import refusals
 from shared.service import DbSession, NotFound, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["status"])
@@ -56,7 +57,7 @@ AsOf = Annotated[
 
 
 class ConflictFactRequest(ConflictFact):
-    occurred_at: AwareDatetime = Field(description="when the fact takes effect, e.g. the acknowledgement's date")
+    occurred_at: Moment = Field(description="when the fact takes effect, e.g. the acknowledgement's date")
 
 
 class RulebookRequest(When):
@@ -127,19 +128,13 @@ def status_as_of(session: Session, captive_id: str, moment: datetime, known_at: 
     return JSONResponse(view, headers={"ETag": f'"{row.stream_version}"'})
 
 
-@router.get(
-    "/captives/{captive_id}",
-    dependencies=[allow(Scope.STATUS_READ)],
-)
+@router.get("/captives/{captive_id}", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
 def get_status(captive_id: CaptiveId, session: DbSession) -> JSONResponse:
     """The captive's legal status now, with the rules and facts behind it."""
     return status_as_of(session, captive_id, utc_now())
 
 
-@router.get(
-    "/captives/{captive_id}/status",
-    dependencies=[allow(Scope.STATUS_READ)],
-)
+@router.get("/captives/{captive_id}/status", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
 def get_status_as_of(
     captive_id: CaptiveId,
     session: DbSession,
@@ -157,10 +152,7 @@ def get_status_as_of(
     )
 
 
-@router.get(
-    "/captives/{captive_id}/decisions",
-    dependencies=[allow(Scope.STATUS_READ)],
-)
+@router.get("/captives/{captive_id}/decisions", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
 def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, Any]]:
     """Every decision recorded for the captive, in the order it was recorded."""
     rows = session.execute(
@@ -243,7 +235,7 @@ def captives_of_state(session: Session, state: str) -> list[str]:
     )
 
 
-@router.post("/conflict-facts", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201)
+@router.post("/conflict-facts", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201, responses=refusals(409, 413))
 def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     """A conflict-level fact: a state acknowledged as a party or co-belligerent, the conflict
     being international, or active hostilities having ceased, effective from `occurred_at`.
@@ -262,7 +254,7 @@ def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     )
 
 
-@router.post("/rulebooks", dependencies=[allow(Scope.STATUS_RULEBOOK)], status_code=201)
+@router.post("/rulebooks", dependencies=[allow(Scope.STATUS_RULEBOOK)], status_code=201, responses=refusals(409, 413))
 def adopt_rulebook(body: RulebookRequest, command: Writer):
     """Adopt a rulebook version from `occurred_at` on: every captive is re-decided under it."""
     if body.version not in RULEBOOKS:
@@ -338,7 +330,12 @@ def tribunal_steps(session: Session, runtime: ServiceRuntime, captive_id: str) -
     ]
 
 
-@router.post("/captives/{captive_id}/findings", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/findings",
+    dependencies=[allow(Scope.STATUS_FACTS)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer, if_match: IfMatch = None):
     """A legal officer's finding that a status rule reads: spying, failure to distinguish, another
     Art. 4 category, or a mercenary on all six criteria."""
@@ -351,7 +348,12 @@ def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer,
     )
 
 
-@router.post("/captives/{captive_id}/tribunal/convening", dependencies=[allow(Scope.STATUS_CONVENE)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/tribunal/convening",
+    dependencies=[allow(Scope.STATUS_CONVENE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
     """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive."""
 
@@ -363,7 +365,12 @@ def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Wri
     return captive_write(command, captive_id, body, if_match, convening)
 
 
-@router.post("/captives/{captive_id}/tribunal/hearings", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/tribunal/hearings",
+    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
     """A hearing: interpreter, whether the captive was present, the evidence examined."""
 
@@ -375,7 +382,12 @@ def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, i
     return captive_write(command, captive_id, body, if_match, hearing)
 
 
-@router.post("/captives/{captive_id}/tribunal/ruling", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/tribunal/ruling",
+    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: IfMatch = None):
     """The tribunal's ruling with written reasons; it overrides the presumption (R8)."""
 
@@ -390,7 +402,12 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
     return captive_write(command, captive_id, body, if_match, ruling)
 
 
-@router.post("/captives/{captive_id}/tribunal/review", dependencies=[allow(Scope.STATUS_TRIBUNAL)], status_code=201)
+@router.post(
+    "/captives/{captive_id}/tribunal/review",
+    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
 def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
     """Review of the ruling: upheld, or reversed with written reasons."""
 

@@ -20,12 +20,14 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from shared.auth import registry as registries
 from shared.auth import tokens
 from shared.auth.roles import Scope, tiers_of
 from shared.contracts.tiers import DataTier
 from shared.limits import RateLimiter
+from shared.refusals import refusals
 from shared.settings import AuthSettings
 
 log = structlog.get_logger(__name__)
@@ -113,18 +115,39 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
+def _printable(limit: int) -> dict:
+    """The schema of a header of 1 to `limit` printable characters. Declared, not enforced by
+    FastAPI: the token is checked first, and `authenticate` answers 400 for a malformed value."""
+    return {"minLength": 1, "maxLength": limit, "pattern": r"^[^\x00-\x1f\x7f]*$"}
+
+
+# Events record the actor as "<X-Actor> via <client id>" (a client id has up to 63 characters)
+# in 200 characters; the access log keeps the purpose in 500.
+ACTOR_LIMIT, PURPOSE_LIMIT = 120, 500
+
+
 def authenticate(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_actor: Annotated[
-        str | None, Header(alias="X-Actor", description="the person operating the client (recorded as actor)")
+        str | None,
+        Header(
+            alias="X-Actor",
+            description="the person operating the client (recorded as actor)",
+            json_schema_extra=_printable(ACTOR_LIMIT),
+        ),
     ] = None,
     x_purpose: Annotated[
-        str | None, Header(alias="X-Purpose", description="why the data is needed (recorded in the access log)")
+        str | None,
+        Header(
+            alias="X-Purpose",
+            description="why the data is needed (recorded in the access log)",
+            json_schema_extra=_printable(PURPOSE_LIMIT),
+        ),
     ] = None,
 ) -> Caller:
     grant = request.app.state.runtime.gate.admit(authorization)
-    for name, value, limit in (("X-Actor", x_actor, 200), ("X-Purpose", x_purpose, 500)):
+    for name, value, limit in (("X-Actor", x_actor, ACTOR_LIMIT), ("X-Purpose", x_purpose, PURPOSE_LIMIT)):
         if value is not None and not re.fullmatch(rf"[^\x00-\x1f\x7f]{{1,{limit}}}", value):
             raise HTTPException(400, f"{name} must be 1 to {limit} printable characters")
     caller = Caller(grant=grant, person=x_actor, purpose=x_purpose)
@@ -190,7 +213,21 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     return client_id, secret
 
 
-@token_router.post("/oauth/token")
+class TokenError(BaseModel):
+    """An OAuth 2.0 error answer (RFC 6749 section 5.2)."""
+
+    error: str
+    error_description: str
+
+
+@token_router.post(
+    "/oauth/token",
+    responses={
+        400: {"model": TokenError, "description": "an unsupported grant type, missing credentials or a bad scope"},
+        401: {"model": TokenError, "description": "an unknown client or a wrong secret"},
+        **refusals(413, 422),
+    },
+)
 def issue_token(
     request: Request,
     grant_type: Annotated[str, Form()],

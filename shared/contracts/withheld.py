@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from shared.contracts.tiers import TIER_KEY, DataTier
 
@@ -80,13 +82,16 @@ def split(data: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[dict[str, An
 
 
 def put(data: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` with each of `values` at its path, and no `sealed` member."""
+    """`data` with each of `values` at its path, and no `sealed` member (ValueError if a path
+    runs through a value that is not an object)."""
     result = {key: value for key, value in _copy(data).items() if key != SEALED_KEY}
     for path, value in values.items():
         *parents, last = path.split(".")
         holder = result
         for name in parents:
             holder = holder.setdefault(name, {})
+            if not isinstance(holder, dict):
+                raise ValueError(f"sealed path {path!r} runs through {name!r}, which is not an object")
         holder[last] = value
     return result
 
@@ -114,6 +119,10 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _is_withheld(schema: JsonSchemaValue, handler: GetJsonSchemaHandler) -> bool:
+    return "$ref" in schema and handler.resolve_ref_schema(schema).get("title") == Withheld.__name__
+
+
 def _withheld_at(value: Any) -> str | None:
     """Where in `value` a Withheld marker is ('' for the value itself), or None."""
     if isinstance(value, Withheld):
@@ -131,7 +140,21 @@ def _withheld_at(value: Any) -> str | None:
 
 class ClientInput(BaseModel):
     """Mixed into request models built from the event parts: a client sends values, never the
-    `withheld` marker that only the service writes for data it does not show."""
+    `withheld` marker that only the service writes for data it does not show. Their JSON Schema
+    (what the OpenAPI document offers clients) leaves the marker out of each field's choices;
+    a nested part that may hold one needs a request model of its own, e.g. intake's capture."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        for field in handler.resolve_ref_schema(schema).get("properties", {}).values():
+            choices = [choice for choice in field.get("anyOf", ()) if not _is_withheld(choice, handler)]
+            if "anyOf" in field and len(choices) == 1:
+                del field["anyOf"]
+                field.update(choices[0])
+            elif "anyOf" in field:
+                field["anyOf"] = choices
+        return schema
 
     @field_validator("*")
     @classmethod

@@ -158,6 +158,6 @@ def test_a_client_cannot_send_the_withheld_marker(model, body, field):
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
     [error] = caught.value.errors()
-    assert error["loc"] == (field.split(".")[0],)
-    assert f"{field}: `withheld` marks data the service does not show" in error["msg"]
+    assert error["loc"] == tuple(field.split("."))  # a part of the capture is checked where it is
+    assert f"{field.rpartition('.')[2]}: `withheld` marks data the service does not show" in error["msg"]
     assert isinstance(Withheld.model_validate({"withheld": "sealed"}), Withheld)  # events still accept it
