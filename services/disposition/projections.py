@@ -1,4 +1,5 @@
-"""Disposition's read models, built from the upstream topics it consumes and its own events."""
+"""Disposition's read models, built from the upstream topics it consumes and its own events.
+Rows are read and written through `rows(session)`, so replay can batch them (shared/readmodels.py)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,11 @@ from shared.contracts.intake import (
     WishDeclared,
 )
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
+from shared.readmodels import rows
 
 
 def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:
-    where = [table.c[name] == value for name, value in keys.items()]
-    if not session.execute(sa.update(table).where(*where).values(**values)).rowcount:
-        session.execute(sa.insert(table), dict(**keys, **values))
+    rows(session).upsert(table, keys, **values)
 
 
 def _captive(session: Session, captive_id: str, **values) -> None:
@@ -57,7 +57,8 @@ def _captive(session: Session, captive_id: str, **values) -> None:
 def _later(session: Session, captive_id: str, column: str, moment) -> bool:
     """Whether `moment` is at least as late as what the captive's row already holds in `column`
     (facts may arrive out of order; the latest in time wins)."""
-    known = session.execute(sa.select(captives.c[column]).where(captives.c.captive_id == captive_id)).scalar()
+    row = rows(session).get(captives, {"captive_id": captive_id})
+    known = None if row is None else row[column]
     return known is None or moment >= known
 
 
@@ -101,18 +102,14 @@ def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPa
 
 
 def record_status(session: Session, envelope: EventEnvelope, determined: StatusDetermined) -> None:
-    known = session.execute(
-        sa.select(captives.c.status_effective_from, captives.c.status_stream_version).where(
-            captives.c.captive_id == determined.captive_id
-        )
-    ).first()
+    known = rows(session).get(captives, {"captive_id": determined.captive_id})
     # The current status is the one that takes effect latest; a decision recorded later about an
     # earlier date (a retroactive finding), or an older event delivered late, does not replace it.
     if (
         known is not None
-        and known.status_stream_version is not None
+        and known["status_stream_version"] is not None
         and (
-            (known.status_effective_from, known.status_stream_version)
+            (known["status_effective_from"], known["status_stream_version"])
             >= (envelope.occurred_at, envelope.stream_version)
         )
     ):
@@ -163,8 +160,8 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
         case ExchangeEligibilityChanged():
             record_eligibility(session, [(envelope, payload)])
         case ExchangeListCreated():
-            session.execute(
-                sa.insert(exchange_lists),
+            rows(session).insert(
+                exchange_lists,
                 dict(
                     list_id=payload.list_id,
                     counterpart_state=payload.counterpart_state,
@@ -173,18 +170,17 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                     stage="CREATED",
                 ),
             )
-            if payload.captive_ids:
-                session.execute(
-                    sa.insert(list_entries),
-                    [
-                        {
-                            "list_id": payload.list_id,
-                            "captive_id": captive_id,
-                            "counterpart_state": payload.counterpart_state,
-                        }
-                        for captive_id in payload.captive_ids
-                    ],
-                )
+            rows(session).insert(
+                list_entries,
+                *(
+                    {
+                        "list_id": payload.list_id,
+                        "captive_id": captive_id,
+                        "counterpart_state": payload.counterpart_state,
+                    }
+                    for captive_id in payload.captive_ids
+                ),
+            )
         case ExchangeListChecked():
             _list(
                 session,
@@ -202,8 +198,8 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
         case ExchangeListExecuted():
             _list(session, payload.list_id, stage="EXECUTED")
         case DispositionProposed():
-            session.execute(
-                sa.insert(dispositions),
+            rows(session).insert(
+                dispositions,
                 dict(
                     disposition_id=payload.disposition_id,
                     captive_id=payload.captive_id,
@@ -222,20 +218,20 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
 
 
 def _list(session: Session, list_id: str, **values) -> None:
-    session.execute(sa.update(exchange_lists).where(exchange_lists.c.list_id == list_id).values(**values))
+    rows(session).update(exchange_lists, {"list_id": list_id}, **values)
 
 
 def _disposition(session: Session, disposition_id: str, **values) -> None:
-    session.execute(sa.update(dispositions).where(dispositions.c.disposition_id == disposition_id).values(**values))
+    rows(session).update(dispositions, {"disposition_id": disposition_id}, **values)
 
 
 def record_eligibility(session: Session, changed: list[tuple[EventEnvelope, ExchangeEligibilityChanged]]) -> None:
     """Many answers at once, as one fact about many captives produces them."""
     if not changed:
         return
-    session.execute(
-        sa.insert(eligibility_history),
-        [
+    rows(session).insert(
+        eligibility_history,
+        *(
             {
                 "event_id": envelope.id,
                 "captive_id": payload.captive_id,
@@ -248,7 +244,7 @@ def record_eligibility(session: Session, changed: list[tuple[EventEnvelope, Exch
                 "recorded_at": envelope.recorded_at,
             }
             for envelope, payload in changed
-        ],
+        ),
     )
     for envelope, payload in changed:
         _upsert(

@@ -1,11 +1,12 @@
 """The intake read model, built only from intake's own events, so replaying the stream rebuilds
-it exactly. The API applies each event it appends through `project`, in the same transaction."""
+it exactly. The API applies each event it appends through `project`, in the same transaction;
+replay applies them in batches (shared/readmodels.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from services.intake.custody import CustodyState, after
@@ -21,6 +22,7 @@ from shared.contracts.intake import (
     NotificationRecipient,
     NotificationSent,
 )
+from shared.readmodels import rows
 
 NOTIFIED_COLUMN = {
     NotificationRecipient.NATIONAL_INFORMATION_BUREAU: "nib_notified_at",
@@ -31,8 +33,8 @@ NOTIFIED_COLUMN = {
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     captive_id = envelope.subject
     if isinstance(payload, CaptiveRegistered):
-        session.execute(
-            sa.insert(captives),
+        rows(session).insert(
+            captives,
             dict(
                 captive_id=captive_id,
                 stream_version=envelope.stream_version,
@@ -44,25 +46,27 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             ),
         )
         return
-    row = session.execute(sa.select(captives).where(captives.c.captive_id == captive_id)).one()
+    row = rows(session).get(captives, {"captive_id": captive_id})
+    if row is None:
+        raise NoResultFound(f"{envelope.type} {envelope.id} for {captive_id}, who was never registered")
     changes: dict = {"stream_version": envelope.stream_version}
     at = envelope.occurred_at
     match payload:
         case MovementRecorded():
-            changes["custody_state"] = after(CustodyState(row.custody_state), payload.kind).value
+            changes["custody_state"] = after(CustodyState(row["custody_state"]), payload.kind).value
             changes["custody_since"] = at
             if payload.kind is MovementKind.ARRIVED_AT_CAMP:
-                changes["first_arrival_at"] = _earliest(row.first_arrival_at, at)
+                changes["first_arrival_at"] = _earliest(row["first_arrival_at"], at)
             if payload.kind in END_OF_CUSTODY:
-                changes["custody_ended_at"] = _earliest(row.custody_ended_at, at)
+                changes["custody_ended_at"] = _earliest(row["custody_ended_at"], at)
             if payload.kind is MovementKind.RECAPTURED:
                 changes["custody_ended_at"] = None
         case CaptureCardRecorded() if payload.action is not CaptureCardAction.OFFERED:
-            changes["card_settled_at"] = _earliest(row.card_settled_at, at)
+            changes["card_settled_at"] = _earliest(row["card_settled_at"], at)
         case NotificationSent():
             column = NOTIFIED_COLUMN[payload.recipient]
-            changes[column] = _earliest(getattr(row, column), at)
-    session.execute(sa.update(captives).where(captives.c.captive_id == captive_id).values(**changes))
+            changes[column] = _earliest(row[column], at)
+    rows(session).update(captives, {"captive_id": captive_id}, **changes)
 
 
 def _earliest(known: datetime | None, new: datetime) -> datetime:

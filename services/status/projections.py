@@ -1,21 +1,22 @@
-"""The status read models, built from intake's events (registrations) and status's own."""
+"""The status read models, built from intake's events (registrations) and status's own. Every
+one is an insert: replay writes them many rows to a statement (shared/readmodels.py)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.status.tables import captive_facts, conflict_facts, decisions, legal_facts, rulebook_adoptions
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
+from shared.readmodels import rows
 
 LEGAL_EVENTS = {"LegalFindingRecorded", "TribunalRuled", "TribunalRulingReviewed"}
 
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
-    session.execute(
-        sa.insert(captive_facts),
+    rows(session).insert(
+        captive_facts,
         dict(
             captive_id=registered.captive_id,
             nationality=registered.nationality,
@@ -43,8 +44,7 @@ def _decision_row(envelope: EventEnvelope, payload: StatusDetermined) -> dict:
 
 def record_decisions(session: Session, determined: list[tuple[EventEnvelope, StatusDetermined]]) -> None:
     """Many decisions at once (one statement), as a conflict fact produces them."""
-    if determined:
-        session.execute(sa.insert(decisions), [_decision_row(envelope, payload) for envelope, payload in determined])
+    rows(session).insert(decisions, *(_decision_row(envelope, payload) for envelope, payload in determined))
 
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
@@ -53,8 +53,8 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
         case StatusDetermined():
             record_decisions(session, [(envelope, payload)])
         case ConflictFactRecorded():
-            session.execute(
-                sa.insert(conflict_facts),
+            rows(session).insert(
+                conflict_facts,
                 dict(
                     event_id=envelope.id,
                     kind=payload.kind.value,
@@ -64,13 +64,13 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                 ),
             )
         case RulebookAdopted():
-            session.execute(
-                sa.insert(rulebook_adoptions),
+            rows(session).insert(
+                rulebook_adoptions,
                 dict(event_id=envelope.id, version=payload.version, effective_at=envelope.occurred_at),
             )
         case _ if envelope.type in LEGAL_EVENTS:
-            session.execute(
-                sa.insert(legal_facts),
+            rows(session).insert(
+                legal_facts,
                 dict(
                     event_id=envelope.id,
                     captive_id=envelope.subject,

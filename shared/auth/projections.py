@@ -19,6 +19,7 @@ from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
 from shared.contracts.access import DataAccessed
 from shared.contracts.intake import DisclosureConsentRecorded, Wish, WishDeclared
 from shared.db import UtcDateTime
+from shared.readmodels import rows
 
 VISIBILITY_EVENTS = ("WishDeclared", "DisclosureConsentRecorded")
 
@@ -55,24 +56,14 @@ class AccessTables:
 
         return dict.fromkeys(VISIBILITY_EVENTS, handle)
 
-    def _row(self, session: Session, captive_id: str, state: str):
-        table = self.partner_visibility
-        return session.execute(sa.select(table).where(table.c.captive_id == captive_id, table.c.state == state)).first()
-
     def _upsert(self, session: Session, captive_id: str, state: str, **values) -> None:
-        table = self.partner_visibility
-        if self._row(session, captive_id, state) is None:
-            row = {"captive_id": captive_id, "state": state, "wish": False, "consent": False, **values}
-            session.execute(sa.insert(table).values(**row))
-        else:
-            session.execute(
-                sa.update(table).where(table.c.captive_id == captive_id, table.c.state == state).values(**values)
-            )
+        key = {"captive_id": captive_id, "state": state}
+        if not rows(session).update(self.partner_visibility, key, **values):
+            rows(session).insert(self.partner_visibility, {**key, "wish": False, "consent": False, **values})
 
     def _wish(self, session: Session, payload: WishDeclared) -> None:
         # A new wish replaces the last one: no state keeps a wish the captive no longer holds.
-        table = self.partner_visibility
-        session.execute(sa.update(table).where(table.c.captive_id == payload.captive_id).values(wish=False))
+        rows(session).update_where(self.partner_visibility, {"captive_id": payload.captive_id}, wish=False)
         if payload.wish is Wish.THIRD_STATE and payload.third_state:
             self._upsert(session, payload.captive_id, str(payload.third_state), wish=True)
 
@@ -80,7 +71,7 @@ class AccessTables:
         self._upsert(session, payload.captive_id, str(payload.recipient_state), consent=payload.given)
 
     def _accessed(self, session: Session, envelope: EventEnvelope, payload: DataAccessed) -> None:
-        rows = [
+        found = [
             {
                 "event_id": envelope.id,
                 "captive_id": captive_id,
@@ -95,7 +86,7 @@ class AccessTables:
             }
             for captive_id in payload.captive_ids or [""]
         ]
-        session.execute(sa.insert(self.access_log), rows)
+        rows(session).insert(self.access_log, *found)
 
     # -- questions ------------------------------------------------------------------------------
 
