@@ -33,18 +33,7 @@ NOTIFIED_COLUMN = {
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     captive_id = envelope.subject
     if isinstance(payload, CaptiveRegistered):
-        rows(session).insert(
-            captives,
-            dict(
-                captive_id=captive_id,
-                stream_version=envelope.stream_version,
-                nationality=payload.nationality,
-                claimed_affiliation=payload.claimed_affiliation.value,
-                captured_at=payload.capture.captured_at,
-                custody_state=CustodyState.CAPTURED.value,
-                custody_since=payload.capture.captured_at,
-            ),
-        )
+        rows(session).insert(captives, registered_row(envelope, payload))
         return
     row = rows(session).get(captives, {"captive_id": captive_id})
     if row is None:
@@ -67,6 +56,19 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             column = NOTIFIED_COLUMN[payload.recipient]
             changes[column] = _earliest(row[column], at)
     rows(session).update(captives, {"captive_id": captive_id}, **changes)
+
+
+def registered_row(envelope: EventEnvelope, payload: CaptiveRegistered) -> dict:
+    """The read model's row of a newly registered captive (a batch of registrations inserts many)."""
+    return dict(
+        captive_id=envelope.subject,
+        stream_version=envelope.stream_version,
+        nationality=payload.nationality,
+        claimed_affiliation=payload.claimed_affiliation.value,
+        captured_at=payload.capture.captured_at,
+        custody_state=CustodyState.CAPTURED.value,
+        custody_since=payload.capture.captured_at,
+    )
 
 
 def _earliest(known: datetime | None, new: datetime) -> datetime:
