@@ -31,6 +31,7 @@ from shared.contracts.envelope import utc_now
 from shared.contracts.topics import dead_letter
 from shared.eventstore.store import ConcurrencyConflict
 from shared.failpoints import failpoint
+from shared.readmodels import BatchedRows
 from shared.tracing import consuming, consuming_many
 
 log = structlog.get_logger(__name__)
@@ -119,30 +120,44 @@ class EventConsumer:
 
     def _apply_batch(self, usable: list[tuple[ConsumerRecord, DecodedEvent, Handler]]) -> tuple[int, int]:
         with self.sessions.begin() as session:
-            ids = [event.envelope.id for _record, event, _handler in usable]
-            seen = set(
-                session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars()
-            )
-            fresh = []
-            for record, event, handler in usable:
-                if event.envelope.id in seen:
-                    continue  # applied before (or twice in this poll: a record published again)
-                seen.add(event.envelope.id)
-                fresh.append((record, event, handler))
-            if fresh:
-                now = utc_now()
-                session.execute(sa.insert(self.inbox), [_inbox_row(record, event, now) for record, event, _h in fresh])
-            for group in _groups(fresh):
-                (record, event, handler), *_ = group
-                if len(group) == 1:
-                    with consuming(record, self.group_id):
-                        correlation_id.set(event.envelope.correlation_id)
-                        handler(session, event)
-                else:
-                    with consuming_many([record for record, _e, _h in group], self.group_id):
-                        correlation_id.set(None)
-                        handler.many(session, [event for _r, event, _h in group])
-            return len(fresh), len(usable) - len(fresh)
+            # The handlers' read-model writes are held and written once per row at the end, as
+            # replay writes them (shared/readmodels.py): a poll of registrations costs a few
+            # statements, not several per event. Anything else the handlers run sees them first.
+            writes = BatchedRows(session)
+            try:
+                applied = self._apply_fresh(session, writes, usable)
+                writes.flush()
+            finally:
+                writes.close()
+            return applied, len(usable) - applied
+
+    def _apply_fresh(
+        self, session: Session, writes: BatchedRows, usable: list[tuple[ConsumerRecord, DecodedEvent, Handler]]
+    ) -> int:
+        """Apply the records of `usable` not in the inbox yet; how many."""
+        ids = [event.envelope.id for _record, event, _handler in usable]
+        seen = set(session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars())
+        fresh = []
+        for record, event, handler in usable:
+            if event.envelope.id in seen:
+                continue  # applied before (or twice in this poll: a record published again)
+            seen.add(event.envelope.id)
+            fresh.append((record, event, handler))
+        if fresh:
+            now = utc_now()
+            session.execute(sa.insert(self.inbox), [_inbox_row(record, event, now) for record, event, _h in fresh])
+        writes.prefetch(event.envelope.subject for _record, event, _handler in fresh)
+        for group in _groups(fresh):
+            (record, event, handler), *_ = group
+            if len(group) == 1:
+                with consuming(record, self.group_id):
+                    correlation_id.set(event.envelope.correlation_id)
+                    handler(session, event)
+            else:
+                with consuming_many([record for record, _e, _h in group], self.group_id):
+                    correlation_id.set(None)
+                    handler.many(session, [event for _r, event, _h in group])
+        return len(fresh)
 
     # -- one record -------------------------------------------------------------------------
 
