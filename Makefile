@@ -39,11 +39,14 @@ bench: deps postgres
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 
-## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
-## Fault injection: 10,000 writes under two rounds of every fault, then the history checker.
+## Faults and bad input: the long versions of the fuzz tests (schemathesis on every service's
+## OpenAPI, hypothesis on every event version, raw HTTP edge cases), then 10,000 writes under two
+## rounds of every fault and the history checker's table.
 chaos: deps postgres
+	CHAOS_FULL=1 $(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_bad_input.py tests/unit/test_event_contracts.py
 	$(BIN)/python -m tests.chaos
 
+## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
 contracts: $(VENV)/.installed
 	$(BIN)/captives contracts write
 
