@@ -13,6 +13,7 @@ that fails is reported as such and the others still run; the exit status is then
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import traceback
@@ -95,6 +96,9 @@ def main(
         False, "--profile", help="profiles next to the results: pyinstrument (B4-B8), py-spy on the services (B2, B3)"
     ),
 ) -> None:
+    # A SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the harness stops the services,
+    # the broker and PostgreSQL it started instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ids = selected(only)
     mode = "full" if full else "quick"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
