@@ -35,8 +35,8 @@ class Plan:
         return self.writers * self.captives_per_writer * (1 + self.follow_ups)
 
 
-QUICK = Plan(writers=4, captives_per_writer=40, follow_ups=4, rounds=1, time_limit_s=240)  # 800 writes, 14 faults
-FULL = Plan(writers=8, captives_per_writer=250, follow_ups=4, rounds=2, time_limit_s=1500)  # 10,000 writes, 28 faults
+QUICK = Plan(writers=4, captives_per_writer=40, follow_ups=4, rounds=1, time_limit_s=240)  # 800+ writes, 14 faults
+FULL = Plan(writers=8, captives_per_writer=250, follow_ups=4, rounds=2, time_limit_s=1500)  # 10,000+ writes, 28 faults
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     server_errors: dict = field(default_factory=dict)
     conflicts: list[dict] = field(default_factory=list)
+    under_load: int = 0  # faults injected while writers were writing
     seconds: float = 0.0
 
     @property
@@ -57,6 +58,7 @@ class Report:
         summary = self.findings.summary()
         return [
             ("faults injected", str(len(self.injected))),
+            ("  of them while writing", str(self.under_load)),
             ("writes acknowledged", f"{summary['acknowledged']:,}"),
             ("lost", str(summary["lost"])),
             ("duplicated", str(summary["duplicated"])),
@@ -75,7 +77,7 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
     stack = Stack(workdir, postgres_url)
     history = History()
     report = Report(plan, Findings())
-    stop = threading.Event()
+    stop, faults_done = threading.Event(), threading.Event()
     try:
         stack.start()
         deadline = time.monotonic() + plan.time_limit_s
@@ -87,6 +89,7 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
                 follow_ups=plan.follow_ups,
                 deadline=deadline,
                 stop=stop,
+                faults_done=faults_done,
             )
             for _ in range(plan.writers)
         ]
@@ -100,14 +103,17 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
                 if time.monotonic() > deadline:
                     break
                 began = time.monotonic()
+                under_load = any(writer.is_alive() for writer in writers)
                 detail = fault(stack, rng, history)
                 if detail.startswith(faults.SKIPPED):
                     report.skipped.append(detail)
                 else:
                     report.injected.append(faults.Injected(fault.__name__, detail, time.monotonic() - began))
+                    report.under_load += under_load
                 progress.update(injected, advance=1, description=f"faults: {fault.__name__}")
                 progress.update(writes, completed=len(history.acknowledged()))
                 _pause(plan.pause_s, progress, writes, history)
+            faults_done.set()
             while any(writer.is_alive() for writer in writers) and time.monotonic() < deadline:
                 _pause(1.0, progress, writes, history)
             stop.set()

@@ -20,5 +20,6 @@ def test_nothing_acknowledged_is_lost_duplicated_or_reordered_under_faults(postg
     assert (findings.lost, findings.duplicated, findings.reordered, findings.gaps) == ([], [], [], []), rows
     assert report.server_errors == {}, rows
     assert len(report.injected) >= 10, [f.detail for f in report.injected] + report.skipped
+    assert report.under_load == len(report.injected), rows  # every fault with writes in flight
     # 100 writers at one version: exactly one wins, every other one is told it lost.
     assert report.conflicts == [{201: 1, 409: 99}], report.conflicts

@@ -65,21 +65,36 @@ class History:
             return [write for write in self.writes if write.acknowledged]
 
 
+TRICKLE_S = 1.0  # between captives once a writer has written its share, while faults go on
+
+
 class Writer(threading.Thread):
-    """Registers `captives` captives and makes `follow_ups` writes to each."""
+    """Registers `captives` captives and makes `follow_ups` writes to each; then, so that the
+    last faults too are injected under load, goes on at a trickle (one captive a second) until
+    `faults_done` is set: at most ten times as many captives in all, and never past `deadline`."""
 
     def __init__(
-        self, url: str, history: History, *, captives: int, follow_ups: int, deadline: float, stop: threading.Event
+        self,
+        url: str,
+        history: History,
+        *,
+        captives: int,
+        follow_ups: int,
+        deadline: float,
+        stop: threading.Event,
+        faults_done: threading.Event,
     ):
         super().__init__(daemon=True, name="chaos-writer")
         self.client = httpx.Client(base_url=url, headers=HEADERS, timeout=15)
         self.history, self.captives, self.follow_ups = history, captives, follow_ups
-        self.deadline, self.stop_requested = deadline, stop
+        self.deadline, self.stop_requested, self.faults_done = deadline, stop, faults_done
 
     def run(self) -> None:
         try:
-            for _ in range(self.captives):
-                if self._over():
+            for number in range(10 * self.captives):
+                if number >= self.captives:
+                    self.faults_done.wait(TRICKLE_S)
+                if self._over() or (number >= self.captives and self.faults_done.is_set()):
                     return
                 written = self.register()
                 if written is None:
