@@ -23,7 +23,7 @@ console = Console()
 
 
 def main(
-    quick: bool = typer.Option(False, help="the short run (about 800 writes, one round of faults)"),
+    quick: bool = typer.Option(False, help="the short run (800+ writes, one round of faults)"),
     seed: int = typer.Option(2025, help="which instances the faults pick, and when"),
 ) -> None:
     # A SIGTERM unwinds like Ctrl-C, so the stack and PostgreSQL are stopped, not left running.
