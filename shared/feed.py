@@ -19,7 +19,7 @@ from shared.auth.gate import Caller, CallerDep, allow
 from shared.auth.roles import Scope
 from shared.contracts import DecodedEvent
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
-from shared.contracts.tiers import DataTier, field_tiers
+from shared.contracts.tiers import DataTier, split_by_tier
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 
@@ -33,16 +33,19 @@ def redact(event: DecodedEvent, tiers: frozenset[DataTier]) -> tuple[dict[str, A
     """The event as CloudEvents JSON with only the fields of `tiers` in its data; withheld field
     names are listed in the `redacted` extension attribute. Returns the tiers actually shown."""
     document = event.envelope.model_dump(mode="json")
-    values = event.payload.model_dump(mode="json")
     data, withheld, shown = {}, [], set()
-    for name, tier in field_tiers(type(event.payload)).items():
-        if tier in tiers:
-            data[name] = values[name]
-            if values[name] is not None:
-                shown.add(tier)
-        else:
-            withheld.append(name)
-    document["data"] = data
+    parts = split_by_tier(type(event.payload), event.payload.model_dump(mode="json"))
+    for tier, part in parts.items():
+        for name, value in part.items():
+            # a nested part cut across tiers (armed_force: reference, its basis: identity)
+            nested = isinstance(value, dict) and any(name in other for t, other in parts.items() if t is not tier)
+            if tier in tiers:
+                data[name] = {**data[name], **value} if nested and name in data else value
+                if value is not None:
+                    shown.add(tier)
+            else:
+                withheld.extend([f"{name}.{key}" for key in value] if nested else [name])
+    document["data"] = {name: data[name] for name in type(event.payload).model_fields if name in data}
     if withheld:
         document["redacted"] = sorted(withheld)
     return document, shown

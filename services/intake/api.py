@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.orm import Session
 
 from services.intake import deadlines
-from services.intake.checks import fact_time_problems, registration_problems
-from services.intake.custody import CustodyConflict, after
+from services.intake.checks import fact_time_problems, problem, registration_problems
+from services.intake.custody import CustodyConflict, CustodyState, after
 from services.intake.keys import open_events
 from services.intake.projections import project, registered_row
 from services.intake.record import CaptiveRecord, fold
@@ -34,27 +34,37 @@ from shared.contracts.intake import (
     CaptiveRegistered,
     Capture,
     CaptureCard,
+    CaptureCardAction,
     CaptureCardRecorded,
     DeclaredWish,
     DisclosureConsent,
     DisclosureConsentRecorded,
+    ForceMembership,
+    ForceMembershipRecorded,
     IcrcVisit,
     IcrcVisitRecorded,
     IdentityAmended,
+    MediaExposure,
+    MediaExposureRecorded,
     MedicalAssessed,
     MedicalAssessment,
     Movement,
+    MovementKind,
     MovementRecorded,
     Notification,
     NotificationSent,
+    Prosecution,
+    ProsecutionRecorded,
+    ProsecutionStage,
     Registration,
     WishDeclared,
 )
 from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
+from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, StreamAppend
 from shared.feed import redact
-from shared.http import Command, IfMatch, Moment, When, Writer, parse_as_of, parse_if_match
+from shared.http import Command, IfMatch, Moment, When, Writer, iso, parse_as_of, parse_if_match
 from shared.idempotency import Answer
 from shared.readmodels import rows
 from shared.refusals import refusals
@@ -74,8 +84,20 @@ class CaptureRequest(Capture, ClientInput):
     captured_at: Moment = tiered(DataTier.REFERENCE)
 
 
+class ForceMembershipInput(ForceMembership, ClientInput):
+    @model_validator(mode="after")
+    def _embedded_in_another_party(self):
+        if self.integrated_in_forces_of is not None and self.integrated_in_forces_of == self.force_state:
+            raise ValueError(
+                "integrated_in_forces_of names another party whose forces he was embedded in; "
+                f"it cannot be the force's own state ({self.force_state})"
+            )
+        return self
+
+
 class RegistrationRequest(Registration, When, ClientInput):
     capture: CaptureRequest = tiered(DataTier.IDENTITY)  # its parts carry their own tiers
+    armed_force: ForceMembershipInput | None = tiered(DataTier.REFERENCE, None)  # its parts carry their own tiers
 
 
 class BatchRegistration(BaseModel):
@@ -106,7 +128,14 @@ class MedicalAssessmentRequest(MedicalAssessment, When, ClientInput):
 
 
 class MovementRequest(Movement, When, ClientInput):
-    pass
+    @model_validator(mode="after")
+    def _certificate_with_a_death_only(self):
+        # Art. 120(1)-(2): a death is recorded with its certificate; other movements have none.
+        if self.kind is MovementKind.DIED and self.death_certificate is None:
+            raise ValueError("death_certificate is required for DIED (Art. 120: certificate_ref and issued_by)")
+        if self.kind is not MovementKind.DIED and self.death_certificate is not None:
+            raise ValueError(f"death_certificate belongs to a death; {self.kind.value} takes none")
+        return self
 
 
 class IcrcVisitRequest(IcrcVisit, When, ClientInput):
@@ -122,10 +151,36 @@ class DisclosureConsentRequest(DisclosureConsent, When, ClientInput):
 
 
 class CaptureCardRequest(CaptureCard, When, ClientInput):
-    pass
+    @model_validator(mode="after")
+    def _addressed(self):
+        # Art. 70: one card to his family and one to the Central Prisoners of War Agency; each
+        # sent card settles only its own addressee's obligation, a declined one both.
+        if self.action is CaptureCardAction.SENT and self.addressee is None:
+            raise ValueError("addressee is required when the card was SENT: FAMILY or CENTRAL_AGENCY (Art. 70)")
+        if self.action is CaptureCardAction.DECLINED_BY_CAPTIVE and self.addressee is not None:
+            raise ValueError("a card declined by the captive is declined for both addressees: send no addressee")
+        return self
 
 
 class NotificationRequest(Notification, When, ClientInput):
+    pass
+
+
+class ForceMembershipRequest(ForceMembershipInput, When):
+    pass
+
+
+class ProsecutionRequest(Prosecution, When, ClientInput):
+    @model_validator(mode="after")
+    def _offence_when_opened(self):
+        if self.stage is ProsecutionStage.OPENED and self.offence is None:
+            raise ValueError("offence is required when proceedings are OPENED (Art. 104: the charge)")
+        if self.stage is ProsecutionStage.OPENED and self.outcome is not None:
+            raise ValueError("outcome is recorded when the proceedings are CLOSED, not when they are OPENED")
+        return self
+
+
+class MediaExposureRequest(MediaExposure, When, ClientInput):
     pass
 
 
@@ -474,8 +529,109 @@ def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command
 )
 def record_notification(captive_id: CaptiveId, body: NotificationRequest, command: Writer, if_match: IfMatch = None):
     """Information sent to the National Information Bureau or the Central Tracing Agency
-    (Arts. 122-123), with exactly which fields were sent."""
-    return record_fact(command, captive_id, body, lambda _r, _t: _fact(NotificationSent, body, captive_id), if_match)
+    (Arts. 122-123), with exactly which fields were sent, and optionally which of his events
+    (the registration, or a transfer, hospitalisation, escape, recapture, death or release) it reports."""
+
+    def notification(record: CaptiveRecord, at: datetime) -> NotificationSent:
+        if (concerning := body.concerning_event_id) is not None:
+            where = ("body", "concerning_event_id")
+            reported = record.reportable.get(concerning)
+            if reported is None:
+                raise RequestValidationError(
+                    [
+                        problem(
+                            where,
+                            f"{concerning} is not an event of {captive_id} that Arts. 122-123 require to be "
+                            "notified (his registration, or a transfer, hospitalisation, escape, recapture, "
+                            "death or release)",
+                        )
+                    ]
+                )
+            if at < reported.occurred_at:
+                raise RequestValidationError(
+                    [
+                        problem(
+                            where,
+                            f"the notification at {iso(at)} is before the {reported.kind} it reports "
+                            f"({iso(reported.occurred_at)})",
+                        )
+                    ]
+                )
+        return _fact(NotificationSent, body, captive_id)
+
+    return record_fact(command, captive_id, body, notification, if_match)
+
+
+@router.post(
+    "/captives/{captive_id}/force-membership",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+    responses=refusals(404, 409, 413),
+)
+def record_force_membership(
+    captive_id: CaptiveId, body: ForceMembershipRequest, command: Writer, if_match: IfMatch = None
+):
+    """Which armed force he belongs to (GC III Art. 4A(1); AP I Art. 43), established or
+    corrected after registration; it holds from `occurred_at`. Status reads this, never his
+    nationality, to decide whether he is a member of a party's armed forces."""
+    return record_fact(
+        command, captive_id, body, lambda _r, _t: _fact(ForceMembershipRecorded, body, captive_id), if_match
+    )
+
+
+class ProceedingsConflict(DomainConflict):
+    """The stage does not follow the proceedings' recorded stage; the API answers 409."""
+
+
+@router.post(
+    "/captives/{captive_id}/prosecutions",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+    responses=refusals(404, 409, 413),
+)
+def record_prosecution(captive_id: CaptiveId, body: ProsecutionRequest, command: Writer, if_match: IfMatch = None):
+    """Judicial proceedings against him opened (with the offence charged) or closed (with the
+    outcome), Arts. 82-88, 99-108. While any are open he may be kept back from release,
+    repatriation and transfer (Arts. 115, 119(5)). A proceedings_id is opened before it is
+    closed, and not opened twice at once (409)."""
+
+    def prosecution(record: CaptiveRecord, at: datetime) -> ProsecutionRecorded:
+        name, known = body.proceedings_id, record.proceedings.get(body.proceedings_id)
+        if body.stage is ProsecutionStage.OPENED:
+            if known is not None and known.stage is ProsecutionStage.OPENED:
+                raise ProceedingsConflict(f"proceedings {name} are already open (since {iso(known.since)})")
+            if record.custody is CustodyState.DEAD:
+                raise ProceedingsConflict(f"no proceedings can be opened against {captive_id}, who is DEAD")
+        elif known is None:
+            raise ProceedingsConflict(f"proceedings {name} were never opened: there is nothing to close")
+        elif known.stage is ProsecutionStage.CLOSED:
+            raise ProceedingsConflict(f"proceedings {name} were already closed (at {iso(known.since)})")
+        if known is not None and at < known.since:
+            raise ProceedingsConflict(
+                f"the stages of proceedings {name} are recorded in time order: the last one is at "
+                f"{iso(known.since)}, this one at {iso(at)}"
+            )
+        return _fact(ProsecutionRecorded, body, captive_id)
+
+    return record_fact(command, captive_id, body, prosecution, if_match)
+
+
+@router.post(
+    "/captives/{captive_id}/media-exposures",
+    dependencies=[allow(Scope.INTAKE_REGISTER)],
+    status_code=201,
+    response_model=Written,
+    responses=refusals(404, 409, 413),
+)
+def record_media_exposure(captive_id: CaptiveId, body: MediaExposureRequest, command: Writer, if_match: IfMatch = None):
+    """He was exposed to public curiosity (Art. 13(2): his identity or images published), or a
+    wish not to return became public, at `occurred_at`: the risk of his return rises, and older
+    risk assessments of the states concerned become stale."""
+    return record_fact(
+        command, captive_id, body, lambda _r, _t: _fact(MediaExposureRecorded, body, captive_id), if_match
+    )
 
 
 @router.post(

@@ -20,9 +20,12 @@ from shared.contracts.intake import (
     CaptiveRegistered,
     IdentityAmended,
     IdentityErased,
+    MovementKind,
     MovementRecorded,
+    ProsecutionRecorded,
+    ProsecutionStage,
 )
-from shared.contracts.tiers import DataTier, field_tiers
+from shared.contracts.tiers import DataTier, split_by_tier
 from shared.contracts.withheld import Withheld
 
 # Later facts are kept as lists, one entry per event, under these names.
@@ -35,7 +38,27 @@ FACT_LISTS = {
     "CaptureCardRecorded": "capture_card",
     "NotificationSent": "notifications",
     "IdentityErased": "erasures",
+    "ForceMembershipRecorded": "force_memberships",
+    "ProsecutionRecorded": "prosecutions",
+    "MediaExposureRecorded": "media_exposures",
 }
+
+
+@dataclass(frozen=True)
+class Proceedings:
+    """The last recorded stage of one proceedings_id, and when it took effect."""
+
+    stage: ProsecutionStage
+    since: datetime
+    court: str
+
+
+@dataclass(frozen=True)
+class Reportable:
+    """An event that Arts. 122-123 require to be notified (the capture, or a movement of that kind)."""
+
+    kind: str  # "CAPTURE" or the MovementKind
+    occurred_at: datetime
 
 
 @dataclass
@@ -49,6 +72,9 @@ class CaptiveRecord:
     custody: CustodyState = CustodyState.CAPTURED
     custody_since: datetime | None = None
     last_movement_at: datetime | None = None
+    proceedings: dict[str, Proceedings] = field(default_factory=dict)
+    # event id -> what it reports, for the events a notification may say it concerns
+    reportable: dict[str, Reportable] = field(default_factory=dict)
     tiers: dict[DataTier, dict[str, Any]] = field(default_factory=lambda: {tier: {} for tier in DataTier})
 
     def view(self) -> dict[str, Any]:
@@ -57,6 +83,10 @@ class CaptiveRecord:
             "captured_at": _iso(self.captured_at),  # protection runs from here (Art. 5(1))
             **self.tiers[DataTier.REFERENCE],
             "custody": {"state": self.custody.value, "since": _iso(self.custody_since)},
+            # proceedings still open (Arts. 115, 119(5)): he may be kept back from release
+            "open_proceedings": sorted(
+                name for name, item in self.proceedings.items() if item.stage is ProsecutionStage.OPENED
+            ),
         }
         return {
             "captive_id": self.captive_id,
@@ -81,6 +111,7 @@ def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
                     name: getattr(payload, name)
                     for name in ("surname", "first_names", "rank", "date_of_birth", "service_number")
                 }
+                record.reportable[envelope.id] = Reportable("CAPTURE", payload.capture.captured_at)
                 _place_fields(record, payload)
             case IdentityAmended():
                 record.identity[payload.field] = payload.current
@@ -91,28 +122,44 @@ def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
                 record.custody = after(record.custody, payload.kind)
                 record.custody_since = envelope.occurred_at
                 record.last_movement_at = envelope.occurred_at
+                if payload.kind in NOTIFIED_MOVEMENTS:
+                    record.reportable[envelope.id] = Reportable(payload.kind.value, envelope.occurred_at)
+            case ProsecutionRecorded():
+                record.proceedings[payload.proceedings_id] = Proceedings(
+                    payload.stage, envelope.occurred_at, payload.court
+                )
         if envelope.type in FACT_LISTS:
             _append_fact(record, event)
     return record
 
 
+# Movements Arts. 122-123 require to be notified (the capture is the other such event).
+NOTIFIED_MOVEMENTS = {
+    MovementKind.TRANSFERRED,
+    MovementKind.HOSPITALISED,
+    MovementKind.ESCAPED,
+    MovementKind.RECAPTURED,
+    MovementKind.DIED,
+    MovementKind.RELEASED,
+}
+
+
 def _place_fields(record: CaptiveRecord, payload: CaptiveRegistered) -> None:
-    values = payload.model_dump(mode="json")
-    for name, tier in field_tiers(type(payload)).items():
-        if name != "captive_id":
-            record.tiers[tier][name] = values[name]
+    for tier, part in split_by_tier(type(payload), payload.model_dump(mode="json")).items():
+        for name, value in part.items():
+            if name != "captive_id":
+                record.tiers[tier][name] = value
 
 
 def _append_fact(record: CaptiveRecord, event: DecodedEvent) -> None:
     """Split one event's fields by tier; each tier's part keeps the event id and times, so the
     parts of one event can be put back together by a reader who sees several tiers."""
     envelope, payload = event.envelope, event.payload
-    values = payload.model_dump(mode="json")
-    parts: dict[DataTier, dict[str, Any]] = {}
-    for name, tier in field_tiers(type(payload)).items():
-        if name != "captive_id":
-            parts.setdefault(tier, {})[name] = values[name]
+    parts = split_by_tier(type(payload), payload.model_dump(mode="json"))
     for tier, part in parts.items():
+        part = {name: value for name, value in part.items() if name != "captive_id"}
+        if not part:
+            continue
         entry = {
             "event_id": envelope.id,
             "occurred_at": _iso(envelope.occurred_at),

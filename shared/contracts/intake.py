@@ -154,6 +154,16 @@ class ConsentedDetails(Part):
         return self
 
 
+class ForceMembership(Part):
+    """Which armed force the captive belongs to (GC III Art. 4A(1); AP I Art. 43): this, never
+    his recorded nationality, decides whether he is a member of a party's armed forces."""
+
+    force: ShortText = tiered(REF)  # e.g. "Korean People's Army"
+    force_state: CountryAlpha2 | None = tiered(REF, None)  # whose forces these are (KP); None: not established
+    integrated_in_forces_of: CountryAlpha2 | None = tiered(REF, None)  # the party whose forces he was embedded in (RU)
+    basis: LongText | Withheld | None = tiered(ID, None)  # how it is known; identity tier (sealed)
+
+
 class Registration(Part):
     """What an intake officer records when a captive enters the detaining state's records.
 
@@ -172,6 +182,8 @@ class Registration(Part):
     identity_document: IdentityDocument | Withheld | None = tiered(ID, None)
     interview: Interview | Withheld | None = tiered(ID, None)
     consented_details: ConsentedDetails | Withheld | None = tiered(ID, None)
+    # A capture fact: which force he belongs to (its parts carry their own tiers; `basis` is sealed).
+    armed_force: ForceMembership | None = tiered(REF, None)
 
 
 @event_type("CaptiveRegistered", 1)
@@ -236,12 +248,23 @@ MOVEMENTS_WITH_A_PLACE = {
 END_OF_CUSTODY = {MovementKind.ESCAPED, MovementKind.DIED, MovementKind.RELEASED}
 
 
+class DeathCertificate(Part):
+    """Art. 120(1)-(2): the death certificate (or the list of deaths certified by a responsible
+    officer) that must go with a death to the Information Bureau."""
+
+    certificate_ref: ShortText
+    issued_by: Name
+    cause: LongText | None = None
+
+
 class Movement(Part):
     """Internment site, transfer, hospital, escape, death or release (Arts. 21, 46-48, 120-122)."""
 
     kind: MovementKind = tiered(REF)  # whether he is held, in hospital, dead or free is status
     location: ShortText | Withheld | None = tiered(ID, None)
     details: LongText | Withheld | None = tiered(ID, None)
+    # Required by the API for DIED and refused for other kinds; events before it have none.
+    death_certificate: DeathCertificate | Withheld | None = tiered(ID, None)
 
     @model_validator(mode="after")
     def _place_where_needed(self):
@@ -301,11 +324,21 @@ class CaptureCardAction(StrEnum):
     DECLINED_BY_CAPTIVE = "DECLINED_BY_CAPTIVE"
 
 
+class CardAddressee(StrEnum):
+    """Art. 70: one card to his family, another to the Central Prisoners of War Agency."""
+
+    FAMILY = "FAMILY"
+    CENTRAL_AGENCY = "CENTRAL_AGENCY"  # the Central Prisoners of War Agency (Art. 123)
+
+
 class CaptureCard(Part):
     """The Art. 70 capture card: offered, written and sent, or declined by the captive."""
 
     action: CaptureCardAction = tiered(REF)
     recipient: ShortText | None = tiered(REF, None)
+    # Which of the two cards; the API requires it for SENT. A card recorded without one (before
+    # it existed) settles neither obligation.
+    addressee: CardAddressee | None = tiered(REF, None)
 
     @model_validator(mode="after")
     def _sent_somewhere(self):
@@ -337,6 +370,7 @@ NotifiableField = Literal[
     "release",
     "escape",
     "transfer",
+    "recapture",
 ]
 
 
@@ -346,12 +380,46 @@ class Notification(Part):
     recipient: NotificationRecipient = tiered(REF)
     fields_sent: list[NotifiableField] = tiered(REF, min_length=1)
     reference: ShortText | None = tiered(REF, None)
+    # The event (capture, transfer, death...) this notification reports; without it, it counts
+    # for any obligation it meets (services/intake/deadlines.py).
+    concerning_event_id: ShortText | None = tiered(REF, None)
 
     @model_validator(mode="after")
     def _no_repeats(self):
         if len(set(self.fields_sent)) != len(self.fields_sent):
             raise ValueError("fields_sent lists a field twice")
         return self
+
+
+class ProsecutionStage(StrEnum):
+    OPENED = "OPENED"
+    CLOSED = "CLOSED"
+
+
+class Prosecution(Part):
+    """Judicial proceedings against the captive (GC III Arts. 82-88, 99-108); while any are open he may be
+    kept back from release, repatriation and transfer (Arts. 115, 119(5))."""
+
+    proceedings_id: ShortText = tiered(REF)
+    stage: ProsecutionStage = tiered(REF)
+    court: Name = tiered(REF)  # an organisation: stays in clear
+    offence: LongText | Withheld | None = tiered(ID, None)  # required when OPENED (the API enforces it)
+    outcome: LongText | Withheld | None = tiered(ID, None)
+
+
+class MediaExposureKind(StrEnum):
+    IDENTITY_PUBLISHED = "IDENTITY_PUBLISHED"
+    IMAGES_PUBLISHED = "IMAGES_PUBLISHED"
+    WISH_TO_DEFECT_PUBLISHED = "WISH_TO_DEFECT_PUBLISHED"
+
+
+class MediaExposure(Part):
+    """He was exposed to public curiosity (GC III Art. 13(2)), or a wish not to return became public:
+    this raises the risk of his return, and older risk assessments become stale."""
+
+    kind: MediaExposureKind = tiered(REF)
+    outlet: ShortText = tiered(REF)
+    details: LongText | Withheld | None = tiered(ID, None)
 
 
 # -- the events: each fact as recorded about one captive ---------------------------------------
@@ -396,6 +464,30 @@ class CaptureCardRecorded(CaptureCard, EventPayload):
 @event_type("NotificationSent", 1)
 class NotificationSent(Notification, EventPayload):
     """Information forwarded under Arts. 122-123: to whom, and exactly which fields."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("ForceMembershipRecorded", 1)
+class ForceMembershipRecorded(ForceMembership, EventPayload):
+    """Which armed force the captive belongs to, established or corrected after registration;
+    it holds from the event's `time` until another replaces it."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("ProsecutionRecorded", 1)
+class ProsecutionRecorded(Prosecution, EventPayload):
+    """Judicial proceedings against the captive opened or closed (Arts. 82-88, 99-108, 115, 119(5)),
+    effective from the event's `time`."""
+
+    captive_id: CaptiveRef = tiered(REF)
+
+
+@event_type("MediaExposureRecorded", 1)
+class MediaExposureRecorded(MediaExposure, EventPayload):
+    """He was exposed to public curiosity (Art. 13(2)), or a wish not to return became public,
+    at the event's `time`: older risk assessments become stale."""
 
     captive_id: CaptiveRef = tiered(REF)
 

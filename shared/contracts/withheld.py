@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from shared.contracts.tiers import TIER_KEY, DataTier
+from shared.contracts.tiers import TIER_KEY, DataTier, tiered_part
 
 SEALED_KEY = "sealed"  # the member of an event's `data` that holds its sealed values
 
@@ -44,24 +44,15 @@ def _tier(info) -> DataTier | None:
     return DataTier(extra[TIER_KEY]) if TIER_KEY in extra else None
 
 
-def _tiered_part(annotation: Any) -> bool:
-    """A nested part whose own fields carry tiers (e.g. `Capture`: its time is reference, its
-    place identity) is sealed field by field; any other identity-tier value is sealed whole."""
-    return (
-        isinstance(annotation, type)
-        and issubclass(annotation, BaseModel)
-        and bool(annotation.model_fields)
-        and all(_tier(info) is not None for info in annotation.model_fields.values())
-    )
-
-
 @cache
 def identity_paths(model: type[BaseModel]) -> tuple[str, ...]:
     """The dotted paths of `model`'s identity-tier values: what intake seals."""
     paths: list[str] = []
     for name, info in model.model_fields.items():
-        if _tiered_part(info.annotation):
-            paths.extend(f"{name}.{inner}" for inner in identity_paths(info.annotation))
+        # A nested part whose own fields carry tiers (`Capture`, `ForceMembership`, also when
+        # optional) is sealed field by field; any other identity-tier value is sealed whole.
+        if (part := tiered_part(info.annotation)) is not None:
+            paths.extend(f"{name}.{inner}" for inner in identity_paths(part))
         elif _tier(info) is DataTier.IDENTITY:
             paths.append(name)
     return tuple(paths)

@@ -51,13 +51,19 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
             },
         ),
         ("notifications", {"recipient": "CENTRAL_TRACING_AGENCY", "fields_sent": ["surname"]}),
+        ("force-membership", {"force": "Korean People's Army", "force_state": "KP", "basis": "unit papers"}),
+        (
+            "prosecutions",
+            {"proceedings_id": "UA-1", "stage": "OPENED", "court": "Kyiv military court", "offence": "a charge"},
+        ),
+        ("media-exposures", {"kind": "IDENTITY_PUBLISHED", "outlet": "a television channel", "details": "his name"}),
     ]
     for what, body in facts:
         answer = intake.post(f"/v1/captives/{captive_id}/{what}", json=body, headers=HEADERS)
         assert answer.status_code == 201, (what, answer.text)
     amended = intake.post(
         f"/v1/captives/{captive_id}/identity-amendments",
-        headers={**HEADERS, "If-Match": '"8"'},
+        headers={**HEADERS, "If-Match": '"11"'},
         json={"field": "service_number", "current": {"answer": "GIVEN", "value": "7-771"}, "reason": "recalled"},
     )
     assert amended.status_code == 201, amended.text
@@ -66,11 +72,11 @@ def test_each_intake_event_type_reaches_the_topic_and_every_consumer_takes_it(st
 
     def published():
         mine = [decode(r.value) for r in read_topic(stack["bootstrap"], topic) if r.key.decode() == captive_id]
-        return mine if len(mine) == 9 else None
+        return mine if len(mine) == 12 else None
 
-    events = wait_until(published, timeout_s=30, what="the captive's 9 events on the topic")
+    events = wait_until(published, timeout_s=30, what="the captive's 12 events on the topic")
     assert {event.envelope.type for event in events} == INTAKE_TYPES
-    assert [event.envelope.stream_version for event in events] == list(range(1, 10))
+    assert [event.envelope.stream_version for event in events] == list(range(1, 13))
     history = intake.get(f"/v1/captives/{captive_id}/events").json()
     assert [event.envelope.id for event in events] == [event["id"] for event in history]
 

@@ -14,6 +14,7 @@ from tests.support import HEADERS, build_app, registration, settings_for
 pytestmark = pytest.mark.integration
 
 CAMP_ARRIVAL = "2025-01-13T12:00:00Z"
+DEATH_CERTIFICATE = {"certificate_ref": "DC-2025-0042", "issued_by": "Dr. O. Bondar, military hospital 3"}
 PRIVATE_ICRC = {
     "interviewer": "ICRC delegate 4",
     "interviewer_agency": "ICRC",
@@ -115,7 +116,12 @@ def test_the_full_capture_record_and_every_later_fact_come_back_in_order(intake)
         ("movements", {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1, Lviv region", "occurred_at": CAMP_ARRIVAL}),
         (
             "capture-card",
-            {"action": "SENT", "recipient": "Central Tracing Agency", "occurred_at": "2025-01-15T00:00:00Z"},
+            {
+                "action": "SENT",
+                "recipient": "Central Tracing Agency",
+                "addressee": "CENTRAL_AGENCY",
+                "occurred_at": "2025-01-15T00:00:00Z",
+            },
         ),
         (
             "notifications",
@@ -216,7 +222,12 @@ def test_overdue_cards_and_notifications_as_of_a_date(intake):
                 {"recipient": recipient, "fields_sent": ["surname"], "occurred_at": "2025-01-12T00:00:00Z"},
             )
     post(intake, on_time, "capture-card", {"action": "DECLINED_BY_CAPTIVE", "occurred_at": "2025-01-14T00:00:00Z"})
-    post(intake, late, "capture-card", {"action": "SENT", "recipient": "CTA", "occurred_at": "2025-01-25T00:00:00Z"})
+    post(
+        intake,
+        late,
+        "capture-card",
+        {"action": "SENT", "recipient": "CTA", "addressee": "CENTRAL_AGENCY", "occurred_at": "2025-01-25T00:00:00Z"},
+    )
 
     def overdue(as_of: str) -> set:
         answer = intake.get("/v1/overdue", params={"as_of": as_of})
@@ -301,7 +312,12 @@ def test_concurrent_retries_with_one_key_write_once(intake):
 @pytest.mark.parametrize(
     ("what", "body", "where", "message"),
     [
-        ("movements", {"kind": "DIED", "occurred_at": "2024-12-31T00:00:00Z"}, "occurred_at", "before the capture"),
+        (
+            "movements",
+            {"kind": "DIED", "death_certificate": DEATH_CERTIFICATE, "occurred_at": "2024-12-31T00:00:00Z"},
+            "occurred_at",
+            "before the capture",
+        ),
         ("movements", {"kind": "TELEPORTED", "location": "x"}, "kind", "Input should be"),
         ("movements", {"kind": "ARRIVED_AT_CAMP"}, "body", "location is required"),
         (
@@ -342,7 +358,60 @@ def test_concurrent_retries_with_one_key_write_once(intake):
             "fields_sent",
             "Input should be",
         ),
-        ("capture-card", {"action": "SENT"}, "body", "recipient is required"),
+        ("capture-card", {"action": "SENT", "addressee": "FAMILY"}, "body", "recipient is required"),
+        ("capture-card", {"action": "SENT", "recipient": "his mother"}, "body", "addressee is required"),
+        ("capture-card", {"action": "SENT", "recipient": "x", "addressee": "NEIGHBOUR"}, "addressee", "Input should"),
+        (
+            "capture-card",
+            {"action": "DECLINED_BY_CAPTIVE", "addressee": "FAMILY"},
+            "body",
+            "declined for both addressees",
+        ),
+        ("movements", {"kind": "DIED"}, "body", "death_certificate is required for DIED"),
+        (
+            "movements",
+            {"kind": "DIED", "death_certificate": {"certificate_ref": "DC-1"}},
+            "issued_by",
+            "Field required",
+        ),
+        (
+            "movements",
+            {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1", "death_certificate": DEATH_CERTIFICATE},
+            "body",
+            "ARRIVED_AT_CAMP takes none",
+        ),
+        (
+            "movements",
+            {"kind": "DIED", "death_certificate": {"withheld": "sealed"}},
+            "death_certificate",
+            "`withheld` marks data",
+        ),
+        ("force-membership", {"force_state": "KP"}, "force", "Field required"),
+        ("force-membership", {"force": "KPA", "force_state": "XX"}, "force_state", "Invalid country"),
+        ("force-membership", {"force": "  ", "force_state": "KP"}, "force", "must not be empty"),
+        (
+            "force-membership",
+            {"force": "KPA", "force_state": "KP", "integrated_in_forces_of": "KP"},
+            "body",
+            "cannot be the force's own state",
+        ),
+        ("force-membership", {"force": "KPA", "basis": {"withheld": "erased"}}, "basis", "`withheld` marks data"),
+        ("prosecutions", {"proceedings_id": "P-1", "stage": "OPENED", "court": "Court"}, "body", "offence is required"),
+        (
+            "prosecutions",
+            {"proceedings_id": "P-1", "stage": "OPENED", "court": "Court", "offence": "x", "outcome": "acquitted"},
+            "body",
+            "outcome is recorded when the proceedings are CLOSED",
+        ),
+        ("prosecutions", {"proceedings_id": "P-1", "stage": "STAYED", "court": "Court"}, "stage", "Input should"),
+        ("media-exposures", {"kind": "IMAGES_PUBLISHED"}, "outlet", "Field required"),
+        ("media-exposures", {"kind": "INTERVIEWED", "outlet": "TV"}, "kind", "Input should"),
+        (
+            "notifications",
+            {"recipient": "CENTRAL_TRACING_AGENCY", "fields_sent": ["death"], "concerning_event_id": "no-such-event"},
+            "concerning_event_id",
+            "is not an event of",
+        ),
     ],
 )
 def test_bad_facts_get_a_422_naming_the_field_and_change_nothing(intake, what, body, where, message):
@@ -383,10 +452,8 @@ def test_bad_registrations_get_a_422_naming_the_field_and_store_nothing(intake, 
 
 def test_movements_that_cannot_follow_get_409(intake):
     captive_id = register(intake)
-    assert (
-        post(intake, captive_id, "movements", {"kind": "DIED", "occurred_at": "2025-01-12T00:00:00Z"}).status_code
-        == 201
-    )
+    died = {"kind": "DIED", "death_certificate": DEATH_CERTIFICATE, "occurred_at": "2025-01-12T00:00:00Z"}
+    assert post(intake, captive_id, "movements", died).status_code == 201
     after_death = post(
         intake,
         captive_id,
@@ -403,3 +470,143 @@ def test_movements_that_cannot_follow_get_409(intake):
         {"kind": "HOSPITALISED", "location": "H", "occurred_at": "2025-01-12T00:00:00Z"},
     )
     assert earlier.status_code == 409 and "time order" in earlier.text
+
+
+def test_force_membership_at_registration_and_later_is_recorded_with_its_basis_in_the_identity_tier(intake):
+    kpa = {"force": "Korean People's Army", "force_state": "KP", "integrated_in_forces_of": "RU"}
+    captive_id = register(
+        intake, {**registration(), "nationality": None, "armed_force": {**kpa, "basis": "unit papers"}}
+    )
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    assert view["reference"]["armed_force"] == kpa  # the force in clear: status decides from it
+    assert view["identity"]["armed_force"] == {"basis": "unit papers"}  # how it is known: identity tier
+
+    corrected = {"force": "Korean People's Army", "force_state": "KP", "occurred_at": "2025-02-01T00:00:00Z"}
+    answer = post(intake, captive_id, "force-membership", {**corrected, "basis": "interview with the ICRC"})
+    assert answer.status_code == 201, answer.text
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    [later] = view["reference"]["force_memberships"]
+    assert (later["force_state"], later["integrated_in_forces_of"], later["occurred_at"]) == (
+        "KP",
+        None,
+        "2025-02-01T00:00:00Z",
+    )
+    assert "basis" not in later and view["identity"]["force_memberships"][0]["basis"] == "interview with the ICRC"
+
+    history = intake.get(f"/v1/captives/{captive_id}/events").json()
+    assert history[0]["data"]["armed_force"]["basis"] == "unit papers"
+    assert history[1]["type"] == "ForceMembershipRecorded"
+
+    bad = {**registration(), "armed_force": {**kpa, "basis": {"withheld": "sealed"}}}
+    before = event_count(intake)
+    answer = intake.post("/v1/captives", json=bad, headers=HEADERS)
+    assert answer.status_code == 422 and "armed_force" in answer.text and "withheld" in answer.text, answer.text
+    same_state = {**registration(), "armed_force": {**kpa, "integrated_in_forces_of": "KP"}}
+    assert intake.post("/v1/captives", json=same_state, headers=HEADERS).status_code == 422
+    assert event_count(intake) == before
+
+
+def test_proceedings_open_and_close_once_each_and_refusals_store_nothing(intake):
+    captive_id = register(intake)
+    opened = {
+        "proceedings_id": "UA-2025-17",
+        "stage": "OPENED",
+        "court": "Kyiv military court",
+        "offence": "a charge under Art. 82 (disciplinary)",
+        "occurred_at": "2025-02-01T00:00:00Z",
+    }
+    closed = {
+        "proceedings_id": "UA-2025-17",
+        "stage": "CLOSED",
+        "court": "Kyiv military court",
+        "outcome": "acquitted",
+        "occurred_at": "2025-03-01T00:00:00Z",
+    }
+    never = post(intake, captive_id, "prosecutions", {**closed, "proceedings_id": "UA-2025-99"})
+    assert never.status_code == 409 and "never opened" in never.text, never.text
+    assert post(intake, captive_id, "prosecutions", opened).status_code == 201
+    assert intake.get(f"/v1/captives/{captive_id}").json()["reference"]["open_proceedings"] == ["UA-2025-17"]
+    again = post(intake, captive_id, "prosecutions", {**opened, "occurred_at": "2025-02-02T00:00:00Z"})
+    assert again.status_code == 409 and "already open" in again.text, again.text
+    early = post(intake, captive_id, "prosecutions", {**closed, "occurred_at": "2025-01-20T00:00:00Z"})
+    assert early.status_code == 409 and "time order" in early.text, early.text
+    before = event_count(intake)
+    assert post(intake, captive_id, "prosecutions", closed).status_code == 201
+    twice = post(intake, captive_id, "prosecutions", {**closed, "occurred_at": "2025-03-02T00:00:00Z"})
+    assert twice.status_code == 409 and "already closed" in twice.text, twice.text
+    assert event_count(intake) == before + 1
+
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    assert view["reference"]["open_proceedings"] == []
+    assert [(p["stage"], p["court"]) for p in view["reference"]["prosecutions"]] == [
+        ("OPENED", "Kyiv military court"),
+        ("CLOSED", "Kyiv military court"),
+    ]
+    assert "offence" not in view["reference"]["prosecutions"][0]
+    assert view["identity"]["prosecutions"][0]["offence"] == opened["offence"]
+    assert view["identity"]["prosecutions"][1]["outcome"] == "acquitted"
+
+    died = {"kind": "DIED", "death_certificate": DEATH_CERTIFICATE, "occurred_at": "2025-04-01T00:00:00Z"}
+    assert post(intake, captive_id, "movements", died).status_code == 201
+    dead = post(intake, captive_id, "prosecutions", {**opened, "proceedings_id": "UA-2025-18"})
+    assert dead.status_code == 409 and "DEAD" in dead.text
+
+
+def test_a_media_exposure_and_a_death_with_its_certificate_are_recorded(intake):
+    captive_id = register(intake)
+    exposure = {
+        "kind": "IMAGES_PUBLISHED",
+        "outlet": "a national television channel",
+        "details": "his face shown in an interview",
+        "occurred_at": "2025-01-20T00:00:00Z",
+    }
+    assert post(intake, captive_id, "media-exposures", exposure).status_code == 201
+    died = {"kind": "DIED", "death_certificate": {**DEATH_CERTIFICATE, "cause": "wounds"}}
+    answer = post(intake, captive_id, "movements", {**died, "occurred_at": "2025-01-21T00:00:00Z"})
+    assert answer.status_code == 201, answer.text
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    assert view["reference"]["media_exposures"][0]["kind"] == "IMAGES_PUBLISHED"
+    assert view["identity"]["media_exposures"][0]["details"] == "his face shown in an interview"
+    assert view["identity"]["movements"][0]["death_certificate"]["cause"] == "wounds"
+    assert "death_certificate" not in view["reference"]["movements"][0]
+    assert view["reference"]["custody"]["state"] == "DEAD"
+
+
+def test_a_notification_names_the_event_it_reports_only_if_it_is_his_and_came_before(intake):
+    captive_id = register(intake)
+    other = register(intake)
+    moved = post(
+        intake,
+        captive_id,
+        "movements",
+        {"kind": "HOSPITALISED", "location": "H3", "occurred_at": "2025-01-15T00:00:00Z"},
+    )
+    hospitalised = moved.json()["event_id"]
+    wish = post(
+        intake,
+        captive_id,
+        "wishes",
+        {"wish": "UNDECIDED", "provenance": PRIVATE_ICRC, "occurred_at": "2025-01-16T00:00:00Z"},
+    ).json()["event_id"]
+    notice = {"recipient": "NATIONAL_INFORMATION_BUREAU", "fields_sent": ["health"]}
+    before = event_count(intake)
+    for concerning, when, message in (
+        (hospitalised, "2025-01-14T00:00:00Z", "before the HOSPITALISED it reports"),
+        (wish, "2025-01-17T00:00:00Z", "is not an event of"),
+    ):
+        answer = post(
+            intake, captive_id, "notifications", {**notice, "concerning_event_id": concerning, "occurred_at": when}
+        )
+        assert answer.status_code == 422 and message in answer.text, answer.text
+    elsewhere = post(intake, other, "notifications", {**notice, "concerning_event_id": hospitalised})
+    assert elsewhere.status_code == 422 and "is not an event of" in elsewhere.text
+    assert event_count(intake) == before
+    answer = post(
+        intake,
+        captive_id,
+        "notifications",
+        {**notice, "concerning_event_id": hospitalised, "occurred_at": "2025-01-16T00:00:00Z"},
+    )
+    assert answer.status_code == 201, answer.text
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    assert view["reference"]["notifications"][0]["concerning_event_id"] == hospitalised

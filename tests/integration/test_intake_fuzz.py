@@ -24,6 +24,9 @@ FACT_ENDPOINTS = [
     "capture-card",
     "notifications",
     "identity-amendments",
+    "force-membership",
+    "prosecutions",
+    "media-exposures",
 ]
 
 json_values = st.recursive(

@@ -20,6 +20,7 @@ from shared.contracts.intake import (
     Registration,
 )
 from shared.contracts.tiers import DataTier, field_tiers
+from shared.feed import redact
 from tests.support import registration
 
 CAPTURED = datetime(2025, 1, 11, 9, tzinfo=UTC)
@@ -187,3 +188,22 @@ def test_names_must_not_be_blank_and_movements_to_a_place_name_it():
         Registration.model_validate({**registration(), "rank": {"answer": "GIVEN", "value": "   "}})
     with pytest.raises(ValidationError, match="location is required for ARRIVED_AT_CAMP"):
         Movement(kind="ARRIVED_AT_CAMP")
+
+
+def test_a_reader_of_the_reference_tier_sees_the_force_but_not_how_it_is_known():
+    captive = "CAP-0000-0000-0001"
+    body = {**registration(), "armed_force": {"force": "Korean People's Army", "force_state": "KP", "basis": "papers"}}
+    registered = event(CaptiveRegistered(captive_id=captive, **body), 1, CAPTURED)
+    document, shown = redact(registered, frozenset({DataTier.REFERENCE}))
+    assert document["data"]["armed_force"] == {
+        "force": "Korean People's Army",
+        "force_state": "KP",
+        "integrated_in_forces_of": None,
+    }
+    assert "armed_force.basis" in document["redacted"] and "surname" in document["redacted"]
+    assert "armed_force" not in document["redacted"] and shown == {DataTier.REFERENCE}
+    full, _ = redact(registered, frozenset(DataTier))
+    assert full["data"]["armed_force"]["basis"] == "papers" and list(full["data"]) == list(registered.envelope.data)
+    view = fold([registered]).view()
+    assert view["reference"]["armed_force"]["force_state"] == "KP" and "basis" not in view["reference"]["armed_force"]
+    assert view["identity"]["armed_force"] == {"basis": "papers"}

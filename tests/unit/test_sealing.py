@@ -11,10 +11,24 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from services.intake import keys, tables
-from services.intake.api import IcrcVisitRequest, MovementRequest, RegistrationRequest
+from services.intake.api import (
+    ForceMembershipRequest,
+    IcrcVisitRequest,
+    MediaExposureRequest,
+    MovementRequest,
+    ProsecutionRequest,
+    RegistrationRequest,
+)
 from shared.chain import event_hash
 from shared.contracts import EventMetadata, InvalidEvent, decode
-from shared.contracts.intake import CaptiveRegistered, IdentityAmended, MovementRecorded
+from shared.contracts.intake import (
+    CaptiveRegistered,
+    ForceMembershipRecorded,
+    IdentityAmended,
+    MediaExposureRecorded,
+    MovementRecorded,
+    ProsecutionRecorded,
+)
 from shared.contracts.withheld import ERASED, SEALED, Withheld
 from shared.eventstore import EventStore
 from tests.support import registration
@@ -152,6 +166,23 @@ def test_a_sealed_block_cannot_withhold_a_reference_field():
         ),
         (MovementRequest, {"kind": "ARRIVED_AT_CAMP", "location": {"withheld": "sealed"}}, "location"),
         (IcrcVisitRequest, {"delegate": "D", "place": {"withheld": "erased"}, "private_interview": True}, "place"),
+        (
+            RegistrationRequest,
+            {**registration(), "armed_force": {"force": "KPA", "basis": {"withheld": "sealed"}}},
+            "armed_force.basis",
+        ),
+        (ForceMembershipRequest, {"force": "KPA", "basis": {"withheld": "sealed"}}, "basis"),
+        (MovementRequest, {"kind": "DIED", "death_certificate": {"withheld": "sealed"}}, "death_certificate"),
+        (
+            ProsecutionRequest,
+            {"proceedings_id": "P", "stage": "OPENED", "court": "C", "offence": {"withheld": "erased"}},
+            "offence",
+        ),
+        (
+            MediaExposureRequest,
+            {"kind": "IMAGES_PUBLISHED", "outlet": "TV", "details": {"withheld": "sealed"}},
+            "details",
+        ),
     ],
 )
 def test_a_client_cannot_send_the_withheld_marker(model, body, field):
@@ -161,3 +192,57 @@ def test_a_client_cannot_send_the_withheld_marker(model, body, field):
     assert error["loc"] == tuple(field.split("."))  # a part of the capture is checked where it is
     assert f"{field.rpartition('.')[2]}: `withheld` marks data the service does not show" in error["msg"]
     assert isinstance(Withheld.model_validate({"withheld": "sealed"}), Withheld)  # events still accept it
+
+
+def test_the_identity_parts_of_the_new_facts_are_sealed_opened_and_erased(session, store):
+    """Each new identity-tier value (the basis of a force membership, at registration and later;
+    a death certificate; the offence and outcome of proceedings; what a media exposure showed)
+    is ciphertext on the topic, opened by intake, and erased with the key; the reference parts
+    (which force, which stage, which kind of exposure) stay in clear for status and disposition."""
+    body = registration(surname=f"김{CANARY}")
+    body["armed_force"] = {"force": "Korean People's Army", "force_state": "KP", "basis": f"papers {CANARY}"}
+    facts = [
+        CaptiveRegistered(captive_id=CAPTIVE, **body),
+        ForceMembershipRecorded(captive_id=CAPTIVE, force="Korean People's Army", basis=f"said so {CANARY}"),
+        ProsecutionRecorded(
+            captive_id=CAPTIVE, proceedings_id="P-1", stage="OPENED", court="Court", offence=f"charge {CANARY}"
+        ),
+        MediaExposureRecorded(captive_id=CAPTIVE, kind="IMAGES_PUBLISHED", outlet="TV", details=f"face {CANARY}"),
+        MovementRecorded(
+            captive_id=CAPTIVE,
+            kind="DIED",
+            death_certificate={"certificate_ref": f"DC {CANARY}", "issued_by": "Dr. B", "cause": CANARY},
+        ),
+    ]
+    for version, payload in enumerate(facts):
+        append(session, store, payload, version)
+    raw = stored_rows(session)
+    assert all(CANARY not in row for row in raw)
+
+    seen = [decode(row.encode()).payload for row in raw]  # what status and disposition get
+    assert seen[0].armed_force.force_state == "KP" and seen[0].armed_force.basis == SEALED
+    assert seen[1].force == "Korean People's Army" and seen[1].basis == SEALED
+    assert seen[2].stage == "OPENED" and seen[2].offence == SEALED
+    assert seen[3].kind == "IMAGES_PUBLISHED" and seen[3].details == SEALED
+    assert seen[4].kind == "DIED" and seen[4].death_certificate == SEALED
+    assert orjson.loads(raw[0])["data"]["armed_force"] == {
+        "force": "Korean People's Army",
+        "force_state": "KP",
+        "integrated_in_forces_of": None,
+    }
+
+    opened = [item.event.payload for item in keys.open_events(session, store.read_stream(session, CAPTIVE))]
+    assert opened == facts
+
+    session.execute(sa.delete(tables.captive_keys))
+    erased = [item.event.payload for item in keys.open_events(session, store.read_stream(session, CAPTIVE))]
+    assert erased[0].armed_force.basis == ERASED and erased[0].armed_force.force == "Korean People's Army"
+    assert (erased[1].basis, erased[2].offence, erased[3].details, erased[4].death_certificate) == (ERASED,) * 4
+    assert erased[2].court == "Court"
+
+
+def test_a_registration_without_a_force_membership_seals_no_path_through_it(session, store):
+    envelope = append(session, store, registered(), 0)
+    assert envelope.data["armed_force"] is None
+    assert not any(path.startswith("armed_force") for path in envelope.data["sealed"]["paths"])
+    assert decode(stored_rows(session)[0].encode()).payload.armed_force is None
