@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
-from services.disposition.eligibility import gather, recompute
-from services.disposition.rules import RULES, disposition, exchange_eligibility
-from services.disposition.tables import (
-    captives,
-    dispositions,
-    eligibility,
-    eligibility_history,
-    exchange_lists,
+from services.disposition.eligibility import counterparts, gather, recompute
+from services.disposition.facts import DispositionFacts
+from services.disposition.rules import RULES, Verdict, commission_release, disposition, exchange_eligibility
+from services.disposition.tables import captives, eligibility
+from services.disposition.workflow import (
+    Disposition,
+    DispositionStage,
+    ExchangeList,
+    ListStage,
+    dispositions_of,
+    exchange_list,
 )
 from shared.auth.access_log import record_access
 from shared.auth.gate import Caller, CallerDep, allow
@@ -36,16 +40,22 @@ from shared.contracts.disposition import (
     DispositionKind,
     DispositionProposed,
     DispositionRequest,
+    DispositionStep,
+    DispositionStepRefused,
     ExchangeListApproved,
     ExchangeListChecked,
     ExchangeListCreated,
     ExchangeListExecuted,
     ExchangeListProposed,
+    ExchangeListStepRefused,
+    HandedToRepatriationCommission,
     ListEntryResult,
+    ListStep,
     PartnerClaim,
     PartnerStateClaimRecorded,
     RiskAssessed,
     RiskAssessment,
+    RiskOutcome,
     StateAssurance,
     StateAssuranceRecorded,
     list_stream,
@@ -53,7 +63,7 @@ from shared.contracts.disposition import (
 )
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
-from shared.contracts.intake import LongText
+from shared.contracts.intake import LongText, Name
 from shared.contracts.status import RuleApplied
 from shared.contracts.tiers import DataTier
 from shared.errors import DomainConflict
@@ -70,7 +80,27 @@ MAX_LIST = 2000
 
 
 class RiskRequest(RiskAssessment, When):
-    pass
+    @model_validator(mode="after")
+    def _onward_said_once(self):
+        """An assessment says whether the destination would hand him on, and to whom, in one
+        consistent way; and assurances never turn a real risk into none."""
+        if self.onward_state is not None:
+            raise ValueError("onward_state is the older form: say would_hand_on and onward_states instead")
+        if self.would_hand_on is True and not self.onward_states:
+            raise ValueError("would_hand_on is true: onward_states must name to whom")
+        if self.would_hand_on is not True and self.onward_states:
+            raise ValueError("onward_states are given only when would_hand_on is true")
+        if self.destination in self.onward_states:
+            raise ValueError("onward_states must differ from destination")
+        if len(set(self.onward_states)) != len(self.onward_states):
+            raise ValueError("onward_states lists a state twice")
+        if self.outcome is RiskOutcome.NO_REAL_RISK and self.relies_on_assurances:
+            raise ValueError(
+                "a NO_REAL_RISK outcome cannot rest on diplomatic assurances: they never turn a real risk into none"
+            )
+        if self.relies_on_assurances and not self.diplomatic_assurances:
+            raise ValueError("relies_on_assurances needs diplomatic_assurances")
+        return self
 
 
 class ClaimRequest(PartnerClaim, When):
@@ -83,6 +113,7 @@ class AssuranceRequest(When):
     willing_and_able_to_apply_gc_iii: bool
     accepts_for_resettlement: bool = False
     neutral_accommodation_agreement: bool = False
+    repatriation_commission_agreement: bool = False
     assessment: LongText
 
 
@@ -212,45 +243,52 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     }
 
 
+def _moments(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
+    return (parse_as_of(as_of) if as_of else utc_now()), (parse_as_of(known_at, "known_at") if known_at else None)
+
+
+def facts_of(session: Session, captive_id: str, at: datetime, known_at: datetime | None = None) -> DispositionFacts:
+    """The captive's facts as they stood at `at` (as known at `known_at`); 404 if he was not yet
+    registered then."""
+    found = gather(session, [captive_id], at, known_at).get(captive_id)
+    if found is None:
+        known_captive(session, captive_id)
+        raise NotFound(f"captive {captive_id} was not yet registered (or not yet known) on {iso(at)}")
+    return found
+
+
+def _answer(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "eligible": verdict.allowed,
+        "reasons": [reason.model_dump(mode="json") for reason in verdict.reasons],
+        "facts": [fact.model_dump(mode="json") for fact in verdict.facts],
+    }
+
+
+AsOf = Annotated[str | None, Query(description="a date (read as 00:00 UTC) or a datetime with a zone; default now")]
+KnownAt = Annotated[str | None, Query(description="only facts recorded by then (default: all recorded)")]
+
+
 @router.get("/captives/{captive_id}/eligibility", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404))
 def get_eligibility(
     captive_id: CaptiveId,
     session: DbSession,
     request: Request,
     caller: CallerDep,
-    as_of: Annotated[str | None, Query(description="a date or a datetime with a zone; default now")] = None,
-    known_at: Annotated[str | None, Query(description="only answers recorded by then (default: all)")] = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> dict[str, Any]:
-    """Exchange eligibility per counterpart state, with every reason, as it stood on a date:
-    as now known, or as known at `known_at`."""
-    moment = parse_as_of(as_of) if as_of else utc_now()
-    conditions = [eligibility_history.c.captive_id == captive_id, eligibility_history.c.effective_at <= moment]
-    if known_at:
-        conditions.append(eligibility_history.c.recorded_at <= parse_as_of(known_at, "known_at"))
-    rows = session.execute(
-        sa.select(eligibility_history).where(*conditions).order_by(eligibility_history.c.stream_version)
-    ).all()
-    if (
-        not rows
-        and session.execute(sa.select(captives.c.captive_id).where(captives.c.captive_id == captive_id)).first() is None
-    ):
-        raise NotFound(f"no captive {captive_id} known to disposition")
-    latest = {}
-    for row in rows:  # in recorded order: the last answer per state wins
-        latest[row.counterpart_state] = row
+    """Exchange eligibility per counterpart state, with every reason, as it stood on a date: only
+    facts in effect then, and only those recorded by `known_at`. Names every event it used."""
+    moment, known = _moments(as_of, known_at)
+    facts = facts_of(session, captive_id, moment, known)
+    states = counterparts(session, {captive_id: facts})[captive_id]
     document = {
         "captive_id": captive_id,
         "as_of": iso(moment),
-        "counterparts": {
-            state: {
-                "eligible": row.eligible,
-                "reasons": row.reasons,
-                "facts": row.facts,
-                "event_id": row.event_id,
-                "effective_at": iso(row.effective_at),
-            }
-            for state, row in sorted(latest.items())
-        },
+        "known_at": iso(known),
+        "counterparts": {state: _answer(exchange_eligibility(facts, state)) for state in sorted(states)},
+        "events_used": list(facts.used_events),
     }
     return disclose(request, caller, document, [captive_id])
 
@@ -265,17 +303,24 @@ def check_disposition(
     caller: CallerDep,
     kind: DispositionKind,
     destination: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> dict[str, Any]:
-    """Whether a disposition may be carried out now, with every rule and the facts used."""
-    known_captive(session, captive_id)
-    verdict = disposition(kind, gather(session, [captive_id])[captive_id], destination)
+    """Whether a disposition may be carried out at a moment (default now), with every rule and
+    the facts and events used."""
+    moment, known = _moments(as_of, known_at)
+    facts = facts_of(session, captive_id, moment, known)
+    verdict = disposition(kind, facts, destination)
     document = {
         "captive_id": captive_id,
         "kind": kind.value,
-        "destination": destination,
+        "destination": verdict.destination or destination,
+        "as_of": iso(moment),
+        "known_at": iso(known),
         "allowed": verdict.allowed,
         "reasons": [r.model_dump() for r in verdict.reasons],
         "facts": [f.model_dump() for f in verdict.facts],
+        "events_used": list(facts.used_events),
     }
     return disclose(request, caller, document, [captive_id])
 
@@ -369,23 +414,73 @@ def record_assurance(
     return write(command, body, produce)
 
 
-# -- dispositions: proposed by one person, approved by another, then completed ----------------------
+# -- dispositions: proposed by one person, approved by another, then carried out ---------------------
+#
+# Each step that moves him runs the rules again, against the facts as they stand at that moment
+# (the step's own time). A refusal answers 409 with the blocking rules and is itself recorded: a
+# DispositionStepRefused names who tried (the envelope's actor) and why.
 
 
-def _disposition_row(session: Session, captive_id: str, disposition_id: str):
-    row = session.execute(
-        sa.select(dispositions).where(
-            dispositions.c.disposition_id == disposition_id, dispositions.c.captive_id == captive_id
-        )
-    ).first()
-    if row is None:
+def _stream_events(runtime: ServiceRuntime, session: Session, stream: str) -> list[tuple[EventEnvelope, EventPayload]]:
+    return [(stored.envelope, stored.event.payload) for stored in runtime.store.read_stream(session, stream)]
+
+
+def _disposition_of(runtime: ServiceRuntime, session: Session, captive_id: str, disposition_id: str) -> Disposition:
+    found = dispositions_of(captive_id, _stream_events(runtime, session, captive_id)).get(disposition_id)
+    if found is None:
         raise NotFound(f"no disposition {disposition_id} for captive {captive_id}")
-    return row
+    return found
 
 
-def _blocked(verdict, what: str) -> DomainConflict:
-    reasons = "; ".join(f"{r.rule_id} ({r.article}) {r.finding}" for r in verdict.blocked_by)
-    return DomainConflict(f"{what} is not allowed now: {reasons}")
+def _findings(blocked: list[RuleApplied]) -> str:
+    return "; ".join(f"{r.rule_id} ({r.article}) {r.finding}" for r in blocked)
+
+
+def _refusal(detail: str, blocked: list[RuleApplied], **extra) -> Callable[[list[EventEnvelope]], Answer]:
+    def answer(envelopes: list[EventEnvelope]) -> Answer:
+        body = {
+            "detail": detail,
+            "blocked_by": [r.model_dump(mode="json") for r in blocked],
+            "refusal_event_id": envelopes[0].id,
+            **extra,
+        }
+        return Answer(409, body)
+
+    return answer
+
+
+def refuse_step(
+    runtime: ServiceRuntime,
+    session: Session,
+    metadata: EventMetadata,
+    *,
+    captive_id: str,
+    step: DispositionStep,
+    verdict: Verdict,
+    kind: DispositionKind,
+    disposition_id: str | None = None,
+    stopped: Disposition | None = None,
+):
+    """Record the refusal of a disposition step and answer 409 with its reasons (for a stopped
+    disposition, the rules that stopped it and any that block now)."""
+    blocked = verdict.blocked_by
+    detail = f"{step.value} of {kind.value} is not allowed now: {_findings(blocked)}"
+    if stopped is not None:
+        blocked = [*stopped.stopped_by, *(rule for rule in blocked if rule not in stopped.stopped_by)]
+        detail = f"disposition {disposition_id} was stopped: {_findings(blocked)}"
+    event = DispositionStepRefused(
+        captive_id=captive_id,
+        disposition_id=disposition_id,
+        kind=kind,
+        destination=verdict.destination,
+        step=step,
+        blocked_by=blocked,
+    )
+    return [one_append(runtime, session, captive_id, event, metadata)], _refusal(detail, blocked)
+
+
+def _at(metadata: EventMetadata) -> datetime:
+    return metadata.occurred_at
 
 
 @router.post(
@@ -400,23 +495,33 @@ def propose_disposition(
     command: Writer,
 ):
     """Propose a disposition (Art. 12 transfer, resettlement, stay, direct repatriation, neutral
-    accommodation, repatriation after hostilities). Refused (409, with the reasons) unless the
-    rules allow it now; a second person must approve it."""
+    accommodation, repatriation after hostilities, hand-over to a neutral repatriation
+    commission). Refused (409, with the reasons, and recorded) unless the rules allow it at the
+    proposal's time; a second person must approve it."""
     if body.kind is DispositionKind.EXCHANGE:
         raise HTTPException(422, "exchanges are made through exchange lists: POST /v1/exchange-lists")
     runtime = command.runtime
     metadata = metadata_for(command, body)
 
     def produce(session: Session):
-        known_captive(session, captive_id)
-        verdict = disposition(body.kind, gather(session, [captive_id])[captive_id], body.destination)
+        verdict = disposition(body.kind, facts_of(session, captive_id, _at(metadata)), body.destination)
         if not verdict.allowed:
-            raise _blocked(verdict, body.kind.value)
+            return refuse_step(
+                runtime,
+                session,
+                metadata,
+                captive_id=captive_id,
+                step=DispositionStep.PROPOSE,
+                verdict=verdict,
+                kind=body.kind,
+            )
         event = DispositionProposed(
             captive_id=captive_id,
             disposition_id=f"DSP-{secrets.token_hex(6).upper()}",
             reasons=verdict.reasons,
-            **body.model_dump(exclude={"occurred_at"}),
+            kind=body.kind,
+            destination=verdict.destination,
+            note=body.note,
         )
         return [one_append(runtime, session, captive_id, event, metadata)], lambda envelopes: created(
             envelopes, disposition_id=event.disposition_id
@@ -428,6 +533,64 @@ def propose_disposition(
 def two_people(proposed_by: str, actor: str) -> None:
     if proposed_by == actor:
         raise HTTPException(403, f"{actor} proposed this; another person must approve it (two-person rule)")
+
+
+def _step_verdict(facts: DispositionFacts, found: Disposition, step: DispositionStep) -> Verdict:
+    if found.via_commission and step is DispositionStep.COMPLETE:
+        return commission_release(facts, found.disposition_id)
+    return disposition(found.kind, facts, found.destination)
+
+
+def _disposition_step(command: Command, captive_id: str, disposition_id: str, step: DispositionStep, carry_out):
+    """Take `step` of a disposition: the transition table first (409 if it cannot follow), then
+    the rules again at this moment (409 and a recorded refusal if they block), then `carry_out`
+    (session, disposition, verdict) -> the events to append."""
+    runtime = command.runtime
+    metadata = metadata_for(command)
+
+    def produce(session: Session):
+        found = _disposition_of(runtime, session, captive_id, disposition_id)
+        if found.stage is DispositionStage.STOPPED:  # the refusal is recorded, with why it stopped
+            verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step)
+            return refuse_step(
+                runtime,
+                session,
+                metadata,
+                captive_id=captive_id,
+                step=step,
+                verdict=verdict,
+                kind=found.kind,
+                disposition_id=disposition_id,
+                stopped=found,
+            )
+        found.next_stage(step)
+        if step is DispositionStep.APPROVE:
+            two_people(found.proposed_by, command.actor)
+        verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step)
+        if not verdict.allowed:
+            return refuse_step(
+                runtime,
+                session,
+                metadata,
+                captive_id=captive_id,
+                step=step,
+                verdict=verdict,
+                kind=found.kind,
+                disposition_id=disposition_id,
+            )
+        events = carry_out(found, verdict)
+        version = runtime.store.stream_version(session, captive_id)
+        ended = any(isinstance(event, CustodyEnded) for event in events)
+
+        def answer(envelopes):
+            extra = {}
+            if ended:
+                extra["eligibility_changes"] = recompute(session, runtime.store, [captive_id], cause=envelopes[-1])
+            return created(envelopes, **extra)
+
+        return [StreamAppend(captive_id, version, events, metadata)], answer
+
+    return produce
 
 
 @router.post(
@@ -442,24 +605,57 @@ def approve_disposition(
     command: Writer,
     body: Step | None = None,
 ):
-    """Approve by a person other than the proposer; refused if the rules no longer allow it."""
-    runtime = command.runtime
-    metadata = metadata_for(command)
+    """Approve by a person other than the proposer; refused (409, recorded) if the rules no
+    longer allow it."""
 
-    def produce(session: Session):
-        row = _disposition_row(session, captive_id, disposition_id)
-        if row.stage != "PROPOSED":
-            raise DomainConflict(f"disposition {disposition_id} is {row.stage}, not awaiting approval")
-        two_people(row.proposed_by, command.actor)
-        verdict = disposition(DispositionKind(row.kind), gather(session, [captive_id])[captive_id], row.destination)
-        if not verdict.allowed:
-            raise _blocked(verdict, row.kind)
-        event = DispositionApproved(
-            captive_id=captive_id, disposition_id=disposition_id, proposed_by=row.proposed_by, reasons=verdict.reasons
-        )
-        return [one_append(runtime, session, captive_id, event, metadata)], created
+    def approve(found: Disposition, verdict: Verdict):
+        return [
+            DispositionApproved(
+                captive_id=captive_id,
+                disposition_id=disposition_id,
+                proposed_by=found.proposed_by,
+                reasons=verdict.reasons,
+            )
+        ]
 
-    return write(command, body or Step(), produce)
+    return write(
+        command,
+        body or Step(),
+        _disposition_step(command, captive_id, disposition_id, DispositionStep.APPROVE, approve),
+    )
+
+
+class CommissionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    commission: Name = Field(description="the neutral repatriation commission taking custody of him")
+    explanation_days: int = Field(
+        default=90, ge=1, le=365, description="how long explanations run before he may be released (1953: 90 days)"
+    )
+
+
+@router.post(
+    "/captives/{captive_id}/dispositions/{disposition_id}/hand-over",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
+def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: CommissionRequest, command: Writer):
+    """Hand him to the neutral repatriation commission (an approved NEUTRAL_REPATRIATION_COMMISSION
+    disposition): the rules are run again at this moment; the explanation period starts."""
+
+    def hand_over(_found: Disposition, _verdict: Verdict):
+        return [
+            HandedToRepatriationCommission(
+                captive_id=captive_id,
+                disposition_id=disposition_id,
+                commission=body.commission,
+                explanation_days=body.explanation_days,
+            )
+        ]
+
+    step = _disposition_step(command, captive_id, disposition_id, DispositionStep.HAND_TO_COMMISSION, hand_over)
+    return write(command, body, step)
 
 
 @router.post(
@@ -474,46 +670,49 @@ def complete_disposition(
     command: Writer,
     body: Step | None = None,
 ):
-    """Record that an approved disposition was carried out; custody ends."""
-    runtime = command.runtime
-    metadata = metadata_for(command)
+    """Record that an approved disposition is carried out (he is handed over, transferred,
+    repatriated or released) and custody ends. The rules are run again at this moment: a wish
+    withdrawn, a new risk, a prosecution opened or his death since the approval stops it (409,
+    recorded). From the commission he is released as a civilian to the country his verified wish
+    names now, once its explanations are over."""
 
-    def produce(session: Session):
-        row = _disposition_row(session, captive_id, disposition_id)
-        if row.stage != "APPROVED":
-            raise DomainConflict(f"disposition {disposition_id} is {row.stage}; only an approved one can be completed")
-        kind = DispositionKind(row.kind)
-        version = runtime.store.stream_version(session, captive_id)
-        done = DispositionCompleted(
-            captive_id=captive_id, disposition_id=disposition_id, kind=kind, destination=row.destination
-        )
-        ended = CustodyEnded(
-            captive_id=captive_id, kind=kind, destination=row.destination, disposition_id=disposition_id
-        )
-        return [StreamAppend(captive_id, version, [done, ended], metadata)], lambda envelopes: created(
-            envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[-1])
-        )
+    def complete(found: Disposition, verdict: Verdict):
+        destination = verdict.destination if found.via_commission else found.destination
+        return [
+            DispositionCompleted(
+                captive_id=captive_id, disposition_id=disposition_id, kind=found.kind, destination=destination
+            ),
+            CustodyEnded(
+                captive_id=captive_id, kind=found.kind, destination=destination, disposition_id=disposition_id
+            ),
+        ]
 
-    return write(command, body or Step(), produce)
+    return write(
+        command,
+        body or Step(),
+        _disposition_step(command, captive_id, disposition_id, DispositionStep.COMPLETE, complete),
+    )
 
 
 # -- exchange lists -----------------------------------------------------------------------------------
 
 
-def _list_row(session: Session, list_id: str):
-    row = session.execute(sa.select(exchange_lists).where(exchange_lists.c.list_id == list_id)).first()
-    if row is None:
+def _list_of(runtime: ServiceRuntime, session: Session, list_id: str) -> ExchangeList:
+    found = exchange_list(list_id, _stream_events(runtime, session, list_stream(list_id)))
+    if found.stage is ListStage.NONE:
         raise NotFound(f"no exchange list {list_id}")
-    return row
+    return found
 
 
-def check_entries(session: Session, captive_ids: list[str], counterpart: str) -> list[ListEntryResult]:
-    """Each entry checked against the exchange rules, all facts gathered in a few queries."""
-    facts = gather(session, captive_ids)
+def check_entries(
+    session: Session, captive_ids: list[str], counterpart: str, at: datetime | None = None
+) -> list[ListEntryResult]:
+    """Each entry checked against the exchange rules at `at`, all facts gathered in a few queries."""
+    facts = gather(session, captive_ids, at)
     unknown = RuleApplied(rule_id="D0", article="GC III Art. 122", finding="BLOCKED: not a registered captive")
     results = []
     for captive_id in captive_ids:
-        if captive_id not in facts or facts[captive_id].registration_event_id is None:
+        if captive_id not in facts:
             results.append(ListEntryResult(captive_id=captive_id, eligible=False, blocked_by=[unknown]))
             continue
         verdict = exchange_eligibility(facts[captive_id], counterpart)
@@ -521,21 +720,50 @@ def check_entries(session: Session, captive_ids: list[str], counterpart: str) ->
     return results
 
 
+def _entries(results: list[ListEntryResult]) -> str:
+    return "; ".join(
+        f"{result.captive_id}: " + ", ".join(f"{r.rule_id} {r.finding}" for r in result.blocked_by)
+        for result in results
+    )
+
+
+def refuse_list_step(
+    runtime: ServiceRuntime,
+    session: Session,
+    metadata: EventMetadata,
+    list_id: str,
+    step: ListStep,
+    detail: str,
+    blocked: list[ListEntryResult],
+):
+    event = ExchangeListStepRefused(list_id=list_id, step=step, reason=detail[:4000], blocked=blocked)
+    blocked_rules = [rule for result in blocked for rule in result.blocked_by]
+
+    def answer(envelopes):
+        response = _refusal(detail, blocked_rules)(envelopes)
+        response.body["blocked"] = [result.model_dump(mode="json") for result in blocked]
+        return response
+
+    return [one_append(runtime, session, list_stream(list_id), event, metadata)], answer
+
+
 @router.get("/exchange-lists/{list_id}", dependencies=[allow(Scope.DISPOSITION_OVERVIEW)], responses=refusals(404))
 def get_list(list_id: str, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
-    row = _list_row(session, list_id)
+    found = _list_of(request.app.state.runtime, session, list_id)
     document = {
-        "list_id": row.list_id,
-        "counterpart_state": row.counterpart_state,
-        "agreement": row.agreement,
-        "stage": row.stage,
-        "entries": len(row.captive_ids),
-        "proposed_by": row.proposed_by,
-        "proposed": row.proposed_ids,
-        "approved_by": row.approved_by,
-        "last_check": row.check_results,
+        "list_id": found.list_id,
+        "counterpart_state": found.counterpart_state,
+        "agreement": found.agreement,
+        "stage": found.stage.value,
+        "entries": len(found.captive_ids),
+        "proposed_by": found.proposed_by,
+        "proposed": list(found.proposed_ids) or None,
+        "approved_by": found.approved_by,
+        "executed": list(found.executed_ids) if found.stage is ListStage.EXECUTED else None,
+        "withheld": [result.model_dump(mode="json") for result in found.withheld],
+        "last_check": [result.model_dump(mode="json") for result in found.check_results] or None,
     }
-    return disclose(request, caller, document, list(row.captive_ids))
+    return disclose(request, caller, document, list(found.captive_ids))
 
 
 @router.post(
@@ -577,10 +805,9 @@ def check_list(
     metadata = metadata_for(command)
 
     def produce(session: Session):
-        row = _list_row(session, list_id)
-        if row.stage in ("APPROVED", "EXECUTED"):
-            raise DomainConflict(f"exchange list {list_id} is {row.stage}")
-        results = check_entries(session, row.captive_ids, row.counterpart_state)
+        found = _list_of(runtime, session, list_id)
+        found.next_stage(ListStep.CHECK)
+        results = check_entries(session, list(found.captive_ids), found.counterpart_state, _at(metadata))
         event = ExchangeListChecked(list_id=list_id, results=results)
 
         def answer(envelopes):
@@ -613,13 +840,12 @@ def propose_list(
     metadata = metadata_for(command)
 
     def produce(session: Session):
-        row = _list_row(session, list_id)
-        if row.stage != "CHECKED":
-            raise DomainConflict(f"exchange list {list_id} is {row.stage}; check it before proposing it")
-        eligible = [result["captive_id"] for result in row.check_results if result["eligible"]]
+        found = _list_of(runtime, session, list_id)
+        found.next_stage(ListStep.PROPOSE)
+        eligible = [result.captive_id for result in found.check_results if result.eligible]
         if not eligible:
             raise DomainConflict(f"no entry of exchange list {list_id} is eligible")
-        event = ExchangeListProposed(list_id=list_id, captive_ids=eligible, check_event_id=row.check_event_id)
+        event = ExchangeListProposed(list_id=list_id, captive_ids=eligible, check_event_id=found.check_event_id)
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], lambda envelopes: created(
             envelopes, proposed=len(eligible)
         )
@@ -638,26 +864,24 @@ def approve_list(
     command: Writer,
     body: Step | None = None,
 ):
-    """Approve by a person other than the proposer; refused (409) if any proposed entry has
-    become ineligible since the check, naming those entries and why."""
+    """Approve by a person other than the proposer. Every proposed entry is checked again now: if
+    any has become ineligible, the approval is refused (409, recorded), naming those entries and
+    why; the list is then checked and proposed again."""
     runtime = command.runtime
     metadata = metadata_for(command)
 
     def produce(session: Session):
-        row = _list_row(session, list_id)
-        if row.stage != "PROPOSED":
-            raise DomainConflict(f"exchange list {list_id} is {row.stage}, not awaiting approval")
-        two_people(row.proposed_by, command.actor)
-        now_blocked = [
-            result for result in check_entries(session, row.proposed_ids, row.counterpart_state) if not result.eligible
-        ]
+        found = _list_of(runtime, session, list_id)
+        found.next_stage(ListStep.APPROVE)
+        two_people(found.proposed_by, command.actor)
+        results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata))
+        now_blocked = [result for result in results if not result.eligible]
         if now_blocked:
-            detail = "; ".join(
-                f"{result.captive_id}: " + ", ".join(f"{r.rule_id} {r.finding}" for r in result.blocked_by)
-                for result in now_blocked
-            )
-            raise DomainConflict(f"{len(now_blocked)} entries became ineligible since the check: {detail}")
-        event = ExchangeListApproved(list_id=list_id, proposed_by=row.proposed_by, captive_ids=row.proposed_ids)
+            detail = f"{len(now_blocked)} entries became ineligible since the check: {_entries(now_blocked)}"
+            return refuse_list_step(runtime, session, metadata, list_id, ListStep.APPROVE, detail, now_blocked)
+        event = ExchangeListApproved(
+            list_id=list_id, proposed_by=found.proposed_by, captive_ids=list(found.proposed_ids)
+        )
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], created
 
     return write(command, body or Step(), produce)
@@ -674,21 +898,28 @@ def execute_list(
     command: Writer,
     body: Step | None = None,
 ):
-    """Record that the approved exchange took place: custody ends for each entry."""
+    """Record that the approved exchange took place, for the entries that are eligible at this
+    moment: custody ends for each of them. The others stay in custody and are reported with their
+    reasons. If none is eligible, the execution is refused (409, recorded)."""
     runtime = command.runtime
     metadata = metadata_for(command)
 
     def produce(session: Session):
-        row = _list_row(session, list_id)
-        if row.stage != "APPROVED":
-            raise DomainConflict(f"exchange list {list_id} is {row.stage}; only an approved list can be executed")
-        versions = runtime.store.stream_versions(session, row.proposed_ids)
+        found = _list_of(runtime, session, list_id)
+        found.next_stage(ListStep.EXECUTE)
+        results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata))
+        exchanged = [result.captive_id for result in results if result.eligible]
+        withheld = [result for result in results if not result.eligible]
+        if not exchanged:
+            detail = f"no approved entry of exchange list {list_id} is eligible now: {_entries(withheld)}"
+            return refuse_list_step(runtime, session, metadata, list_id, ListStep.EXECUTE, detail, withheld)
+        versions = runtime.store.stream_versions(session, exchanged)
         appends = [
             one_append(
                 runtime,
                 session,
                 list_stream(list_id),
-                ExchangeListExecuted(list_id=list_id, captive_ids=row.proposed_ids),
+                ExchangeListExecuted(list_id=list_id, captive_ids=exchanged, withheld=withheld),
                 metadata,
             )
         ]
@@ -700,18 +931,19 @@ def execute_list(
                     CustodyEnded(
                         captive_id=captive_id,
                         kind=DispositionKind.EXCHANGE,
-                        destination=row.counterpart_state,
+                        destination=found.counterpart_state,
                         disposition_id=list_id,
                     )
                 ],
                 metadata,
             )
-            for captive_id in row.proposed_ids
+            for captive_id in exchanged
         ]
         return appends, lambda envelopes: created(
             envelopes,
-            exchanged=len(row.proposed_ids),
-            eligibility_changes=recompute(session, runtime.store, row.proposed_ids, cause=envelopes[0]),
+            exchanged=len(exchanged),
+            withheld=[result.model_dump(mode="json") for result in withheld],
+            eligibility_changes=recompute(session, runtime.store, list(found.proposed_ids), cause=envelopes[0]),
         )
 
     return write(command, body or Step(), produce)

@@ -47,6 +47,7 @@ definition = ServiceDefinition(
         tables.exchange_lists,
         tables.list_entries,
         tables.dispositions,
+        tables.fact_log,
     ),
 )
 

@@ -5,25 +5,18 @@ changed, so a redelivered event, or a fact that changes nothing, appends nothing
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
-from services.disposition.rules import Assurance, DeclaredWish, DispositionFacts, Risk, exchange_eligibility
-from services.disposition.tables import (
-    assurances,
-    captives,
-    conflict,
-    eligibility,
-    list_entries,
-    partner_claims,
-    risks,
-)
+from services.disposition.facts import Dated, DispositionFacts, fold
+from services.disposition.rules import exchange_eligibility
+from services.disposition.tables import eligibility, fact_log, list_entries
 from shared.contracts import EventMetadata
-from shared.contracts.disposition import ExchangeEligibilityChanged, RiskOutcome
+from shared.contracts.disposition import ExchangeEligibilityChanged
 from shared.contracts.envelope import Causes, cause_of
-from shared.contracts.intake import InterviewSetting, Wish
 from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
 
@@ -31,58 +24,48 @@ SERVICE_ACTOR = "disposition-service"
 SERVICE_AGENCY = "detaining-state/coordination-hq"
 
 
-def gather(session: Session, captive_ids: list[str]) -> dict[str, DispositionFacts]:
-    """The facts of each known captive among `captive_ids` (unknown ids are left out)."""
-    risk_rows = defaultdict(dict)
-    for row in rows_where_in(session, sa.select(risks), risks.c.captive_id, captive_ids):
-        risk_rows[row.captive_id][row.destination] = Risk(
-            RiskOutcome(row.outcome), row.onward_state, row.diplomatic_assurances, row.event_id
-        )
-    claims = defaultdict(dict)
-    for row in rows_where_in(session, sa.select(partner_claims), partner_claims.c.captive_id, captive_ids):
-        claims[row.captive_id][row.state] = row.event_id
-    assured = {
-        row.state: Assurance(
-            row.willing_and_able, row.accepts_for_resettlement, row.neutral_accommodation_agreement, row.event_id
-        )
-        for row in session.execute(sa.select(assurances)).all()
-    }
-    ceased = session.execute(sa.select(conflict).where(conflict.c.fact == "HOSTILITIES_CEASED")).first()
+def dated_facts(session: Session, captive_ids: list[str]) -> tuple[dict[str, list[Dated]], list[Dated]]:
+    """Each captive's dated facts, and the global ones (states, the conflict)."""
+
+    def dated(row) -> Dated:
+        return Dated(row.event_id, row.kind, row.effective_at, row.recorded_at, row.data, row.stream_version)
+
+    own: dict[str, list[Dated]] = defaultdict(list)
+    for row in rows_where_in(session, sa.select(fact_log), fact_log.c.captive_id, captive_ids):
+        own[row.captive_id].append(dated(row))
+    shared = [dated(row) for row in session.execute(sa.select(fact_log).where(fact_log.c.captive_id.is_(None))).all()]
+    return own, shared
+
+
+def gather(
+    session: Session, captive_ids: list[str], at: datetime | None = None, known_at: datetime | None = None
+) -> dict[str, DispositionFacts]:
+    """The facts of each registered captive among `captive_ids` as they stood at `at` (default:
+    the latest moment anything about him was recorded), as known at `known_at` (default: all
+    recorded). Captives not registered by then are left out."""
+    own, shared = dated_facts(session, captive_ids)
     found = {}
-    for row in rows_where_in(session, sa.select(captives), captives.c.captive_id, captive_ids):
-        wish = row.wish
-        found[row.captive_id] = DispositionFacts(
-            captive_id=row.captive_id,
-            home_state=row.nationality,
-            registration_event_id=row.registration_event_id,
-            status=row.status,
-            status_event_id=row.status_event_id,
-            in_custody=row.in_custody,
-            custody_event_id=row.custody_event_id,
-            wish=DeclaredWish(
-                Wish(wish["wish"]),
-                wish.get("third_state"),
-                InterviewSetting(wish["provenance"]["setting"]),
-                wish["provenance"]["free_and_informed"],
-                wish["event_id"],
-            )
-            if wish
-            else None,
-            risks=risk_rows[row.captive_id],
-            seriously_wounded_or_sick=row.seriously_wounded_or_sick,
-            medical_event_id=row.medical_event_id,
-            assurances=assured,
-            partner_claims=claims[row.captive_id],
-            hostilities_ceased=ceased is not None,
-            hostilities_event_id=ceased.event_id if ceased else None,
-        )
+    for captive_id, facts in own.items():
+        moment = at or latest_known(facts, shared)
+        folded = fold(captive_id, [*facts, *shared], moment, known_at)
+        if folded.registration_event_id is not None:
+            found[captive_id] = folded
     return found
 
 
+def latest_known(facts: list[Dated], shared: list[Dated]) -> datetime:
+    """The moment an answer from the recorded facts alone stands for: the latest recording."""
+    return max(fact.recorded_at for fact in (*facts, *shared))
+
+
 def counterparts(session: Session, facts: dict[str, DispositionFacts]) -> dict[str, set[str]]:
-    """The states each captive's eligibility is kept for: his own, every state assessed for
-    him, and the counterpart of every exchange list he is on."""
-    found = {captive_id: ({f.home_state} if f.home_state else set()) | set(f.risks) for captive_id, f in facts.items()}
+    """The states each captive's eligibility is kept for: the state he depends on and the one
+    recorded as his nationality, every state assessed for him or claiming him, and the
+    counterpart of every exchange list he is on."""
+    found = {
+        captive_id: {state for state in (f.home_state, f.nationality) if state} | set(f.risks) | set(f.partner_claims)
+        for captive_id, f in facts.items()
+    }
     for row in rows_where_in(session, sa.select(list_entries), list_entries.c.captive_id, list(facts)):
         found[row.captive_id].add(row.counterpart_state)
     return found

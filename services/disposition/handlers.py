@@ -1,16 +1,76 @@
-"""How the disposition service reacts to intake's and status's events: record the fact, then
-re-compute the captive's exchange eligibility."""
+"""How the disposition service reacts to intake's and status's events: record the fact, re-compute
+the captive's exchange eligibility, and stop what can no longer go ahead."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
-from services.disposition.eligibility import recompute
-from shared.contracts import DecodedEvent
-from shared.eventstore import EventStore
+from services.disposition.eligibility import SERVICE_ACTOR, SERVICE_AGENCY, gather, recompute
+from services.disposition.rules import DID_NOT_INSIST_ON_RETURN, VERIFIED_WISH, disposition
+from services.disposition.workflow import PENDING, DispositionStage, dispositions_of
+from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
+from shared.contracts.disposition import DispositionStopped
+from shared.eventstore import EventStore, StreamAppend
 
-CAPTIVE_FACTS = ("CaptiveRegistered", "StatusDetermined", "WishDeclared", "MedicalAssessed", "MovementRecorded")
+CAPTIVE_FACTS = (
+    "CaptiveRegistered",
+    "ForceMembershipRecorded",
+    "StatusDetermined",
+    "WishDeclared",
+    "MedicalAssessed",
+    "MovementRecorded",
+    "ProsecutionRecorded",
+    "MediaExposureRecorded",
+)
+# The facts after which a pending disposition may have to stop: a wish changed, or custody ended.
+STOPPING_FACTS = {"WishDeclared", "MovementRecorded"}
+
+
+def stop_pending(session: Session, store: EventStore, causes: dict[str, EventEnvelope]) -> int:
+    """Stop each pending disposition of these captives that the rules now block for good: he
+    died or left custody (D1), or, before he was handed over, the verified wish it relied on was
+    withdrawn (D3, D13). Other blocks (a risk to assess again, a prosecution) leave it pending:
+    its next step is refused until they clear."""
+    facts = gather(session, list(causes))
+    appends = []
+    for captive_id, cause in causes.items():
+        if captive_id not in facts:
+            continue
+        stored = store.read_stream(session, captive_id)
+        pending = [
+            found
+            for found in dispositions_of(captive_id, ((s.envelope, s.event.payload) for s in stored)).values()
+            if found.stage in PENDING
+        ]
+        stops = []
+        for found in pending:
+            verdict = disposition(found.kind, facts[captive_id], found.destination)
+            wish_gone = found.stage is not DispositionStage.WITH_COMMISSION and verdict.blocks(
+                VERIFIED_WISH, DID_NOT_INSIST_ON_RETURN
+            )
+            ended = not facts[captive_id].in_custody or facts[captive_id].dead
+            if ended or wish_gone:
+                relevant = [r for r in verdict.blocked_by if r.rule_id in ("D1", "D3", "D13")]
+                stops.append(
+                    DispositionStopped(
+                        captive_id=captive_id,
+                        disposition_id=found.disposition_id,
+                        blocked_by=relevant or verdict.blocked_by,
+                    )
+                )
+        if stops:
+            metadata = EventMetadata.caused_by(cause, actor=SERVICE_ACTOR, agency=SERVICE_AGENCY)
+            appends.append(
+                StreamAppend(captive_id, stored[-1].envelope.stream_version if stored else 0, stops, metadata)
+            )
+    if not appends:
+        return 0
+    envelopes = store.append_batch(session, appends)
+    payloads = [payload for append in appends for payload in append.payloads]
+    for envelope, payload in zip(envelopes, payloads, strict=True):
+        projections.project(session, envelope, payload)
+    return len(envelopes)
 
 
 def handlers(store: EventStore):
@@ -19,17 +79,22 @@ def handlers(store: EventStore):
 
     def on_captives_facts(session: Session, events: list[DecodedEvent]) -> None:
         """One fact about each of several captives (a consumer's poll): one re-computation."""
-        causes = {}
+        causes, stopping = {}, {}
         for event in events:
             projections.project_upstream(session, event.envelope, event.payload)
             causes[event.payload.captive_id] = event.envelope
+            if event.envelope.type in STOPPING_FACTS:
+                stopping[event.payload.captive_id] = event.envelope
+        if stopping:
+            stop_pending(session, store, stopping)
         recompute(session, store, list(causes), cause=causes)
 
     on_captive_fact.many = on_captives_facts
 
     def on_conflict_fact(session: Session, event: DecodedEvent) -> None:
-        # Only the end of hostilities matters here, and it changes dispositions, not exchange
-        # eligibility (which is about exchanges during hostilities): nothing to re-compute.
+        # Cessation and resumption of hostilities are read by the repatriation rules when a
+        # disposition is checked; exchange eligibility (exchanges during hostilities) does not
+        # read them: nothing to re-compute.
         projections.project_upstream(session, event.envelope, event.payload)
 
     return {**dict.fromkeys(CAPTIVE_FACTS, on_captive_fact), "ConflictFactRecorded": on_conflict_fact}

@@ -14,6 +14,7 @@ from services.disposition.tables import (
     eligibility,
     eligibility_history,
     exchange_lists,
+    fact_log,
     list_entries,
     partner_claims,
     risks,
@@ -24,12 +25,14 @@ from shared.contracts.disposition import (
     DispositionApproved,
     DispositionCompleted,
     DispositionProposed,
+    DispositionStopped,
     ExchangeEligibilityChanged,
     ExchangeListApproved,
     ExchangeListChecked,
     ExchangeListCreated,
     ExchangeListExecuted,
     ExchangeListProposed,
+    HandedToRepatriationCommission,
     PartnerStateClaimRecorded,
     RiskAssessed,
     StateAssuranceRecorded,
@@ -62,8 +65,73 @@ def _later(session: Session, captive_id: str, column: str, moment) -> bool:
     return known is None or moment >= known
 
 
+# What the rules read of each kind of fact (services/disposition/facts.py): never its free text.
+FACT_FIELDS: dict[str, dict] = {
+    "CaptiveRegistered": {
+        "nationality": True,
+        "capture": {"captured_at"},
+        "armed_force": {"force", "force_state", "integrated_in_forces_of"},
+    },
+    "ForceMembershipRecorded": {"force": True, "force_state": True, "integrated_in_forces_of": True},
+    "StatusDetermined": {"status": True},
+    "WishDeclared": {"wish": True, "third_state": True, "provenance": {"setting", "free_and_informed"}},
+    "MedicalAssessed": {"seriously_wounded_or_sick": True, "by_mixed_medical_commission": True},
+    "MovementRecorded": {"kind": True},
+    "ProsecutionRecorded": {"proceedings_id": True, "stage": True},
+    "MediaExposureRecorded": {"kind": True},
+    "ConflictFactRecorded": {"kind": True, "state": True, "conflict": True},
+    "RiskAssessed": {
+        "destination": True,
+        "outcome": True,
+        "onward_state": True,
+        "would_hand_on": True,
+        "onward_states": True,
+        "diplomatic_assurances": True,
+        "relies_on_assurances": True,
+    },
+    "StateAssuranceRecorded": {
+        "state": True,
+        "willing_and_able_to_apply_gc_iii": True,
+        "accepts_for_resettlement": True,
+        "neutral_accommodation_agreement": True,
+        "repatriation_commission_agreement": True,
+    },
+    "PartnerStateClaimRecorded": {"state": True},
+    "CustodyEnded": {"kind": True, "destination": True},
+    "HandedToRepatriationCommission": {"disposition_id": True, "explanation_days": True},
+}
+GLOBAL_FACTS = {"ConflictFactRecorded", "StateAssuranceRecorded"}
+
+
+def fact_data(kind: str, payload: EventPayload) -> dict:
+    data = payload.model_dump(mode="json", include=FACT_FIELDS[kind])
+    if "provenance" in data:  # flattened: the rules read the setting and whether it was free
+        data.update(data.pop("provenance"))
+    if "capture" in data:
+        data["captured_at"] = data.pop("capture")["captured_at"]
+    return data
+
+
+def record_fact(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
+    if envelope.type not in FACT_FIELDS:
+        return
+    rows(session).insert(
+        fact_log,
+        dict(
+            event_id=envelope.id,
+            captive_id=None if envelope.type in GLOBAL_FACTS else payload.captive_id,
+            kind=envelope.type,
+            effective_at=envelope.occurred_at,
+            recorded_at=envelope.recorded_at,
+            stream_version=envelope.stream_version,
+            data=fact_data(envelope.type, payload),
+        ),
+    )
+
+
 def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     """Facts from intake.events.v1 and status.events.v1."""
+    record_fact(session, envelope, payload)
     match payload:
         case CaptiveRegistered():
             _captive(
@@ -128,6 +196,7 @@ def record_status(session: Session, envelope: EventEnvelope, determined: StatusD
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     """Disposition's own events."""
+    record_fact(session, envelope, payload)
     match payload:
         case RiskAssessed():
             _upsert(
@@ -196,7 +265,7 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
         case ExchangeListApproved():
             _list(session, payload.list_id, stage="APPROVED", approved_by=envelope.actor)
         case ExchangeListExecuted():
-            _list(session, payload.list_id, stage="EXECUTED")
+            _list(session, payload.list_id, stage="EXECUTED", executed_ids=payload.captive_ids)
         case DispositionProposed():
             rows(session).insert(
                 dispositions,
@@ -211,8 +280,12 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             )
         case DispositionApproved():
             _disposition(session, payload.disposition_id, stage="APPROVED", approved_by=envelope.actor)
+        case HandedToRepatriationCommission():
+            _disposition(session, payload.disposition_id, stage="WITH_COMMISSION")
         case DispositionCompleted():
-            _disposition(session, payload.disposition_id, stage="COMPLETED")
+            _disposition(session, payload.disposition_id, stage="COMPLETED", destination=payload.destination)
+        case DispositionStopped():
+            _disposition(session, payload.disposition_id, stage="STOPPED")
         case CustodyEnded():
             _captive(session, payload.captive_id, in_custody=False, custody_event_id=envelope.id)
 

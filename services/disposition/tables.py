@@ -106,12 +106,13 @@ exchange_lists = sa.Table(
     sa.Column("counterpart_state", sa.String(2), nullable=False),
     sa.Column("agreement", sa.Text, nullable=False),
     sa.Column("captive_ids", sa.JSON, nullable=False),
-    sa.Column("stage", sa.String(16), nullable=False),  # CREATED CHECKED PROPOSED APPROVED EXECUTED
+    sa.Column("stage", sa.String(16), nullable=False),  # a ListStage (services/disposition/workflow.py)
     sa.Column("check_event_id", sa.String(64)),
     sa.Column("check_results", sa.JSON),
     sa.Column("proposed_by", sa.String(200)),
     sa.Column("proposed_ids", sa.JSON),
     sa.Column("approved_by", sa.String(200)),
+    sa.Column("executed_ids", sa.JSON),  # the entries exchanged; the others stayed in custody
 )
 list_entries = sa.Table(
     "list_entries",
@@ -128,7 +129,23 @@ dispositions = sa.Table(
     sa.Column("captive_id", sa.String(64), nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("destination", sa.String(2)),
-    sa.Column("stage", sa.String(16), nullable=False),  # PROPOSED APPROVED COMPLETED
+    sa.Column("stage", sa.String(16), nullable=False),  # a DispositionStage (services/disposition/workflow.py)
     sa.Column("proposed_by", sa.String(200), nullable=False),
     sa.Column("approved_by", sa.String(200)),
+)
+
+# Every fact the disposition rules read, dated: when it takes effect and when it was recorded.
+# The rules' facts as of T, as known at K, are folded from it (services/disposition/facts.py).
+# Global facts (about a state or the conflict) have no captive. `data` holds only what the rules
+# read of the event, never its free text.
+fact_log = sa.Table(
+    "fact_log",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("captive_id", sa.String(64), index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("effective_at", UtcDateTime(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("stream_version", sa.Integer, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
 )

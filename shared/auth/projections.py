@@ -1,8 +1,8 @@
 """The two read models every service keeps for access control, rebuilt from events like any other:
 
 - `partner_visibility`: which partner states may see which captives. A partner state sees a
-  captive only while his latest wish is to go to that state AND his consent to disclosure to it
-  stands (both intake events, which every service receives).
+  captive only while his standing verified wish is to go to that state AND his free and informed
+  consent to disclosure to it stands (both intake events, which every service receives).
 - `access_log`: one row per captive per recorded read of sensitive data (DataAccessed events on
   the service's own topic), what auditors query.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
 from shared.contracts.access import DataAccessed
-from shared.contracts.intake import DisclosureConsentRecorded, Wish, WishDeclared
+from shared.contracts.intake import DisclosureConsentRecorded, InterviewSetting, Wish, WishDeclared
 from shared.db import UtcDateTime
 from shared.readmodels import rows
 
@@ -62,13 +62,21 @@ class AccessTables:
             rows(session).insert(self.partner_visibility, {**key, "wish": False, "consent": False, **values})
 
     def _wish(self, session: Session, payload: WishDeclared) -> None:
-        # A new wish replaces the last one: no state keeps a wish the captive no longer holds.
+        # Only a verified wish (a private ICRC interview, free and informed) opens a partner
+        # state's view, and only another verified wish closes it: a media statement changes
+        # nothing. A new verified wish replaces the last one, so no state keeps a wish he no
+        # longer holds.
+        provenance = payload.provenance
+        if not (provenance.setting is InterviewSetting.PRIVATE_ICRC_INTERVIEW and provenance.free_and_informed):
+            return
         rows(session).update_where(self.partner_visibility, {"captive_id": payload.captive_id}, wish=False)
         if payload.wish is Wish.THIRD_STATE and payload.third_state:
             self._upsert(session, payload.captive_id, str(payload.third_state), wish=True)
 
     def _consent(self, session: Session, payload: DisclosureConsentRecorded) -> None:
-        self._upsert(session, payload.captive_id, str(payload.recipient_state), consent=payload.given)
+        # A consent counts only if it was free and informed; a withdrawal always counts.
+        given = payload.given and payload.provenance.free_and_informed
+        self._upsert(session, payload.captive_id, str(payload.recipient_state), consent=given)
 
     def _accessed(self, session: Session, envelope: EventEnvelope, payload: DataAccessed) -> None:
         found = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
 from shared.contracts.intake import LongText, Name, ShortText
@@ -38,16 +38,34 @@ class RiskOutcome(StrEnum):
 
 class RiskAssessment(Part):
     """Non-refoulement (CAT Art. 3; ICCPR Arts. 6-7): is the risk in `destination` personal,
-    present, foreseeable and real? `onward_state` records a real risk of being handed on from
-    the destination to that state, which then counts against the destination too."""
+    present, foreseeable and real? It speaks for its own date (the event's `time`); the newest
+    by that date stands.
+
+    It must also say whether the destination would hand him on, and to whom
+    (`would_hand_on`, `onward_states`): each such state must then be assessed too, and a real
+    risk there counts against the destination. Where it does not say (None), the onward question
+    is open and blocks every removal there (docs/legal-basis.md, D4). `onward_state` is the
+    older single-state form: it reads as would_hand_on=True to that state."""
 
     destination: CountryAlpha2 = tiered(WISH)
     outcome: RiskOutcome = tiered(WISH)
     onward_state: CountryAlpha2 | None = tiered(WISH, None)
+    would_hand_on: bool | None = tiered(WISH, None)
+    onward_states: list[CountryAlpha2] = tiered(WISH, default_factory=list)
     assessor: Name = tiered(WISH)
     basis: LongText = tiered(WISH)
     evidence_refs: list[EvidenceRef] = tiered(WISH, default_factory=list)
     diplomatic_assurances: bool = tiered(WISH, False)  # recorded; they never clear a real risk
+    # Whether the outcome rests on the assurances. A NO_REAL_RISK that does is refused at the API
+    # and, in older events, never clears him: assurances cannot turn a real risk into none.
+    relies_on_assurances: bool = tiered(WISH, False)
+
+    def onward(self) -> tuple[bool | None, tuple[str, ...]]:
+        """(would he be handed on: True, False or None for "not said", to which states)."""
+        states = tuple(dict.fromkeys([*self.onward_states, *([self.onward_state] if self.onward_state else [])]))
+        if states:
+            return True, states
+        return self.would_hand_on, ()
 
     @model_validator(mode="after")
     def _onward_elsewhere(self):
@@ -80,6 +98,9 @@ class StateAssurance(Part):
     willing_and_able_to_apply_gc_iii: bool = tiered(REF)  # Art. 12
     accepts_for_resettlement: bool = tiered(REF, False)
     neutral_accommodation_agreement: bool = tiered(REF, False)  # Arts. 109-111
+    # It hosts a neutral repatriation commission that takes custody of captives who do not insist
+    # on return (the Korean War route, 1953 Armistice Agreement Annex).
+    repatriation_commission_agreement: bool = tiered(REF, False)
     assessment: LongText = tiered(REF)
 
 
@@ -107,7 +128,26 @@ class DispositionKind(StrEnum):
     DIRECT_REPATRIATION = "DIRECT_REPATRIATION"  # seriously wounded or sick, Arts. 109-110
     NEUTRAL_ACCOMMODATION = "NEUTRAL_ACCOMMODATION"  # Arts. 109-111
     REPATRIATION_AFTER_HOSTILITIES = "REPATRIATION_AFTER_HOSTILITIES"  # Art. 118
+    # Handed to a neutral repatriation commission, given a period of explanations, then released
+    # as a civilian to the country of his choice (the Korean War route).
+    NEUTRAL_REPATRIATION_COMMISSION = "NEUTRAL_REPATRIATION_COMMISSION"
     EXCHANGE = "EXCHANGE"  # on an executed exchange list
+
+
+class DispositionStep(StrEnum):
+    """The steps of a disposition; each one that moves him runs the rules again at that moment."""
+
+    PROPOSE = "PROPOSE"
+    APPROVE = "APPROVE"
+    HAND_TO_COMMISSION = "HAND_TO_COMMISSION"  # the neutral repatriation commission route only
+    COMPLETE = "COMPLETE"  # handed over, transferred, repatriated, released
+
+
+class ListStep(StrEnum):
+    CHECK = "CHECK"
+    PROPOSE = "PROPOSE"
+    APPROVE = "APPROVE"
+    EXECUTE = "EXECUTE"
 
 
 class DispositionRequest(Part):
@@ -129,6 +169,40 @@ class DispositionApproved(EventPayload):
     disposition_id: ShortText = tiered(REF)
     proposed_by: Name = tiered(REF)
     reasons: list[RuleApplied] = tiered(WISH)
+
+
+@event_type("DispositionStepRefused", 1)
+class DispositionStepRefused(EventPayload):
+    """Someone tried a step of a disposition (the envelope's actor) and the rules refused it at
+    that moment: the refusal is part of the record, with every rule that blocked."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText | None = tiered(REF, None)  # None: a proposal that was refused
+    kind: DispositionKind = tiered(REF)
+    destination: CountryAlpha2 | None = tiered(REF, None)
+    step: DispositionStep = tiered(REF)
+    blocked_by: list[RuleApplied] = tiered(WISH)
+
+
+@event_type("DispositionStopped", 1)
+class DispositionStopped(EventPayload):
+    """A pending disposition can no longer go ahead: he died or left custody, or he withdrew (by
+    a verified wish) the wish it relied on. It ends; a new one must be proposed if need be."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    blocked_by: list[RuleApplied] = tiered(WISH)
+
+
+@event_type("HandedToRepatriationCommission", 1)
+class HandedToRepatriationCommission(EventPayload):
+    """Custody passed to the neutral repatriation commission; its explanations run for
+    `explanation_days` from the event's `time`, after which he may be released as a civilian."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    commission: Name = tiered(REF)
+    explanation_days: Annotated[int, Field(ge=1, le=365)] = tiered(REF, 90)
 
 
 @event_type("DispositionCompleted", 1)
@@ -185,5 +259,19 @@ class ExchangeListApproved(EventPayload):
 
 @event_type("ExchangeListExecuted", 1)
 class ExchangeListExecuted(EventPayload):
+    """The exchange took place for `captive_ids`: the approved entries still eligible at that
+    moment. The others (`withheld`) stay in custody, each with its reasons."""
+
     list_id: ShortText = tiered(REF)
     captive_ids: list[CaptiveRef] = tiered(REF)
+    withheld: list[ListEntryResult] = tiered(WISH, default_factory=list)
+
+
+@event_type("ExchangeListStepRefused", 1)
+class ExchangeListStepRefused(EventPayload):
+    """A step of the list was refused at that moment (by whom: the envelope's actor)."""
+
+    list_id: ShortText = tiered(REF)
+    step: ListStep = tiered(REF)
+    reason: LongText = tiered(REF)
+    blocked: list[ListEntryResult] = tiered(WISH, default_factory=list)

@@ -53,13 +53,15 @@ def wait_settled(stack) -> None:
 
 
 def risk(stack, captive_id: str, destination: str, outcome: str, onward: str | None = None):
+    """An assessment that says whether `destination` would hand him on (to `onward`) or not."""
     answer = stack["disposition"].post(
         f"/v1/captives/{captive_id}/risk-assessments",
         headers=OFFICER_1,
         json={
             "destination": destination,
             "outcome": outcome,
-            "onward_state": onward,
+            "would_hand_on": onward is not None,
+            "onward_states": [onward] if onward else [],
             "assessor": "legal officer 3",
             "basis": "documented treatment of returnees",
             "evidence_refs": ["report 12"],
@@ -95,7 +97,7 @@ def test_the_disposition_worked_example(stack):
 
     # A media interview alone is not a verified wish.
     assert (
-        "media interview is never a verified wish"
+        "a media statement never verifies a wish"
         in blocked(check(stack, him, "ART_12_TRANSFER", "KR")["reasons"])["D3"]
     )
 
@@ -114,8 +116,9 @@ def test_the_disposition_worked_example(stack):
     # Not exchange-eligible to the co-belligerent: onward real risk (and he does not wish to return).
     to_russia = disposition.get(f"/v1/captives/{him}/eligibility").json()["counterparts"]["RU"]
     assert to_russia["eligible"] is False
-    assert "onward real risk: RU would hand him on to KP" in blocked(to_russia["reasons"])["D4"]
-    assert "THIRD_STATE to KR, not REPATRIATE" in blocked(to_russia["reasons"])["D3"]
+    assert "real risk in KP (he could be sent on there from RU)" in blocked(to_russia["reasons"])["D4"]
+    assert "THIRD_STATE to KR" in blocked(to_russia["reasons"])["D3"]
+    assert "not REPATRIATE" in blocked(to_russia["reasons"])["D3"]
     assert {fact["name"] for fact in to_russia["facts"]} >= {"risk:RU", "onward:RU", "risk:KP"}
 
     # Transfer to South Korea: blocked until its assurance is recorded, then allowed.
@@ -157,8 +160,8 @@ def test_the_disposition_worked_example(stack):
     assert checked.status_code == 201, checked.text
     results = {result["captive_id"]: result for result in checked.json()["results"]}
     assert (checked.json()["eligible"], checked.json()["blocked"]) == (3, 997)
-    assert "onward real risk" in blocked(results[him]["blocked_by"])["D4"]
-    assert "no declared wish" in blocked(results[others[0]]["blocked_by"])["D3"]
+    assert "real risk in KP (he could be sent on there from RU)" in blocked(results[him]["blocked_by"])["D4"]
+    assert "no verified wish" in blocked(results[others[0]]["blocked_by"])["D3"]
     assert "risk in RU not assessed" in blocked(results[others[0]]["blocked_by"])["D4"]
     assert all(results[captive_id]["eligible"] for captive_id in willing)
 
