@@ -662,8 +662,9 @@ def picture_of(services: Services, captive_id: str, counterpart: str) -> Picture
         status=status.get("status"),
         decided_by=f"{decisive['rule_id']} {decisive['article']}: {plain(decisive['finding'])}" if decisive else None,
         custody=captive["custody"],
-        wish=" ".join(filter(None, (facts.get("wish"), facts.get("wish_third_state")))) or None,
-        verified=facts.get("wish_verified"),
+        # His standing verified wish; failing one, the latest statement that verifies nothing.
+        wish=(facts.get("verified_wish") or facts.get("unverified_statement") or "").replace(" to ", " ") or None,
+        verified=bool(facts.get("verified_wish")) if (facts.get("verified_wish") or facts.get("unverified_statement")) else None,
         exchange=tuple(rule["rule_id"] for rule in blocked) if towards else None,
         exchange_why=tuple(finding(rule) for rule in blocked),
     )
@@ -974,7 +975,9 @@ def assess_risks(run: Run, step: Step, action: AssessRisks) -> None:
         assessment = {
             "destination": risk.destination,
             "outcome": risk.outcome,
-            "onward_state": risk.onward_state,
+            # Every assessment says whether the state would hand him on (an open question blocks).
+            "would_hand_on": risk.onward_state is not None,
+            "onward_states": [risk.onward_state] if risk.onward_state else [],
             "assessor": LEGAL.name,
             "basis": risk.basis,
             "diplomatic_assurances": risk.diplomatic_assurances,
