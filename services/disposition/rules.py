@@ -247,7 +247,6 @@ def _no_risk(facts: DispositionFacts, destination: str | None) -> Check:
 def _facts(facts: DispositionFacts, states: tuple[str | None, ...] = ()) -> tuple[FactUsed, ...]:
     wish, statement = facts.wish, facts.unverified_wish
     used = [
-        FactUsed(name="as_of", value=facts.at.isoformat() if facts.at else None, source_event_id=None),
         FactUsed(name="force", value=facts.force, source_event_id=facts.force_event_id),
         FactUsed(name="home_state", value=facts.home_state, source_event_id=facts.force_event_id),
         FactUsed(name="nationality", value=facts.nationality, source_event_id=facts.registration_event_id),
