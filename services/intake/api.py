@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,9 +17,9 @@ from services.intake import deadlines
 from services.intake.checks import fact_time_problems, problem, registration_problems
 from services.intake.custody import CustodyConflict, CustodyState, after
 from services.intake.keys import open_events
-from services.intake.projections import project, registered_row
+from services.intake.projections import captured_row, clock_facts_as_of, project, registered_row
 from services.intake.record import CaptiveRecord, fold
-from services.intake.tables import captives
+from services.intake.tables import captives, clock_facts
 from shared.auth.access_log import record_access
 from shared.auth.gate import CallerDep, allow
 from shared.auth.roles import Scope
@@ -259,6 +258,7 @@ def _register(command: Command, session: Session, registrations: list[StreamAppe
     envelopes = command.runtime.store.append_batch(session, registrations)
     payloads = [payload for registration in registrations for payload in registration.payloads]
     rows(session).insert(captives, *map(registered_row, envelopes, payloads))
+    rows(session).insert(clock_facts, *map(captured_row, envelopes, payloads))
     return envelopes
 
 
@@ -371,35 +371,44 @@ def get_overdue(
         str | None, Query(description="a date (2025-02-01, read as 00:00 UTC) or a datetime with a zone; default now")
     ] = None,
 ):
-    """Captives whose Art. 70 capture card or Arts. 122-123 notifications are overdue as of a
-    date, computed from the recorded events."""
+    """The obligations overdue as of a moment, from the facts in effect then: the Art. 70
+    capture cards (to his family and to the Central Prisoners of War Agency, within a week of
+    each arrival at a camp, a hospital or another camp) and the Arts. 122-123 notifications to
+    the National Information Bureau and the Central Tracing Agency (of the capture and of each
+    transfer, hospitalisation, escape, recapture, death and release, carrying the fields each
+    must carry). Each names its article, the event that started its clock and, for a
+    notification that was sent without every required field, the fields it lacked."""
     moment = parse_as_of(as_of) if as_of else utc_now()
-    earliest_due = moment - max(deadlines.CAPTURE_CARD_WINDOW, deadlines.NOTIFICATION_WINDOW)
-    rows = session.execute(
-        sa.select(captives)
-        .where(captives.c.captured_at < earliest_due)
-        .order_by(captives.c.captured_at, captives.c.captive_id)
-    ).all()
-    found = [
-        item
-        for row in rows
-        for item in deadlines.overdue(
-            deadlines.CaptiveDeadlineFacts(
-                captive_id=row.captive_id,
-                captured_at=row.captured_at,
-                first_arrival_at=row.first_arrival_at,
-                card_settled_at=row.card_settled_at,
-                nib_notified_at=row.nib_notified_at,
-                cta_notified_at=row.cta_notified_at,
-                custody_ended_at=row.custody_ended_at,
-            ),
-            moment,
-        )
-    ]
+    # nothing is overdue before its window has run out, and every clock starts at or after capture
+    captured_before = moment - min(deadlines.CAPTURE_CARD_WINDOW, deadlines.NOTIFICATION_WINDOW)
+    captives_facts = clock_facts_as_of(session, moment, captured_before)
+    found = [item for facts in captives_facts for item in deadlines.overdue(facts, moment)]
     return {
-        "as_of": moment.isoformat().replace("+00:00", "Z"),
+        "as_of": iso(moment),
         "count": len(found),
-        "overdue": [{**item.__dict__, "due_at": item.due_at.isoformat().replace("+00:00", "Z")} for item in found],
+        "overdue": [
+            {
+                "captive_id": item.captive_id,
+                "obligation": item.obligation,
+                "to": item.to,
+                "article": item.article,
+                "trigger": item.trigger,
+                "started_by": item.started_by,
+                "started_at": iso(item.started_at),
+                "due_at": iso(item.due_at),
+                "days_overdue": item.days_overdue,
+                **(
+                    {
+                        "required_fields": list(item.required_fields),
+                        "missing_fields": list(item.missing_fields),
+                        "insufficient_notifications": list(item.insufficient_notifications),
+                    }
+                    if item.obligation == deadlines.Obligation.NOTIFICATION
+                    else {}
+                ),
+            }
+            for item in found
+        ],
     }
 
 

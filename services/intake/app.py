@@ -32,7 +32,7 @@ definition = ServiceDefinition(
         for (name, _), model in registered_types().items()
         if model.__module__ == "shared.contracts.intake"
     },
-    projection_tables=(tables.captives,),
+    projection_tables=(tables.captives, tables.clock_facts),
     sealer=keys.seal,  # identity-tier values are sealed with the captive's key
     reveal=keys.open_events,  # and opened for the feed's readers allowed to see them
 )

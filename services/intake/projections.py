@@ -4,19 +4,24 @@ replay applies them in batches (shared/readmodels.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import groupby
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
+from services.intake import deadlines
 from services.intake.custody import CustodyState, after
-from services.intake.tables import captives
+from services.intake.tables import captives, clock_facts
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import (
-    END_OF_CUSTODY,
     CaptiveRegistered,
     CaptureCardAction,
     CaptureCardRecorded,
+    CardAddressee,
     MovementKind,
     MovementRecorded,
     NotificationRecipient,
@@ -24,37 +29,22 @@ from shared.contracts.intake import (
 )
 from shared.readmodels import rows
 
-NOTIFIED_COLUMN = {
-    NotificationRecipient.NATIONAL_INFORMATION_BUREAU: "nib_notified_at",
-    NotificationRecipient.CENTRAL_TRACING_AGENCY: "cta_notified_at",
-}
-
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     captive_id = envelope.subject
     if isinstance(payload, CaptiveRegistered):
         rows(session).insert(captives, registered_row(envelope, payload))
+        rows(session).insert(clock_facts, captured_row(envelope, payload))
         return
     row = rows(session).get(captives, {"captive_id": captive_id})
     if row is None:
         raise NoResultFound(f"{envelope.type} {envelope.id} for {captive_id}, who was never registered")
     changes: dict = {"stream_version": envelope.stream_version}
-    at = envelope.occurred_at
-    match payload:
-        case MovementRecorded():
-            changes["custody_state"] = after(CustodyState(row["custody_state"]), payload.kind).value
-            changes["custody_since"] = at
-            if payload.kind is MovementKind.ARRIVED_AT_CAMP:
-                changes["first_arrival_at"] = _earliest(row["first_arrival_at"], at)
-            if payload.kind in END_OF_CUSTODY:
-                changes["custody_ended_at"] = _earliest(row["custody_ended_at"], at)
-            if payload.kind is MovementKind.RECAPTURED:
-                changes["custody_ended_at"] = None
-        case CaptureCardRecorded() if payload.action is not CaptureCardAction.OFFERED:
-            changes["card_settled_at"] = _earliest(row["card_settled_at"], at)
-        case NotificationSent():
-            column = NOTIFIED_COLUMN[payload.recipient]
-            changes[column] = _earliest(row[column], at)
+    if (fact := clock_row(envelope, payload)) is not None:
+        rows(session).insert(clock_facts, fact)
+    if isinstance(payload, MovementRecorded):
+        changes["custody_state"] = after(CustodyState(row["custody_state"]), payload.kind).value
+        changes["custody_since"] = envelope.occurred_at
     rows(session).update(captives, {"captive_id": captive_id}, **changes)
 
 
@@ -71,5 +61,87 @@ def registered_row(envelope: EventEnvelope, payload: CaptiveRegistered) -> dict:
     )
 
 
-def _earliest(known: datetime | None, new: datetime) -> datetime:
-    return new if known is None or new < known else known
+def captured_row(envelope: EventEnvelope, payload: CaptiveRegistered) -> dict:
+    """The clocks' fact of his capture: the registration event, at the time he was captured."""
+    return _fact(envelope, "CAPTURED", deadlines.CAPTURE, occurred_at=payload.capture.captured_at)
+
+
+def clock_row(envelope: EventEnvelope, payload: EventPayload) -> dict | None:
+    match payload:
+        case MovementRecorded():
+            return _fact(envelope, "MOVED", payload.kind.value)
+        case CaptureCardRecorded():
+            addressee = payload.addressee.value if payload.addressee else None
+            return _fact(envelope, "CARD", payload.action.value, addressee=addressee)
+        case NotificationSent():
+            return _fact(
+                envelope,
+                "NOTIFIED",
+                payload.recipient.value,
+                fields_sent=list(payload.fields_sent),
+                concerning_event_id=payload.concerning_event_id,
+            )
+    return None
+
+
+def _fact(envelope: EventEnvelope, fact: str, kind: str, *, occurred_at: datetime | None = None, **values: Any):
+    return {
+        "event_id": envelope.id,
+        "captive_id": envelope.subject,
+        "stream_version": envelope.stream_version,
+        "occurred_at": occurred_at or envelope.occurred_at,
+        "fact": fact,
+        "kind": kind,
+        "addressee": None,
+        "fields_sent": None,
+        "concerning_event_id": None,
+        **values,
+    }
+
+
+def clock_facts_as_of(session: Session, as_of: datetime, captured_before: datetime) -> list[deadlines.ClockFacts]:
+    """What the clocks read for every captive captured before `captured_before`, only the facts
+    in effect at `as_of`, in each captive's event order (one query)."""
+    query = (
+        sa.select(clock_facts, captives.c.captured_at)
+        .join(captives, captives.c.captive_id == clock_facts.c.captive_id)
+        .where(captives.c.captured_at < captured_before, clock_facts.c.occurred_at <= as_of)
+        .order_by(captives.c.captured_at, clock_facts.c.captive_id, clock_facts.c.stream_version)
+    )
+    found = session.execute(query).all()
+    return [facts_of(captive_id, items) for captive_id, items in groupby(found, key=lambda row: row.captive_id)]
+
+
+def facts_of(captive_id: str, found: Iterable) -> deadlines.ClockFacts:
+    registered, movements, cards, notifications = None, [], [], []
+    for row in found:
+        match row.fact:
+            case "CAPTURED":
+                registered = row
+            case "MOVED":
+                movements.append(deadlines.Moved(row.event_id, row.occurred_at, MovementKind(row.kind)))
+            case "CARD":
+                addressee = CardAddressee(row.addressee) if row.addressee else None
+                cards.append(
+                    deadlines.CardRecorded(row.event_id, row.occurred_at, CaptureCardAction(row.kind), addressee)
+                )
+            case "NOTIFIED":
+                notifications.append(
+                    deadlines.Notified(
+                        row.event_id,
+                        row.occurred_at,
+                        NotificationRecipient(row.kind),
+                        frozenset(row.fields_sent or ()),
+                        row.concerning_event_id,
+                    )
+                )
+    if registered is None:
+        raise NoResultFound(f"no capture among the clock facts of {captive_id}")
+    return deadlines.ClockFacts(
+        captive_id=captive_id,
+        registered_event_id=registered.event_id,
+        captured_at=registered.occurred_at,
+        movements=tuple(movements),
+        cards=tuple(cards),
+        notifications=tuple(notifications),
+    )

@@ -21,13 +21,25 @@ captives = sa.Table(
     sa.Column("captured_at", UtcDateTime(), nullable=False),
     sa.Column("custody_state", sa.String(32), nullable=False),
     sa.Column("custody_since", UtcDateTime(), nullable=False),
-    # The earliest time each obligation was met (facts may be entered late, out of order).
-    sa.Column("first_arrival_at", UtcDateTime()),
-    sa.Column("card_settled_at", UtcDateTime()),
-    sa.Column("nib_notified_at", UtcDateTime()),
-    sa.Column("cta_notified_at", UtcDateTime()),
-    sa.Column("custody_ended_at", UtcDateTime()),
     sa.Index("ix_captives_captured_at", "captured_at"),
+)
+
+# What the Art. 70 and Arts. 122-123 clocks read (services/intake/deadlines.py): one row per
+# capture, movement, capture card and notification, with the time it took effect. Every value is
+# reference tier, so it is in clear in the events too.
+clock_facts = sa.Table(
+    "clock_facts",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("captive_id", sa.String(64), nullable=False),
+    sa.Column("stream_version", sa.Integer, nullable=False),
+    sa.Column("occurred_at", UtcDateTime(), nullable=False),  # for the capture: when he was captured
+    sa.Column("fact", sa.String(16), nullable=False),  # CAPTURED, MOVED, CARD, NOTIFIED
+    sa.Column("kind", sa.String(64), nullable=False),  # CAPTURE, the movement, the card's action, the recipient
+    sa.Column("addressee", sa.String(32)),  # a card's addressee (None: not recorded)
+    sa.Column("fields_sent", sa.JSON),  # a notification's fields
+    sa.Column("concerning_event_id", sa.String(200)),  # the event a notification reports
+    sa.Index("ix_clock_facts_captive", "captive_id", "stream_version"),
 )
 
 # One AES-256 key per captive: his identity-tier data is sealed with it inside every event

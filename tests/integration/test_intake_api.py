@@ -200,44 +200,81 @@ def test_the_full_capture_record_and_every_later_fact_come_back_in_order(intake)
     assert view["reference"]["notifications"][0]["fields_sent"] == ["surname", "rank", "capture"]
 
 
-def test_overdue_cards_and_notifications_as_of_a_date(intake):
-    late = register(intake)
-    on_time = register(intake)
-    for captive_id in (late, on_time):
-        assert (
-            post(
-                intake,
-                captive_id,
-                "movements",
-                {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1", "occurred_at": CAMP_ARRIVAL},
-            ).status_code
-            == 201
-        )
-    for recipient in ("NATIONAL_INFORMATION_BUREAU", "CENTRAL_TRACING_AGENCY"):
-        for captive_id in (late, on_time):
-            post(
-                intake,
-                captive_id,
-                "notifications",
-                {"recipient": recipient, "fields_sent": ["surname"], "occurred_at": "2025-01-12T00:00:00Z"},
-            )
-    post(intake, on_time, "capture-card", {"action": "DECLINED_BY_CAPTIVE", "occurred_at": "2025-01-14T00:00:00Z"})
-    post(
-        intake,
-        late,
-        "capture-card",
-        {"action": "SENT", "recipient": "CTA", "addressee": "CENTRAL_AGENCY", "occurred_at": "2025-01-25T00:00:00Z"},
-    )
+CAPTURE_FIELDS = ["surname", "first_names", "rank", "date_of_birth", "service_number", "capture"]
 
-    def overdue(as_of: str) -> set:
+
+def test_overdue_cards_and_notifications_as_of_a_date(intake):
+    """Art. 70: both cards within a week of each arrival; Arts. 122-123: both notifications of
+    the capture and of each transfer or hospitalisation, each carrying its fields."""
+    late, on_time, hospitalised = register(intake), register(intake), register(intake)
+    for captive_id in (late, on_time):
+        arrival = {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1", "occurred_at": CAMP_ARRIVAL}
+        assert post(intake, captive_id, "movements", arrival).status_code == 201
+    straight_to_hospital = {"kind": "HOSPITALISED", "location": "Hospital 3", "occurred_at": "2025-01-11T12:00:00Z"}
+    hospital = post(intake, hospitalised, "movements", straight_to_hospital).json()["event_id"]
+    for recipient in ("NATIONAL_INFORMATION_BUREAU", "CENTRAL_TRACING_AGENCY"):
+        for captive_id in (late, on_time, hospitalised):
+            notice = {"recipient": recipient, "fields_sent": CAPTURE_FIELDS, "occurred_at": "2025-01-12T00:00:00Z"}
+            assert post(intake, captive_id, "notifications", notice).status_code == 201
+        health = {"recipient": recipient, "fields_sent": ["health"], "occurred_at": "2025-01-12T00:00:00Z"}
+        assert post(intake, hospitalised, "notifications", health).status_code == 201
+    declined = {"action": "DECLINED_BY_CAPTIVE", "occurred_at": "2025-01-14T00:00:00Z"}
+    assert post(intake, on_time, "capture-card", declined).status_code == 201
+    to_family = {
+        "action": "SENT",
+        "recipient": "his mother",
+        "addressee": "FAMILY",
+        "occurred_at": "2025-01-14T00:00:00Z",
+    }
+    assert post(intake, late, "capture-card", to_family).status_code == 201
+    to_agency = {**to_family, "recipient": "CPWA", "addressee": "CENTRAL_AGENCY", "occurred_at": "2025-01-25T00:00:00Z"}
+    assert post(intake, late, "capture-card", to_agency).status_code == 201
+    transfer = {"kind": "TRANSFERRED", "location": "Camp 2", "occurred_at": "2025-02-01T00:00:00Z"}
+    transferred = post(intake, on_time, "movements", transfer).json()["event_id"]
+    partial = {
+        "recipient": "CENTRAL_TRACING_AGENCY",
+        "fields_sent": ["transfer"],
+        "occurred_at": "2025-02-02T00:00:00Z",
+    }
+    partial_id = post(intake, on_time, "notifications", partial).json()["event_id"]
+
+    def overdue(as_of: str) -> list[dict]:
         answer = intake.get("/v1/overdue", params={"as_of": as_of})
         assert answer.status_code == 200, answer.text
-        return {(item["captive_id"], item["obligation"]) for item in answer.json()["overdue"]}
+        return answer.json()["overdue"]
 
-    assert overdue("2025-01-20") == set()
-    assert overdue("2025-01-22") == {(late, "CAPTURE_CARD")}
-    assert overdue("2025-01-22T00:00:00+02:00") == {(late, "CAPTURE_CARD")}
-    assert overdue("2025-02-01") == set()  # sent late, but sent
+    def owed(as_of: str) -> set:
+        return {(item["captive_id"], item["obligation"], item["to"], item["trigger"]) for item in overdue(as_of)}
+
+    assert owed("2025-01-18") == set()
+    # the week after his arrival in hospital is out: both cards, each on its own
+    assert owed("2025-01-19") == {
+        (hospitalised, "CAPTURE_CARD", "FAMILY", "HOSPITALISED"),
+        (hospitalised, "CAPTURE_CARD", "CENTRAL_AGENCY", "HOSPITALISED"),
+    }
+    [card] = [item for item in overdue("2025-01-19") if item["to"] == "FAMILY"]
+    assert (card["article"], card["started_by"], card["due_at"]) == ("GC III Art. 70", hospital, "2025-01-18T12:00:00Z")
+    late_card = (late, "CAPTURE_CARD", "CENTRAL_AGENCY", "ARRIVED_AT_CAMP")
+    assert late_card in owed("2025-01-22") and (late, "CAPTURE_CARD", "FAMILY", "ARRIVED_AT_CAMP") not in owed(
+        "2025-01-22"
+    )
+    assert late_card in owed("2025-01-22T00:00:00+02:00")
+    assert late_card not in owed("2025-01-26")  # sent late, but sent
+
+    # the transfer opened two new cards and two new notifications; the partial one does not count
+    after_transfer = [item for item in overdue("2025-02-10") if item["captive_id"] == on_time]
+    assert {(item["obligation"], item["to"]) for item in after_transfer} == {
+        ("CAPTURE_CARD", "FAMILY"),
+        ("CAPTURE_CARD", "CENTRAL_AGENCY"),
+        ("NOTIFICATION", "NATIONAL_INFORMATION_BUREAU"),
+        ("NOTIFICATION", "CENTRAL_TRACING_AGENCY"),
+    }
+    assert {item["started_by"] for item in after_transfer} == {transferred}
+    [cta] = [item for item in after_transfer if item["to"] == "CENTRAL_TRACING_AGENCY"]
+    assert cta["required_fields"] == ["transfer", "internment_address"]
+    assert cta["missing_fields"] == ["internment_address"] and cta["insufficient_notifications"] == [partial_id]
+    assert cta["article"] == "GC III Art. 122(5); Art. 123"
+
     assert intake.get("/v1/overdue", params={"as_of": "next tuesday"}).status_code == 422
     assert intake.get("/v1/overdue", params={"as_of": "2025-01-22T00:00:00"}).status_code == 422
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.intake import deadlines
 from services.intake.custody import CustodyConflict, CustodyState, after
 from services.intake.record import fold
 from shared.contracts import DecodedEvent, EventEnvelope, registered_types
@@ -67,49 +66,6 @@ def test_movements_lead_from_one_custody_state_to_the_next(state, movement, then
 def test_impossible_movements_are_conflicts(state, movement):
     with pytest.raises(CustodyConflict, match=f"{movement.value} cannot be recorded"):
         after(state, movement)
-
-
-def facts(**overrides) -> deadlines.CaptiveDeadlineFacts:
-    base = dict(
-        captive_id="CAP-0000-0000-0001",
-        captured_at=CAPTURED,
-        first_arrival_at=CAPTURED + timedelta(days=2),
-        card_settled_at=None,
-        nib_notified_at=None,
-        cta_notified_at=None,
-        custody_ended_at=None,
-    )
-    return deadlines.CaptiveDeadlineFacts(**{**base, **overrides})
-
-
-def names(found) -> set[str]:
-    return {item.obligation for item in found}
-
-
-def test_nothing_is_overdue_within_the_week():
-    assert deadlines.overdue(facts(), CAPTURED + timedelta(days=6)) == []
-
-
-def test_card_and_notifications_are_overdue_after_the_week_with_the_article():
-    found = deadlines.overdue(facts(), CAPTURED + timedelta(days=12))
-    assert names(found) == {"CAPTURE_CARD", "NATIONAL_INFORMATION_BUREAU", "CENTRAL_TRACING_AGENCY"}
-    card = next(item for item in found if item.obligation == "CAPTURE_CARD")
-    assert card.article == "GC III Art. 70"
-    assert card.due_at == CAPTURED + timedelta(days=9)
-    assert card.days_overdue == 3
-
-
-def test_a_card_sent_late_is_overdue_before_it_was_sent_and_settled_after():
-    sent = CAPTURED + timedelta(days=11)
-    settled = facts(card_settled_at=sent, nib_notified_at=CAPTURED, cta_notified_at=CAPTURED)
-    assert names(deadlines.overdue(settled, CAPTURED + timedelta(days=10))) == {"CAPTURE_CARD"}
-    assert deadlines.overdue(settled, CAPTURED + timedelta(days=12)) == []
-
-
-def test_no_card_is_due_before_arrival_at_a_camp_or_after_custody_ended_within_the_week():
-    assert "CAPTURE_CARD" not in names(deadlines.overdue(facts(first_arrival_at=None), CAPTURED + timedelta(days=30)))
-    died = facts(custody_ended_at=CAPTURED + timedelta(days=3))
-    assert "CAPTURE_CARD" not in names(deadlines.overdue(died, CAPTURED + timedelta(days=30)))
 
 
 def event(payload, version: int, occurred_at: datetime) -> DecodedEvent:

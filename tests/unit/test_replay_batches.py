@@ -360,7 +360,9 @@ def test_a_captive_updated_again_and_again_ends_as_if_each_event_were_applied_al
     rows = assert_same_rows(intake, intake_log().records, make_url)
     captive = next(row for row in rows["captives"].values() if row["captive_id"] == A)
     assert captive["custody_state"] == "DEAD"
-    assert captive["custody_ended_at"] is not None and captive["card_settled_at"] is not None
+    facts = [row for row in rows["clock_facts"].values() if row["captive_id"] == A]
+    assert {row["fact"] for row in facts} == {"CAPTURED", "MOVED", "CARD", "NOTIFIED"}
+    assert [row["addressee"] for row in facts if row["fact"] == "CARD"] == [None, None]  # recorded before addressees
     assert len(rows["captives"]) == 3 and len(rows["access_log"]) == 2 * 12 + 1
     # Each wish took the wish for the states before it away; the last was for Canada.
     assert {(row["state"], row["wish"]) for row in rows["partner_visibility"].values()} == {

@@ -1,0 +1,55 @@
+"""Intake's migration to clock facts (intake_0006) on SQLite: a database that already holds
+events gets the rows the clocks read, the same rows the live projection writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import command
+
+from services.intake import keys, tables
+from services.intake.app import definition
+from services.intake.projections import captured_row, clock_row
+from shared.contracts import EventMetadata
+from shared.contracts.intake import CaptiveRegistered, CaptureCardRecorded, MovementRecorded, NotificationSent
+from shared.db import alembic_config, create_engine, session_factory
+from shared.eventstore import EventStore
+from tests.support import registration
+
+CAPTIVE = "CAP-0000-0000-0001"
+
+
+def test_the_clock_facts_of_events_recorded_before_them_are_filled_in(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'intake.db'}")
+    config = alembic_config(definition.migrations, tables.metadata)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "intake_0005")
+    store = EventStore(tables.store_tables, source="/services/intake", topic="intake.events.v1", sealer=keys.seal)
+    facts = [
+        CaptiveRegistered(captive_id=CAPTIVE, **registration()),
+        MovementRecorded(captive_id=CAPTIVE, kind="ARRIVED_AT_CAMP", location="Camp 1"),
+        CaptureCardRecorded(captive_id=CAPTIVE, action="SENT", recipient="his mother"),  # before addressees
+        NotificationSent(captive_id=CAPTIVE, recipient="CENTRAL_TRACING_AGENCY", fields_sent=["surname", "capture"]),
+    ]
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        meta = EventMetadata(actor="a", agency="b", occurred_at=datetime(2025, 1, 13, tzinfo=UTC))
+        envelopes = store.append(session, CAPTIVE, 0, facts, meta)
+    assert "sealed" in envelopes[1].data  # the location is sealed; the kind, which the clock reads, is not
+
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    expected = [captured_row(envelopes[0], facts[0])] + [
+        clock_row(e, p) for e, p in zip(envelopes[1:], facts[1:], strict=True)
+    ]
+    with engine.connect() as connection:
+        found = connection.execute(sa.select(tables.clock_facts).order_by(tables.clock_facts.c.stream_version))
+        assert [dict(row._mapping) for row in found] == expected
+        columns = {column["name"] for column in sa.inspect(connection).get_columns("captives")}
+    assert expected[0]["occurred_at"] == datetime(2025, 1, 11, 9, tzinfo=UTC)  # the capture, not the registration
+    assert "card_settled_at" not in columns and "custody_state" in columns
+    engine.dispose()
