@@ -4,15 +4,22 @@
 loaded into the running services over HTTP, each step by the client of the agency whose work it
 is, printing what changed at each step.
 
+The rules are applied again at every step that moves a person (docs/legal-basis.md, "The moment
+a rule applies"), and the story shows it twice: a captive whose face is broadcast after the
+exchange list was approved is withheld when the list is carried out, and a transfer approved
+before proceedings were opened against him is refused at the moment of hand-over (409, recorded
+as a DispositionStepRefused), then carried out once the proceedings are closed.
+
 The scenario is data (the people, then SCENARIO); the runner below it performs each step, waits
 until the consequence is visible in the disposition service (the last to hear of anything), and
 shows the difference.
 
 Running it twice is safe: every write carries an Idempotency-Key made of the scenario's name and
-the step, so the services answer a repeated step with their first answer and record nothing
-twice, and a run that stopped half-way resumes where it stopped. Generating new people on every
-run would not tell the story: the acknowledgement of 2025-04-28 is a fact about the conflict, in
-force for everyone registered after it, so a second cast would never be "presumed POW".
+the step, so the services answer a repeated step with their first answer (a refusal too) and
+record nothing twice, and a run that stopped half-way resumes where it stopped. Generating new
+people on every run would not tell the story: the acknowledgement of 2025-04-28 is a fact about
+the conflict, in force for everyone registered after it, so a second cast would never be
+"presumed POW".
 """
 
 from __future__ import annotations
@@ -44,6 +51,20 @@ class Officer:
 
 
 @dataclass(frozen=True)
+class Force:
+    """The armed force a soldier belongs to: its state is the Power he depends on (where home
+    is), and the party whose forces he was embedded in. Status and repatriation read this, never
+    his recorded nationality."""
+
+    force: str
+    force_state: str
+    integrated_in_forces_of: str | None = None
+
+
+KPA_IN_RUSSIAN_FORCES = Force("Korean People's Army", "KP", integrated_in_forces_of="RU")
+
+
+@dataclass(frozen=True)
 class Soldier:
     """A fictional soldier of the Korean People's Army; names in Hangul and romanised."""
 
@@ -56,6 +77,8 @@ class Soldier:
     circumstances: str
     papers: str
     affiliation: str = "INTEGRATED_IN_COBELLIGERENT_FORCES"
+    # The force he belongs to as established at capture; None: not established (left unrecorded).
+    armed_force: Force | None = KPA_IN_RUSSIAN_FORCES
 
 
 ELIGIBLE: tuple[str, ...] = ()  # no rule blocks the exchange
@@ -94,10 +117,14 @@ class DeclareWish:
 
 @dataclass(frozen=True)
 class Risk:
+    """One non-refoulement assessment. It always says whether the destination would hand him on,
+    and to whom: `hands_on_to` names those states, () says it would not (an assessment that left
+    the question open would block every removal there)."""
+
     destination: str
     outcome: str
     basis: str
-    onward_state: str | None = None
+    hands_on_to: tuple[str, ...] = ()
     diplomatic_assurances: bool = False
 
 
@@ -122,6 +149,40 @@ class Article5Tribunal:
     outcome: str
     written_reasons: str
     evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EstablishForce:
+    """The force he belongs to, established after registration (ForceMembershipRecorded)."""
+
+    soldier: Soldier
+    force: Force
+    basis: str
+
+
+@dataclass(frozen=True)
+class RecordExposure:
+    """His identity or images made public (GC III Art. 13(2)): older risk assessments go stale."""
+
+    soldier: Soldier
+    kind: str
+    outlet: str
+    details: str
+
+
+@dataclass(frozen=True)
+class Proceedings:
+    """Judicial proceedings against him opened (`offence`) or closed (`outcome`), Arts. 115, 119(5)."""
+
+    soldier: Soldier
+    proceedings_id: str
+    court: str
+    offence: str | None = None
+    outcome: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return "CLOSED" if self.outcome else "OPENED"
 
 
 @dataclass(frozen=True)
@@ -163,7 +224,17 @@ class CheckTransfer:
 
 
 @dataclass(frozen=True)
-class TransferUnderArt12:
+class ProposeArt12Transfer:
+    """Proposed by one officer, approved by another: the rules run at each of the two steps."""
+
+    soldier: Soldier
+    destination: str
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """The approved transfer carried out: the rules run again at this moment and may refuse it."""
+
     soldier: Soldier
     destination: str
 
@@ -174,13 +245,17 @@ Action = (
     | AssessRisks
     | AcknowledgeParty
     | Article5Tribunal
+    | EstablishForce
+    | RecordExposure
+    | Proceedings
     | DraftExchangeList
     | CarryOutExchange
     | PartnerLooksUp
     | ClaimAsNational
     | StateAssures
     | CheckTransfer
-    | TransferUnderArt12
+    | ProposeArt12Transfer
+    | HandOver
 )
 
 
@@ -275,6 +350,7 @@ JONG = Soldier(
     "says he was told he was going to a training exercise",
     RUSSIAN_PAPERS + "; wore a Russian uniform",
     affiliation="UNCLEAR",
+    armed_force=None,
 )
 HAN = Soldier(
     "Han Chol",
@@ -313,9 +389,15 @@ SENT_ON = Risk(
     "RU",
     "NO_REAL_RISK",
     "no risk in Russian custody itself; under the 2024 treaty Russia hands him on",
-    onward_state="KP",
+    hands_on_to=("KP",),
 )
 NO_PERSONAL_RISK = "taken unconscious, never spoke publicly: no personal risk found"
+BROADCAST = (
+    "a national television channel showed footage of Choe Yong-nam among the soldiers to be exchanged, "
+    "his face unblurred and his name read out"
+)
+PROCEEDINGS = "UA-PGO-2025-0417"  # fictional case number
+WAR_CRIMES_DEPARTMENT = "War crimes department, Office of the Prosecutor General"
 
 
 def same(expect: Expect, *soldiers: Soldier) -> dict[Soldier, Expect]:
@@ -330,7 +412,9 @@ SCENARIO = Scenario(
         Step(
             date(2025, 1, 9),
             "Two soldiers captured near Korenevo, Kursk oblast",
-            "The first Korean People's Army soldiers taken alive; the DPRK denies it has troops in the war.",
+            "The first Korean People's Army soldiers taken alive; the DPRK denies it has troops in the war. "
+            "Each is recorded as a member of the KPA embedded in the Russian forces: the force, not his "
+            "nationality, says whose soldier he is.",
             (Register((JO, KANG)),),
             same(Expect(status="PRESUMED_POW"), JO, KANG),
         ),
@@ -344,14 +428,16 @@ SCENARIO = Scenario(
         Step(
             date(2025, 1, 22),
             "Three captured near Sudzha, one in a Russian uniform with Russian papers",
-            "Jong Hyok says he thought he was on an exercise: his affiliation is recorded as unclear.",
+            "Jong Hyok says he thought he was on an exercise: his affiliation is recorded as unclear, and no "
+            "force is recorded for him until it is established.",
             (Register((JONG, HAN, RYU)),),
             same(Expect(status="PRESUMED_POW"), JONG, HAN, RYU),
         ),
         Step(
             date(2025, 2, 19),
             "A newspaper interview",
-            "Kang Un-hyok tells a journalist he is 'considering' South Korea. A media interview is no verified wish.",
+            "Kang Un-hyok tells a journalist he is 'considering' South Korea. A media interview is no verified "
+            "wish, and a wish to defect made public raises the risk of his return.",
             (
                 DeclareWish(
                     KANG,
@@ -399,7 +485,9 @@ SCENARIO = Scenario(
             date(2025, 4, 15),
             "Non-refoulement risk assessments",
             "For each destination: would return expose him to torture or execution (CAT Art. 3; ICCPR Arts. 6-7)? "
-            "Russia would hand them on to the DPRK, so a real risk there counts against Russia too.",
+            "Each assessment says whether that state would hand him on, and to whom: Russia would hand them on "
+            "to the DPRK, so a real risk there counts against Russia too. Han Chol, undecided, is not assessed: "
+            "that blocks as a real risk would.",
             (
                 AssessRisks(
                     JO,
@@ -455,7 +543,8 @@ SCENARIO = Scenario(
         Step(
             date(2025, 5, 13),
             "An Art. 5 tribunal rules on Jong Hyok",
-            "Notice in Korean, a hearing with an interpreter, written reasons: the ruling overrides the presumption.",
+            "Notice in Korean, a hearing with an interpreter, written reasons: the ruling overrides the presumption. "
+            "The force it found him to belong to is recorded.",
             (
                 Article5Tribunal(
                     JONG,
@@ -465,6 +554,11 @@ SCENARIO = Scenario(
                     written_reasons="his unit, commander and orders establish membership of the KPA, "
                     "whatever the papers he was issued",
                     evidence=("capture report 2025-01-22/3", "unit roster found with Han Chol"),
+                ),
+                EstablishForce(
+                    JONG,
+                    KPA_IN_RUSSIAN_FORCES,
+                    "the Art. 5 tribunal's findings of 2025-05-13: unit roster found with Han Chol",
                 ),
             ),
             {JONG: Expect(status="POW")},
@@ -485,11 +579,41 @@ SCENARIO = Scenario(
             {HAN: Expect(exchange=("D3", "D4"))},
         ),
         Step(
+            date(2025, 5, 20),
+            "Choe Yong-nam's face on television",
+            "Footage of the men to be exchanged is broadcast, his face shown (GC III Art. 13(2): no public "
+            "curiosity). The DPRK now knows he was taken alive: the assessments of the DPRK, and of Russia, which "
+            "would hand him on there, are stale until he is assessed again.",
+            (RecordExposure(CHOE, "IMAGES_PUBLISHED", "national television", BROADCAST),),
+            {CHOE: Expect(exchange=("D4",))},
+        ),
+        Step(
             date(2025, 5, 23),
             "The exchange is carried out",
-            "Those on the approved list leave custody.",
+            "At the moment of hand-over the rules run again for every approved entry: those eligible now leave "
+            "custody; the others stay, with the reasons.",
             (CarryOutExchange("istanbul"),),
-            same(Expect(custody="ENDED", exchange=("D1",)), PAK, CHOE),
+            {PAK: Expect(custody="ENDED", exchange=("D1",)), CHOE: Expect(custody="INTERNED", exchange=("D4",))},
+        ),
+        Step(
+            date(2025, 6, 3),
+            "Choe Yong-nam assessed again",
+            "The fresh assessment finds what the broadcast did: a real risk in the DPRK, and so in Russia, which "
+            "would hand him on. He stays interned, protected, until it is safe or he chooses otherwise.",
+            (
+                AssessRisks(
+                    CHOE,
+                    (
+                        Risk(
+                            "KP",
+                            "REAL_RISK",
+                            "shown on television as a soldier taken alive, against orders to die; " + HOME_RISK,
+                        ),
+                        SENT_ON,
+                    ),
+                ),
+            ),
+            {CHOE: Expect(exchange=("D4",))},
         ),
         Step(
             date(2025, 6, 10),
@@ -511,9 +635,53 @@ SCENARIO = Scenario(
         ),
         Step(
             date(2025, 6, 24),
-            "Art. 12 transfer of Jo Kwang-chol to the Republic of Korea",
-            "Proposed by one officer, approved by another (the rules checked again), then carried out.",
-            (TransferUnderArt12(JO, "KR"),),
+            "Art. 12 transfer of Jo Kwang-chol to the Republic of Korea approved",
+            "Proposed by one officer, approved by another, the rules checked at each step.",
+            (ProposeArt12Transfer(JO, "KR"),),
+        ),
+        Step(
+            date(2025, 6, 25),
+            "Proceedings opened against Jo Kwang-chol",
+            "A witness statement names him in the killing of a Ukrainian soldier who had laid down his arms. "
+            "While proceedings are pending he may be kept back (GC III Arts. 115, 119(5)).",
+            (
+                Proceedings(
+                    JO,
+                    PROCEEDINGS,
+                    WAR_CRIMES_DEPARTMENT,
+                    offence="suspected of killing a Ukrainian soldier hors de combat near Korenevo on 2025-01-08",
+                ),
+            ),
+            {JO: Expect(exchange=("D3", "D4", "D7"))},
+        ),
+        Step(
+            date(2025, 6, 26),
+            "The hand-over to South Korea is refused",
+            "The approval stood; the facts changed. At the moment of hand-over the rules run again and refuse it: "
+            "the refusal and its reasons are recorded, naming who tried, and he stays in custody.",
+            (HandOver(JO, "KR"),),
+            {JO: Expect(custody="INTERNED")},
+        ),
+        Step(
+            date(2025, 7, 15),
+            "The proceedings are closed",
+            "The witness identified a soldier of another unit; the prosecutor discontinues the case.",
+            (
+                Proceedings(
+                    JO,
+                    PROCEEDINGS,
+                    WAR_CRIMES_DEPARTMENT,
+                    outcome="discontinued: the witness identified a soldier of another unit, which reached "
+                    "Korenevo before Jo Kwang-chol's",
+                ),
+            ),
+            {JO: Expect(exchange=("D3", "D4"))},
+        ),
+        Step(
+            date(2025, 7, 17),
+            "Jo Kwang-chol is handed over to the Republic of Korea",
+            "The same approved transfer, the rules run again at this moment: nothing blocks it now.",
+            (HandOver(JO, "KR"),),
             {JO: Expect(custody="ENDED")},
         ),
     ),
@@ -636,6 +804,7 @@ class Picture:
 
 
 EVENT_REFERENCE = re.compile(r" \(event [^)]*\)")
+EVENT_ID = re.compile(r"event ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
 def plain(text: str) -> str:
@@ -649,13 +818,18 @@ def finding(rule: Mapping[str, str]) -> str:
 
 def picture_of(services: Services, captive_id: str, counterpart: str) -> Picture:
     captive = services.read("disposition", f"/v1/captives/{captive_id}")
-    if captive is None:  # his registration has not reached disposition yet
+    # His registration may not have reached disposition yet (his status may arrive first).
+    if captive is None or not captive["registered"]:
         return Picture()
-    answers = services.read("disposition", f"/v1/captives/{captive_id}/eligibility")["counterparts"]
+    eligibility = services.read("disposition", f"/v1/captives/{captive_id}/eligibility")
+    if eligibility is None:
+        return Picture()
+    answers = eligibility["counterparts"]
     status = captive["status"] or {"rules": []}
     decisive = status["rules"][-1] if status["rules"] else None
     home = answers.get(captive["nationality"]) or next(iter(answers.values()), {"facts": []})
     facts = {fact["name"]: fact["value"] for fact in home["facts"]}
+    said = facts.get("verified_wish") or facts.get("unverified_statement")
     towards = answers.get(counterpart)
     blocked = [rule for rule in towards["reasons"] if rule["finding"].startswith("BLOCKED")] if towards else []
     return Picture(
@@ -663,8 +837,8 @@ def picture_of(services: Services, captive_id: str, counterpart: str) -> Picture
         decided_by=f"{decisive['rule_id']} {decisive['article']}: {plain(decisive['finding'])}" if decisive else None,
         custody=captive["custody"],
         # His standing verified wish; failing one, the latest statement that verifies nothing.
-        wish=(facts.get("verified_wish") or facts.get("unverified_statement") or "").replace(" to ", " ") or None,
-        verified=bool(facts.get("verified_wish")) if (facts.get("verified_wish") or facts.get("unverified_statement")) else None,
+        wish=said.replace(" to ", " ") if said else None,
+        verified=bool(facts.get("verified_wish")) if said else None,
         exchange=tuple(rule["rule_id"] for rule in blocked) if towards else None,
         exchange_why=tuple(finding(rule) for rule in blocked),
     )
@@ -704,11 +878,14 @@ def exchange_text(picture: Picture) -> str:
 
 @dataclass
 class Loaded:
-    """What a run loaded: the captives' case references and the exchange lists, by name."""
+    """What a run loaded: the captives' case references, the exchange lists by name, the
+    transfers, and what the rules refused at the moment of hand-over."""
 
     captives: dict[Soldier, str] = field(default_factory=dict)
     lists: dict[str, str] = field(default_factory=dict)
     transfers: dict[Soldier, str] = field(default_factory=dict)
+    withheld: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by list: entries kept back at execution
+    refusals: list[tuple[Soldier, str]] = field(default_factory=list)  # each refused step: whose, its event
     seconds: float = 0.0
 
 
@@ -724,18 +901,39 @@ class Run:
         self.pictures: dict[Soldier, Picture] = {}
         self.replays: list[bool] = []  # one per write of the current step
         self.unsaid_replay = False
+        self.named: dict[str, str] = {}  # event id -> how the story calls the fact it records
+
+    def words(self, text: str) -> str:
+        """A finding with the events the scenario recorded called by what they are."""
+        return EVENT_ID.sub(lambda found: self.named.get(found.group(1), found.group(0)), text)
 
     # writing, with a key that makes the step safe to repeat
 
     def write(self, service: str, path: str, body: dict | None, *, by: Officer, key: str, what: str) -> dict:
+        return succeeded(self.send(service, path, body, by=by, key=key), what).json()
+
+    def attempt(
+        self, service: str, path: str, body: dict | None, *, by: Officer, key: str, what: str
+    ) -> tuple[bool, dict]:
+        """A step the rules may refuse at this moment: (True, answer), or (False, the refusal
+        with `blocked_by` and `refusal_event_id`) for a 409 that recorded one."""
+        answer = self.send(service, path, body, by=by, key=key)
+        if answer.status_code == 409 and "refusal_event_id" in answer.json():
+            return False, answer.json()
+        return True, succeeded(answer, what).json()
+
+    def send(self, service: str, path: str, body: dict | None, *, by: Officer, key: str) -> httpx.Response:
         answer = self.services.write(service, path, body, by=by, key=f"demo/{self.scenario.name}/{key}")
         replayed = answer.headers.get("Idempotent-Replayed") == "true"
         self.replays.append(replayed)
         self.unsaid_replay = self.unsaid_replay or replayed
-        return succeeded(answer, what).json()
+        return answer
 
     def captive(self, soldier: Soldier) -> str:
         return self.loaded.captives[soldier]
+
+    def name_of(self, captive_id: str) -> str:
+        return next((soldier.name for soldier, cid in self.loaded.captives.items() if cid == captive_id), captive_id)
 
     @property
     def counterpart(self) -> str:
@@ -833,7 +1031,7 @@ class Run:
         table.add_column("what changed")
         for soldier in self.scenario.soldiers:
             if soldier in before and (lines := changes(before[soldier], self.pictures[soldier], self.counterpart)):
-                table.add_row(f"{soldier.name}\n[dim]{self.captive(soldier)}[/]", "\n".join(lines))
+                table.add_row(f"{soldier.name}\n[dim]{self.captive(soldier)}[/]", self.words("\n".join(lines)))
         if table.row_count:
             self.console.print(table)
         else:
@@ -847,6 +1045,14 @@ class Run:
             seen = self.pictures[soldier]
             table.add_row(soldier.name, self.captive(soldier), seen.status or "—", seen.custody, exchange_text(seen))
         self.console.print(table)
+        stopped = [
+            f"{self.name_of(captive_id)} withheld from exchange list {self.loaded.lists[name]}"
+            for name, captive_ids in self.loaded.withheld.items()
+            for captive_id in captive_ids
+        ]
+        stopped += [f"{soldier.name}'s hand-over refused (event {event})" for soldier, event in self.loaded.refusals]
+        if stopped:
+            self.console.print(f"Stopped at the moment of hand-over, with the reasons recorded: {'; '.join(stopped)}.")
         self.console.print(
             f"Demo scenario loaded in {self.loaded.seconds:.1f} s. Ask why with e.g. "
             f"`captives audit timeline {self.captive(self.scenario.soldiers[0])}`.",
@@ -918,6 +1124,7 @@ def registration(soldier: Soldier, on: date) -> dict:
         "service_number": {"answer": "DECLINED"},
         "nationality": "KP",
         "claimed_affiliation": soldier.affiliation,
+        **({"armed_force": armed_force(soldier.armed_force, force_basis(soldier))} if soldier.armed_force else {}),
         "capture": {
             "captured_at": soldier.captured_at,
             "place": soldier.place,
@@ -928,6 +1135,70 @@ def registration(soldier: Soldier, on: date) -> dict:
         "interview": {"language": "kor", "interpreter": "K. Lee"},
         "occurred_at": at(on, 18),
     }
+
+
+def armed_force(force: Force, basis: str) -> dict:
+    return {
+        "force": force.force,
+        "force_state": force.force_state,
+        "integrated_in_forces_of": force.integrated_in_forces_of,
+        "basis": basis,
+    }
+
+
+def force_basis(soldier: Soldier) -> str:
+    return f"his own statement at interview; papers found: {soldier.papers}"
+
+
+def establish_force(run: Run, step: Step, action: EstablishForce) -> None:
+    run.write(
+        "intake",
+        f"/v1/captives/{run.captive(action.soldier)}/force-membership",
+        armed_force(action.force, action.basis) | {"occurred_at": at(step.on, 15)},
+        by=INTAKE,
+        key=f"force/{action.soldier.name}",
+        what=f"{action.soldier.name}'s force",
+    )
+    embedded = f", embedded in the forces of {action.force.integrated_in_forces_of}"
+    run.say(
+        f"{by(INTAKE)} records {action.soldier.name} a member of the {action.force.force} "
+        f"({action.force.force_state}{embedded if action.force.integrated_in_forces_of else ''}): {action.basis}"
+    )
+
+
+def record_exposure(run: Run, step: Step, action: RecordExposure) -> None:
+    body = {"kind": action.kind, "outlet": action.outlet, "details": action.details, "occurred_at": at(step.on, 20)}
+    recorded = run.write(
+        "intake",
+        f"/v1/captives/{run.captive(action.soldier)}/media-exposures",
+        body,
+        by=INTAKE,
+        key=f"exposure/{action.soldier.name}/{step.on}",
+        what=f"{action.soldier.name}'s exposure",
+    )
+    run.named[recorded["event_id"]] = f"the {action.outlet} exposure of {step.on}"
+    run.say(f"{by(INTAKE)} records {action.kind.replace('_', ' ').lower()} by {action.outlet}: {action.details}")
+
+
+def proceedings(run: Run, step: Step, action: Proceedings) -> None:
+    body = {
+        "proceedings_id": action.proceedings_id,
+        "stage": action.stage,
+        "court": action.court,
+        **({"offence": action.offence} if action.offence else {}),
+        **({"outcome": action.outcome} if action.outcome else {}),
+        "occurred_at": at(step.on, 10),
+    }
+    run.write(
+        "intake",
+        f"/v1/captives/{run.captive(action.soldier)}/prosecutions",
+        body,
+        by=INTAKE,
+        key=f"proceedings/{action.proceedings_id}/{action.stage}",
+        what=f"the proceedings against {action.soldier.name}",
+    )
+    what = f"opened: {action.offence}" if action.stage == "OPENED" else f"closed: {action.outcome}"
+    run.say(f"{by(INTAKE)} records proceedings {action.proceedings_id} ({action.court}) {what}")
 
 
 def declare_wish(run: Run, step: Step, action: DeclareWish) -> None:
@@ -941,7 +1212,7 @@ def declare_wish(run: Run, step: Step, action: DeclareWish) -> None:
         **({"interpreter": "K. Lee"} if private else {}),
     }
     body = {"wish": action.wish, "statement": action.statement, "provenance": provenance, "occurred_at": at(step.on)}
-    run.write(
+    recorded = run.write(
         "intake",
         f"/v1/captives/{captive_id}/wishes",
         body | ({"third_state": action.third_state} if action.third_state else {}),
@@ -950,6 +1221,7 @@ def declare_wish(run: Run, step: Step, action: DeclareWish) -> None:
         what=f"{action.soldier.name}'s wish",
     )
     heard = "a private ICRC interview" if private else "a media interview"
+    run.named[recorded["event_id"]] = f"his {heard.removeprefix('a ')} of {step.on}"
     run.say(f"{by(ICRC)} records {action.soldier.name}'s wish from {heard}: {action.statement}")
     if state := action.consents_to_disclosure_to:
         consent = {
@@ -976,8 +1248,8 @@ def assess_risks(run: Run, step: Step, action: AssessRisks) -> None:
             "destination": risk.destination,
             "outcome": risk.outcome,
             # Every assessment says whether the state would hand him on (an open question blocks).
-            "would_hand_on": risk.onward_state is not None,
-            "onward_states": [risk.onward_state] if risk.onward_state else [],
+            "would_hand_on": bool(risk.hands_on_to),
+            "onward_states": list(risk.hands_on_to),
             "assessor": LEGAL.name,
             "basis": risk.basis,
             "diplomatic_assurances": risk.diplomatic_assurances,
@@ -988,7 +1260,7 @@ def assess_risks(run: Run, step: Step, action: AssessRisks) -> None:
             f"/v1/captives/{run.captive(action.soldier)}/risk-assessments",
             assessment,
             by=LEGAL,
-            key=f"risk/{action.soldier.name}/{risk.destination}",
+            key=f"risk/{action.soldier.name}/{risk.destination}/{step.on}",
             what=f"the risk assessment of {action.soldier.name} in {risk.destination}",
         )
     run.say(f"{by(LEGAL)} assesses {action.soldier.name}: {'; '.join(map(risk_text, action.risks))}")
@@ -998,7 +1270,9 @@ def risk_text(risk: Risk) -> str:
     found = f"{risk.destination} {risk.outcome.replace('_', ' ').lower()}"
     if risk.diplomatic_assurances:
         found += " despite diplomatic assurances"
-    return found + (f" itself, but would hand him on to {risk.onward_state}" if risk.onward_state else "")
+    if risk.hands_on_to:
+        return found + f" itself, but would hand him on to {', '.join(risk.hands_on_to)}"
+    return found + ", would not hand him on"
 
 
 def acknowledge_party(run: Run, step: Step, action: AcknowledgeParty) -> None:
@@ -1060,14 +1334,17 @@ def draft_exchange_list(run: Run, step: Step, action: DraftExchangeList) -> None
 
 
 def show_check(run: Run, action: DraftExchangeList, results: list[dict]) -> None:
-    names = {captive_id: soldier.name for soldier, captive_id in run.loaded.captives.items()}
+    show_entries(run, results, f"exchange with {action.counterpart}", "[red]refused[/]")
+
+
+def show_entries(run: Run, results: list[dict], heading: str, blocked: str) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("entry", f"exchange with {action.counterpart}", "why not"):
+    for column in ("entry", heading, "why not"):
         table.add_column(column, no_wrap=column == "entry")
     for result in results:
-        verdict = "[green]eligible[/]" if result["eligible"] else "[red]refused[/]"
+        verdict = "[green]eligible[/]" if result["eligible"] else blocked
         why = "\n".join(finding(rule) for rule in result["blocked_by"])
-        table.add_row(names.get(result["captive_id"], result["captive_id"]), verdict, escape(why))
+        table.add_row(run.name_of(result["captive_id"]), verdict, escape(run.words(why)))
     run.console.print(table)
 
 
@@ -1075,7 +1352,14 @@ def carry_out_exchange(run: Run, step: Step, action: CarryOutExchange) -> None:
     list_id = run.loaded.lists[action.name]
     path, key = f"/v1/exchange-lists/{list_id}/execution", f"list/{action.name}/execution"
     done = run.write("disposition", path, None, by=PROPOSER, key=key, what="the exchange")
-    run.say(f"{by(PROPOSER)} records exchange list {list_id} carried out: {done['exchanged']} captives exchanged")
+    withheld = done["withheld"]
+    run.loaded.withheld[action.name] = tuple(result["captive_id"] for result in withheld)
+    run.say(
+        f"{by(PROPOSER)} records exchange list {list_id} carried out, the rules run again for each approved "
+        f"entry: {done['exchanged']} exchanged, {len(withheld)} withheld"
+    )
+    if withheld:
+        show_entries(run, withheld, "at the hand-over", "[red]withheld[/], stays in custody")
 
 
 def partner_looks_up(run: Run, step: Step, action: PartnerLooksUp) -> None:
@@ -1119,11 +1403,11 @@ def check_transfer(run: Run, step: Step, action: CheckTransfer) -> None:
         by=PROPOSER,
     )
     blocked = [finding(rule) for rule in verdict["reasons"] if rule["finding"].startswith("BLOCKED")]
-    outcome = "[green]allowed[/]" if verdict["allowed"] else f"[red]blocked[/]: {escape('; '.join(blocked))}"
+    outcome = "[green]allowed[/]" if verdict["allowed"] else f"[red]blocked[/]: {escape(run.words('; '.join(blocked)))}"
     run.say(f"Art. 12 transfer of {action.soldier.name} to {action.destination} now: {outcome}")
 
 
-def transfer_under_art12(run: Run, step: Step, action: TransferUnderArt12) -> None:
+def propose_art12_transfer(run: Run, step: Step, action: ProposeArt12Transfer) -> None:
     captive_id, key = run.captive(action.soldier), f"art12/{action.soldier.name}/{action.destination}"
     proposed = run.write(
         "disposition",
@@ -1138,8 +1422,34 @@ def transfer_under_art12(run: Run, step: Step, action: TransferUnderArt12) -> No
     path = f"/v1/captives/{captive_id}/dispositions/{disposition_id}"
     run.write("disposition", f"{path}/approval", None, by=APPROVER, key=f"{key}/approval", what="the approval")
     run.say(f"{by(APPROVER)} approves it, the rules checked again")
-    run.write("disposition", f"{path}/completion", None, by=PROPOSER, key=f"{key}/completion", what="the transfer")
-    run.say(f"{by(PROPOSER)} records it carried out: {action.soldier.name} leaves the detaining state's custody")
+
+
+def hand_over(run: Run, step: Step, action: HandOver) -> None:
+    soldier = action.soldier
+    captive_id, key = run.captive(soldier), f"art12/{soldier.name}/{action.destination}"
+    path = f"/v1/captives/{captive_id}/dispositions/{run.loaded.transfers[soldier]}/completion"
+    done, answer = run.attempt(
+        "disposition", path, None, by=PROPOSER, key=f"{key}/completion/{step.on}", what="the hand-over"
+    )
+    if done:
+        to = action.destination
+        run.say(f"{by(PROPOSER)} hands {soldier.name} over to {to}, the rules run again: he leaves custody")
+        return
+    run.loaded.refusals.append((soldier, answer["refusal_event_id"]))
+    run.say(
+        f"{by(PROPOSER)} tries to hand {soldier.name} over to {action.destination}: [bold red]refused[/] (409), "
+        f"the refusal recorded as event {answer['refusal_event_id']}"
+    )
+    show_refusal(run, answer["blocked_by"])
+
+
+def show_refusal(run: Run, blocked_by: list[dict]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("blocked by", "article", "why"):
+        table.add_column(column, no_wrap=column != "why")
+    for rule in blocked_by:
+        table.add_row(f"[red]{rule['rule_id']}[/]", rule["article"], escape(run.words(plain(rule["finding"]))))
+    run.console.print(table)
 
 
 PERFORM: dict[type, Callable[[Run, Step, Any], None]] = {
@@ -1148,13 +1458,17 @@ PERFORM: dict[type, Callable[[Run, Step, Any], None]] = {
     AssessRisks: assess_risks,
     AcknowledgeParty: acknowledge_party,
     Article5Tribunal: article5_tribunal,
+    EstablishForce: establish_force,
+    RecordExposure: record_exposure,
+    Proceedings: proceedings,
     DraftExchangeList: draft_exchange_list,
     CarryOutExchange: carry_out_exchange,
     PartnerLooksUp: partner_looks_up,
     ClaimAsNational: claim_as_national,
     StateAssures: state_assures,
     CheckTransfer: check_transfer,
-    TransferUnderArt12: transfer_under_art12,
+    ProposeArt12Transfer: propose_art12_transfer,
+    HandOver: hand_over,
 }
 
 
