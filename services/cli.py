@@ -280,11 +280,43 @@ def audit_reproduce() -> None:
                 f"{event.envelope.id} ({event.envelope.subject}): recorded {event.payload.status}, "
                 f"reproduced {again.status} under {event.payload.rulebook_version}"
             )
+    console.print(f"{checked:,} status decisions reproduced; {len(different)} came out differently")
+    different += reproduce_dispositions()
     for line in different:
         console.print(line, markup=False)
-    console.print(f"{checked:,} status decisions reproduced; {len(different)} came out differently")
     if different:
         raise typer.Exit(1)
+
+
+def reproduce_dispositions() -> list[str]:
+    """Disposition's decisions (eligibility answers, approvals, hand-overs, refusals, stops), each
+    folded again from the events it names and decided again at the moment it stood for."""
+    from services.disposition.reproduce import reproduce_all
+    from shared import replay as replaying
+    from shared.contracts import InvalidEvent, decode
+
+    kafka = service_settings(Service.disposition).kafka
+    topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
+    events = []
+    for record in replaying.read_log(kafka.bootstrap_servers, topics):
+        try:
+            events.append(decode(record.value))
+        except InvalidEvent:
+            continue
+    outcomes = reproduce_all(events)
+    different = [
+        f"{outcome.event_id} ({outcome.captive_id}): {outcome.kind} recorded "
+        f"{[r.rule_id + ' ' + r.finding for r in outcome.recorded]}, reproduced "
+        f"{[r.rule_id + ' ' + r.finding for r in outcome.reproduced]}"
+        for outcome in outcomes
+        if not outcome.same
+    ]
+    refusals = sum(outcome.kind == "DispositionStepRefused" for outcome in outcomes)
+    console.print(
+        f"{len(outcomes):,} disposition decisions reproduced ({refusals:,} refusals among them); "
+        f"{len(different)} came out differently"
+    )
+    return different
 
 
 @app.command()

@@ -465,8 +465,9 @@ def refuse_step(
     disposition, the rules that stopped it and any that block now)."""
     blocked = verdict.blocked_by
     detail = f"{step.value} of {kind.value} is not allowed now: {_findings(blocked)}"
+    stopped_by = list(stopped.stopped_by) if stopped is not None else []
     if stopped is not None:
-        blocked = [*stopped.stopped_by, *(rule for rule in blocked if rule not in stopped.stopped_by)]
+        blocked = [*stopped_by, *(rule for rule in blocked if rule not in stopped_by)]
         detail = f"disposition {disposition_id} was stopped: {_findings(blocked)}"
     event = DispositionStepRefused(
         captive_id=captive_id,
@@ -474,7 +475,9 @@ def refuse_step(
         kind=kind,
         destination=verdict.destination,
         step=step,
-        blocked_by=blocked,
+        blocked_by=verdict.blocked_by,
+        stopped_by=stopped_by,
+        events_used=list(verdict.events_used),
     )
     return [one_append(runtime, session, captive_id, event, metadata)], _refusal(detail, blocked)
 
@@ -522,6 +525,7 @@ def propose_disposition(
             kind=body.kind,
             destination=verdict.destination,
             note=body.note,
+            events_used=list(verdict.events_used),
         )
         return [one_append(runtime, session, captive_id, event, metadata)], lambda envelopes: created(
             envelopes, disposition_id=event.disposition_id
@@ -615,6 +619,7 @@ def approve_disposition(
                 disposition_id=disposition_id,
                 proposed_by=found.proposed_by,
                 reasons=verdict.reasons,
+                events_used=list(verdict.events_used),
             )
         ]
 
@@ -644,13 +649,15 @@ def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: Commiss
     """Hand him to the neutral repatriation commission (an approved NEUTRAL_REPATRIATION_COMMISSION
     disposition): the rules are run again at this moment; the explanation period starts."""
 
-    def hand_over(_found: Disposition, _verdict: Verdict):
+    def hand_over(_found: Disposition, verdict: Verdict):
         return [
             HandedToRepatriationCommission(
                 captive_id=captive_id,
                 disposition_id=disposition_id,
                 commission=body.commission,
                 explanation_days=body.explanation_days,
+                reasons=verdict.reasons,
+                events_used=list(verdict.events_used),
             )
         ]
 
@@ -680,7 +687,12 @@ def complete_disposition(
         destination = verdict.destination if found.via_commission else found.destination
         return [
             DispositionCompleted(
-                captive_id=captive_id, disposition_id=disposition_id, kind=found.kind, destination=destination
+                captive_id=captive_id,
+                disposition_id=disposition_id,
+                kind=found.kind,
+                destination=destination,
+                reasons=verdict.reasons,
+                events_used=list(verdict.events_used),
             ),
             CustodyEnded(
                 captive_id=captive_id, kind=found.kind, destination=destination, disposition_id=disposition_id

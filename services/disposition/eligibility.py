@@ -94,6 +94,8 @@ def recompute(session: Session, store: EventStore, captive_ids: list[str], *, ca
                         eligible=verdict.allowed,
                         reasons=verdict.reasons,
                         facts=list(verdict.facts),
+                        decided_at=verdict.at,
+                        events_used=list(verdict.events_used),
                     )
                 )
     if not changed:

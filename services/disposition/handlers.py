@@ -7,10 +7,12 @@ from sqlalchemy.orm import Session
 
 from services.disposition import projections
 from services.disposition.eligibility import SERVICE_ACTOR, SERVICE_AGENCY, gather, recompute
-from services.disposition.rules import DID_NOT_INSIST_ON_RETURN, VERIFIED_WISH, disposition
-from services.disposition.workflow import PENDING, DispositionStage, dispositions_of
+from services.disposition.facts import DispositionFacts
+from services.disposition.rules import DID_NOT_INSIST_ON_RETURN, VERIFIED_WISH, Verdict, disposition
+from services.disposition.workflow import PENDING, Disposition, DispositionStage, dispositions_of
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
 from shared.contracts.disposition import DispositionStopped
+from shared.contracts.status import RuleApplied
 from shared.eventstore import EventStore, StreamAppend
 
 CAPTIVE_FACTS = (
@@ -25,6 +27,18 @@ CAPTIVE_FACTS = (
 )
 # The facts after which a pending disposition may have to stop: a wish changed, or custody ended.
 STOPPING_FACTS = {"WishDeclared", "MovementRecorded"}
+
+
+def stopping(found: Disposition, facts: DispositionFacts, verdict: Verdict) -> list[RuleApplied] | None:
+    """Why a pending disposition must stop for good, or None: he died or left custody, or (before
+    a hand-over to the commission, where choosing is the point) the verified wish it relied on is
+    gone."""
+    wish_gone = found.stage is not DispositionStage.WITH_COMMISSION and verdict.blocks(
+        VERIFIED_WISH, DID_NOT_INSIST_ON_RETURN
+    )
+    if not (facts.dead or not facts.in_custody or wish_gone):
+        return None
+    return [r for r in verdict.blocked_by if r.rule_id in ("D1", "D3", "D13")] or verdict.blocked_by
 
 
 def stop_pending(session: Session, store: EventStore, causes: dict[str, EventEnvelope]) -> int:
@@ -46,17 +60,15 @@ def stop_pending(session: Session, store: EventStore, causes: dict[str, EventEnv
         stops = []
         for found in pending:
             verdict = disposition(found.kind, facts[captive_id], found.destination)
-            wish_gone = found.stage is not DispositionStage.WITH_COMMISSION and verdict.blocks(
-                VERIFIED_WISH, DID_NOT_INSIST_ON_RETURN
-            )
-            ended = not facts[captive_id].in_custody or facts[captive_id].dead
-            if ended or wish_gone:
-                relevant = [r for r in verdict.blocked_by if r.rule_id in ("D1", "D3", "D13")]
+            why = stopping(found, facts[captive_id], verdict)
+            if why is not None:
                 stops.append(
                     DispositionStopped(
                         captive_id=captive_id,
                         disposition_id=found.disposition_id,
-                        blocked_by=relevant or verdict.blocked_by,
+                        blocked_by=why,
+                        decided_at=verdict.at,
+                        events_used=list(verdict.events_used),
                     )
                 )
         if stops:

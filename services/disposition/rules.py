@@ -10,6 +10,7 @@ question the assessment leaves open, an unknown home state or an unestablished p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.disposition.facts import DeclaredWish, DispositionFacts, Risk
 from shared.contracts.disposition import DispositionKind, RiskOutcome
@@ -76,6 +77,8 @@ class Verdict:
     checks: tuple[Check, ...]
     facts: tuple[FactUsed, ...]
     destination: str | None = None
+    events_used: tuple[str, ...] = ()  # every event the facts were folded from
+    at: datetime | None = None  # the moment it stands for
 
     @property
     def allowed(self) -> bool:
@@ -308,7 +311,7 @@ def exchange_eligibility(facts: DispositionFacts, counterpart: str) -> Verdict:
         _no_risk(facts, counterpart),
         _prosecution(facts),
     )
-    return Verdict(checks, _facts(facts, (counterpart,)), counterpart)
+    return Verdict(checks, _facts(facts, (counterpart,)), counterpart, facts.used_events, facts.at)
 
 
 def _assured(facts: DispositionFacts, rule: Rule, state: str | None, flag: str, yes: str, no: str) -> Check:
@@ -402,7 +405,7 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
         )
         risk = wrong or Check(NO_REAL_RISK, *_clear(non_refoulement(facts, home)))
         checks = (custody, _medical(facts), against_will, risk, _prosecution(facts))
-        return Verdict(checks, _facts(facts, (home,)), home)
+        return Verdict(checks, _facts(facts, (home,)), home, facts.used_events, facts.at)
     elif kind is DispositionKind.NEUTRAL_ACCOMMODATION:
         agreement = _assured(
             facts,
@@ -434,8 +437,8 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
         home, wrong = _repatriation(facts, destination)
         ceased = Check(HOSTILITIES_CEASED, facts.hostilities.ceased, facts.hostilities.finding)
         checks = (custody, ceased, wrong or _return_despite_risk(facts, home), _prosecution(facts))
-        return Verdict(checks, _facts(facts, (home,)), home)
-    return Verdict(checks, _facts(facts, (destination,)), destination)
+        return Verdict(checks, _facts(facts, (home,)), home, facts.used_events, facts.at)
+    return Verdict(checks, _facts(facts, (destination,)), destination, facts.used_events, facts.at)
 
 
 def _clear(found) -> tuple[bool, str]:
@@ -497,4 +500,4 @@ def commission_release(facts: DispositionFacts, disposition_id: str) -> Verdict:
     else:  # he stays, released as a civilian in the detaining state: no removal
         choice = [Check(VERIFIED_WISH, True, f"verified wish {wish.describe()} (event {wish.event_id})")]
     checks = (custody, over, *choice, _prosecution(facts))
-    return Verdict(checks, _facts(facts, (destination,)), destination)
+    return Verdict(checks, _facts(facts, (destination,)), destination, facts.used_events, facts.at)

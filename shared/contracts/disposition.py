@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
 from shared.contracts.intake import LongText, Name, ShortText
@@ -20,6 +20,7 @@ REF, WISH = DataTier.REFERENCE, DataTier.WISHES_AND_RISK
 
 EvidenceRef = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 CaptiveRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+EventRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def state_stream(state: str) -> str:
@@ -119,6 +120,10 @@ class ExchangeEligibilityChanged(EventPayload):
     eligible: bool = tiered(REF)
     reasons: list[RuleApplied] = tiered(WISH)
     facts: list[FactUsed] = tiered(WISH)
+    # The moment the answer stands for and every event it was folded from: enough to reproduce it
+    # (`captives audit reproduce`).
+    decided_at: AwareDatetime | None = tiered(REF, None)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 class DispositionKind(StrEnum):
@@ -161,6 +166,7 @@ class DispositionProposed(DispositionRequest, EventPayload):
     captive_id: CaptiveRef = tiered(REF)
     disposition_id: ShortText = tiered(REF)
     reasons: list[RuleApplied] = tiered(WISH)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)  # the facts the rules read, at its `time`
 
 
 @event_type("DispositionApproved", 1)
@@ -169,6 +175,7 @@ class DispositionApproved(EventPayload):
     disposition_id: ShortText = tiered(REF)
     proposed_by: Name = tiered(REF)
     reasons: list[RuleApplied] = tiered(WISH)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("DispositionStepRefused", 1)
@@ -181,7 +188,9 @@ class DispositionStepRefused(EventPayload):
     kind: DispositionKind = tiered(REF)
     destination: CountryAlpha2 | None = tiered(REF, None)
     step: DispositionStep = tiered(REF)
-    blocked_by: list[RuleApplied] = tiered(WISH)
+    blocked_by: list[RuleApplied] = tiered(WISH)  # what the rules found at that moment
+    stopped_by: list[RuleApplied] = tiered(WISH, default_factory=list)  # for a stopped one: why it stopped
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("DispositionStopped", 1)
@@ -192,6 +201,8 @@ class DispositionStopped(EventPayload):
     captive_id: CaptiveRef = tiered(REF)
     disposition_id: ShortText = tiered(REF)
     blocked_by: list[RuleApplied] = tiered(WISH)
+    decided_at: AwareDatetime | None = tiered(REF, None)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("HandedToRepatriationCommission", 1)
@@ -203,6 +214,8 @@ class HandedToRepatriationCommission(EventPayload):
     disposition_id: ShortText = tiered(REF)
     commission: Name = tiered(REF)
     explanation_days: Annotated[int, Field(ge=1, le=365)] = tiered(REF, 90)
+    reasons: list[RuleApplied] = tiered(WISH, default_factory=list)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("DispositionCompleted", 1)
@@ -211,6 +224,8 @@ class DispositionCompleted(EventPayload):
     disposition_id: ShortText = tiered(REF)
     kind: DispositionKind = tiered(REF)
     destination: CountryAlpha2 | None = tiered(REF, None)
+    reasons: list[RuleApplied] = tiered(WISH, default_factory=list)  # the rules as checked at the hand-over
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("CustodyEnded", 1)

@@ -6,6 +6,7 @@ that becomes ineligible before approval, and a completed Art. 12 transfer."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -247,7 +248,12 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
         timeout=300,
     )
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
-    assert "0 came out differently" in reproduced.stdout
+    assert "status decisions reproduced; 0 came out differently" in reproduced.stdout
+    # Disposition's decisions too, the refusals among them (the approval refused above).
+    found = re.search(
+        r"([\d,]+) disposition decisions reproduced \(([\d,]+) refusals among them\); 0 came out", reproduced.stdout
+    )
+    assert found and int(found[1].replace(",", "")) > 1000 and int(found[2]) >= 1, reproduced.stdout
     for service in ("intake", "status", "disposition"):
         signed = subprocess.run(
             [sys.executable, "-m", "services.cli", "checkpoint", service],
