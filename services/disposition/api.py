@@ -282,7 +282,12 @@ def get_eligibility(
     facts in effect then, and only those recorded by `known_at`. Names every event it used."""
     moment, known = _moments(as_of, known_at)
     facts = facts_of(session, captive_id, moment, known)
-    states = counterparts(session, {captive_id: facts})[captive_id]
+    # The states asked about are those his case concerns as now recorded, so that a date before
+    # a state's assessment answers for that state too (not assessed then: blocked).
+    latest = gather(session, [captive_id]).get(captive_id, facts)
+    states = (
+        counterparts(session, {captive_id: facts})[captive_id] | counterparts(session, {captive_id: latest})[captive_id]
+    )
     document = {
         "captive_id": captive_id,
         "as_of": iso(moment),

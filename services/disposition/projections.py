@@ -112,6 +112,14 @@ def fact_data(kind: str, payload: EventPayload) -> dict:
     return data
 
 
+def fact_effective_at(envelope: EventEnvelope, payload: EventPayload):
+    """When a fact takes effect: its event's time; a registration's, the capture it records (he
+    is in our hands, and protected, from then on: GC III Art. 5(1))."""
+    if isinstance(payload, CaptiveRegistered):
+        return min(payload.capture.captured_at, envelope.occurred_at)
+    return envelope.occurred_at
+
+
 def record_fact(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     if envelope.type not in FACT_FIELDS:
         return
@@ -121,7 +129,7 @@ def record_fact(session: Session, envelope: EventEnvelope, payload: EventPayload
             event_id=envelope.id,
             captive_id=None if envelope.type in GLOBAL_FACTS else payload.captive_id,
             kind=envelope.type,
-            effective_at=envelope.occurred_at,
+            effective_at=fact_effective_at(envelope, payload),
             recorded_at=envelope.recorded_at,
             stream_version=envelope.stream_version,
             data=fact_data(envelope.type, payload),

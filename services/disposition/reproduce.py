@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from services.disposition.facts import Dated, fold
 from services.disposition.handlers import stopping
-from services.disposition.projections import FACT_FIELDS, fact_data
+from services.disposition.projections import FACT_FIELDS, fact_data, fact_effective_at
 from services.disposition.rules import Verdict, commission_release, disposition, exchange_eligibility
 from services.disposition.workflow import Disposition, dispositions_of
 from shared.contracts import DecodedEvent
@@ -58,7 +58,7 @@ def dated(event: DecodedEvent) -> Dated | None:
     return Dated(
         envelope.id,
         envelope.type,
-        envelope.occurred_at,
+        fact_effective_at(envelope, event.payload),
         envelope.recorded_at,
         fact_data(envelope.type, event.payload),
         envelope.stream_version,
