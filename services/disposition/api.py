@@ -331,6 +331,46 @@ def check_disposition(
 
 
 @router.get(
+    "/captives/{captive_id}/dispositions", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404)
+)
+def list_dispositions(captive_id: CaptiveId, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Every disposition of the captive as its events make it (stage, who proposed and approved,
+    why it stopped), and every refused step: who tried what, when, and the rules that refused."""
+    known_captive(session, captive_id)
+    events = _stream_events(request.app.state.runtime, session, captive_id)
+    document = {
+        "captive_id": captive_id,
+        "dispositions": [
+            {
+                "disposition_id": found.disposition_id,
+                "kind": found.kind.value if found.kind else None,
+                "destination": found.destination,
+                "stage": found.stage.value,
+                "proposed_by": found.proposed_by,
+                "approved_by": found.approved_by,
+                "reasons": [rule.model_dump(mode="json") for rule in found.stopped_by],
+            }
+            for found in dispositions_of(captive_id, events).values()
+        ],
+        "refusals": [
+            {
+                "event_id": envelope.id,
+                "at": iso(envelope.occurred_at),
+                "by": envelope.actor,
+                "disposition_id": payload.disposition_id,
+                "kind": payload.kind.value,
+                "destination": payload.destination,
+                "step": payload.step.value,
+                "blocked_by": [rule.model_dump(mode="json") for rule in (*payload.stopped_by, *payload.blocked_by)],
+            }
+            for envelope, payload in events
+            if isinstance(payload, DispositionStepRefused)
+        ],
+    }
+    return disclose(request, caller, document, [captive_id])
+
+
+@router.get(
     "/rules",
     dependencies=[allow(Scope.DISPOSITION_READ)],
 )

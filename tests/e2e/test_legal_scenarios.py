@@ -85,7 +85,10 @@ def refused_at_completion(stack, him: str, path: str, rule: str, words: str) -> 
     [refusal] = wait_until(refusal, timeout_s=30, what="the refusal on disposition.events.v1")
     assert refusal.envelope.id == body["refusal_event_id"]
     assert refusal.payload.step == "COMPLETE" and OFFICER_1["X-Actor"] in refusal.envelope.actor
-    assert rule in {r.rule_id for r in refusal.payload.blocked_by}
+    assert rule in {r.rule_id for r in (*refusal.payload.blocked_by, *refusal.payload.stopped_by)}
+    listed = stack["disposition"].get(f"/v1/captives/{him}/dispositions").json()
+    [shown] = [r for r in listed["refusals"] if r["event_id"] == refusal.envelope.id]
+    assert shown["step"] == "COMPLETE" and rule in {r["rule_id"] for r in shown["blocked_by"]}
 
 
 def test_a_transfer_approved_is_stopped_at_hand_over_by_a_wish_withdrawn_in_a_private_interview(stack):
@@ -228,6 +231,48 @@ def test_eligibility_as_of_a_date_before_his_wish_was_first_heard_does_not_use_i
     assert now["counterparts"]["RU"]["eligible"] is True
     wish_event = {f["source_event_id"] for f in now["counterparts"]["RU"]["facts"] if f["name"] == "verified_wish"}
     assert wish_event <= set(now["events_used"]) and wish_event - set(before["events_used"])
+
+
+def test_the_korean_war_route_hands_him_to_a_neutral_commission_and_releases_him_only_after_explanations(stack):
+    disposition = stack["disposition"]
+    him = ready_for_korea(stack)  # he does not insist on return: his verified wish is South Korea
+    hosted = disposition.post(
+        "/v1/states/IN/assurances",
+        headers=OFFICER_1,
+        json={
+            "willing_and_able_to_apply_gc_iii": True,
+            "repatriation_commission_agreement": True,
+            "assessment": "India chairs the neutral repatriation commission (fictional)",
+        },
+    )
+    assert hosted.status_code == 201, hosted.text
+    route = {"kind": "NEUTRAL_REPATRIATION_COMMISSION", "destination": "IN"}
+    refused = disposition.post(f"/v1/captives/{him}/dispositions", headers=OFFICER_1, json=route)
+    assert refused.status_code == 409 and "risk in IN not assessed" in refused.text  # the host state too
+    risk(stack, him, "IN", "NO_REAL_RISK")
+    proposed = disposition.post(f"/v1/captives/{him}/dispositions", headers=OFFICER_1, json=route)
+    assert proposed.status_code == 201, proposed.text
+    path = f"/v1/captives/{him}/dispositions/{proposed.json()['disposition_id']}"
+    assert disposition.post(f"{path}/completion", headers=OFFICER_1).status_code == 409  # not approved yet
+    assert disposition.post(f"{path}/approval", headers=OFFICER_2).status_code == 201
+    early = disposition.post(f"{path}/completion", headers=OFFICER_1)
+    assert early.status_code == 409 and "handed to the commission" in early.text
+    handed = disposition.post(
+        f"{path}/hand-over",
+        headers=OFFICER_1,
+        json={"commission": "Neutral Repatriation Commission", "explanation_days": 90},
+    )
+    assert handed.status_code == 201, handed.text
+    # While the commission holds him no other removal is possible, and his release waits for the
+    # end of the explanations.
+    other = check(stack, him, "ART_12_TRANSFER", "KR")
+    assert "in the custody of the neutral repatriation commission" in blocked(other["reasons"])["D1"]
+    release = disposition.post(f"{path}/completion", headers=OFFICER_1)
+    assert release.status_code == 409, release.text
+    assert (
+        "90 days of explanations run until" in {r["rule_id"]: r["finding"] for r in release.json()["blocked_by"]}["D15"]
+    )
+    assert disposition.get(f"/v1/captives/{him}").json()["custody"] == "INTERNED"
 
 
 def test_art_118_repatriation_with_no_assessment_of_his_home_state_is_refused(stack):
