@@ -15,7 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
-from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent
+from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
 from shared.service import DbSession, Runtime, ServiceRuntime
 
 # A version number, quoted or not, optionally weak; `parse_if_match` answers 400 for anything else.
@@ -113,11 +113,12 @@ class Command:
         self, body: BaseModel, write: Callable[[Session], Answer], *, retry_conflicts: bool = False
     ) -> JSONResponse:
         """Run `write` in one idempotent transaction, waking the relay after the commit."""
-        fingerprint = request_hash("POST", self.request.url.path, body.model_dump(mode="json"))
+        path = self.request.url.path
+        fingerprint = request_hash("POST", path, body.model_dump(mode="json"))
         return run_idempotent(
             self.session,
             self.runtime.definition.store_tables.idempotency_keys,
-            self.idempotency_key,
+            scoped_key(self.caller.client_id, "POST", path, self.idempotency_key),
             fingerprint,
             write,
             after_commit=self.runtime.relay.wake,

@@ -45,6 +45,15 @@ class Answer:
         return JSONResponse(self.body, status_code=self.status_code, headers=headers)
 
 
+def scoped_key(caller: str, method: str, path: str, key: str | None) -> str | None:
+    """The stored form of a caller's Idempotency-Key: one per authenticated caller and endpoint,
+    so one caller's key never returns, nor reveals, another's answer (a digest: the table holds
+    no client id, and every form has the same length)."""
+    if key is None:
+        return None
+    return hashlib.sha256("\n".join((caller, method, path, key)).encode()).hexdigest()
+
+
 def request_hash(method: str, path: str, body: Any) -> str:
     request = {"method": method, "path": path, "body": body}
     try:

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from shared.auth import registry as registries
 from shared.auth import tokens
 from shared.auth.roles import Scope, tiers_of
+from shared.contracts.intake import UNSAFE_IN_NAMES
 from shared.contracts.tiers import DataTier
 from shared.limits import RateLimiter
 from shared.refusals import refusals
@@ -118,7 +119,7 @@ def _unauthorized(message: str) -> HTTPException:
 def _printable(limit: int) -> dict:
     """The schema of a header of 1 to `limit` printable characters. Declared, not enforced by
     FastAPI: the token is checked first, and `authenticate` answers 400 for a malformed value."""
-    return {"minLength": 1, "maxLength": limit, "pattern": r"^[^\x00-\x1f\x7f]*$"}
+    return {"minLength": 1, "maxLength": limit, "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
 
 
 # Events record the actor as "<X-Actor> via <client id>" (a client id has up to 63 characters)
@@ -147,12 +148,27 @@ def authenticate(
     ] = None,
 ) -> Caller:
     grant = request.app.state.runtime.gate.admit(authorization)
-    for name, value, limit in (("X-Actor", x_actor, ACTOR_LIMIT), ("X-Purpose", x_purpose, PURPOSE_LIMIT)):
-        if value is not None and not re.fullmatch(rf"[^\x00-\x1f\x7f]{{1,{limit}}}", value):
-            raise HTTPException(400, f"{name} must be 1 to {limit} printable characters")
-    caller = Caller(grant=grant, person=x_actor, purpose=x_purpose)
+    given = {"X-Actor": _text(x_actor), "X-Purpose": _text(x_purpose)}
+    for name, limit in (("X-Actor", ACTOR_LIMIT), ("X-Purpose", PURPOSE_LIMIT)):
+        value = given[name]
+        if value is not None and not (0 < len(value) <= limit and not UNSAFE_IN_NAMES.search(value)):
+            raise HTTPException(
+                400, f"{name} must be 1 to {limit} printable characters (no control or bidirectional-override ones)"
+            )
+    caller = Caller(grant=grant, person=given["X-Actor"], purpose=given["X-Purpose"])
     request.state.caller = caller
     return caller
+
+
+def _text(header: str | None) -> str | None:
+    """A header's text: HTTP carries bytes, which Starlette reads as Latin-1; a name sent in UTF-8
+    is read back as UTF-8 (so a control or bidi character inside it is seen as one)."""
+    if header is None:
+        return None
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

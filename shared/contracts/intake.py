@@ -6,6 +6,7 @@ happened (`time`) and when it was recorded (`recordedat`). Every field carries i
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -33,8 +34,25 @@ def _iso_639_3(value: str) -> str:
     return value
 
 
+# Control characters (C0, DEL, C1) and the bidirectional overrides (LRO, RLO) make a name display
+# as another (a spoofed actor or person in an audit trail): never in a name. Embeddings, isolates
+# and marks stay: right-to-left names need them.
+UNSAFE_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u202d\u202e]")
+
+
+def _no_controls(value: str) -> str:
+    found = UNSAFE_IN_NAMES.search(value)
+    if found:
+        raise ValueError(
+            f"must not contain control or bidirectional-override characters (U+{ord(found.group()):04X} found)"
+        )
+    return value
+
+
 # Names are kept exactly as given, in their own script: no trimming, no normalisation.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank), AfterValidator(_no_controls)
+]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_not_blank)]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$"), AfterValidator(_iso_639_3)]

@@ -374,3 +374,46 @@ def test_a_revoked_client_is_refused_at_its_next_request(world):
         data={"grant_type": "client_credentials", "client_id": f"gone-{world.suffix}", "client_secret": secret},
     )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+
+
+def test_an_idempotency_key_is_scoped_by_the_authenticated_caller_and_reveals_nothing_of_another_s(world):
+    intake = world.apps["intake"]
+    officer = bearer(world.tokens[Role.INTAKE_OFFICER])
+    key = {"Idempotency-Key": f"shared-{world.suffix}"}
+    first = intake.post("/v1/captives", json=registration(), headers={**HEADERS, **key})
+    assert first.status_code == 201, first.text
+    # Another caller, the same key and the same body: a write of his own, not the first's answer.
+    same = intake.post("/v1/captives", json=registration(), headers={**officer, **key})
+    assert same.status_code == 201 and "Idempotent-Replayed" not in same.headers, same.text
+    assert same.json()["captive_id"] != first.json()["captive_id"]
+    # The same key and another body: not a 422 that would reveal the key was used by someone.
+    other = intake.post(
+        "/v1/captives", json=registration("박"), headers={**officer, "Idempotency-Key": f"k2-{world.suffix}"}
+    )
+    intake.post("/v1/captives", json=registration(), headers={**HEADERS, "Idempotency-Key": f"k2-{world.suffix}"})
+    assert other.status_code == 201, other.text
+    # Each caller's own retry still gets his own first answer back, and nothing new is written.
+    again = intake.post("/v1/captives", json=registration(), headers={**HEADERS, **key})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    mine = intake.post("/v1/captives", json=registration(), headers={**officer, **key})
+    assert mine.headers.get("Idempotent-Replayed") == "true" and mine.json() == same.json()
+    # Same key on another endpoint of the same caller is another request too.
+    visit = {"delegate": "ICRC delegate 4", "place": "Camp 4", "private_interview": True}
+    answer = intake.post(
+        f"/v1/captives/{first.json()['captive_id']}/icrc-visits", json=visit, headers={**HEADERS, **key}
+    )
+    assert answer.status_code == 201 and "Idempotent-Replayed" not in answer.headers, answer.text
+
+
+@pytest.mark.parametrize("actor", ["officer\u202eevil", "officer\x85", "官\u202d员"])
+def test_an_actor_with_control_or_bidi_override_characters_is_refused(world, actor):
+    answer = world.apps["intake"].post(
+        "/v1/captives", json=registration(), headers={**HEADERS, "X-Actor": actor.encode()}
+    )
+    assert answer.status_code == 400 and "bidirectional-override" in answer.text, answer.text
+
+
+def test_a_name_with_a_bidi_override_is_refused_naming_the_field(world):
+    body = registration(surname="Ri\u202eKim")
+    answer = world.apps["intake"].post("/v1/captives", json=body, headers=HEADERS)
+    assert answer.status_code == 422 and "U+202E" in answer.text and "surname" in answer.text, answer.text
