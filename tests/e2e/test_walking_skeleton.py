@@ -53,7 +53,8 @@ def test_a_registered_captive_gets_a_status_with_its_rule_trace_on_status_and_di
 
 
 def test_names_in_their_original_script_come_back_exactly(stack):
-    surname = "김\u200dОлег\u202eטל"  # Hangul, Cyrillic, a zero-width joiner and a right-to-left override
+    # Hangul, Cyrillic, a zero-width joiner and a right-to-left embedding (overrides are refused)
+    surname = "김\u200dОлег\u202bטל\u202c"
     captive_id = register(stack, surname=surname, romanised="Kim Oleg Tal")
     stored = stack["intake"].get(f"/v1/captives/{captive_id}").json()
     assert stored["identity"]["surname"] == {"answer": "GIVEN", "value": surname, "romanised": "Kim Oleg Tal"}
