@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
-from services.status import projections
+from services.status import projections, tribunal
+from services.status.conflict import HOSTILITIES, ConflictFactRefused, ConflictRecord, Entry, conflict_of
+from services.status.history import Dated
 from services.status.redecision import redecide
 from services.status.rulebook import RULEBOOKS, RULES
 from services.status.tables import captive_facts, conflict_facts, decisions, rulebook_adoptions
@@ -26,6 +28,7 @@ from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.intake import LongText
 from shared.contracts.status import (
     CONFLICT_STREAM,
+    DEFAULT_CONFLICT,
     RULEBOOK_STREAM,
     ConflictFact,
     ConflictFactRecorded,
@@ -36,6 +39,7 @@ from shared.contracts.status import (
     TribunalConvening,
     TribunalHearing,
     TribunalHearingHeld,
+    TribunalOutcome,
     TribunalReview,
     TribunalRuled,
     TribunalRuling,
@@ -57,6 +61,11 @@ AsOf = Annotated[
 
 
 class ConflictFactRequest(ConflictFact):
+    """Refused with 422 when it cannot be true as dated (before 1949-08-12; before the beginning of
+    its conflict; a cessation or resumption in a conflict with no recorded beginning; a beginning
+    after facts already recorded), with 409 when it contradicts the hostilities recorded (a
+    cessation of hostilities that stand ceased, a resumption of hostilities that are not)."""
+
     occurred_at: Moment = Field(description="when the fact takes effect, e.g. the acknowledgement's date")
 
 
@@ -78,7 +87,13 @@ class HearingRequest(TribunalHearing, When):
 
 
 class RulingRequest(TribunalRuling, When):
-    pass
+    @model_validator(mode="after")
+    def _ground_for_not_pow(self):
+        if self.outcome is TribunalOutcome.NOT_POW and self.ground is None:
+            raise ValueError(
+                "ground is required for NOT_POW: FAILURE_TO_DISTINGUISH, ESPIONAGE, MERCENARY or NOT_A_COMBATANT"
+            )
+        return self
 
 
 class ReviewRequest(TribunalReview, When):
@@ -185,7 +200,10 @@ def get_rulebooks(session: DbSession) -> dict[str, Any]:
 )
 def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
     rows = session.execute(sa.select(conflict_facts).order_by(conflict_facts.c.effective_at)).all()
-    return [{"event_id": row.event_id, "effective_at": iso(row.effective_at), **row.data} for row in rows]
+    return [
+        {"event_id": row.event_id, "effective_at": iso(row.effective_at), **row.data, "conflict": conflict_of(row.data)}
+        for row in rows
+    ]
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -235,14 +253,46 @@ def captives_of_state(session: Session, state: str) -> list[str]:
     )
 
 
+def conflict_record(session: Session, conflict: str) -> ConflictRecord:
+    """The recorded facts of one conflict, from the read model (written with each fact)."""
+    entries = [
+        Entry(row.effective_at, row.stream_version or 0, row.event_id, ConflictFactRecorded.model_validate(row.data))
+        for row in session.execute(sa.select(conflict_facts)).all()
+        if conflict_of(row.data) == conflict
+    ]
+    return ConflictRecord.of(conflict, entries)
+
+
+def refused(loc: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", loc), "msg": message}])
+
+
 @router.post("/conflict-facts", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201, responses=refusals(409, 413))
 def record_conflict_fact(body: ConflictFactRequest, command: Writer):
-    """A conflict-level fact: a state acknowledged as a party or co-belligerent, the conflict
-    being international, or active hostilities having ceased, effective from `occurred_at`.
-    Every captive it affects is re-decided; each whose decision changes gets a StatusDetermined."""
+    """A conflict-level fact of one conflict (`conflict`, default "main"): a state acknowledged as
+    a party or co-belligerent, the conflict being international (its earliest such fact is its
+    beginning), or active hostilities having ceased or resumed (with one party, or with every
+    party), effective from `occurred_at`. Refused with 422 when it cannot be true as dated, with
+    409 when it contradicts the hostilities already recorded (docs/legal-basis.md). Every captive
+    it affects is re-decided; each whose decision changes gets a StatusDetermined."""
+    fact = ConflictFactRecorded(**body.model_dump(exclude={"occurred_at"}))
 
-    def affected(session: Session, fact: ConflictFactRecorded) -> list[str] | None:
-        return captives_of_state(session, fact.state) if fact.state else None
+    def checked(session: Session) -> ConflictFactRecorded:
+        record = conflict_record(session, fact.conflict)
+        next_order = store_version(session) + 1
+        try:
+            record.with_fact(Entry(body.occurred_at, next_order, None, fact))
+        except ConflictFactRefused as why:
+            raise refused("occurred_at", str(why)) from None
+        return fact
+
+    def store_version(session: Session) -> int:
+        return command.runtime.store.stream_version(session, CONFLICT_STREAM)
+
+    def affected(session: Session, recorded: ConflictFactRecorded) -> list[str] | None:
+        if recorded.conflict != DEFAULT_CONFLICT or recorded.kind in HOSTILITIES:
+            return []  # status is decided in the default conflict, and hostilities do not bear on it
+        return captives_of_state(session, recorded.state) if recorded.state else None
 
     return write_and_redecide(
         command,
@@ -250,7 +300,7 @@ def record_conflict_fact(body: ConflictFactRequest, command: Writer):
         stream=CONFLICT_STREAM,
         occurred_at=body.occurred_at,
         affected=affected,
-        make_event=lambda _s: ConflictFactRecorded(**body.model_dump(exclude={"occurred_at"})),
+        make_event=checked,
     )
 
 
@@ -321,13 +371,35 @@ def captive_write(
     )
 
 
-def tribunal_steps(session: Session, runtime: ServiceRuntime, captive_id: str) -> list[str]:
-    tribunal = {"TribunalConvened", "TribunalHearingHeld", "TribunalRuled", "TribunalRulingReviewed"}
-    return [
-        stored.envelope.type
+def tribunal_of(session: Session, runtime: ServiceRuntime, captive_id: str) -> tribunal.Tribunal:
+    """The captive's tribunal, folded from his own tribunal events in recorded order."""
+    return tribunal.fold(
+        Dated(stored.envelope.occurred_at, stored.envelope.id, stored.envelope.type, stored.envelope.data)
         for stored in runtime.store.read_stream(session, captive_id)
-        if stored.envelope.type in tribunal
-    ]
+        if stored.envelope.type in tribunal.TRIBUNAL_EVENTS
+    )
+
+
+def tribunal_step(
+    command: Command,
+    captive_id: str,
+    body: When,
+    if_match: str | None,
+    step: tribunal.Step,
+    make_event: Callable[[tribunal.Tribunal], EventPayload],
+) -> JSONResponse:
+    """One step of the Art. 5 tribunal: refused with 409 unless the table of
+    services/status/tribunal.py lets it follow the stage the tribunal is in."""
+
+    def checked(session: Session) -> EventPayload:
+        current = tribunal_of(session, command.runtime, captive_id)
+        try:
+            current.check(step, captive_id, body.occurred_at or utc_now())
+        except tribunal.StepRefused as why:
+            raise refused(why.field, str(why)) from None
+        return make_event(current)
+
+    return captive_write(command, captive_id, body, if_match, checked)
 
 
 @router.post(
@@ -355,14 +427,16 @@ def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer,
     responses=refusals(404, 409, 413),
 )
 def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
-    """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive."""
-
-    def convening(session: Session) -> TribunalConvened:
-        if "TribunalConvened" in tribunal_steps(session, command.runtime, captive_id):
-            raise DomainConflict(f"a tribunal is already convened for {captive_id}")
-        return TribunalConvened(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-
-    return captive_write(command, captive_id, body, if_match, convening)
+    """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive.
+    409 unless no tribunal is convened for him yet (stage NONE)."""
+    return tribunal_step(
+        command,
+        captive_id,
+        body,
+        if_match,
+        tribunal.Step.CONVENE,
+        lambda _t: TribunalConvened(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+    )
 
 
 @router.post(
@@ -372,14 +446,16 @@ def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Wri
     responses=refusals(404, 409, 413),
 )
 def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
-    """A hearing: interpreter, whether the captive was present, the evidence examined."""
-
-    def hearing(session: Session) -> TribunalHearingHeld:
-        if "TribunalConvened" not in tribunal_steps(session, command.runtime, captive_id):
-            raise DomainConflict("a hearing needs a convened tribunal and notice to the captive first")
-        return TribunalHearingHeld(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-
-    return captive_write(command, captive_id, body, if_match, hearing)
+    """A hearing: interpreter, whether the captive was present, the evidence examined. 409 unless
+    the tribunal is convened or has already heard him, and has not ruled."""
+    return tribunal_step(
+        command,
+        captive_id,
+        body,
+        if_match,
+        tribunal.Step.HEAR,
+        lambda _t: TribunalHearingHeld(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+    )
 
 
 @router.post(
@@ -389,17 +465,18 @@ def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, i
     responses=refusals(404, 409, 413),
 )
 def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: IfMatch = None):
-    """The tribunal's ruling with written reasons; it overrides the presumption (R8)."""
-
-    def ruling(session: Session) -> TribunalRuled:
-        steps = tribunal_steps(session, command.runtime, captive_id)
-        if "TribunalHearingHeld" not in steps:
-            raise DomainConflict("a ruling needs a hearing first (GC III Art. 5(2): the captive is heard)")
-        if "TribunalRuled" in steps:
-            raise DomainConflict("the tribunal has ruled already; a change goes through review")
-        return TribunalRuled(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-
-    return captive_write(command, captive_id, body, if_match, ruling)
+    """The tribunal's ruling with written reasons; it overrides the presumption (R8). NOT_POW
+    names its ground: FAILURE_TO_DISTINGUISH gives POW-equivalent protection (AP I Art. 44(4));
+    ESPIONAGE, MERCENARY (AP I Arts. 46, 47) and NOT_A_COMBATANT give GC IV where its nationality
+    test is met, otherwise AP I Art. 75. 409 unless the tribunal has heard him and not yet ruled."""
+    return tribunal_step(
+        command,
+        captive_id,
+        body,
+        if_match,
+        tribunal.Step.RULE,
+        lambda _t: TribunalRuled(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+    )
 
 
 @router.post(
@@ -409,28 +486,15 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
     responses=refusals(404, 409, 413),
 )
 def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
-    """Review of the ruling: upheld, or reversed with written reasons."""
+    """Review of the ruling that stands: upheld, or reversed with written reasons (reversing a
+    POW ruling names the ground and the GC IV test, as a NOT_POW ruling does). 409 unless the
+    tribunal has ruled."""
 
-    def reviewed(session: Session) -> TribunalRulingReviewed:
-        if "TribunalRuled" not in tribunal_steps(session, command.runtime, captive_id):
-            raise DomainConflict("there is no ruling to review")
-        standing = session.execute(
-            sa.select(decisions.c.status)
-            .where(decisions.c.captive_id == captive_id)
-            .order_by(decisions.c.stream_version.desc())
-            .limit(1)
-        ).scalar()
-        reversing_pow = body.outcome == "REVERSED" and standing == "POW"
-        if reversing_pow != (body.gc_iv_nationality_test_met is not None):
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "value_error",
-                        "loc": ("body", "gc_iv_nationality_test_met"),
-                        "msg": "required when reversing a POW ruling, and only then",
-                    }
-                ]
-            )
+    def reviewed(current: tribunal.Tribunal) -> TribunalRulingReviewed:
+        try:
+            current.check_review(body.outcome, body.ground, body.gc_iv_nationality_test_met)
+        except tribunal.StepRefused as why:
+            raise refused(why.field, str(why)) from None
         return TribunalRulingReviewed(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
 
-    return captive_write(command, captive_id, body, if_match, reviewed)
+    return tribunal_step(command, captive_id, body, if_match, tribunal.Step.REVIEW, reviewed)

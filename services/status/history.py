@@ -7,14 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.status import tribunal
+from services.status.conflict import conflict_of
 from services.status.rulebook import FIRST_RULEBOOK, CaptiveFacts, Decision, decide
 from shared.contracts.intake import ClaimedAffiliation
-from shared.contracts.status import (
-    ConflictFactKind,
-    FindingKind,
-    ReviewOutcome,
-    TribunalOutcome,
-)
+from shared.contracts.status import DEFAULT_CONFLICT, ConflictFactKind, FindingKind
 
 
 @dataclass(frozen=True)
@@ -25,6 +22,10 @@ class Dated:
     event_id: str
     kind: str
     data: dict
+    order: int = 0  # the position in its stream: at the same moment, the later recorded comes after
+
+    def key(self) -> tuple:
+        return self.effective_at, self.order, self.event_id
 
 
 @dataclass
@@ -37,12 +38,23 @@ class CaptiveHistory:
     legal: list[Dated] = field(default_factory=list)  # findings and tribunal events of this captive
     conflict: list[Dated] = field(default_factory=list)  # conflict-level facts (all)
     rulebooks: list[Dated] = field(default_factory=list)  # adoptions (data: {"version": ...})
+    # Every captive's status is decided in the conflict a deployment follows (docs/legal-basis.md).
+    conflict_id: str = DEFAULT_CONFLICT
 
     def relevant_conflict(self) -> list[Dated]:
+        """The facts of his conflict that the rules read: the conflict being international, and
+        the acknowledgement of his state (the state of hostilities does not bear on status)."""
         return [
             fact
             for fact in self.conflict
-            if fact.kind != ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY or fact.data.get("state") == self.nationality
+            if conflict_of(fact.data) == self.conflict_id
+            and (
+                fact.kind == ConflictFactKind.CONFLICT_INTERNATIONAL
+                or (
+                    fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY
+                    and fact.data.get("state") == self.nationality
+                )
+            )
         ]
 
     def change_points(self) -> list[datetime]:
@@ -60,19 +72,27 @@ class CaptiveHistory:
 
     def facts_at(self, moment: datetime) -> CaptiveFacts:
         def in_force(facts):
-            return sorted(
-                (fact for fact in facts if fact.effective_at <= moment),
-                key=lambda fact: (fact.effective_at, fact.event_id),
-            )
+            return sorted((fact for fact in facts if fact.effective_at <= moment), key=Dated.key)
 
         values: dict = {}
-        for fact in in_force(self.relevant_conflict()):
+        # The earliest fact of each kind is the one that made it so (the beginning of the conflict,
+        # the first acknowledgement); later ones only confirm it.
+        for fact in reversed(in_force(self.relevant_conflict())):
             if fact.kind == ConflictFactKind.CONFLICT_INTERNATIONAL:
                 values.update(conflict_international=True, conflict_international_event_id=fact.event_id)
             elif fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY:
                 values.update(home_state_party=True, home_state_party_event_id=fact.event_id)
-        for fact in in_force(self.legal):
-            self._apply_legal(values, fact)
+        legal = in_force(self.legal)
+        for fact in legal:
+            self._apply_finding(values, fact)
+        standing = tribunal.fold(legal).standing
+        if standing is not None:
+            values.update(
+                tribunal_outcome=standing.outcome,
+                tribunal_event_id=standing.event_id,
+                tribunal_ground=standing.ground,
+                gc_iv_nationality_test_met=standing.gc_iv_nationality_test_met,
+            )
         return CaptiveFacts(
             captive_id=self.captive_id,
             at=moment,
@@ -80,41 +100,23 @@ class CaptiveHistory:
             nationality=self.nationality,
             claimed_affiliation=self.claimed_affiliation,
             registration_event_id=self.registration_event_id,
+            conflict=self.conflict_id,
             **values,
         )
 
     @staticmethod
-    def _apply_legal(values: dict, fact: Dated) -> None:
-        data = fact.data
-        if fact.kind == "LegalFindingRecorded":
-            finding = FindingKind(data["finding"])
-            if finding is FindingKind.ESPIONAGE:
-                values["espionage_event_id"] = fact.event_id
-            elif finding is FindingKind.FAILURE_TO_DISTINGUISH:
-                values["failure_to_distinguish_event_id"] = fact.event_id
-            elif finding is FindingKind.OTHER_CATEGORY:
-                values.update(other_category=data["category"], other_category_event_id=fact.event_id)
-            else:
-                values["mercenary_event_id"] = fact.event_id
-        elif fact.kind == "TribunalRuled":
-            values.update(
-                tribunal_outcome=TribunalOutcome(data["outcome"]),
-                tribunal_event_id=fact.event_id,
-                gc_iv_nationality_test_met=data.get("gc_iv_nationality_test_met"),
-            )
-        elif fact.kind == "TribunalRulingReviewed" and data["outcome"] == ReviewOutcome.REVERSED:
-            reversed_to = (
-                TribunalOutcome.NOT_POW
-                if values.get("tribunal_outcome") is TribunalOutcome.POW
-                else TribunalOutcome.POW
-            )
-            values.update(
-                tribunal_outcome=reversed_to,
-                tribunal_event_id=fact.event_id,
-                gc_iv_nationality_test_met=data.get("gc_iv_nationality_test_met")
-                if reversed_to is TribunalOutcome.NOT_POW
-                else None,
-            )
+    def _apply_finding(values: dict, fact: Dated) -> None:
+        if fact.kind != "LegalFindingRecorded":
+            return
+        finding = FindingKind(fact.data["finding"])
+        if finding is FindingKind.ESPIONAGE:
+            values["espionage_event_id"] = fact.event_id
+        elif finding is FindingKind.FAILURE_TO_DISTINGUISH:
+            values["failure_to_distinguish_event_id"] = fact.event_id
+        elif finding is FindingKind.OTHER_CATEGORY:
+            values.update(other_category=fact.data["category"], other_category_event_id=fact.event_id)
+        else:
+            values["mercenary_event_id"] = fact.event_id
 
     def timeline(self) -> list[tuple[datetime, Decision]]:
         """The decision at each change point, consecutive equal decisions merged."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.status.tables import captive_facts, conflict_facts, decisions, legal_facts, rulebook_adoptions
+from services.status.tribunal import TRIBUNAL_EVENTS
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
 from shared.readmodels import rows
 
-LEGAL_EVENTS = {"LegalFindingRecorded", "TribunalRuled", "TribunalRulingReviewed"}
+# Findings and every tribunal step (the tribunal is folded from all of them, services/status/tribunal.py).
+LEGAL_EVENTS = {"LegalFindingRecorded", *TRIBUNAL_EVENTS}
 
 
 def record_registration(session: Session, envelope: EventEnvelope, registered: CaptiveRegistered) -> None:
@@ -61,6 +63,7 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                     state=payload.state,
                     effective_at=envelope.occurred_at,
                     data=payload.model_dump(mode="json"),
+                    stream_version=envelope.stream_version,
                 ),
             )
         case RulebookAdopted():
@@ -77,5 +80,6 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                     kind=envelope.type,
                     effective_at=envelope.occurred_at,
                     data=payload.model_dump(mode="json"),
+                    stream_version=envelope.stream_version,
                 ),
             )

@@ -55,7 +55,7 @@ def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHi
     for row in rows_where_in(
         session, sa.select(legal_facts).order_by(legal_facts.c.effective_at), legal_facts.c.captive_id, captive_ids
     ):
-        legal[row.captive_id].append(Dated(row.effective_at, row.event_id, row.kind, row.data))
+        legal[row.captive_id].append(Dated(row.effective_at, row.event_id, row.kind, row.data, row.stream_version or 0))
     return [
         CaptiveHistory(
             captive_id=row.captive_id,

@@ -12,7 +12,15 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from shared.contracts.intake import ClaimedAffiliation
-from shared.contracts.status import FactUsed, LegalStatus, RuleApplied, StatusDetermined, TribunalOutcome
+from shared.contracts.status import (
+    DEFAULT_CONFLICT,
+    FactUsed,
+    LegalStatus,
+    NotPowGround,
+    RuleApplied,
+    StatusDetermined,
+    TribunalOutcome,
+)
 
 
 @dataclass(frozen=True)
@@ -25,9 +33,22 @@ class Rule:
 R1 = Rule("R1", "GC III Art. 5(1)", "protection starts on falling into enemy hands and lasts until final release")
 R2 = Rule("R2", "GC I-IV Common Art. 2", "the conflict between the parties must be international")
 R3 = Rule("R3", "GC III Art. 4A(1); AP I Art. 43", "a member of the armed forces of a party is a POW")
-R4 = Rule("R4", "GC III Art. 4A(2)-(6), 4B", "the other categories of persons entitled to POW status")
-R5 = Rule("R5", "AP I Art. 47", "a mercenary needs all six criteria; a state's own soldiers on duty are not")
-R6 = Rule("R6", "AP I Arts. 44(3)-(4), 46", "spying or failing to distinguish forfeits POW status, not protection")
+R4 = Rule(
+    "R4",
+    "GC III Art. 4A(2)-(6), 4B",
+    "the other categories of persons entitled to POW status, as a tribunal finds them",
+)
+R5 = Rule(
+    "R5",
+    "AP I Art. 47",
+    "a mercenary needs all six criteria, found by a tribunal; a state's own soldiers on official duty never are",
+)
+R6 = Rule(
+    "R6",
+    "AP I Arts. 44(3)-(4), 45(1)-(2), 46",
+    "ruled by a tribunal: failing to distinguish forfeits POW status, not equivalent protection; a spy has no "
+    "right to POW status; a legal officer's finding is only evidence",
+)
 R7 = Rule("R7", "AP I Art. 45(1); GC III Art. 5(2)", "in doubt, a captive is presumed a POW until a tribunal decides")
 R8 = Rule("R8", "GC III Art. 5(2)", "a competent tribunal's ruling overrides the presumption")
 R9 = Rule(
@@ -52,17 +73,21 @@ class CaptiveFacts:
     nationality: str | None
     claimed_affiliation: ClaimedAffiliation
     registration_event_id: str
+    conflict: str = DEFAULT_CONFLICT  # the conflict whose facts are read
     conflict_international: bool | None = None
     conflict_international_event_id: str | None = None
     home_state_party: bool | None = None  # None: no event acknowledges the home state as a party
     home_state_party_event_id: str | None = None
+    # A legal officer's findings: evidence for the tribunal, never a ruling (AP I Art. 45(1)-(2)).
     espionage_event_id: str | None = None
     failure_to_distinguish_event_id: str | None = None
     other_category: str | None = None
     other_category_event_id: str | None = None
     mercenary_event_id: str | None = None
+    # The ruling that stands (the tribunal's, or what a review reversed it to).
     tribunal_outcome: TribunalOutcome | None = None
     tribunal_event_id: str | None = None
+    tribunal_ground: NotPowGround | None = None
     gc_iv_nationality_test_met: bool | None = None
 
     def trace(self) -> list[FactUsed]:
@@ -73,6 +98,7 @@ class CaptiveFacts:
             "captured_at": registration,
             "nationality": registration,
             "claimed_affiliation": registration,
+            "conflict": None,
             "conflict_international": self.conflict_international_event_id,
             "home_state_party": self.home_state_party_event_id,
             "espionage": self.espionage_event_id,
@@ -80,6 +106,7 @@ class CaptiveFacts:
             "other_category": self.other_category_event_id,
             "mercenary": self.mercenary_event_id,
             "tribunal_outcome": self.tribunal_event_id,
+            "tribunal_ground": self.tribunal_event_id,
             "gc_iv_nationality_test_met": self.tribunal_event_id,
         }
         values = {
@@ -87,6 +114,7 @@ class CaptiveFacts:
             "captured_at": self.captured_at.isoformat(),
             "nationality": self.nationality,
             "claimed_affiliation": self.claimed_affiliation.value,
+            "conflict": self.conflict,
             "conflict_international": self.conflict_international,
             "home_state_party": self.home_state_party,
             "espionage": self.espionage_event_id is not None,
@@ -94,6 +122,7 @@ class CaptiveFacts:
             "other_category": self.other_category,
             "mercenary": self.mercenary_event_id is not None,
             "tribunal_outcome": self.tribunal_outcome.value if self.tribunal_outcome else None,
+            "tribunal_ground": self.tribunal_ground.value if self.tribunal_ground else None,
             "gc_iv_nationality_test_met": self.gc_iv_nationality_test_met,
         }
         return [FactUsed(name=name, value=values[name], source_event_id=source[name]) for name in values]
@@ -103,11 +132,14 @@ class CaptiveFacts:
         """The inverse of `trace`: the facts a recorded decision was made from."""
         by_name = {fact.name: fact for fact in facts}
 
-        def value(name):
-            return by_name[name].value
+        def value(name, default=None):
+            return by_name[name].value if name in by_name else default
+
+        def source(name):
+            return by_name[name].source_event_id if name in by_name else None
 
         def flagged(name):  # a finding that is present carries its event id
-            return by_name[name].source_event_id if value(name) else None
+            return source(name) if value(name) else None
 
         return cls(
             captive_id=captive_id,
@@ -115,18 +147,20 @@ class CaptiveFacts:
             captured_at=datetime.fromisoformat(value("captured_at")),
             nationality=value("nationality"),
             claimed_affiliation=ClaimedAffiliation(value("claimed_affiliation")),
-            registration_event_id=by_name["claimed_affiliation"].source_event_id,
+            registration_event_id=source("claimed_affiliation"),
+            conflict=value("conflict", DEFAULT_CONFLICT),
             conflict_international=value("conflict_international"),
-            conflict_international_event_id=by_name["conflict_international"].source_event_id,
+            conflict_international_event_id=source("conflict_international"),
             home_state_party=value("home_state_party"),
-            home_state_party_event_id=by_name["home_state_party"].source_event_id,
+            home_state_party_event_id=source("home_state_party"),
             espionage_event_id=flagged("espionage"),
             failure_to_distinguish_event_id=flagged("failure_to_distinguish"),
             other_category=value("other_category"),
-            other_category_event_id=by_name["other_category"].source_event_id,
+            other_category_event_id=source("other_category"),
             mercenary_event_id=flagged("mercenary"),
             tribunal_outcome=TribunalOutcome(value("tribunal_outcome")) if value("tribunal_outcome") else None,
-            tribunal_event_id=by_name["tribunal_outcome"].source_event_id,
+            tribunal_event_id=source("tribunal_outcome"),
+            tribunal_ground=NotPowGround(value("tribunal_ground")) if value("tribunal_ground") else None,
             gc_iv_nationality_test_met=value("gc_iv_nationality_test_met"),
         )
 
@@ -157,18 +191,9 @@ class RulebookV1:
             return Decision(status, tuple(fired), tuple(facts.trace()), self.version)
 
         if facts.tribunal_outcome is not None:
-            fired.append(
-                _applied(
-                    R8, f"the competent tribunal ruled {facts.tribunal_outcome.value} (event {facts.tribunal_event_id})"
-                )
-            )
-            if facts.tribunal_outcome is TribunalOutcome.POW:
-                return done(LegalStatus.POW)
-            if facts.gc_iv_nationality_test_met:
-                fired.append(_applied(R9, "not a POW; meets the GC IV nationality test: a protected civilian"))
-                return done(LegalStatus.CIVILIAN_GC_IV)
-            fired.append(_applied(R9, "not a POW and not a GC IV protected person: AP I Art. 75 guarantees"))
-            return done(LegalStatus.AP_I_ART_75)
+            ruled = self.ruling(facts, fired)
+            if ruled is not None:
+                return done(ruled)
 
         international = facts.conflict_international or facts.home_state_party
         if facts.conflict_international is False and not facts.home_state_party:
@@ -189,39 +214,105 @@ class RulebookV1:
                 )
             )
 
-        forfeiture = [
-            why
-            for why, event in (
-                ("spying (AP I Art. 46)", facts.espionage_event_id),
-                ("failure to distinguish (AP I Art. 44(3))", facts.failure_to_distinguish_event_id),
-            )
-            if event
-        ]
-        if forfeiture:
-            fired.append(
-                _applied(R6, f"POW status forfeited for {' and '.join(forfeiture)}; equivalent protections kept")
-            )
-            return done(LegalStatus.POW_EQUIVALENT)
+        sent_by_a_state = self.sent_by_a_state(facts)
+        if sent_by_a_state:
+            finding = "not a mercenary: sent by a state on official duty as a member of its armed forces"
+            if facts.mercenary_event_id:
+                finding += f"; the finding of mercenarism (event {facts.mercenary_event_id}) cannot stand"
+            fired.append(_applied(R5, finding + " (AP I Art. 47(2)(e)-(f))"))
+        fired.extend(self.evidence_pending(facts, sent_by_a_state))
 
-        member = facts.claimed_affiliation in MEMBERSHIP
-        if member:
-            fired.append(_applied(R5, "not a mercenary: sent by a state on official duty (AP I Art. 47(2)(e)-(f))"))
-            if international and self.member_of_a_party(facts):
-                fired.append(_applied(R3, self.membership_finding(facts)))
-                return done(LegalStatus.POW)
-        if facts.other_category and international:
-            fired.append(_applied(R4, f"falls under GC III Art. {facts.other_category}"))
+        if international and self.member_of_a_party(facts):
+            fired.append(_applied(R3, self.membership_finding(facts)))
             return done(LegalStatus.POW)
-        if facts.mercenary_event_id and not member:
-            fired.append(_applied(R5, "a mercenary on all six criteria of AP I Art. 47(2): no POW status"))
-            fired.append(_applied(R9, "AP I Art. 75 guarantees"))
-            return done(LegalStatus.AP_I_ART_75)
 
         fired.append(_applied(R7, "presumed POW until a competent tribunal decides: " + "; ".join(self.doubts(facts))))
         return done(LegalStatus.PRESUMED_POW)
 
+    def ruling(self, facts: CaptiveFacts, fired: list[RuleApplied]) -> LegalStatus | None:
+        """The status the standing ruling gives (R8), or None where the law sets it aside."""
+        outcome = facts.tribunal_outcome
+        ground = facts.tribunal_ground or NotPowGround.NOT_A_COMBATANT
+        said = f"the competent tribunal ruled {outcome.value}"
+        if outcome is TribunalOutcome.NOT_POW:
+            said += f" on the ground {ground.value}"
+        fired.append(_applied(R8, f"{said} (event {facts.tribunal_event_id})"))
+        if outcome is TribunalOutcome.POW:
+            return LegalStatus.POW
+        if ground is NotPowGround.FAILURE_TO_DISTINGUISH:
+            fired.append(
+                _applied(
+                    R6,
+                    "failed to distinguish himself from the civilian population (AP I Art. 44(3)): POW status "
+                    "forfeited, protections equivalent in all respects to a POW's kept (Art. 44(4))",
+                )
+            )
+            return LegalStatus.POW_EQUIVALENT
+        if ground is NotPowGround.MERCENARY and self.sent_by_a_state(facts):
+            fired.append(
+                _applied(
+                    R5,
+                    "the ruling rests on mercenarism, but he is recorded as a member of a state's armed forces "
+                    "sent on official duty, who is never a mercenary (AP I Art. 47(2)(e)-(f)): the ruling "
+                    "cannot remove his status",
+                )
+            )
+            return None
+        if ground is NotPowGround.ESPIONAGE:
+            fired.append(
+                _applied(
+                    R6,
+                    "a spy caught in the act, with no exception of AP I Art. 46(2)-(4) found by the tribunal: "
+                    "no right to POW status (Art. 46(1))",
+                )
+            )
+        elif ground is NotPowGround.MERCENARY:
+            fired.append(_applied(R5, "a mercenary on all six criteria of AP I Art. 47(2): no right to POW status"))
+        if facts.gc_iv_nationality_test_met:
+            fired.append(_applied(R9, "not a POW; meets the GC IV nationality test: a protected civilian"))
+            return LegalStatus.CIVILIAN_GC_IV
+        fired.append(_applied(R9, "not a POW and not a GC IV protected person: AP I Art. 75 guarantees"))
+        return LegalStatus.AP_I_ART_75
+
+    @staticmethod
+    def evidence_pending(facts: CaptiveFacts, sent_by_a_state: bool) -> list[RuleApplied]:
+        """A legal officer's findings, noted as evidence before the tribunal (AP I Art. 45(1)-(2)):
+        none of them removes the presumption or decides a status by itself."""
+        pending = "is evidence for the Art. 5 tribunal, not a ruling: until it rules, the presumption holds"
+        notes = []
+        if facts.espionage_event_id:
+            notes.append(
+                _applied(R6, f"a finding of spying (AP I Art. 46; event {facts.espionage_event_id}) {pending}")
+            )
+        if facts.failure_to_distinguish_event_id:
+            notes.append(
+                _applied(
+                    R6,
+                    "a finding of failure to distinguish himself (AP I Art. 44(3); "
+                    f"event {facts.failure_to_distinguish_event_id}) {pending}",
+                )
+            )
+        if facts.mercenary_event_id and not sent_by_a_state:
+            notes.append(
+                _applied(R5, f"a finding of mercenarism (AP I Art. 47; event {facts.mercenary_event_id}) {pending}")
+            )
+        if facts.other_category:
+            notes.append(
+                _applied(
+                    R4,
+                    f"a finding that he falls under GC III Art. {facts.other_category} "
+                    f"(event {facts.other_category_event_id}) is evidence for the Art. 5 tribunal, "
+                    "whose ruling decides",
+                )
+            )
+        return notes
+
+    def sent_by_a_state(self, facts: CaptiveFacts) -> bool:
+        """A member of a state's armed forces on official duty (AP I Art. 47(2)(e)-(f))."""
+        return facts.claimed_affiliation in MEMBERSHIP
+
     def member_of_a_party(self, facts: CaptiveFacts) -> bool:
-        return bool(facts.home_state_party)
+        return self.sent_by_a_state(facts) and bool(facts.home_state_party)
 
     def membership_finding(self, facts: CaptiveFacts) -> str:
         return "member of the armed forces of a party to an international armed conflict"
@@ -234,6 +325,8 @@ class RulebookV1:
             doubts.append("no international armed conflict recorded")
         if facts.claimed_affiliation in MEMBERSHIP and not self.member_of_a_party(facts):
             doubts.append("home state not acknowledged as a party to the conflict")
+        if self.evidence_pending(facts, self.sent_by_a_state(facts)):
+            doubts.append("a legal officer's findings await the tribunal")
         return doubts or ["facts missing"]
 
 
@@ -246,7 +339,7 @@ class RulebookV2(RulebookV1):
 
     def member_of_a_party(self, facts: CaptiveFacts) -> bool:
         integrated = facts.claimed_affiliation is ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES
-        return bool(facts.home_state_party) or integrated
+        return super().member_of_a_party(facts) or integrated
 
     def membership_finding(self, facts: CaptiveFacts) -> str:
         if facts.home_state_party:

@@ -32,6 +32,8 @@ legal_facts = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("effective_at", UtcDateTime(), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+    # the position in the captive's stream: tribunal steps at the same moment fold in recorded order
+    sa.Column("stream_version", sa.Integer),
 )
 
 conflict_facts = sa.Table(
@@ -42,6 +44,7 @@ conflict_facts = sa.Table(
     sa.Column("state", sa.String(2)),
     sa.Column("effective_at", UtcDateTime(), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("stream_version", sa.Integer),  # the position in the conflict stream (recorded order)
 )
 
 rulebook_adoptions = sa.Table(

@@ -32,7 +32,7 @@ class Part(BaseModel):
 class LegalStatus(StrEnum):
     POW = "POW"  # GC III Art. 4
     PRESUMED_POW = "PRESUMED_POW"  # AP I Art. 45(1), pending an Art. 5(2) tribunal
-    POW_EQUIVALENT = "POW_EQUIVALENT"  # status forfeited (AP I Arts. 44(4), 46), protections kept
+    POW_EQUIVALENT = "POW_EQUIVALENT"  # status forfeited for failing to distinguish (AP I Art. 44(4)), protections kept
     CIVILIAN_GC_IV = "CIVILIAN_GC_IV"
     AP_I_ART_75 = "AP_I_ART_75"  # fundamental guarantees only
 
@@ -65,22 +65,38 @@ class StatusDetermined(EventPayload):
 # -- conflict-level facts ----------------------------------------------------------------------
 
 
+# Which armed conflict a fact belongs to. A deployment that follows one conflict leaves it at
+# DEFAULT_CONFLICT; every captive's status is decided in that conflict.
+ConflictId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+DEFAULT_CONFLICT = "main"
+
+
 class ConflictFactKind(StrEnum):
     STATE_ACKNOWLEDGED_AS_PARTY = "STATE_ACKNOWLEDGED_AS_PARTY"  # a party or co-belligerent (Common Art. 2)
-    CONFLICT_INTERNATIONAL = "CONFLICT_INTERNATIONAL"  # an international armed conflict exists
+    # The conflict is an international armed conflict from this date on; the earliest such fact
+    # of a conflict is its beginning.
+    CONFLICT_INTERNATIONAL = "CONFLICT_INTERNATIONAL"
     HOSTILITIES_CEASED = "HOSTILITIES_CEASED"  # the end of active hostilities (Art. 118)
+    HOSTILITIES_RESUMED = "HOSTILITIES_RESUMED"  # active hostilities began again after ceasing
 
 
 class ConflictFact(Part):
+    """`state`: the state acknowledged (STATE_ACKNOWLEDGED_AS_PARTY, required); for
+    HOSTILITIES_CEASED / HOSTILITIES_RESUMED the party with which hostilities ceased or resumed
+    (None: with every party of the conflict); absent for CONFLICT_INTERNATIONAL."""
+
     kind: ConflictFactKind = tiered(REF)
+    conflict: ConflictId = tiered(REF, DEFAULT_CONFLICT)
     state: CountryAlpha2 | None = tiered(REF, None)
     role: ShortText | None = tiered(REF, None)  # e.g. "co-belligerent of the Russian Federation"
     source: LongText = tiered(REF)  # where this is established (official statement, UN record, ...)
 
     @model_validator(mode="after")
     def _state_when_needed(self):
-        if (self.kind is ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY) != (self.state is not None):
-            raise ValueError("state is required for STATE_ACKNOWLEDGED_AS_PARTY and only for it")
+        if self.kind is ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY and self.state is None:
+            raise ValueError("state is required for STATE_ACKNOWLEDGED_AS_PARTY")
+        if self.kind is ConflictFactKind.CONFLICT_INTERNATIONAL and self.state is not None:
+            raise ValueError("state is absent for CONFLICT_INTERNATIONAL: the fact is about the conflict as a whole")
         return self
 
 
@@ -165,17 +181,40 @@ class TribunalOutcome(StrEnum):
     NOT_POW = "NOT_POW"
 
 
+class NotPowGround(StrEnum):
+    """Why a tribunal rules a captive not a POW; each ground has its own consequence (R6, R5, R9)."""
+
+    FAILURE_TO_DISTINGUISH = "FAILURE_TO_DISTINGUISH"  # AP I Art. 44(3)-(4): POW-equivalent protection
+    ESPIONAGE = "ESPIONAGE"  # AP I Art. 46: GC IV or AP I Art. 75
+    MERCENARY = "MERCENARY"  # AP I Art. 47: GC IV or AP I Art. 75
+    NOT_A_COMBATANT = "NOT_A_COMBATANT"  # no Art. 4 category: GC IV or AP I Art. 75
+
+
+def _civilian_test(outcome_not_pow: bool, ground: NotPowGround | None, test_met: bool | None) -> None:
+    if not outcome_not_pow:
+        if test_met is not None or ground is not None:
+            raise ValueError("gc_iv_nationality_test_met and ground are only for a ruling that he is not a POW")
+        return
+    if test_met is None and ground is not NotPowGround.FAILURE_TO_DISTINGUISH:
+        raise ValueError(
+            "gc_iv_nationality_test_met is required for NOT_POW (except on the ground FAILURE_TO_DISTINGUISH, "
+            "which keeps POW-equivalent protection)"
+        )
+
+
 class TribunalRuling(Part):
     outcome: TribunalOutcome = tiered(REF)
     written_reasons: LongText = tiered(ID)
     # For NOT_POW: whether he meets GC IV Art. 4's nationality test (civilian protection), which
     # the tribunal establishes from his nationality and his state's relations with ours.
     gc_iv_nationality_test_met: bool | None = tiered(REF, None)
+    # For NOT_POW: on which ground (required in a request; None in events written before grounds
+    # existed, read as NOT_A_COMBATANT).
+    ground: NotPowGround | None = tiered(REF, None)
 
     @model_validator(mode="after")
     def _civilian_test_for_not_pow(self):
-        if (self.outcome is TribunalOutcome.NOT_POW) != (self.gc_iv_nationality_test_met is not None):
-            raise ValueError("gc_iv_nationality_test_met is required for NOT_POW and only for it")
+        _civilian_test(self.outcome is TribunalOutcome.NOT_POW, self.ground, self.gc_iv_nationality_test_met)
         return self
 
 
@@ -193,8 +232,9 @@ class TribunalReview(Part):
     outcome: ReviewOutcome = tiered(REF)
     reviewing_body: Name = tiered(REF)
     written_reasons: LongText = tiered(ID)
-    # For a reversal of a POW ruling: the GC IV test, as for a NOT_POW ruling.
+    # For a reversal of a POW ruling: the GC IV test and the ground, as for a NOT_POW ruling.
     gc_iv_nationality_test_met: bool | None = tiered(REF, None)
+    ground: NotPowGround | None = tiered(REF, None)
 
 
 @event_type("TribunalRulingReviewed", 1)

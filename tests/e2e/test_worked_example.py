@@ -149,6 +149,7 @@ def test_the_worked_example(stack):
         f"{base}/ruling",
         {
             "outcome": "NOT_POW",
+            "ground": "NOT_A_COMBATANT",
             "gc_iv_nationality_test_met": True,
             "written_reasons": "no membership established on the evidence",
             "occurred_at": "2025-09-01T00:00:00Z",

@@ -113,7 +113,53 @@ def stored(client: TestClient) -> int:
             422,
             "gc_iv_nationality_test_met is required",
         ),
+        (
+            f"/v1/captives/{CAPTIVE}/tribunal/ruling",
+            {"outcome": "NOT_POW", "gc_iv_nationality_test_met": True, "written_reasons": "r"},
+            422,
+            "ground is required for NOT_POW",
+        ),
         ("/v1/rulebooks", {"version": "v1", "reason": "r"}, 409, "already the one in force"),
+        (
+            "/v1/conflict-facts",
+            {
+                "kind": "STATE_ACKNOWLEDGED_AS_PARTY",
+                "state": "KP",
+                "source": "s",
+                "occurred_at": "1949-08-11T23:59:59Z",
+            },
+            422,
+            "before 1949-08-12, when the Geneva Conventions were adopted",
+        ),
+        (
+            "/v1/conflict-facts",
+            {"kind": "HOSTILITIES_CEASED", "source": "s", "occurred_at": "2025-06-01T00:00:00Z"},
+            422,
+            "needs the beginning of the conflict 'main' first",
+        ),
+        (
+            "/v1/conflict-facts",
+            {"kind": "HOSTILITIES_RESUMED", "state": "KP", "source": "s", "occurred_at": "2025-06-01T00:00:00Z"},
+            422,
+            "needs the beginning of the conflict 'main' first",
+        ),
+        (
+            "/v1/conflict-facts",
+            {"kind": "CONFLICT_INTERNATIONAL", "state": "RU", "source": "s", "occurred_at": "2022-02-24T00:00:00Z"},
+            422,
+            "state is absent for CONFLICT_INTERNATIONAL",
+        ),
+        (
+            "/v1/conflict-facts",
+            {
+                "kind": "CONFLICT_INTERNATIONAL",
+                "conflict": "Kursk!",
+                "source": "s",
+                "occurred_at": "2024-08-06T00:00:00Z",
+            },
+            422,
+            "conflict",
+        ),
     ],
 )
 def test_bad_status_writes_are_refused_with_the_reason_and_store_nothing(status, path, body, code, message):
@@ -124,6 +170,151 @@ def test_bad_status_writes_are_refused_with_the_reason_and_store_nothing(status,
     assert stored(status) == before
 
 
+def post(client: TestClient, path: str, body: dict):
+    return client.post(path, json=body, headers=HEADERS)
+
+
+def fact(kind: str, when: str, state: str | None = None, **more) -> dict:
+    return {
+        "kind": kind,
+        "source": "official record",
+        "occurred_at": when,
+        **({"state": state} if state else {}),
+        **more,
+    }
+
+
+def refused_and_nothing_stored(client: TestClient, path: str, body: dict, code: int, message: str) -> None:
+    before = stored(client)
+    answer = post(client, path, body)
+    assert answer.status_code == code, answer.text
+    assert message in answer.text, answer.text
+    assert stored(client) == before
+
+
+def test_conflict_facts_are_refused_unless_their_dates_mean_something(status):
+    facts = "/v1/conflict-facts"
+    # An acknowledgement with no recorded beginning is fine; it re-decides the captive.
+    acknowledged = post(status, facts, fact("STATE_ACKNOWLEDGED_AS_PARTY", "2025-04-28T00:00:00Z", "KP"))
+    assert acknowledged.status_code == 201, acknowledged.text
+    assert status.get(f"/v1/captives/{CAPTIVE}").json()["status"] == "POW"
+    # A beginning after it would put it before the beginning.
+    refused_and_nothing_stored(
+        status, facts, fact("CONFLICT_INTERNATIONAL", "2025-05-01T00:00:00Z"), 422, "would fall before its beginning"
+    )
+    assert post(status, facts, fact("CONFLICT_INTERNATIONAL", "2022-02-24T00:00:00Z")).status_code == 201
+    refused_and_nothing_stored(
+        status,
+        facts,
+        fact("STATE_ACKNOWLEDGED_AS_PARTY", "2021-01-01T00:00:00Z", "BY"),
+        422,
+        "before the beginning of the conflict 'main' on 2022-02-24",
+    )
+    refused_and_nothing_stored(
+        status, facts, fact("HOSTILITIES_RESUMED", "2025-06-01T00:00:00Z"), 409, "nothing to resume"
+    )
+    ceased = post(status, facts, fact("HOSTILITIES_CEASED", "2025-06-01T00:00:00Z", "KP"))
+    assert ceased.status_code == 201 and ceased.json()["decisions_changed"] == 0
+    refused_and_nothing_stored(
+        status,
+        facts,
+        fact("HOSTILITIES_CEASED", "2025-07-01T00:00:00Z", "KP"),
+        409,
+        "hostilities with KP already stand ceased on 2025-07-01",
+    )
+    refused_and_nothing_stored(
+        status,
+        facts,
+        fact("HOSTILITIES_RESUMED", "2025-05-01T00:00:00Z", "KP"),
+        409,
+        "hostilities with KP are not ceased on 2025-05-01",
+    )
+    assert post(status, facts, fact("HOSTILITIES_RESUMED", "2025-08-01T00:00:00Z", "KP")).status_code == 201
+    # Another conflict has its own beginning and its own hostilities.
+    refused_and_nothing_stored(
+        status,
+        facts,
+        fact("HOSTILITIES_CEASED", "2025-06-01T00:00:00Z", conflict="other-war"),
+        422,
+        "conflict 'other-war'",
+    )
+    recorded = status.get(facts).json()
+    assert {(row["kind"], row["conflict"]) for row in recorded} >= {("HOSTILITIES_RESUMED", "main")}
+
+
+def test_the_tribunal_refuses_steps_out_of_order_with_its_stage_and_a_finding_is_only_evidence(status):
+    base = f"/v1/captives/{CAPTIVE}"
+    spying = post(
+        status, f"{base}/findings", {"finding": "ESPIONAGE", "basis": "b", "occurred_at": "2025-02-01T00:00:00Z"}
+    )
+    assert spying.status_code == 201, spying.text
+    february = status.get(f"{base}/status", params={"as_of": "2025-03-01"}).json()
+    assert february["status"] == "PRESUMED_POW"
+    assert any(spying.json()["event_id"] in rule["finding"] for rule in february["rules"] if rule["rule_id"] == "R6")
+    assert status.get(base).json()["status"] == "POW"  # R3 holds since 2025-04-28; the finding is evidence
+
+    convening = {
+        "tribunal": "t",
+        "notice_to_captive": "n",
+        "notice_language": "kor",
+        "occurred_at": "2025-08-01T00:00:00Z",
+    }
+    assert post(status, f"{base}/tribunal/convening", convening).status_code == 201
+    refused_and_nothing_stored(status, f"{base}/tribunal/convening", convening, 409, "stage CONVENED")
+    ruling = {
+        "outcome": "NOT_POW",
+        "ground": "ESPIONAGE",
+        "gc_iv_nationality_test_met": False,
+        "written_reasons": "caught gathering information in civilian clothes",
+        "occurred_at": "2025-09-01T00:00:00Z",
+    }
+    refused_and_nothing_stored(status, f"{base}/tribunal/ruling", ruling, 409, "a ruling needs a hearing first")
+    refused_and_nothing_stored(
+        status,
+        f"{base}/tribunal/hearings",
+        {"captive_present": True, "occurred_at": "2025-07-01T00:00:00Z"},
+        422,
+        "before the tribunal's last step",
+    )
+    assert (
+        post(
+            status, f"{base}/tribunal/hearings", {"captive_present": True, "occurred_at": "2025-08-20T00:00:00Z"}
+        ).status_code
+        == 201
+    )
+    ruled = post(status, f"{base}/tribunal/ruling", ruling)
+    assert ruled.status_code == 201, ruled.text
+    now = status.get(base).json()
+    assert now["status"] == "AP_I_ART_75"
+    assert [rule["rule_id"] for rule in now["rules"]] == ["R1", "R8", "R6", "R9"]
+    refused_and_nothing_stored(status, f"{base}/tribunal/ruling", ruling, 409, "stage RULED")
+    refused_and_nothing_stored(
+        status,
+        f"{base}/tribunal/hearings",
+        {"captive_present": True, "occurred_at": "2025-09-02T00:00:00Z"},
+        409,
+        "stage RULED",
+    )
+    review = {
+        "outcome": "REVERSED",
+        "reviewing_body": "board",
+        "written_reasons": "r",
+        "occurred_at": "2025-10-01T00:00:00Z",
+    }
+    refused_and_nothing_stored(
+        status, f"{base}/tribunal/review", {**review, "ground": "MERCENARY"}, 422, "only when reversing a POW ruling"
+    )
+    assert post(status, f"{base}/tribunal/review", review).status_code == 201
+    assert status.get(base).json()["status"] == "POW"
+    reversed_again = {**review, "occurred_at": "2025-11-01T00:00:00Z"}
+    refused_and_nothing_stored(status, f"{base}/tribunal/review", reversed_again, 422, "ground is required")
+    assert (
+        post(status, f"{base}/tribunal/review", {**reversed_again, "ground": "FAILURE_TO_DISTINGUISH"}).status_code
+        == 201
+    )
+    assert status.get(base).json()["status"] == "POW_EQUIVALENT"
+
+
 def test_as_of_before_the_capture_or_malformed(status):
     answer = status.get(f"/v1/captives/{CAPTIVE}/status", params={"as_of": "2024-12-31"})
     assert answer.status_code == 404 and "not yet in our hands" in answer.text
@@ -131,6 +322,7 @@ def test_as_of_before_the_capture_or_malformed(status):
     assert (
         status.get(f"/v1/captives/{CAPTIVE}/status", params={"as_of": "2025-02-01"}).json()["status"] == "PRESUMED_POW"
     )
+    assert status.get(f"/v1/captives/{CAPTIVE}/status", params={"as_of": "2025-05-01"}).json()["status"] == "POW"
 
 
 json_values = st.recursive(

@@ -3,6 +3,7 @@ of decisions built from dated facts (property-based where it matters)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +14,7 @@ from services.status.history import CaptiveHistory, Dated
 from services.status.rulebook import FACT_NAMES, RULES, CaptiveFacts, decide, reproduce
 from services.status.timeline import Recorded, to_emit
 from shared.contracts.intake import ClaimedAffiliation
-from shared.contracts.status import LegalStatus, StatusDetermined, TribunalOutcome
+from shared.contracts.status import LegalStatus, NotPowGround, StatusDetermined, TribunalOutcome
 
 CAPTURED = datetime(2025, 1, 11, 9, tzinfo=UTC)
 ACKNOWLEDGED = datetime(2025, 4, 28, tzinfo=UTC)
@@ -71,38 +72,72 @@ def test_r2_a_conflict_recorded_as_not_international_gives_fundamental_guarantee
     assert rule_ids(decision) == ["R1", "R2"]
 
 
-def test_r4_another_category_is_pow_even_with_unclear_affiliation():
-    decision = decide(
-        facts(
-            claimed_affiliation=ClaimedAffiliation.UNCLEAR,
-            conflict_international=True,
-            other_category="4A(4)",
-            other_category_event_id="ev-finding",
-        )
+def test_r4_another_category_found_by_a_legal_officer_is_evidence_until_the_tribunal_rules():
+    finding = facts(
+        claimed_affiliation=ClaimedAffiliation.UNCLEAR,
+        conflict_international=True,
+        other_category="4A(4)",
+        other_category_event_id="ev-finding",
     )
-    assert decision.status is LegalStatus.POW
-    assert decision.rules[-1].rule_id == "R4" and "4A(4)" in decision.rules[-1].finding
+    decision = decide(finding)
+    assert decision.status is LegalStatus.PRESUMED_POW
+    r4 = decision.rules[rule_ids(decision).index("R4")]
+    assert "4A(4)" in r4.finding and "evidence for the Art. 5 tribunal" in r4.finding
+    ruled = decide(replace(finding, tribunal_outcome=TribunalOutcome.POW, tribunal_event_id="ev-ruling"))
+    assert ruled.status is LegalStatus.POW and rule_ids(ruled) == ["R1", "R8"]
 
 
 def test_r5_a_state_s_own_soldier_is_never_a_mercenary():
     decision = decide(facts(home_state_party=True, mercenary_event_id="ev-merc"))
     assert decision.status is LegalStatus.POW
-    assert "not a mercenary" in decision.rules[rule_ids(decision).index("R5")].finding
+    r5 = decision.rules[rule_ids(decision).index("R5")]
+    assert "not a mercenary" in r5.finding and "ev-merc" in r5.finding and "cannot stand" in r5.finding
 
 
-def test_r5_a_mercenary_on_all_criteria_outside_state_forces_gets_art_75_guarantees():
+def test_r5_a_tribunal_ruling_of_mercenarism_cannot_remove_a_state_soldier_s_status():
+    decision = decide(
+        facts(
+            home_state_party=True,
+            tribunal_outcome=TribunalOutcome.NOT_POW,
+            tribunal_ground=NotPowGround.MERCENARY,
+            tribunal_event_id="ev-ruling",
+            gc_iv_nationality_test_met=False,
+        )
+    )
+    assert decision.status is LegalStatus.POW
+    assert rule_ids(decision)[:3] == ["R1", "R8", "R5"] and rule_ids(decision)[-1] == "R3"
+    assert "cannot remove his status" in decision.rules[2].finding
+
+
+def test_r5_a_finding_of_mercenarism_outside_state_forces_is_evidence_not_a_ruling():
     decision = decide(
         facts(claimed_affiliation=ClaimedAffiliation.UNCLEAR, conflict_international=True, mercenary_event_id="ev-merc")
     )
-    assert decision.status is LegalStatus.AP_I_ART_75
-    assert rule_ids(decision)[-2:] == ["R5", "R9"]
+    assert decision.status is LegalStatus.PRESUMED_POW
+    assert rule_ids(decision) == ["R1", "R2", "R5", "R7"]
+    assert "evidence for the Art. 5 tribunal" in decision.rules[2].finding
+    assert "findings await the tribunal" in decision.rules[-1].finding
 
 
 @pytest.mark.parametrize("finding", ["espionage_event_id", "failure_to_distinguish_event_id"])
-def test_r6_forfeiture_keeps_equivalent_protection(finding):
-    decision = decide(facts(home_state_party=True, **{finding: "ev-f"}))
-    assert decision.status is LegalStatus.POW_EQUIVALENT
-    assert rule_ids(decision)[-1] == "R6"
+def test_r6_a_finding_of_spying_or_failure_to_distinguish_without_a_ruling_keeps_the_presumption(finding):
+    before = decide(facts(conflict_international=True, **{finding: "ev-f"}))
+    assert before.status is LegalStatus.PRESUMED_POW
+    note = before.rules[rule_ids(before).index("R6")]
+    assert "ev-f" in note.finding and "not a ruling" in note.finding
+    # Where R3 holds, he stays a POW: the finding goes before the tribunal.
+    after = decide(facts(at=ACKNOWLEDGED, home_state_party=True, **{finding: "ev-f"}))
+    assert after.status is LegalStatus.POW and rule_ids(after)[-1] == "R3" and "R6" in rule_ids(after)
+
+
+def ruled_not_pow(ground: NotPowGround | None, test_met: bool | None, **overrides) -> CaptiveFacts:
+    return facts(
+        tribunal_outcome=TribunalOutcome.NOT_POW,
+        tribunal_event_id="ev-ruling",
+        tribunal_ground=ground,
+        gc_iv_nationality_test_met=test_met,
+        **overrides,
+    )
 
 
 def test_r8_a_tribunal_ruling_overrides_everything_else():
@@ -113,15 +148,30 @@ def test_r8_a_tribunal_ruling_overrides_everything_else():
     assert rule_ids(ruled) == ["R1", "R8"] and "ev-ruling" in ruled.rules[-1].finding
 
 
+def test_r6_ruled_failure_to_distinguish_forfeits_status_but_keeps_pow_equivalent_protection():
+    for test_met in (True, False, None):
+        decision = decide(ruled_not_pow(NotPowGround.FAILURE_TO_DISTINGUISH, test_met, home_state_party=True))
+        assert decision.status is LegalStatus.POW_EQUIVALENT
+        assert rule_ids(decision) == ["R1", "R8", "R6"] and "Art. 44(4)" in decision.rules[-1].finding
+
+
+@pytest.mark.parametrize(
+    ("ground", "rule"), [(NotPowGround.ESPIONAGE, "R6"), (NotPowGround.MERCENARY, "R5")], ids=["spy", "mercenary"]
+)
 @pytest.mark.parametrize(("test_met", "status"), [(True, LegalStatus.CIVILIAN_GC_IV), (False, LegalStatus.AP_I_ART_75)])
-def test_r9_ruled_not_a_pow(test_met, status):
-    decision = decide(
-        facts(
-            tribunal_outcome=TribunalOutcome.NOT_POW, tribunal_event_id="ev-ruling", gc_iv_nationality_test_met=test_met
-        )
-    )
+def test_a_spy_or_a_mercenary_ruled_not_a_pow_gets_gc_iv_or_art_75_never_pow_equivalent(ground, rule, test_met, status):
+    decision = decide(ruled_not_pow(ground, test_met, claimed_affiliation=ClaimedAffiliation.UNCLEAR))
+    assert decision.status is status
+    assert rule_ids(decision) == ["R1", "R8", rule, "R9"]
+
+
+@pytest.mark.parametrize("ground", [NotPowGround.NOT_A_COMBATANT, None], ids=["not-a-combatant", "old-event"])
+@pytest.mark.parametrize(("test_met", "status"), [(True, LegalStatus.CIVILIAN_GC_IV), (False, LegalStatus.AP_I_ART_75)])
+def test_r9_ruled_not_a_pow_as_no_combatant(ground, test_met, status):
+    decision = decide(ruled_not_pow(ground, test_met))
     assert decision.status is status
     assert rule_ids(decision) == ["R1", "R8", "R9"]
+    assert "NOT_A_COMBATANT" in decision.rules[1].finding
 
 
 def test_v2_treats_integration_in_a_party_s_forces_as_membership():
@@ -148,6 +198,7 @@ captive_facts = st.builds(
     other_category=st.sampled_from([None, "4A(2)", "4B"]),
     mercenary_event_id=optional_event,
     tribunal_outcome=st.sampled_from([None, *TribunalOutcome]),
+    tribunal_ground=st.sampled_from([None, *NotPowGround]),
     gc_iv_nationality_test_met=st.sampled_from([None, True, False]),
 )
 
@@ -167,6 +218,23 @@ def test_the_same_facts_always_give_the_same_decision_and_it_reproduces_from_its
     assert reproduce(recorded) == decision
 
 
+FINDINGS = ("espionage_event_id", "failure_to_distinguish_event_id", "mercenary_event_id", "other_category")
+
+
+@given(captive_facts, st.sampled_from(["v1", "v2"]))
+def test_without_a_ruling_a_finding_never_changes_the_status(case, version):
+    case = replace(case, tribunal_outcome=None, tribunal_ground=None)
+    without = replace(case, **dict.fromkeys(FINDINGS), other_category_event_id=None)
+    assert decide(case, version).status is decide(without, version).status
+    assert decide(case, version).status is not LegalStatus.POW_EQUIVALENT
+
+
+@given(captive_facts, st.sampled_from(["v1", "v2"]))
+def test_a_spy_never_gets_pow_equivalent_status(case, version):
+    spy = replace(case, tribunal_outcome=TribunalOutcome.NOT_POW, tribunal_ground=NotPowGround.ESPIONAGE)
+    assert decide(spy, version).status in (LegalStatus.CIVILIAN_GC_IV, LegalStatus.AP_I_ART_75)
+
+
 def history_with(legal=(), conflict=(), rulebooks=()) -> CaptiveHistory:
     return CaptiveHistory(
         captive_id="CAP-0000-0000-0001",
@@ -183,12 +251,16 @@ def history_with(legal=(), conflict=(), rulebooks=()) -> CaptiveHistory:
 IAC = Dated(datetime(2022, 2, 24, tzinfo=UTC), "ev-iac", "CONFLICT_INTERNATIONAL", {"kind": "CONFLICT_INTERNATIONAL"})
 ACK = Dated(ACKNOWLEDGED, "ev-ack", "STATE_ACKNOWLEDGED_AS_PARTY", {"state": "KP"})
 OTHER_ACK = Dated(datetime(2025, 2, 1, tzinfo=UTC), "ev-ru", "STATE_ACKNOWLEDGED_AS_PARTY", {"state": "RU"})
+CONVENED = Dated(datetime(2025, 8, 1, tzinfo=UTC), "ev-convened", "TribunalConvened", {}, 2)
+HEARD = Dated(datetime(2025, 8, 20, tzinfo=UTC), "ev-heard", "TribunalHearingHeld", {}, 3)
 RULING = Dated(
     datetime(2025, 9, 1, tzinfo=UTC),
     "ev-ruling",
     "TribunalRuled",
-    {"outcome": "NOT_POW", "gc_iv_nationality_test_met": True},
+    {"outcome": "NOT_POW", "gc_iv_nationality_test_met": True, "ground": "NOT_A_COMBATANT"},
+    4,
 )
+TRIBUNAL = [CONVENED, HEARD, RULING]
 V2 = Dated(datetime(2026, 1, 1, tzinfo=UTC), "ev-v2", "RulebookAdopted", {"version": "v2"})
 
 
@@ -198,17 +270,35 @@ def test_the_worked_example_timeline():
         (CAPTURED, LegalStatus.PRESUMED_POW),
         (ACKNOWLEDGED, LegalStatus.POW),
     ]
-    with_ruling = history_with(conflict=[IAC, ACK], legal=[RULING]).timeline()
-    assert with_ruling[-1][1].status is LegalStatus.CIVILIAN_GC_IV
+    with_ruling = history_with(conflict=[IAC, ACK], legal=TRIBUNAL).timeline()
+    assert [(moment, decision.status) for moment, decision in with_ruling] == [
+        (CAPTURED, LegalStatus.PRESUMED_POW),
+        (ACKNOWLEDGED, LegalStatus.POW),
+        (RULING.effective_at, LegalStatus.CIVILIAN_GC_IV),
+    ]
 
 
-@given(st.permutations([IAC, ACK, OTHER_ACK, RULING, V2]), st.randoms())
+def test_a_reversal_on_review_stands_from_its_date():
+    review = Dated(
+        datetime(2025, 10, 1, tzinfo=UTC), "ev-review", "TribunalRulingReviewed", {"outcome": "REVERSED"}, 5
+    )
+    timeline = history_with(conflict=[IAC, ACK], legal=[*TRIBUNAL, review]).timeline()
+    assert [decision.status for _, decision in timeline] == [
+        LegalStatus.PRESUMED_POW,
+        LegalStatus.POW,
+        LegalStatus.CIVILIAN_GC_IV,
+        LegalStatus.POW,
+    ]
+    assert "ev-review" in timeline[-1][1].rules[1].finding
+
+
+@given(st.permutations([IAC, ACK, OTHER_ACK, *TRIBUNAL, V2]), st.randoms())
 def test_facts_in_any_arrival_order_give_the_same_timeline(order, rng):
-    legal = [fact for fact in order if fact.kind == "TribunalRuled"]
-    conflict = [fact for fact in order if fact.kind not in ("TribunalRuled", "RulebookAdopted")]
+    legal = [fact for fact in order if fact.kind.startswith("Tribunal")]
+    conflict = [fact for fact in order if fact in (IAC, ACK, OTHER_ACK)]
     rulebooks = [fact for fact in order if fact.kind == "RulebookAdopted"]
     rng.shuffle(conflict)
-    expected = history_with(legal=[RULING], conflict=[IAC, ACK, OTHER_ACK], rulebooks=[V2]).timeline()
+    expected = history_with(legal=TRIBUNAL, conflict=[IAC, ACK, OTHER_ACK], rulebooks=[V2]).timeline()
     assert history_with(legal=legal, conflict=conflict, rulebooks=rulebooks).timeline() == expected
 
 
@@ -234,14 +324,17 @@ def test_a_new_fact_emits_only_from_the_moment_it_changes_something():
 
 
 def test_a_retroactive_fact_rewrites_every_later_decision_it_contradicts():
+    # A finding of spying dated 2025-02-01, recorded later, changes no status, but the trace of
+    # every decision from then on notes it as evidence pending before the tribunal.
     spying = Dated(datetime(2025, 2, 1, tzinfo=UTC), "ev-spy", "LegalFindingRecorded", {"finding": "ESPIONAGE"})
     before = history_with(conflict=[IAC, ACK]).timeline()
     after = history_with(conflict=[IAC, ACK], legal=[spying]).timeline()
     emitted = to_emit(recorded_from(before), after)
-    assert [(moment, decision.status) for moment, decision, _ in emitted] == [
-        (datetime(2025, 2, 1, tzinfo=UTC), LegalStatus.POW_EQUIVALENT),
-        (ACKNOWLEDGED, LegalStatus.POW_EQUIVALENT),
+    assert [(moment, decision.status, previous) for moment, decision, previous in emitted] == [
+        (datetime(2025, 2, 1, tzinfo=UTC), LegalStatus.PRESUMED_POW, "PRESUMED_POW"),
+        (ACKNOWLEDGED, LegalStatus.POW, "POW"),
     ]
+    assert all("R6" in [rule.rule_id for rule in decision.rules] for _, decision, _ in emitted)
 
 
 def test_a_rulebook_adoption_re_decides_from_its_date_only():
