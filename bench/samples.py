@@ -21,6 +21,8 @@ def registration(captive_id: str) -> CaptiveRegistered:
             "nationality": "KP",
             "claimed_affiliation": "INTEGRATED_IN_COBELLIGERENT_FORCES",
             "capture": {"captured_at": "2025-01-11T09:00:00Z", "place": "Kursk oblast", "capturing_unit": "unit"},
+            # R3 reads the force, not the nationality: B8's acknowledgement of KP re-decides him.
+            "armed_force": {"force": "Korean People's Army", "force_state": "KP"},
         }
     )
 

@@ -73,8 +73,11 @@ def registration(
     *,
     captured_at: str = "2025-01-11T09:00:00Z",
     affiliation: str = "INTEGRATED_IN_COBELLIGERENT_FORCES",
+    armed_force: dict | None = None,
 ) -> dict:
-    """A registration body as an intake officer would send it (fictional person)."""
+    """A registration body as an intake officer would send it (fictional person); with
+    `armed_force` (e.g. KPA_MEMBERSHIP), the force he belongs to, which status reads for R3."""
+    extra = {"armed_force": armed_force} if armed_force is not None else {}
     return {
         "surname": {"answer": "GIVEN", "value": surname, "romanised": romanised},
         "first_names": {"answer": "DECLINED"},
@@ -84,7 +87,12 @@ def registration(
         "nationality": "KP",
         "claimed_affiliation": affiliation,
         "capture": {"captured_at": captured_at, "place": "Kursk oblast", "capturing_unit": "Special operations unit"},
+        **extra,
     }
+
+
+# Membership of the Korean People's Army, as recorded at registration (GC III Art. 4A(1)).
+KPA_MEMBERSHIP = {"force": "Korean People's Army", "force_state": "KP", "basis": "KPA service booklet"}
 
 
 def build_app(service: str, settings, *, background: bool = True):

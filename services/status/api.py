@@ -19,7 +19,7 @@ from services.status.conflict import HOSTILITIES, ConflictFactRefused, ConflictR
 from services.status.history import Dated
 from services.status.redecision import redecide
 from services.status.rulebook import RULEBOOKS, RULES
-from services.status.tables import captive_facts, conflict_facts, decisions, rulebook_adoptions
+from services.status.tables import captive_facts, conflict_facts, decisions, force_memberships, rulebook_adoptions
 from shared.auth.gate import allow
 from shared.auth.roles import Scope
 from shared.contracts import EventMetadata, EventPayload
@@ -248,9 +248,15 @@ def write_and_redecide(
 
 
 def captives_of_state(session: Session, state: str) -> list[str]:
-    return list(
-        session.execute(sa.select(captive_facts.c.captive_id).where(captive_facts.c.nationality == state)).scalars()
-    )
+    """Who an acknowledgement of `state` can re-decide: every captive whose recorded membership (at
+    any time) is of that state's forces or integrated in them. Never selected by nationality."""
+    memberships = force_memberships.c
+    found = session.execute(
+        sa.select(memberships.captive_id)
+        .where(sa.or_(memberships.force_state == state, memberships.integrated_in_forces_of == state))
+        .distinct()
+    ).scalars()
+    return sorted(found)
 
 
 def conflict_record(session: Session, conflict: str) -> ConflictRecord:

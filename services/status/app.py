@@ -30,6 +30,7 @@ definition = ServiceDefinition(
     handlers=handlers.handlers,
     replay_appliers={
         "CaptiveRegistered": projections.record_registration,
+        "ForceMembershipRecorded": projections.record_membership,
         **dict.fromkeys(
             ("StatusDetermined", "ConflictFactRecorded", "RulebookAdopted", *projections.LEGAL_EVENTS),
             projections.project,
@@ -37,6 +38,7 @@ definition = ServiceDefinition(
     },
     projection_tables=(
         tables.captive_facts,
+        tables.force_memberships,
         tables.legal_facts,
         tables.conflict_facts,
         tables.rulebook_adoptions,

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from services.status import projections
 from services.status.redecision import redecide
 from shared.contracts import DecodedEvent
-from shared.contracts.intake import CaptiveRegistered
+from shared.contracts.intake import CaptiveRegistered, ForceMembershipRecorded
 from shared.eventstore import EventStore
 
 
@@ -27,5 +27,11 @@ def handlers(store: EventStore):
 
     on_captive_registered.many = on_captives_registered
 
+    def on_force_membership_recorded(session: Session, event: DecodedEvent) -> None:
+        """Which force he belongs to, from the event's time on: a change point of his timeline."""
+        recorded: ForceMembershipRecorded = event.payload
+        projections.record_membership(session, event.envelope, recorded)
+        redecide(session, store, [recorded.captive_id], cause=event.envelope)
+
     # Wishes are deliberately not consumed: a captive cannot renounce POW rights (GC III Art. 7, R10).
-    return {"CaptiveRegistered": on_captive_registered}
+    return {"CaptiveRegistered": on_captive_registered, "ForceMembershipRecorded": on_force_membership_recorded}

@@ -38,28 +38,41 @@ class CaptiveHistory:
     legal: list[Dated] = field(default_factory=list)  # findings and tribunal events of this captive
     conflict: list[Dated] = field(default_factory=list)  # conflict-level facts (all)
     rulebooks: list[Dated] = field(default_factory=list)  # adoptions (data: {"version": ...})
+    # Which armed force he belongs to (data: force, force_state, integrated_in_forces_of), each
+    # from its time until the next: the registration's (from the capture), then any recorded later.
+    memberships: list[Dated] = field(default_factory=list)
     # Every captive's status is decided in the conflict a deployment follows (docs/legal-basis.md).
     conflict_id: str = DEFAULT_CONFLICT
 
+    def membership_states(self) -> set[str]:
+        """Every state his recorded memberships name: whose acknowledgement bears on him."""
+        return {
+            state
+            for membership in self.memberships
+            for state in (membership.data.get("force_state"), membership.data.get("integrated_in_forces_of"))
+            if state
+        }
+
     def relevant_conflict(self) -> list[Dated]:
         """The facts of his conflict that the rules read: the conflict being international, and
-        the acknowledgement of his state (the state of hostilities does not bear on status)."""
+        the acknowledgement of a state whose forces he belongs to or is integrated in (never of
+        his nationality; the state of hostilities does not bear on status)."""
+        states = self.membership_states()
         return [
             fact
             for fact in self.conflict
             if conflict_of(fact.data) == self.conflict_id
             and (
                 fact.kind == ConflictFactKind.CONFLICT_INTERNATIONAL
-                or (
-                    fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY
-                    and fact.data.get("state") == self.nationality
-                )
+                or (fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY and fact.data.get("state") in states)
             )
         ]
 
     def change_points(self) -> list[datetime]:
         """The moments at which the decision may change: capture, and every later fact's effect."""
-        later = [fact.effective_at for fact in (*self.legal, *self.relevant_conflict(), *self.rulebooks)]
+        later = [
+            fact.effective_at for fact in (*self.legal, *self.relevant_conflict(), *self.rulebooks, *self.memberships)
+        ]
         return sorted({self.captured_at, *(moment for moment in later if moment > self.captured_at)})
 
     def rulebook_at(self, moment: datetime) -> str:
@@ -75,13 +88,29 @@ class CaptiveHistory:
             return sorted((fact for fact in facts if fact.effective_at <= moment), key=Dated.key)
 
         values: dict = {}
+        memberships = in_force(self.memberships)
+        force_state = integrated_in = None
+        if memberships:  # the latest in force replaces every earlier one
+            membership = memberships[-1]
+            force_state = membership.data.get("force_state")
+            integrated_in = membership.data.get("integrated_in_forces_of")
+            values.update(
+                force=membership.data["force"],
+                force_state=force_state,
+                integrated_in_forces_of=integrated_in,
+                membership_event_id=membership.event_id,
+            )
         # The earliest fact of each kind is the one that made it so (the beginning of the conflict,
         # the first acknowledgement); later ones only confirm it.
         for fact in reversed(in_force(self.relevant_conflict())):
             if fact.kind == ConflictFactKind.CONFLICT_INTERNATIONAL:
                 values.update(conflict_international=True, conflict_international_event_id=fact.event_id)
-            elif fact.kind == ConflictFactKind.STATE_ACKNOWLEDGED_AS_PARTY:
-                values.update(home_state_party=True, home_state_party_event_id=fact.event_id)
+                continue
+            state = fact.data.get("state")
+            if force_state and state == force_state:
+                values.update(force_state_party=True, force_state_party_event_id=fact.event_id)
+            if integrated_in and state == integrated_in:
+                values.update(integrated_in_party=True, integrated_in_party_event_id=fact.event_id)
         legal = in_force(self.legal)
         for fact in legal:
             self._apply_finding(values, fact)

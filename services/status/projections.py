@@ -3,12 +3,21 @@ one is an insert: replay writes them many rows to a statement (shared/readmodels
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
-from services.status.tables import captive_facts, conflict_facts, decisions, legal_facts, rulebook_adoptions
+from services.status.tables import (
+    captive_facts,
+    conflict_facts,
+    decisions,
+    force_memberships,
+    legal_facts,
+    rulebook_adoptions,
+)
 from services.status.tribunal import TRIBUNAL_EVENTS
 from shared.contracts import EventEnvelope, EventPayload
-from shared.contracts.intake import CaptiveRegistered
+from shared.contracts.intake import CaptiveRegistered, ForceMembership, ForceMembershipRecorded
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
 from shared.readmodels import rows
 
@@ -25,6 +34,30 @@ def record_registration(session: Session, envelope: EventEnvelope, registered: C
             claimed_affiliation=registered.claimed_affiliation.value,
             captured_at=registered.capture.captured_at,
             registration_event_id=envelope.id,
+        ),
+    )
+    if registered.armed_force is not None:  # a capture fact: he was a member when taken
+        _membership(session, envelope, registered.captive_id, registered.armed_force, registered.capture.captured_at)
+
+
+def record_membership(session: Session, envelope: EventEnvelope, recorded: ForceMembershipRecorded) -> None:
+    """A membership established or corrected after registration, effective from its time."""
+    _membership(session, envelope, recorded.captive_id, recorded, envelope.occurred_at)
+
+
+def _membership(
+    session: Session, envelope: EventEnvelope, captive_id: str, membership: ForceMembership, effective_at: datetime
+) -> None:
+    rows(session).insert(
+        force_memberships,
+        dict(
+            event_id=envelope.id,
+            captive_id=captive_id,
+            effective_at=effective_at,
+            stream_version=envelope.stream_version,
+            force=membership.force,
+            force_state=membership.force_state,
+            integrated_in_forces_of=membership.integrated_in_forces_of,
         ),
     )
 

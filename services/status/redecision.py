@@ -19,6 +19,7 @@ from services.status.tables import (
     conflict_facts,
     decision_lock,
     decisions,
+    force_memberships,
     legal_facts,
     rulebook_adoptions,
 )
@@ -44,7 +45,7 @@ def take_decision_lock(session: Session) -> None:
 def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHistory]:
     """The recorded history of the given captives (all, for None)."""
     conflict = [
-        Dated(row.effective_at, row.event_id, row.kind, row.data)
+        Dated(row.effective_at, row.event_id, row.kind, row.data, row.stream_version or 0)
         for row in session.execute(sa.select(conflict_facts)).all()
     ]
     rulebooks = [
@@ -56,6 +57,26 @@ def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHi
         session, sa.select(legal_facts).order_by(legal_facts.c.effective_at), legal_facts.c.captive_id, captive_ids
     ):
         legal[row.captive_id].append(Dated(row.effective_at, row.event_id, row.kind, row.data, row.stream_version or 0))
+    memberships = defaultdict(list)
+    for row in rows_where_in(
+        session,
+        sa.select(force_memberships).order_by(force_memberships.c.effective_at),
+        force_memberships.c.captive_id,
+        captive_ids,
+    ):
+        memberships[row.captive_id].append(
+            Dated(
+                row.effective_at,
+                row.event_id,
+                "ForceMembership",
+                {
+                    "force": row.force,
+                    "force_state": row.force_state,
+                    "integrated_in_forces_of": row.integrated_in_forces_of,
+                },
+                row.stream_version or 0,
+            )
+        )
     return [
         CaptiveHistory(
             captive_id=row.captive_id,
@@ -64,6 +85,7 @@ def histories(session: Session, captive_ids: list[str] | None) -> list[CaptiveHi
             claimed_affiliation=ClaimedAffiliation(row.claimed_affiliation),
             registration_event_id=row.registration_event_id,
             legal=legal[row.captive_id],
+            memberships=memberships[row.captive_id],
             conflict=conflict,
             rulebooks=rulebooks,
         )

@@ -60,8 +60,6 @@ R10 = Rule("R10", "GC III Art. 7", "a captive cannot renounce POW rights: his wi
 
 RULES = (R1, R2, R3, R4, R5, R6, R7, R8, R9, R10)
 
-MEMBERSHIP = {ClaimedAffiliation.OWN_STATE_FORCES, ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES}
-
 
 @dataclass(frozen=True)
 class CaptiveFacts:
@@ -76,8 +74,16 @@ class CaptiveFacts:
     conflict: str = DEFAULT_CONFLICT  # the conflict whose facts are read
     conflict_international: bool | None = None
     conflict_international_event_id: str | None = None
-    home_state_party: bool | None = None  # None: no event acknowledges the home state as a party
-    home_state_party_event_id: str | None = None
+    # Membership of armed forces (GC III Art. 4A(1)), from the registration or a later record;
+    # None: no membership recorded. Nationality is kept for the record and decides nothing.
+    force: str | None = None
+    force_state: str | None = None  # whose armed forces these are
+    integrated_in_forces_of: str | None = None  # the party whose forces he is embedded in
+    membership_event_id: str | None = None
+    force_state_party: bool | None = None  # None: no event acknowledges the force's state as a party
+    force_state_party_event_id: str | None = None
+    integrated_in_party: bool | None = None  # None: no event acknowledges that state as a party
+    integrated_in_party_event_id: str | None = None
     # A legal officer's findings: evidence for the tribunal, never a ruling (AP I Art. 45(1)-(2)).
     espionage_event_id: str | None = None
     failure_to_distinguish_event_id: str | None = None
@@ -100,7 +106,11 @@ class CaptiveFacts:
             "claimed_affiliation": registration,
             "conflict": None,
             "conflict_international": self.conflict_international_event_id,
-            "home_state_party": self.home_state_party_event_id,
+            "force": self.membership_event_id,
+            "force_state": self.membership_event_id,
+            "integrated_in_forces_of": self.membership_event_id,
+            "force_state_party": self.force_state_party_event_id,
+            "integrated_in_party": self.integrated_in_party_event_id,
             "espionage": self.espionage_event_id,
             "failure_to_distinguish": self.failure_to_distinguish_event_id,
             "other_category": self.other_category_event_id,
@@ -116,7 +126,11 @@ class CaptiveFacts:
             "claimed_affiliation": self.claimed_affiliation.value,
             "conflict": self.conflict,
             "conflict_international": self.conflict_international,
-            "home_state_party": self.home_state_party,
+            "force": self.force,
+            "force_state": self.force_state,
+            "integrated_in_forces_of": self.integrated_in_forces_of,
+            "force_state_party": self.force_state_party,
+            "integrated_in_party": self.integrated_in_party,
             "espionage": self.espionage_event_id is not None,
             "failure_to_distinguish": self.failure_to_distinguish_event_id is not None,
             "other_category": self.other_category,
@@ -151,8 +165,14 @@ class CaptiveFacts:
             conflict=value("conflict", DEFAULT_CONFLICT),
             conflict_international=value("conflict_international"),
             conflict_international_event_id=source("conflict_international"),
-            home_state_party=value("home_state_party"),
-            home_state_party_event_id=source("home_state_party"),
+            force=value("force"),
+            force_state=value("force_state"),
+            integrated_in_forces_of=value("integrated_in_forces_of"),
+            membership_event_id=source("force"),
+            force_state_party=value("force_state_party"),
+            force_state_party_event_id=source("force_state_party"),
+            integrated_in_party=value("integrated_in_party"),
+            integrated_in_party_event_id=source("integrated_in_party"),
             espionage_event_id=flagged("espionage"),
             failure_to_distinguish_event_id=flagged("failure_to_distinguish"),
             other_category=value("other_category"),
@@ -195,8 +215,9 @@ class RulebookV1:
             if ruled is not None:
                 return done(ruled)
 
-        international = facts.conflict_international or facts.home_state_party
-        if facts.conflict_international is False and not facts.home_state_party:
+        party = facts.force_state_party or facts.integrated_in_party
+        international = facts.conflict_international or party
+        if facts.conflict_international is False and not party:
             fired.append(
                 _applied(
                     R2,
@@ -206,13 +227,7 @@ class RulebookV1:
             )
             return done(LegalStatus.AP_I_ART_75)
         if international:
-            fired.append(
-                _applied(
-                    R2,
-                    "an international armed conflict"
-                    + (" (the home state is a party to it)" if facts.home_state_party else ""),
-                )
-            )
+            fired.append(_applied(R2, "an international armed conflict" + self.parties_said(facts)))
 
         sent_by_a_state = self.sent_by_a_state(facts)
         if sent_by_a_state:
@@ -308,23 +323,43 @@ class RulebookV1:
         return notes
 
     def sent_by_a_state(self, facts: CaptiveFacts) -> bool:
-        """A member of a state's armed forces on official duty (AP I Art. 47(2)(e)-(f))."""
-        return facts.claimed_affiliation in MEMBERSHIP
+        """A member of a state's armed forces (AP I Art. 47(2)(e)-(f)): recorded membership of the
+        forces of a state, or integration in a state's forces. A claimed affiliation is not enough."""
+        return facts.force is not None and (facts.force_state is not None or facts.integrated_in_forces_of is not None)
+
+    @staticmethod
+    def parties_said(facts: CaptiveFacts) -> str:
+        if facts.force_state_party:
+            return f" ({facts.force_state}, the state of his force, is a party to it)"
+        return ""
 
     def member_of_a_party(self, facts: CaptiveFacts) -> bool:
-        return self.sent_by_a_state(facts) and bool(facts.home_state_party)
+        """v1: a member of the armed forces of a state acknowledged as a party at the date."""
+        return facts.force is not None and facts.force_state is not None and bool(facts.force_state_party)
 
     def membership_finding(self, facts: CaptiveFacts) -> str:
-        return "member of the armed forces of a party to an international armed conflict"
+        return (
+            f"member of the armed forces of a party to an international armed conflict: {facts.force} "
+            f"({facts.force_state}; membership event {facts.membership_event_id}), {facts.force_state} "
+            f"acknowledged as a party (event {facts.force_state_party_event_id})"
+        )
+
+    def membership_doubts(self, facts: CaptiveFacts) -> list[str]:
+        if facts.force is None:
+            return [
+                "force not established: no membership of a named armed force is recorded "
+                f"(the claimed affiliation {facts.claimed_affiliation.value} is not membership)"
+            ]
+        if facts.force_state is None:
+            return [f"the state whose forces {facts.force} are is not established"]
+        if not facts.force_state_party:
+            return [f"{facts.force_state}, the state of {facts.force}, not acknowledged as a party to the conflict"]
+        return []
 
     def doubts(self, facts: CaptiveFacts) -> list[str]:
-        doubts = []
-        if facts.claimed_affiliation not in MEMBERSHIP:
-            doubts.append("affiliation unclear")
-        if not (facts.conflict_international or facts.home_state_party):
+        doubts = self.membership_doubts(facts)
+        if not (facts.conflict_international or facts.force_state_party or facts.integrated_in_party):
             doubts.append("no international armed conflict recorded")
-        if facts.claimed_affiliation in MEMBERSHIP and not self.member_of_a_party(facts):
-            doubts.append("home state not acknowledged as a party to the conflict")
         if self.evidence_pending(facts, self.sent_by_a_state(facts)):
             doubts.append("a legal officer's findings await the tribunal")
         return doubts or ["facts missing"]
@@ -337,14 +372,36 @@ class RulebookV2(RulebookV1):
 
     version = "v2"
 
+    def integrated_in_a_party(self, facts: CaptiveFacts) -> bool:
+        return facts.force is not None and facts.integrated_in_forces_of is not None and bool(facts.integrated_in_party)
+
     def member_of_a_party(self, facts: CaptiveFacts) -> bool:
-        integrated = facts.claimed_affiliation is ClaimedAffiliation.INTEGRATED_IN_COBELLIGERENT_FORCES
-        return super().member_of_a_party(facts) or integrated
+        return super().member_of_a_party(facts) or self.integrated_in_a_party(facts)
+
+    def parties_said(self, facts: CaptiveFacts) -> str:
+        if facts.force_state_party or not facts.integrated_in_party:
+            return super().parties_said(facts)
+        return f" ({facts.integrated_in_forces_of}, in whose forces he is integrated, is a party to it)"
 
     def membership_finding(self, facts: CaptiveFacts) -> str:
-        if facts.home_state_party:
+        if super().member_of_a_party(facts):
             return super().membership_finding(facts)
-        return "integrated in the armed forces of a party to an international armed conflict"
+        return (
+            f"integrated in the armed forces of a party to an international armed conflict: {facts.force} "
+            f"embedded in the forces of {facts.integrated_in_forces_of} (membership event "
+            f"{facts.membership_event_id}), {facts.integrated_in_forces_of} acknowledged as a party "
+            f"(event {facts.integrated_in_party_event_id})"
+        )
+
+    def membership_doubts(self, facts: CaptiveFacts) -> list[str]:
+        doubts = super().membership_doubts(facts)
+        if facts.force is None or self.integrated_in_a_party(facts):
+            return doubts
+        if facts.integrated_in_forces_of is not None:
+            doubts.append(
+                f"{facts.integrated_in_forces_of}, in whose forces he is integrated, not acknowledged as a party"
+            )
+        return doubts
 
 
 RULEBOOKS = {book.version: book for book in (RulebookV1(), RulebookV2())}

@@ -23,6 +23,24 @@ captive_facts = sa.Table(
     sa.Index("ix_captive_facts_nationality", "nationality"),
 )
 
+# Which armed force each captive belongs to (GC III Art. 4A(1)), from intake's events: the
+# registration's `armed_force` (effective from the capture) and every ForceMembershipRecorded
+# (effective from its time, until another replaces it). R3 reads these, never nationality.
+force_memberships = sa.Table(
+    "force_memberships",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("captive_id", sa.String(64), nullable=False),
+    sa.Column("effective_at", UtcDateTime(), nullable=False),
+    sa.Column("stream_version", sa.Integer),  # in intake's stream of the captive: recorded order
+    sa.Column("force", sa.String(200), nullable=False),
+    sa.Column("force_state", sa.String(2)),
+    sa.Column("integrated_in_forces_of", sa.String(2)),
+    sa.Index("ix_force_memberships_captive_id", "captive_id"),
+    sa.Index("ix_force_memberships_force_state", "force_state"),
+    sa.Index("ix_force_memberships_integrated_in_forces_of", "integrated_in_forces_of"),
+)
+
 # Findings and tribunal events about one captive, each effective from its event's time.
 legal_facts = sa.Table(
     "legal_facts",

@@ -95,7 +95,7 @@ def test_presumed_pow_until_the_acknowledgement_then_pow_and_the_unclear_one_unt
 
     jong = captives.captives[JONG]
     between = status_of(stack, jong, as_of="2025-05-01")
-    assert between["status"] == "PRESUMED_POW" and "affiliation unclear" in between["rules"][-1]["finding"]
+    assert between["status"] == "PRESUMED_POW" and "force not established" in between["rules"][-1]["finding"]
     ruled = status_of(stack, jong)
     assert (ruled["status"], ruled["rules"][-1]["rule_id"]) == ("POW", "R8")
     assert ruled["effective_from"].startswith("2025-05-13")

@@ -7,16 +7,21 @@ import pytest
 
 from services.status.rulebook import reproduce
 from shared.contracts import decode
-from tests.support import HEADERS, read_topic, registration, wait_until
+from tests.support import HEADERS, KPA_MEMBERSHIP, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def test_adopting_v2_re_decides_from_its_date_and_old_decisions_reproduce_under_v1(stack):
     intake, status = stack["intake"], stack["status"]
-    integrated = intake.post("/v1/captives", json=registration(), headers=HEADERS).json()["captive_id"]
+    embedded = {**KPA_MEMBERSHIP, "integrated_in_forces_of": "RU"}
+    integrated = intake.post("/v1/captives", json=registration(armed_force=embedded), headers=HEADERS).json()[
+        "captive_id"
+    ]
     own_forces = intake.post(
-        "/v1/captives", json={**registration(), "claimed_affiliation": "OWN_STATE_FORCES"}, headers=HEADERS
+        "/v1/captives",
+        json=registration(affiliation="OWN_STATE_FORCES", armed_force=KPA_MEMBERSHIP),
+        headers=HEADERS,
     ).json()["captive_id"]
     for captive_id in (integrated, own_forces):
         wait_until(lambda c=captive_id: status.get(f"/v1/captives/{c}").status_code == 200, what="first statuses")
@@ -31,6 +36,18 @@ def test_adopting_v2_re_decides_from_its_date_and_old_decisions_reproduce_under_
         },
     )
     assert international.status_code == 201
+    russia = status.post(
+        "/v1/conflict-facts",
+        headers=HEADERS,
+        json={
+            "kind": "STATE_ACKNOWLEDGED_AS_PARTY",
+            "state": "RU",
+            "source": "a party since 2022-02-24",
+            "occurred_at": "2022-02-24T00:00:00Z",
+        },
+    )
+    assert russia.status_code == 201, russia.text
+    assert russia.json()["decisions_changed"] == 0  # v1 reads the state of his own force only
     assert status.get(f"/v1/captives/{integrated}").json()["status"] == "PRESUMED_POW"
 
     unknown = status.post("/v1/rulebooks", json={"version": "v9", "reason": "x"}, headers=HEADERS)

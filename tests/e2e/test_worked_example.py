@@ -10,7 +10,7 @@ import pytest
 
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
+from tests.support import HEADERS, KPA_MEMBERSHIP, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,9 @@ def post(stack, path: str, body: dict, **headers):
 def test_the_worked_example(stack):
     intake, status = stack["intake"], stack["status"]
     captive_id = intake.post(
-        "/v1/captives", json=registration(captured_at="2025-01-11T09:00:00Z"), headers=HEADERS
+        "/v1/captives",
+        json=registration(captured_at="2025-01-11T09:00:00Z", armed_force=KPA_MEMBERSHIP),
+        headers=HEADERS,
     ).json()["captive_id"]
     other_state = intake.post(
         "/v1/captives",
@@ -72,8 +74,8 @@ def test_the_worked_example(stack):
     assert rule_ids(now)[-1] == "R3" and now["rules"][-1]["article"] == "GC III Art. 4A(1); AP I Art. 43"
     assert now["effective_from"] == "2025-04-28T00:00:00Z"
     used = {fact["name"]: fact for fact in now["facts"]}
-    assert used["home_state_party"] == {
-        "name": "home_state_party",
+    assert used["force_state_party"] == {
+        "name": "force_state_party",
         "value": True,
         "source_event_id": acknowledged.json()["event_id"],
     }
@@ -82,7 +84,7 @@ def test_the_worked_example(stack):
     # The audit: what held on 2025-03-01 is still the presumption, with the trace of that time.
     audit = status_of(stack, captive_id, as_of="2025-03-01")
     assert audit["status"] == "PRESUMED_POW" and audit["event_id"] == presumed["event_id"]
-    assert {fact["name"]: fact["value"] for fact in audit["facts"]}["home_state_party"] is None
+    assert {fact["name"]: fact["value"] for fact in audit["facts"]}["force_state_party"] is None
 
     # Two timelines: what held on 2025-06-01 as known before the fact was recorded, and as known now.
     then = status_of(stack, captive_id, as_of="2025-06-01", known_at=before_acknowledgement)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from shared.contracts import DecodedEvent, EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
-from tests.support import HEADERS, build_app, registration, settings_for
+from tests.support import HEADERS, KPA_MEMBERSHIP, build_app, registration, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def status(postgres_server, kafka_bootstrap):
     )
     with TestClient(build_app("status", settings, background=False), headers=HEADERS) as client:
         runtime = client.app.state.runtime
-        registered = CaptiveRegistered(captive_id=CAPTIVE, **registration())
+        registered = CaptiveRegistered(captive_id=CAPTIVE, **registration(armed_force=KPA_MEMBERSHIP))
         envelope = EventEnvelope(
             id=str(uuid.uuid4()),
             source="/services/intake",
