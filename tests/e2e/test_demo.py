@@ -250,7 +250,7 @@ def test_the_demo_prints_each_dated_step_and_what_changed(loaded):
     assert "status — → PRESUMED_POW R7 AP I Art. 45(1)" in said
     assert "status PRESUMED_POW → POW R3 GC III Art. 4A(1); AP I Art. 43" in said
     assert "status PRESUMED_POW → POW R8 GC III Art. 5(2): the competent tribunal ruled POW" in said
-    assert "KP acknowledged as a party (co-belligerent of the Russian Federation) from 2025-04-28: 8 status" in said
+    assert "KP acknowledged as a party (co-belligerent of the Russian Federation) from 2025-04-28: 7 status" in said
     assert "RU no real risk itself, but would hand him on to KP; KR no real risk, would not hand him on" in said
     assert "checks it as a whole: 2 eligible, 6 refused" in said
     assert "exchange with RU: — → blocked by D4" in said
