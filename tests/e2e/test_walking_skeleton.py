@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import SERVICES
-from tests.support import HEADERS, registration, wait_until
+from tests.support import HEADERS, KPA_MEMBERSHIP, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def register(stack, **overrides) -> str:
 
 
 def test_a_registered_captive_gets_a_status_with_its_rule_trace_on_status_and_disposition(stack):
-    captive_id = register(stack)
+    captive_id = register(stack, armed_force=KPA_MEMBERSHIP)
 
     status = wait_until(
         lambda: ok_json(stack["status"].get(f"/v1/captives/{captive_id}")),
