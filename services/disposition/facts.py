@@ -29,20 +29,7 @@ from shared.contracts.intake import InterviewSetting, MovementKind, Wish
 # ConflictFactKind values (shared/contracts/status.py) the repatriation rules read.
 CEASED, RESUMED = "HOSTILITIES_CEASED", "HOSTILITIES_RESUMED"
 
-# The kinds of fact kept in the log, by event type. Global facts (about a state or the conflict)
-# have no captive.
-CAPTIVE_FACT_TYPES = (
-    "CaptiveRegistered",
-    "ForceMembershipRecorded",
-    "StatusDetermined",
-    "WishDeclared",
-    "MedicalAssessed",
-    "MovementRecorded",
-    "ProsecutionRecorded",
-    "MediaExposureRecorded",
-)
-OWN_CAPTIVE_FACT_TYPES = ("RiskAssessed", "PartnerStateClaimRecorded", "CustodyEnded", "HandedToRepatriationCommission")
-GLOBAL_FACT_TYPES = ("ConflictFactRecorded", "StateAssuranceRecorded")
+# Which events are kept as facts, and what of each: services/disposition/projections.py (FACT_FIELDS).
 
 
 @dataclass(frozen=True)
