@@ -209,6 +209,18 @@ def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_ar
     assert (rule.rule_id, rule.article) == ("D7", "GC III Arts. 115, 119(5)")
     assert rule.finding == f"BLOCKED: judicial proceedings open: {PROCEEDINGS} (event {opened['id']})"
 
+    # What disposition answers about his dispositions says the same: one transfer, carried out
+    # by two people, and the one refused step.
+    listing = stack["disposition"].get(f"/v1/captives/{jo}/dispositions")
+    assert listing.status_code == 200, listing.text
+    [carried_out] = listing.json()["dispositions"]
+    assert (carried_out["disposition_id"], carried_out["stage"]) == (transfer, "COMPLETED")
+    assert carried_out["proposed_by"] == "Lt. Col. D. Marchenko via hq-disposition"
+    assert carried_out["approved_by"] == "Col. V. Lysenko via hq-approver"
+    [refused] = listing.json()["refusals"]
+    assert (refused["event_id"], refused["step"], refused["by"]) == (refusal_id, "COMPLETE", refusal.envelope.actor)
+    assert [rule["rule_id"] for rule in refused["blocked_by"]] == ["D7"]
+
     # Bitemporal: on the day of the approval nothing blocked it; while the proceedings were open
     # only they did; now every condition still holds and only his custody has ended.
     assert transfer_check(stack, jo, "KR", as_of="2025-06-24T12:00:00Z")["allowed"] is True
