@@ -135,6 +135,14 @@ class AssessRisks:
 
 
 @dataclass(frozen=True)
+class ConflictBegins:
+    """The conflict is an international armed conflict from the step's date (Common Art. 2): its
+    beginning, before which no fact of the conflict may be dated."""
+
+    source: str
+
+
+@dataclass(frozen=True)
 class AcknowledgeParty:
     state: str
     role: str
@@ -243,6 +251,7 @@ Action = (
     Register
     | DeclareWish
     | AssessRisks
+    | ConflictBegins
     | AcknowledgeParty
     | Article5Tribunal
     | EstablishForce
@@ -397,6 +406,10 @@ BROADCAST = (
     "his face unblurred and his name read out"
 )
 PROCEEDINGS = "UA-PGO-2025-0417"  # fictional case number
+CONFLICT_SOURCE = (
+    "ICC Office of the Prosecutor, Report on Preliminary Examination Activities 2016: an international armed "
+    "conflict between Ukraine and the Russian Federation from 26 February 2014 at the latest"
+)
 WAR_CRIMES_DEPARTMENT = "War crimes department, Office of the Prosecutor General"
 
 
@@ -409,6 +422,14 @@ SCENARIO = Scenario(
     counterpart="RU",
     soldiers=SOLDIERS,
     steps=(
+        Step(
+            date(2014, 2, 26),
+            "The conflict between Ukraine and the Russian Federation is international",
+            "An armed conflict between two states parties to the Geneva Conventions (Common Art. 2), from the "
+            "occupation of Crimea; the full-scale invasion followed on 2022-02-24. Its beginning is a fact of its "
+            "own: no fact of the conflict may be dated before it.",
+            (ConflictBegins(CONFLICT_SOURCE),),
+        ),
         Step(
             date(2025, 1, 9),
             "Two soldiers captured near Korenevo, Kursk oblast",
@@ -530,7 +551,7 @@ SCENARIO = Scenario(
             date(2025, 4, 28),
             "The DPRK acknowledged as a party to the conflict",
             "Pyongyang and Moscow officially acknowledge the deployment. Every captive it affects is re-decided "
-            "from that date; Jong Hyok's affiliation is still unclear, so he stays presumed POW.",
+            "from that date; no force is established for Jong Hyok, so he stays presumed POW.",
             (
                 AcknowledgeParty(
                     "KP",
@@ -803,7 +824,7 @@ class Picture:
         return all(getattr(self, name) == value for name, value in wanted.items())
 
 
-EVENT_REFERENCE = re.compile(r" \(event [^)]*\)")
+EVENT_REFERENCE = re.compile(r" \(event [^)]*\)|; [a-z ]*event [0-9a-f-]{36}")
 EVENT_ID = re.compile(r"event ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
@@ -960,10 +981,10 @@ class Run:
         """The story needs a conflict record holding only the scenario's own facts: a state
         acknowledged as a party by someone else would already be in force for its captives."""
         ours = {
-            (action.state, action.source)
+            (getattr(action, "state", None), action.source)
             for step in self.scenario.steps
             for action in step.actions
-            if isinstance(action, AcknowledgeParty)
+            if isinstance(action, ConflictBegins | AcknowledgeParty)
         }
         foreign = [
             fact
@@ -1034,7 +1055,7 @@ class Run:
                 table.add_row(f"{soldier.name}\n[dim]{self.captive(soldier)}[/]", self.words("\n".join(lines)))
         if table.row_count:
             self.console.print(table)
-        else:
+        elif before:
             self.console.print(" [dim]no change in status, wishes, exchange eligibility or custody[/]")
 
     def summary(self) -> None:
@@ -1069,6 +1090,8 @@ def soldiers_of(action: Action, run: Run) -> tuple[Soldier, ...]:
     match action:
         case Register() | DraftExchangeList():
             return action.soldiers
+        case ConflictBegins():
+            return ()
         case AcknowledgeParty():
             return run.scenario.soldiers
         case CarryOutExchange():
@@ -1275,6 +1298,12 @@ def risk_text(risk: Risk) -> str:
     return found + ", would not hand him on"
 
 
+def conflict_begins(run: Run, step: Step, action: ConflictBegins) -> None:
+    fact = {"kind": "CONFLICT_INTERNATIONAL", "source": action.source, "occurred_at": at(step.on, 0)}
+    run.write("status", "/v1/conflict-facts", fact, by=LEGAL, key="conflict/international", what="the fact")
+    run.say(f"{by(LEGAL)} records an international armed conflict from {step.on}: {action.source}")
+
+
 def acknowledge_party(run: Run, step: Step, action: AcknowledgeParty) -> None:
     fact = {
         "kind": "STATE_ACKNOWLEDGED_AS_PARTY",
@@ -1456,6 +1485,7 @@ PERFORM: dict[type, Callable[[Run, Step, Any], None]] = {
     Register: register,
     DeclareWish: declare_wish,
     AssessRisks: assess_risks,
+    ConflictBegins: conflict_begins,
     AcknowledgeParty: acknowledge_party,
     Article5Tribunal: article5_tribunal,
     EstablishForce: establish_force,

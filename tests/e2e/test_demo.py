@@ -89,6 +89,9 @@ def test_presumed_pow_until_the_acknowledgement_then_pow_and_the_unclear_one_unt
     kim = captives.captives[KIM]
     before = status_of(stack, kim, as_of="2025-03-01")
     assert before["status"] == "PRESUMED_POW" and before["rules"][-1]["rule_id"] == "R7"
+    # The conflict was international from 2014: only his force's state not yet being a party is in doubt.
+    assert "R2" in [rule["rule_id"] for rule in before["rules"]]
+    assert "no international armed conflict recorded" not in before["rules"][-1]["finding"]
     after = status_of(stack, kim)
     assert (after["status"], after["rules"][-1]["rule_id"]) == ("POW", "R3")
     assert after["effective_from"] == "2025-04-28T00:00:00Z"
