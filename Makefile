@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit bench chaos deps kafka postgres browser lint clean contracts
+.PHONY: up test test-unit bench chaos deps kafka keycloak postgres browser lint clean contracts
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -16,6 +16,12 @@ kafka: $(VENV)/.installed
 	@deploy/kafka/install.sh
 	@$(BIN)/python -c "from deploy.kafka.node import fetch, pinned_version; fetch(); print('Kafka', pinned_version(), 'ready in deploy/kafka/lib')"
 
+## Keycloak (the OpenID Connect provider of issue 17) from Maven Central, unpacked in deploy/keycloak/dist.
+## Java and Maven, as for Kafka.
+keycloak: $(VENV)/.installed
+	@deploy/kafka/install.sh
+	@$(BIN)/python -c "from deploy.keycloak.server import fetch, KEYCLOAK_VERSION; fetch(); print('Keycloak', KEYCLOAK_VERSION, 'ready in deploy/keycloak/dist')"
+
 postgres:
 	@deploy/postgres/install.sh
 
@@ -26,8 +32,8 @@ browser:
 up: deps
 	$(BIN)/captives up
 
-## Every test: unit, integration and end-to-end, against a real Kafka and PostgreSQL it starts itself.
-test: deps postgres browser
+## Every test: unit, integration and end-to-end, against a real Kafka, PostgreSQL and Keycloak it starts itself.
+test: deps postgres browser keycloak
 	$(BIN)/pytest
 
 ## Benchmarks against a real Kafka and PostgreSQL: a table, bench/results/<timestamp>.json and

@@ -1,6 +1,8 @@
 """The test harness starts the real parts itself: an Apache Kafka broker (a JVM process from Maven
-Central's jars, or testcontainers where Docker is there and Java is not) and a throwaway
-PostgreSQL cluster, unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name ones to use.
+Central's jars, or testcontainers where Docker is there and Java is not), a throwaway
+PostgreSQL cluster and, for the tests that ask for it, a Keycloak (Maven Central's
+keycloak-quarkus-dist, provisioned with the demo realm), unless KAFKA_BOOTSTRAP_SERVERS /
+DATABASE_URL / KEYCLOAK_URL name ones to use.
 
 Every test gets its own topic prefix and its own databases, so tests share the broker and the
 server without seeing each other's data."""
@@ -12,12 +14,15 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from deploy.kafka.node import KafkaNode
+from deploy.keycloak.provision import Credentials, KeycloakAdmin, provision
+from deploy.keycloak.server import KeycloakServer
 from deploy.postgres.cluster import PostgresCluster, create_database, drop_database, server_bin_dir
 
 # Property tests: the same examples on every CI run (no flaky discoveries in a merge gate);
@@ -78,6 +83,43 @@ def postgres_server() -> Iterator[str]:
             yield container.get_connection_url()
     else:
         pytest.fail("No PostgreSQL: run deploy/postgres/install.sh (make test does), set DATABASE_URL, or run Docker")
+
+
+@dataclass(frozen=True)
+class ProvisionedKeycloak:
+    """A Keycloak with the demo realm: its URL, an admin login, and the generated credentials."""
+
+    url: str
+    admin_username: str
+    admin_password: str
+    credentials: Credentials
+    credentials_file: Path
+
+    def admin(self) -> KeycloakAdmin:
+        return KeycloakAdmin(self.url, self.admin_username, self.admin_password)
+
+
+@pytest.fixture(scope="session")
+def keycloak(tmp_path_factory) -> Iterator[ProvisionedKeycloak]:
+    """Started (about 100-160 s on two loaded cores) and provisioned once per test run, only when
+    a test asks for it. KEYCLOAK_URL with KEYCLOAK_ADMIN_USERNAME / KEYCLOAK_ADMIN_PASSWORD
+    names a running one to provision and use instead."""
+    credentials_file = tmp_path_factory.mktemp("keycloak-credentials") / "credentials.json"
+
+    def provisioned(url: str, username: str, password: str) -> ProvisionedKeycloak:
+        with KeycloakAdmin(url, username, password) as admin:
+            credentials = provision(admin, credentials_file=credentials_file)
+        return ProvisionedKeycloak(url, username, password, credentials, credentials_file)
+
+    if os.environ.get("KEYCLOAK_URL"):
+        yield provisioned(
+            os.environ["KEYCLOAK_URL"], os.environ["KEYCLOAK_ADMIN_USERNAME"], os.environ["KEYCLOAK_ADMIN_PASSWORD"]
+        )
+    elif shutil.which("java"):
+        with KeycloakServer(tmp_path_factory.mktemp("keycloak")) as server:
+            yield provisioned(server.url, server.admin_username, server.admin_password)
+    else:
+        pytest.fail("No Keycloak: install Java 17 (make deps does) or set KEYCLOAK_URL")
 
 
 @pytest.fixture

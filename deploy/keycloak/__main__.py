@@ -1,0 +1,58 @@
+"""`python -m deploy.keycloak`: start a Keycloak on 127.0.0.1, provision the demo realm, write the
+credentials file (mode 0600) and show how to get a person's token; Ctrl-C stops it.
+
+The services do not verify its tokens yet (issue 17, next step); this is for trying the realm by
+hand, as the tests use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+from deploy.keycloak.provision import KeycloakAdmin, provision
+from deploy.keycloak.server import KeycloakServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.keycloak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "keycloak")
+    parser.add_argument("--port", type=int, default=None, help="default: a free port")
+    arguments = parser.parse_args()
+
+    server = KeycloakServer(arguments.data_dir, **({"port": arguments.port} if arguments.port else {}))
+    credentials_file = arguments.data_dir / "credentials.json"
+    started = time.monotonic()
+    print(f"starting Keycloak on {server.url} (data in {arguments.data_dir}) ...", flush=True)
+    with server:
+        print(f"Keycloak answered after {time.monotonic() - started:.0f} s; provisioning ...", flush=True)
+        started = time.monotonic()
+        # The bootstrap admin is new on every start; the realm and its secrets persist in the data dir.
+        with KeycloakAdmin(server.url, server.admin_username, server.admin_password) as admin:
+            credentials = provision(admin, credentials_file=credentials_file)
+        print(f"realm provisioned in {time.monotonic() - started:.0f} s; credentials in {credentials_file} (0600)")
+        print(f"issuer {credentials.issuer}")
+        print(f"persons: {', '.join(credentials.persons)}")
+        print(f"clients: {', '.join(credentials.clients)}")
+        print("a person's token:")
+        print(
+            f"  curl -s {credentials.token_endpoint} -d grant_type=password -d client_id={credentials.cli_client_id}"
+            f" -d username=m.shevchenko -d password=$(jq -r '.persons[\"m.shevchenko\"].password' {credentials_file})"
+        )
+        print("Ctrl-C stops Keycloak.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.process.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,511 @@
+"""Provisions a Keycloak realm for the project through the admin REST API: the roles of
+shared/auth/roles.py as realm roles, each demo agency's API clients as confidential clients (the
+client-credentials grant), the demo persons as users, and a `captives-cli` client through which a
+person gets a token with his password.
+
+Idempotent: run it again and it changes nothing it made before, except to put back what someone
+changed by hand. Secrets and passwords are generated on first provisioning and written to a
+credentials file (mode 0600, git-ignored) that the tests and `make up` read; a second run reuses
+them.
+
+Every token the realm issues carries, beside the standard claims, the claims the services will
+verify: `roles` (the realm roles, a flat list), `agency` (the agency's id), `aud` naming the three
+services, and for persons `name` and `preferred_username`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.auth.roles import ROLE_SCOPES, Role
+
+HERE = Path(__file__).resolve().parent
+DEMO_AGENCIES = HERE.parent / "auth" / "demo-agencies.toml"
+DEMO_PERSONS = HERE / "demo-persons.toml"
+REALM = "captives"
+CLI_CLIENT_ID = "captives-cli"
+CLAIMS_SCOPE = "captives-claims"
+AUDIENCES = ("intake", "status", "disposition")
+ROLE_CLAIM = "roles"
+AGENCY_CLAIM = "agency"
+ACCESS_TOKEN_LIFESPAN_S = 300
+
+
+class ProvisioningError(RuntimeError):
+    """The admin API refused a step; the message names the step and Keycloak's answer."""
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    first_name: str
+    last_name: str
+    agency_id: str
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class AgencyClient:
+    client_id: str
+    agency_id: str
+    roles: tuple[Role, ...]
+
+
+def demo_clients(path: Path = DEMO_AGENCIES) -> list[AgencyClient]:
+    agencies = tomllib.loads(path.read_text())["agencies"]
+    return [
+        AgencyClient(client["client_id"], agency["agency_id"], tuple(Role(role) for role in client["roles"]))
+        for agency in agencies
+        for client in agency["clients"]
+    ]
+
+
+def demo_persons(path: Path = DEMO_PERSONS) -> list[Person]:
+    return [
+        Person(
+            username=person["username"],
+            first_name=person["first_name"],
+            last_name=person["last_name"],
+            agency_id=person["agency_id"],
+            roles=tuple(Role(role) for role in person["roles"]),
+        )
+        for person in tomllib.loads(path.read_text())["persons"]
+    ]
+
+
+class KeycloakAdmin:
+    """A thin client of the admin REST API, logged in as the bootstrap admin of the master realm."""
+
+    def __init__(self, base_url: str, username: str, password: str, realm: str = REALM) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.realm = realm
+        self._username = username
+        self._password = password
+        self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self._login()
+
+    def _login(self) -> None:
+        answer = self.http.post(
+            "/realms/master/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": self._username,
+                "password": self._password,
+            },
+        )
+        _check(answer, "admin login")
+        self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def request(self, method: str, path: str, step: str, **kwargs) -> httpx.Response:
+        answer = self.http.request(method, path, **kwargs)
+        if answer.status_code == 401:  # the admin token (60 s) ran out during a long run
+            self._login()
+            answer = self.http.request(method, path, **kwargs)
+        _check(answer, step)
+        return answer
+
+    def get_or_none(self, path: str, step: str) -> dict | None:
+        answer = self.http.get(path)
+        if answer.status_code == 401:
+            self._login()
+            answer = self.http.get(path)
+        if answer.status_code == 404:
+            return None
+        _check(answer, step)
+        return answer.json()
+
+    @property
+    def realm_path(self) -> str:
+        return f"/admin/realms/{self.realm}"
+
+    def client(self, client_id: str) -> dict | None:
+        found = self.request(
+            "GET", f"{self.realm_path}/clients", f"find client {client_id}", params={"clientId": client_id}
+        )
+        return found.json()[0] if found.json() else None
+
+    def user(self, username: str) -> dict | None:
+        found = self.request(
+            "GET", f"{self.realm_path}/users", f"find user {username}", params={"username": username, "exact": "true"}
+        )
+        return found.json()[0] if found.json() else None
+
+    def set_user_enabled(self, username: str, enabled: bool) -> None:
+        user = self.user(username)
+        if user is None:
+            raise ProvisioningError(f"no user {username}")
+        user["enabled"] = enabled
+        self.request("PUT", f"{self.realm_path}/users/{user['id']}", f"enable={enabled} {username}", json=user)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> KeycloakAdmin:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check(answer: httpx.Response, step: str) -> None:
+    if answer.is_error:
+        raise ProvisioningError(f"{step}: HTTP {answer.status_code} {answer.text[:500]}")
+
+
+@dataclass
+class Credentials:
+    """What the tests and `make up` need to get tokens: written to the credentials file."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    cli_client_id: str
+    audiences: tuple[str, ...]
+    clients: dict[str, dict]  # client_id -> {secret, agency, roles}
+    persons: dict[str, dict]  # username -> {password, agency, roles, name}
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(self.__dict__ | {"audiences": list(self.audiences)}, file, indent=2)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+
+    @classmethod
+    def read(cls, path: Path) -> Credentials:
+        data = json.loads(path.read_text())
+        return cls(**data | {"audiences": tuple(data["audiences"])})
+
+
+def _previous_secrets(path: Path | None) -> tuple[dict[str, str], dict[str, str]]:
+    if path is None or not path.exists():
+        return {}, {}
+    previous = Credentials.read(path)
+    return (
+        {client_id: client["secret"] for client_id, client in previous.clients.items()},
+        {username: person["password"] for username, person in previous.persons.items()},
+    )
+
+
+def provision(
+    admin: KeycloakAdmin,
+    *,
+    credentials_file: Path | None = None,
+    clients: list[AgencyClient] | None = None,
+    persons: list[Person] | None = None,
+) -> Credentials:
+    """Make the realm what this module describes; return (and write) the credentials."""
+    clients = demo_clients() if clients is None else clients
+    persons = demo_persons() if persons is None else persons
+    old_secrets, old_passwords = _previous_secrets(credentials_file)
+
+    _ensure_realm(admin)
+    _ensure_agency_attribute(admin)
+    roles = _ensure_roles(admin)
+    claims_scope_id = _ensure_claims_scope(admin)
+
+    client_credentials = {}
+    for client in clients:
+        secret = old_secrets.get(client.client_id) or secrets.token_urlsafe(32)
+        _ensure_agency_client(admin, client, secret, claims_scope_id, roles)
+        client_credentials[client.client_id] = {
+            "secret": secret,
+            "agency": client.agency_id,
+            "roles": list(client.roles),
+        }
+    _ensure_cli_client(admin, claims_scope_id)
+
+    person_credentials = {}
+    for person in persons:
+        password = old_passwords.get(person.username) or secrets.token_urlsafe(18)
+        _ensure_person(admin, person, password, roles)
+        person_credentials[person.username] = {
+            "password": password,
+            "agency": person.agency_id,
+            "roles": list(person.roles),
+            "name": f"{person.first_name} {person.last_name}",
+        }
+
+    issuer = f"{admin.base_url}/realms/{admin.realm}"
+    credentials = Credentials(
+        issuer=issuer,
+        token_endpoint=f"{issuer}/protocol/openid-connect/token",
+        jwks_uri=f"{issuer}/protocol/openid-connect/certs",
+        cli_client_id=CLI_CLIENT_ID,
+        audiences=AUDIENCES,
+        clients=client_credentials,
+        persons=person_credentials,
+    )
+    if credentials_file is not None:
+        credentials.write(credentials_file)
+    return credentials
+
+
+def _ensure_realm(admin: KeycloakAdmin) -> None:
+    wanted = {
+        "realm": admin.realm,
+        "enabled": True,
+        "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN_S,
+        "sslRequired": "external",  # plain HTTP on 127.0.0.1 only
+        "registrationAllowed": False,
+        # Guessing a person's password: locked for a while after 5 failures.
+        "bruteForceProtected": True,
+        "failureFactor": 5,
+    }
+    if admin.get_or_none(admin.realm_path, "read realm") is None:
+        admin.request("POST", "/admin/realms", "create realm", json=wanted)
+    else:
+        admin.request("PUT", admin.realm_path, "update realm", json=wanted)
+
+
+def _ensure_agency_attribute(admin: KeycloakAdmin) -> None:
+    """Keycloak 26 keeps only the user attributes its user profile declares: declare `agency`,
+    editable and visible by administrators only (a person cannot move himself to another agency)."""
+    path = f"{admin.realm_path}/users/profile"
+    profile = admin.request("GET", path, "read user profile").json()
+    attributes = [attribute for attribute in profile["attributes"] if attribute["name"] != AGENCY_CLAIM]
+    attributes.append(
+        {
+            "name": AGENCY_CLAIM,
+            "displayName": "Agency",
+            "permissions": {"view": ["admin"], "edit": ["admin"]},
+            "multivalued": False,
+        }
+    )
+    profile["attributes"] = attributes
+    admin.request("PUT", path, "declare the agency attribute", json=profile)
+
+
+def _ensure_roles(admin: KeycloakAdmin) -> dict[Role, dict]:
+    """Each role as a realm role, its scopes as an attribute so the policy can be read there too."""
+    made = {}
+    for role, scopes in ROLE_SCOPES.items():
+        wanted = {
+            "name": role.value,
+            "description": f"captives role {role.value}",
+            "attributes": {"scopes": sorted(scope.value for scope in scopes)},
+        }
+        path = f"{admin.realm_path}/roles/{role.value}"
+        if admin.get_or_none(path, f"read role {role}") is None:
+            admin.request("POST", f"{admin.realm_path}/roles", f"create role {role}", json=wanted)
+        else:
+            admin.request("PUT", path, f"update role {role}", json=wanted)
+        made[role] = admin.request("GET", path, f"read role {role}").json()
+    return made
+
+
+def _mapper(name: str, mapper: str, config: dict[str, str]) -> dict:
+    return {
+        "name": name,
+        "protocol": "openid-connect",
+        "protocolMapper": mapper,
+        "config": {"access.token.claim": "true", "introspection.token.claim": "true", **config},
+    }
+
+
+def _claims_mappers() -> list[dict]:
+    mappers = [
+        _mapper(
+            "roles",
+            "oidc-usermodel-realm-role-mapper",
+            {"claim.name": ROLE_CLAIM, "multivalued": "true", "jsonType.label": "String", "id.token.claim": "true"},
+        ),
+        _mapper(
+            "agency",
+            "oidc-usermodel-attribute-mapper",
+            {
+                "user.attribute": AGENCY_CLAIM,
+                "claim.name": AGENCY_CLAIM,
+                "jsonType.label": "String",
+                "id.token.claim": "true",
+            },
+        ),
+    ]
+    mappers += [
+        _mapper(f"audience {audience}", "oidc-audience-mapper", {"included.custom.audience": audience})
+        for audience in AUDIENCES
+    ]
+    return mappers
+
+
+def _ensure_claims_scope(admin: KeycloakAdmin) -> str:
+    """One client scope holding the project's mappers, attached to every client of the realm."""
+    scopes = admin.request("GET", f"{admin.realm_path}/client-scopes", "list client scopes").json()
+    scope = next((scope for scope in scopes if scope["name"] == CLAIMS_SCOPE), None)
+    if scope is None:
+        admin.request(
+            "POST",
+            f"{admin.realm_path}/client-scopes",
+            "create the claims scope",
+            json={
+                "name": CLAIMS_SCOPE,
+                "protocol": "openid-connect",
+                "attributes": {"include.in.token.scope": "false", "display.on.consent.screen": "false"},
+            },
+        )
+        scopes = admin.request("GET", f"{admin.realm_path}/client-scopes", "list client scopes").json()
+        scope = next(scope for scope in scopes if scope["name"] == CLAIMS_SCOPE)
+    mappers_path = f"{admin.realm_path}/client-scopes/{scope['id']}/protocol-mappers/models"
+    existing = {mapper["name"]: mapper for mapper in admin.request("GET", mappers_path, "list mappers").json()}
+    for mapper in _claims_mappers():
+        if mapper["name"] in existing:
+            admin.request(
+                "PUT",
+                f"{mappers_path}/{existing[mapper['name']]['id']}",
+                f"update mapper {mapper['name']}",
+                json=mapper | {"id": existing[mapper["name"]]["id"]},
+            )
+        else:
+            admin.request("POST", mappers_path, f"create mapper {mapper['name']}", json=mapper)
+    return scope["id"]
+
+
+def _ensure_client(admin: KeycloakAdmin, wanted: dict, claims_scope_id: str) -> dict:
+    existing = admin.client(wanted["clientId"])
+    if existing is None:
+        admin.request("POST", f"{admin.realm_path}/clients", f"create client {wanted['clientId']}", json=wanted)
+    else:
+        admin.request(
+            "PUT",
+            f"{admin.realm_path}/clients/{existing['id']}",
+            f"update client {wanted['clientId']}",
+            json=existing | wanted,
+        )
+    client = admin.client(wanted["clientId"])
+    admin.request(
+        "PUT",
+        f"{admin.realm_path}/clients/{client['id']}/default-client-scopes/{claims_scope_id}",
+        f"attach claims to {wanted['clientId']}",
+    )
+    return client
+
+
+def _ensure_agency_client(
+    admin: KeycloakAdmin,
+    client: AgencyClient,
+    secret: str,
+    claims_scope_id: str,
+    roles: dict[Role, dict],
+    attributes: dict[str, str] | None = None,
+) -> None:
+    made = _ensure_client(
+        admin,
+        {
+            "clientId": client.client_id,
+            "name": f"{client.agency_id}: {client.client_id}",
+            "protocol": "openid-connect",
+            "enabled": True,
+            "publicClient": False,
+            "clientAuthenticatorType": "client-secret",
+            "secret": secret,
+            "serviceAccountsEnabled": True,  # the client-credentials grant
+            "standardFlowEnabled": False,
+            "implicitFlowEnabled": False,
+            "directAccessGrantsEnabled": False,
+            "attributes": attributes or {},
+        },
+        claims_scope_id,
+    )
+    account = admin.request(
+        "GET", f"{admin.realm_path}/clients/{made['id']}/service-account-user", f"service account of {client.client_id}"
+    ).json()
+    account.setdefault("attributes", {})[AGENCY_CLAIM] = [client.agency_id]
+    admin.request("PUT", f"{admin.realm_path}/users/{account['id']}", f"agency of {client.client_id}", json=account)
+    _grant_exactly(admin, account["id"], set(client.roles), roles, client.client_id)
+
+
+def _ensure_cli_client(admin: KeycloakAdmin, claims_scope_id: str) -> None:
+    """A public client: a person gets a token with his own password (the resource-owner password
+    grant), as `curl` or the `captives` command line would."""
+    _ensure_client(
+        admin,
+        {
+            "clientId": CLI_CLIENT_ID,
+            "name": "captives command line",
+            "protocol": "openid-connect",
+            "enabled": True,
+            "publicClient": True,
+            "serviceAccountsEnabled": False,
+            "standardFlowEnabled": False,
+            "implicitFlowEnabled": False,
+            "directAccessGrantsEnabled": True,
+        },
+        claims_scope_id,
+    )
+
+
+def ensure_person(admin: KeycloakAdmin, person: Person, password: str) -> None:
+    """One person more in a provisioned realm (the tests make their own to disable)."""
+    _ensure_person(admin, person, password, _realm_roles(admin))
+
+
+def ensure_agency_client(admin: KeycloakAdmin, client: AgencyClient, secret: str, **attributes: str) -> None:
+    """One client more in a provisioned realm; `attributes` are Keycloak's client attributes
+    (the tests give one an `access.token.lifespan` of seconds to see its tokens expire)."""
+    scopes = admin.request("GET", f"{admin.realm_path}/client-scopes", "list client scopes").json()
+    scope_id = next(scope["id"] for scope in scopes if scope["name"] == CLAIMS_SCOPE)
+    _ensure_agency_client(admin, client, secret, scope_id, _realm_roles(admin), attributes)
+
+
+def _realm_roles(admin: KeycloakAdmin) -> dict[Role, dict]:
+    return {
+        role: admin.request("GET", f"{admin.realm_path}/roles/{role.value}", f"read role {role}").json()
+        for role in Role
+    }
+
+
+def _ensure_person(admin: KeycloakAdmin, person: Person, password: str, roles: dict[Role, dict]) -> None:
+    wanted = {
+        "username": person.username,
+        "enabled": True,
+        "firstName": person.first_name,
+        "lastName": person.last_name,
+        # The default user profile asks for an e-mail; without one the first login would stop at
+        # "update your profile", which a password grant cannot answer.
+        "email": f"{person.username}@{person.agency_id}.example",
+        "emailVerified": True,
+        "requiredActions": [],
+        "attributes": {AGENCY_CLAIM: [person.agency_id]},
+    }
+    existing = admin.user(person.username)
+    if existing is None:
+        admin.request("POST", f"{admin.realm_path}/users", f"create person {person.username}", json=wanted)
+        existing = admin.user(person.username)
+    else:
+        admin.request(
+            "PUT",
+            f"{admin.realm_path}/users/{existing['id']}",
+            f"update person {person.username}",
+            json=existing | wanted,
+        )
+    admin.request(
+        "PUT",
+        f"{admin.realm_path}/users/{existing['id']}/reset-password",
+        f"password of {person.username}",
+        json={"type": "password", "value": password, "temporary": False},
+    )
+    _grant_exactly(admin, existing["id"], set(person.roles), roles, person.username)
+
+
+def _grant_exactly(admin: KeycloakAdmin, user_id: str, wanted: set[Role], roles: dict[Role, dict], who: str) -> None:
+    """The user holds the project's roles he is given and no other of them (Keycloak's own
+    default roles are left alone)."""
+    path = f"{admin.realm_path}/users/{user_id}/role-mappings/realm"
+    held = {role["name"] for role in admin.request("GET", path, f"roles of {who}").json()}
+    ours = {role.value for role in roles}
+    missing = [roles[role] for role in wanted if role.value not in held]
+    extra = [roles[Role(name)] for name in held & ours if Role(name) not in wanted]
+    if missing:
+        admin.request("POST", path, f"grant roles to {who}", json=missing)
+    if extra:
+        admin.request("DELETE", path, f"withdraw roles from {who}", json=extra)

@@ -1,0 +1,191 @@
+"""A real Keycloak (the OpenID Connect provider of issue 17) run as a JVM process.
+
+This is the one piece of code that fetches, starts and stops Keycloak for the tests (and, in the
+next step, `make up`). The server is Maven Central's `keycloak-quarkus-dist` zip, fetched with
+Maven (cached in ~/.m2, unpacked into the git-ignored `dist/` beside this file), because these
+machines have no Docker engine and no other download. It runs in dev mode (`start-dev`: an H2
+database, plain HTTP) bound to 127.0.0.1 only, with its database in a data dir of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.processes import die_with_parent, free_port, tail
+
+HERE = Path(__file__).resolve().parent
+DIST = HERE / "dist"
+# The newest 26.5.x that Maven Central serves here; 26.5 is the line issue 17 was measured on.
+KEYCLOAK_VERSION = "26.5.6"
+ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
+ADMIN_USERNAME = "captives-admin"
+
+
+class KeycloakError(RuntimeError):
+    """Keycloak could not be fetched or started; the message says why."""
+
+
+def home() -> Path:
+    return DIST / f"keycloak-{KEYCLOAK_VERSION}"
+
+
+def fetch() -> Path:
+    """Fetch and unpack the pinned Keycloak into deploy/keycloak/dist (a no-op when it is there)."""
+    stamp = DIST / f".keycloak-{KEYCLOAK_VERSION}"
+    if stamp.exists():
+        return home()
+    if shutil.which("mvn") is None:
+        raise KeycloakError("Maven (mvn) is needed to fetch Keycloak from Maven Central: apt-get install maven")
+    if shutil.which("java") is None:
+        raise KeycloakError("Java 17+ is needed to run Keycloak 26: apt-get install openjdk-17-jre-headless")
+    shutil.rmtree(DIST, ignore_errors=True)
+    DIST.mkdir(parents=True)
+    command = [
+        "mvn",
+        "-B",
+        "-q",
+        "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy",
+        f"-Dartifact={ARTIFACT}",
+        f"-DoutputDirectory={DIST}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise KeycloakError(f"mvn could not fetch {ARTIFACT}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    archive = DIST / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
+    _unpack(archive, DIST)
+    archive.unlink()  # ~160 MB, and Maven keeps its own copy in ~/.m2
+    stamp.touch()
+    return home()
+
+
+def _unpack(archive: Path, into: Path) -> None:
+    """zipfile drops the Unix modes that `bin/kc.sh` needs to be run; put them back."""
+    with zipfile.ZipFile(archive) as zipped:
+        for member in zipped.infolist():
+            target = Path(zipped.extract(member, into))
+            mode = (member.external_attr >> 16) & 0o777
+            if mode and not member.is_dir():
+                target.chmod(mode)
+
+
+@dataclass
+class KeycloakServer:
+    """One Keycloak in dev mode. `start()` waits until the master realm answers; `stop()` is
+    SIGTERM by PID. The bootstrap admin's password is generated for each server and never
+    written anywhere but this object (and the process's environment)."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    admin_username: str = ADMIN_USERNAME
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    # The first start of a fresh unpack builds Quarkus for dev mode (40-70 s on two loaded cores,
+    # kept in dist/ for later starts); every start on a new data dir then creates the schema
+    # (about 90 s more here).
+    start_timeout_s: float = 300.0
+    process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def server_log(self) -> Path:
+        return self.data_dir / "keycloak.log"
+
+    def _command(self) -> list[str]:
+        return [
+            str(fetch() / "bin" / "kc.sh"),
+            "start-dev",
+            "--http-host=127.0.0.1",
+            f"--http-port={self.port}",
+            # The H2 database goes under <data_dir>/data, not into the unpacked server.
+            f"--db-url-path={self.data_dir}",
+        ]
+
+    def _environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        environment.update(
+            KC_BOOTSTRAP_ADMIN_USERNAME=self.admin_username,
+            KC_BOOTSTRAP_ADMIN_PASSWORD=self.admin_password,
+            # Narayana's transaction log would otherwise land in the unpacked server's data/.
+            JAVA_OPTS_APPEND=f"-Dquarkus.transaction-manager.object-store.directory={self.data_dir / 'transactions'}",
+        )
+        return environment
+
+    def start(self) -> KeycloakServer:
+        if self.running:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.server_log.open("ab")
+        self.process = subprocess.Popen(
+            self._command(),
+            env=self._environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        probe = f"{self.url}/realms/master/.well-known/openid-configuration"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise KeycloakError(f"Keycloak exited with {self.process.returncode}:\n{tail(self.server_log)}")
+            try:
+                if httpx.get(probe, timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise KeycloakError(f"Keycloak did not answer {probe} within {self.start_timeout_s}s:\n{tail(self.server_log)}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM (Quarkus shuts down gracefully), then SIGKILL if it does not finish in time."""
+        if not self.running:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self._wait_port_free()
+
+    def _wait_port_free(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+
+    def __enter__(self) -> KeycloakServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

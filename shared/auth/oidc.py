@@ -1,0 +1,130 @@
+"""Verifying access tokens of an OpenID Connect provider (Keycloak by default, any issuer by
+configuration) against the keys it publishes, so a service holds no signing key of its own.
+
+Not yet used by the services (issue 17, next step): they still verify the tokens of their own
+`/oauth/token` endpoint (shared/auth/tokens.py).
+
+The algorithm is the key's, never the token's: a token whose header names another algorithm than
+the published key it points at (`none`, HS256 with the public key as secret...) is refused. Keys
+are cached; a token signed with a key id not in the cache makes one refetch of the JWKS (at most
+one per `refetch_cooldown_s`, so a stream of invented key ids cannot hammer the issuer), which is
+how a rotated key is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import jwt
+
+from shared.auth.roles import Role
+
+# Asymmetric signatures only: with a symmetric one whoever can verify can also sign.
+ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
+LEEWAY_S = 30  # clock skew tolerated between the issuer's machine and ours
+
+
+class InvalidOidcToken(Exception):
+    """Missing, malformed, badly signed, expired, of another issuer or audience: a 401."""
+
+
+@dataclass(frozen=True)
+class VerifiedCaller:
+    """Who a verified token speaks for: a person, or an agency's system (a client)."""
+
+    subject: str
+    agency_id: str
+    roles: frozenset[Role]
+    client_id: str | None  # set when the token was issued to a client for itself (no person)
+    username: str | None
+    name: str | None
+    token_id: str | None
+    expires_at: int
+
+    @property
+    def is_person(self) -> bool:
+        return self.client_id is None
+
+
+class OidcVerifier:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        role_claim: str = "roles",
+        agency_claim: str = "agency",
+        client_claim: str = "client_id",
+        jwks_uri: str | None = None,
+        jwks_lifespan_s: float = 300.0,
+        refetch_cooldown_s: float = 30.0,
+        leeway_s: int = LEEWAY_S,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self.role_claim = role_claim
+        self.agency_claim = agency_claim
+        self.client_claim = client_claim
+        self.leeway_s = leeway_s
+        self._jwks = jwt.PyJWKClient(
+            jwks_uri or self._discover_jwks_uri(),
+            cache_jwk_set=True,
+            lifespan=jwks_lifespan_s,
+            cooldown_duration=refetch_cooldown_s,
+            timeout=10,
+        )
+
+    def _discover_jwks_uri(self) -> str:
+        answer = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=10.0)
+        answer.raise_for_status()
+        metadata = answer.json()
+        if metadata.get("issuer") != self.issuer:  # RFC 8414 section 3.3
+            raise ValueError(f"the discovery document names issuer {metadata.get('issuer')!r}, not {self.issuer!r}")
+        return metadata["jwks_uri"]
+
+    def verify(self, token: str) -> VerifiedCaller:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._jwks.get_signing_key(header.get("kid") or "")
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as error:
+            raise InvalidOidcToken(f"unusable token or unknown key: {error}") from error
+        algorithm = key.algorithm_name
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise InvalidOidcToken(f"the issuer's key is for {algorithm}, which is not accepted")
+        if header.get("alg") != algorithm:
+            raise InvalidOidcToken(f"the token claims {header.get('alg')!r} but its key is for {algorithm}")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidOidcToken(str(error)) from error
+        agency = claims.get(self.agency_claim)
+        if not isinstance(agency, str) or not agency:
+            raise InvalidOidcToken(f"the token names no agency ({self.agency_claim!r} claim)")
+        return VerifiedCaller(
+            subject=claims["sub"],
+            agency_id=agency,
+            roles=self._roles(claims),
+            client_id=claims.get(self.client_claim),
+            username=claims.get("preferred_username"),
+            name=claims.get("name"),
+            token_id=claims.get("jti"),
+            expires_at=int(claims["exp"]),
+        )
+
+    def _roles(self, claims: dict) -> frozenset[Role]:
+        """The project's roles among those the token lists; the issuer's own (Keycloak's
+        `offline_access`, `default-roles-<realm>`...) are not ours and are dropped."""
+        listed = claims.get(self.role_claim) or []
+        if isinstance(listed, str):
+            listed = listed.split()
+        known = {role.value for role in Role}
+        return frozenset(Role(name) for name in listed if name in known)
