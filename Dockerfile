@@ -11,6 +11,8 @@ COPY deploy/__init__.py deploy/processes.py ./deploy/
 COPY deploy/kafka/__init__.py deploy/kafka/node.py deploy/kafka/pom.xml deploy/kafka/log4j2.properties ./deploy/kafka/
 COPY deploy/postgres ./deploy/postgres
 COPY deploy/auth ./deploy/auth
+COPY deploy/keycloak/__init__.py deploy/keycloak/__main__.py deploy/keycloak/provision.py deploy/keycloak/realm.py \
+     deploy/keycloak/server.py deploy/keycloak/demo-persons.toml ./deploy/keycloak/
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives \
     && mkdir -p /var/lib/captives && chown captives /var/lib/captives
 USER captives

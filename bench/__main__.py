@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 
 from bench import (
+    bad_credentials,
     event_store,
     exchange_list,
     growth,
@@ -38,7 +39,10 @@ from bench.report import table, write_docs
 from bench.results import RESULTS_DIR, BenchResult, Run, machine
 
 # In the order they run: the baseline first, the in-process ones, then those on the service stack.
-BENCHES = {m.ID: m for m in (raw_kafka, replay, event_store, growth, exchange_list, redecision, pipeline, latency)}
+BENCHES = {
+    m.ID: m
+    for m in (raw_kafka, replay, event_store, growth, exchange_list, redecision, pipeline, latency, bad_credentials)
+}
 # Where the services run in this process, a profile of it is a profile of the service code.
 IN_PROCESS = {"B4", "B5", "B6", "B7", "B8"}
 

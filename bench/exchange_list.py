@@ -14,11 +14,11 @@ import time
 from fastapi.testclient import TestClient
 
 from bench.growth import percentile
-from bench.harness import Harness
+from bench.harness import Harness, operator_headers
 from bench.results import BenchResult
 from bench.samples import envelope, registration
 from services.disposition.app import DispositionSettings, build
-from shared.auth.operator import operator_token
+from shared.auth.tokens import BearerAuth
 from shared.contracts import DecodedEvent
 from shared.contracts.identifiers import new_captive_id
 from shared.contracts.intake import WishDeclared
@@ -62,7 +62,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
         kafka=KafkaSettings(bootstrap_servers=harness.bootstrap, topic_prefix=harness.topic_prefix("b6")),
     )
     with TestClient(build(settings, start_background=False)) as client:
-        client.headers.update({"Authorization": f"Bearer {operator_token(settings.auth)}", "X-Actor": "bench"})
+        client.auth = BearerAuth(operator_headers().source)
         runtime = client.app.state.runtime
         handle = runtime.definition.handlers(runtime.store)
         ids = [new_captive_id() for _ in range(entries)]

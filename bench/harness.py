@@ -24,15 +24,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from bench.profiles import ProcessProfiles
 from bench.stack import ServiceStack
 from deploy.kafka.node import KafkaNode, pinned_version
+from deploy.keycloak.provision import Credentials
+from deploy.keycloak.realm import OPERATOR, start_realm
 from deploy.postgres.cluster import PostgresCluster, create_database
+from shared.auth.tokens import BearerHeaders
 
 
-def use_private_auth(workdir: Path) -> None:
-    """The services read AUTH_* from the environment (in-process apps and the processes alike):
-    one signing key and one registry for the run, in its own directory, unless set already."""
-    if "AUTH_SIGNING_KEY_FILE" not in os.environ:
-        os.environ["AUTH_SIGNING_KEY_FILE"] = str(workdir / "auth" / "token-issuer.pem")
-        os.environ["AUTH_REGISTRY_FILE"] = str(workdir / "auth" / "registry.json")
+def operator_headers(**extra: str) -> BearerHeaders:
+    """The operator's current token (the realm the harness started), for the benchmarks' calls."""
+    return BearerHeaders(Credentials.read(Path(os.environ["CAPTIVES_BENCH_CREDENTIALS"])).client(OPERATOR), **extra)
 
 
 def quiet_logs() -> None:
@@ -85,7 +85,6 @@ class Harness:
     # -- the shared infrastructure ---------------------------------------------------------------
 
     def __enter__(self) -> Harness:
-        use_private_auth(self.workdir)
         quiet_logs()
         self._exit.callback(shutil.rmtree, self.workdir, ignore_errors=True)
         # PostgreSQL starts in a thread meanwhile; Kafka in this one, because the broker is told to
@@ -94,6 +93,12 @@ class Harness:
             postgres = pool.submit(self._start_postgres)
             self.bootstrap = self._start_kafka()
             self.server = postgres.result()
+        # The services verify tokens of a real issuer: a Keycloak for the run (in this thread too).
+        with self.console.status("Starting Keycloak (the identity provider)..."):
+            realm = start_realm(self.workdir / "keycloak")
+        self._exit.callback(realm.stop)
+        os.environ["AUTH_OIDC_ISSUER"] = realm.credentials.issuer
+        os.environ["CAPTIVES_BENCH_CREDENTIALS"] = str(realm.credentials_file)
         engine = sa.create_engine(self.server)
         try:
             with engine.connect() as connection:

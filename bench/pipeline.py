@@ -14,12 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.harness import Harness
+from bench.harness import Harness, operator_headers
 from bench.results import BenchResult
 from bench.samples import registration_body
 from bench.stack import SERVICES
-from shared.auth.operator import operator_token
-from shared.settings import AuthSettings
 
 ID = "B2"
 TITLE = "Pipeline throughput: intake -> status -> disposition"
@@ -32,7 +30,7 @@ SETTLED = "SELECT count(*) FROM captives WHERE status IS NOT NULL AND registrati
 
 
 def headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {operator_token(AuthSettings())}", "X-Actor": "bench"}
+    return dict(operator_headers())
 
 
 def run(harness: Harness, sizes: dict, result: BenchResult) -> None:

@@ -12,11 +12,10 @@ import time
 
 from fastapi.testclient import TestClient
 
-from bench.harness import Harness
+from bench.harness import Harness, operator_headers
 from bench.results import BenchResult
 from bench.samples import envelope, registration
 from services.status.app import StatusSettings, build
-from shared.auth.operator import operator_token
 from shared.contracts import DecodedEvent
 from shared.settings import KafkaSettings
 
@@ -67,7 +66,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
                 "source": "benchmark",
                 "occurred_at": "2025-04-28T00:00:00Z",
             },
-            headers={"Authorization": f"Bearer {operator_token(settings.auth)}", "X-Actor": "bench"},
+            headers=operator_headers(),
         )
         committed = time.perf_counter()
         assert answer.status_code == 201, answer.text

@@ -2,7 +2,8 @@
 
 captives up               Kafka + the three services on SQLite, until Ctrl-C (what `make up` runs)
 captives serve intake     one service in the foreground (what the container image runs)
-captives clients ...      agencies and their API clients
+captives token <person>   a demo person's access token (Keycloak, started by `captives up`)
+captives access           the demo persons, their passwords and how to get a token
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from rich.table import Table
 
 from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
-from services.cli_clients import clients, create_demo_clients, print_demo_clients
+from services import cli_access
 from services.cli_contracts import contracts
 from shared.logs import configure_logging
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
-app.add_typer(clients, name="clients")
+app.command()(cli_access.token)
+app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
 
 
@@ -78,12 +80,14 @@ def up(
     var: Path = typer.Option(Path("var"), help="where the SQLite files, Kafka's data and the logs live"),
     kafka_port: int = typer.Option(9092, envvar="CAPTIVES_KAFKA_PORT"),
     controller_port: int = typer.Option(9093, envvar="CAPTIVES_KAFKA_CONTROLLER_PORT"),
+    keycloak_port: int = typer.Option(cli_access.KEYCLOAK_PORT, envvar="CAPTIVES_KEYCLOAK_PORT"),
 ) -> None:
-    """Start Kafka and the three services on SQLite; Ctrl-C stops everything."""
+    """Start Keycloak, Kafka and the three services on SQLite; Ctrl-C stops everything."""
     var = var.resolve()
     logs = var / "log"
     logs.mkdir(parents=True, exist_ok=True)
     broker: KafkaNode | None = None
+    identity = None  # the Keycloak this command started, if any
     children: dict[Service, subprocess.Popen] = {}
     stopping = False
 
@@ -104,6 +108,8 @@ def up(
                 child.kill()
         if broker is not None:
             broker.stop()
+        if identity is not None:
+            identity.stop()
         console.print("Stopped. Nothing is left running.")
 
     # Ctrl-C and SIGTERM both end in the orderly stop below (SIGINT is set explicitly because a
@@ -121,11 +127,12 @@ def up(
                 broker = KafkaNode(var / "kafka", port=kafka_port, controller_port=controller_port).start()
             bootstrap = broker.bootstrap_servers
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-        # One registry of clients and one token-signing key for the three services.
-        env.setdefault("AUTH_REGISTRY_FILE", str(var / "auth" / "registry.json"))
-        env.setdefault("AUTH_SIGNING_KEY_FILE", str(var / "keys" / "token-issuer.pem"))
-        os.environ.update({name: env[name] for name in ("AUTH_REGISTRY_FILE", "AUTH_SIGNING_KEY_FILE")})
-        demo_clients = create_demo_clients(var / "auth" / "demo-credentials.json")
+        # The services verify the tokens of one issuer and hold no signing key: Keycloak here,
+        # or the issuer AUTH_OIDC_ISSUER names (then nothing is provisioned).
+        credentials = None
+        if not env.get("AUTH_OIDC_ISSUER"):
+            identity, credentials = cli_access.start_identity_provider(var, keycloak_port)
+            env["AUTH_OIDC_ISSUER"] = credentials.issuer
         urls = {}
         for service in Service:
             settings = service_settings(service)
@@ -153,7 +160,8 @@ def up(
             table.add_row(service.value, url, f"{url}/docs")
         table.add_row("kafka", bootstrap, "")
         console.print(table)
-        print_demo_clients(demo_clients, f"{urls[Service.intake]}/oauth/token")
+        if credentials is not None:
+            cli_access.print_access(credentials, var / "keycloak" / "credentials.json", urls[Service.intake])
         console.print(f"Logs: {logs}/<service>.log   Data: {var}   [bold]Ctrl-C[/] stops everything.")
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
@@ -168,13 +176,13 @@ def up(
 
 @app.command()
 def demo(
-    credentials: Path = typer.Option(Path("var/auth/demo-credentials.json"), help="the demo clients' secrets"),
+    credentials: Path = typer.Option(Path("var/keycloak/credentials.json"), help="the demo realm's passwords"),
     intake_url: str = typer.Option(None, help="default: from intake's settings (INTAKE_PORT)"),
     status_url: str = typer.Option(None, help="default: from status's settings (STATUS_PORT)"),
     disposition_url: str = typer.Option(None, help="default: from disposition's settings (DISPOSITION_PORT)"),
 ) -> None:
     """Load the demo scenario (fictional captives on the real 2025 timeline) into the running
-    stack, each step by its agency's client, and show what changed at each step. Safe to repeat."""
+    stack, each step by the person who takes it, and show what changed at each step. Safe to repeat."""
     from services import demo as scenario
 
     urls = scenario.service_urls(intake=intake_url, status=status_url, disposition=disposition_url)

@@ -1,8 +1,9 @@
 """`captives demo`: a synthetic scenario with fictional captives that follows the real timeline of
 ../shared/domain/BRIEF.md (captures in Kursk oblast in January 2025, the acknowledgement of
 2025-04-28, the swap agreed in Istanbul on 2025-05-16, a transfer to South Korea under Art. 12),
-loaded into the running services over HTTP, each step by the client of the agency whose work it
-is, printing what changed at each step.
+loaded into the running services over HTTP, each step by the person whose work it is, signed in
+to the stack's Keycloak as himself (one person per step: the proposer and the approver of a
+transfer are two), printing what changed at each step.
 
 The rules are applied again at every step that moves a person (docs/legal-basis.md, "The moment
 a rule applies"), and the story shows it twice: a captive whose face is broadcast after the
@@ -39,15 +40,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from deploy.keycloak.provision import Credentials
+from shared.auth.tokens import NoToken, TokenSource
+
 # -- the vocabulary of the scenario -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Officer:
-    """A person acting through one of the demo clients (deploy/auth/demo-agencies.toml)."""
+    """A person of the demo realm (deploy/keycloak/demo-persons.toml), signing in as himself:
+    what he does is recorded under his verified identity, never under a name the demo asserts."""
 
-    client_id: str
-    name: str
+    username: str
+    name: str  # as the realm holds it; events take it from his token
 
 
 @dataclass(frozen=True)
@@ -287,14 +292,15 @@ class Scenario:
 
 # -- the scenario: fictional people, the real timeline ------------------------------------------
 
-INTAKE = Officer("hq-intake", "Capt. O. Hnatiuk")
-LEGAL = Officer("legal-officer", "Maj. I. Savchenko")
-TRIBUNAL = Officer("tribunal", "Judge advocate M. Koval")
-ICRC = Officer("icrc-delegate", "A. Weber (ICRC)")
-PROPOSER = Officer("hq-disposition", "Lt. Col. D. Marchenko")
-APPROVER = Officer("hq-approver", "Col. V. Lysenko")
-KR_LIAISON = Officer("kr-liaison", "Seo Ji-won (ROK liaison office)")
-READER = Officer("legal-officer", "captives demo")  # reads what changed after each step
+INTAKE = Officer("o.kovalenko", "Olena Kovalenko")
+LEGAL = Officer("d.lysenko", "Dmytro Lysenko")
+TRIBUNAL = Officer("v.hrytsenko", "Viktoriia Hrytsenko")
+ICRC = Officer("c.favre", "Claire Favre")
+PROPOSER = Officer("i.bondarenko", "Iryna Bondarenko")
+APPROVER = Officer("m.shevchenko", "Mariia Shevchenko")
+KR_LIAISON = Officer("kim.jiwoo", "Jiwoo Kim")
+# What changed after each step is read by the demo itself, an operator's system, not a person.
+READER = "captives-operator"
 
 KURSK = "Kursk oblast, near Korenevo"
 RUSSIAN_PAPERS = "Russian military ID issued in the Tuva Republic; no Korean documents"
@@ -720,13 +726,14 @@ PURPOSE = "captives demo: loading the synthetic scenario"
 
 
 class Services:
-    """The three services over HTTP, with a token per demo client (OAuth2 client credentials)."""
+    """The three services over HTTP, each step with the token of the person who takes it
+    (Keycloak's password grant, with the realm's generated passwords)."""
 
-    def __init__(self, urls: Mapping[str, str], credentials: Mapping[str, Mapping[str, Any]]):
+    def __init__(self, urls: Mapping[str, str], credentials: Credentials):
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.credentials = credentials
         self.http = {name: httpx.Client(base_url=url, timeout=30) for name, url in self.urls.items()}
-        self.tokens: dict[str, tuple[str, float]] = {}
+        self.sources: dict[str, TokenSource] = {}
 
     def close(self) -> None:
         for client in self.http.values():
@@ -746,29 +753,27 @@ class Services:
             time.sleep(min(float(answer.headers.get("Retry-After", "1")), 10))
         return answer
 
-    def token(self, client_id: str) -> str:
-        cached = self.tokens.get(client_id)
-        if cached and cached[1] > time.monotonic() + 60:
-            return cached[0]
-        if client_id not in self.credentials:
-            raise DemoFailed(f"the credentials file has no client {client_id} (deploy/auth/demo-agencies.toml)")
-        secret = self.credentials[client_id]["secret"]
-        answer = self.send(
-            "intake", "POST", "/oauth/token", auth=(client_id, secret), data={"grant_type": "client_credentials"}
-        )
-        if answer.status_code != 200:
+    def token(self, who: Officer | str) -> str:
+        """A person's token (an Officer) or a system's (a client id)."""
+        name = who.username if isinstance(who, Officer) else who
+        if name not in self.sources:
+            try:
+                self.sources[name] = (
+                    self.credentials.person(name) if isinstance(who, Officer) else self.credentials.client(name)
+                )
+            except KeyError as error:
+                raise DemoFailed(f"{error.args[0]}: is this the credentials file of this stack's realm?") from None
+        try:
+            return self.sources[name].token()
+        except NoToken as error:
             raise DemoFailed(
-                f"{client_id} got no token ({answer.status_code} {detail(answer)}): are these the credentials "
-                "of this stack? `captives up --var DIR` writes them to DIR/auth/demo-credentials.json"
-            )
-        issued = answer.json()
-        self.tokens[client_id] = (issued["access_token"], time.monotonic() + issued["expires_in"])
-        return issued["access_token"]
+                f"{error}: are these the credentials of this stack's Keycloak? `captives up --var DIR` writes "
+                "them to DIR/keycloak/credentials.json"
+            ) from None
 
-    def headers(self, officer: Officer, key: str | None = None) -> dict[str, str]:
+    def headers(self, who: Officer | str, key: str | None = None) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {self.token(officer.client_id)}",
-            "X-Actor": officer.name,  # events record "<person> via <client>"
+            "Authorization": f"Bearer {self.token(who)}",
             "X-Purpose": PURPOSE,  # the access log records why each sensitive read was made
         }
         return headers | ({"Idempotency-Key": key} if key else {})
@@ -782,7 +787,7 @@ class Services:
             )
         return answer
 
-    def read(self, service: str, path: str, *, by: Officer = READER, params: dict | None = None) -> Any:
+    def read(self, service: str, path: str, *, by: Officer | str = READER, params: dict | None = None) -> Any:
         """The JSON answer, or None for a 404."""
         answer = self.send(service, "GET", path, params=params, headers=self.headers(by))
         if answer.status_code == 404:
@@ -1115,7 +1120,7 @@ def at(day: date, hour: int = 12) -> str:
 
 
 def by(officer: Officer) -> str:
-    return f"[cyan]{escape(officer.name)}[/] [dim]({officer.client_id})[/]"
+    return f"[cyan]{escape(officer.name)}[/] [dim]({officer.username})[/]"
 
 
 def register(run: Run, step: Step, action: Register) -> None:
@@ -1525,18 +1530,18 @@ def service_urls(**given: str | None) -> dict[str, str]:
     return urls
 
 
-def load_credentials(path: Path) -> dict[str, dict]:
+def load_credentials(path: Path) -> Credentials:
     if not path.exists():
         raise DemoFailed(
-            f"no demo credentials at {path}: `make up` (captives up) writes them there; "
-            "for a stack started with --var DIR, pass --credentials DIR/auth/demo-credentials.json"
+            f"no realm credentials at {path}: `make up` (captives up) writes them there; "
+            "for a stack started with --var DIR, pass --credentials DIR/keycloak/credentials.json"
         )
-    return json.loads(path.read_text())
+    return Credentials.read(path)
 
 
 def run_demo(
     urls: Mapping[str, str],
-    credentials: Mapping[str, Mapping[str, Any]],
+    credentials: Credentials,
     *,
     console: Console | None = None,
     scenario: Scenario = SCENARIO,

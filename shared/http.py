@@ -15,6 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
+from shared.contracts.envelope import EventMetadata
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
 from shared.service import DbSession, Runtime, ServiceRuntime
 
@@ -106,6 +107,16 @@ class Command:
         return self.caller.actor
 
     @property
+    def actor_id(self) -> str:
+        return self.caller.actor_id
+
+    def metadata(self, occurred_at: datetime | None = None) -> EventMetadata:
+        """Who acted (as the verified token says) for which agency, and when the fact happened."""
+        return EventMetadata(
+            actor=self.caller.actor, actor_id=self.caller.actor_id, agency=self.caller.agency, occurred_at=occurred_at
+        )
+
+    @property
     def agency(self) -> str:
         return self.caller.agency
 
@@ -118,7 +129,7 @@ class Command:
         return run_idempotent(
             self.session,
             self.runtime.definition.store_tables.idempotency_keys,
-            scoped_key(self.caller.client_id, "POST", path, self.idempotency_key),
+            scoped_key(self.caller.actor_id, "POST", path, self.idempotency_key),
             fingerprint,
             write,
             after_commit=self.runtime.relay.wake,

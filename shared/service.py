@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import checkpoints, feed, metrics, tracing
 from shared import kafka as kafka_clients
 from shared.auth import access_log
-from shared.auth.gate import Gate, authenticate, token_router
+from shared.auth.gate import Gate, authenticate
 from shared.auth.projections import AccessTables
 from shared.checkpoints import checkpoint_topic
 from shared.db import create_engine, migrate, session_factory
@@ -321,7 +321,6 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
         header_name="X-Correlation-ID",
         validator=lambda value: bool(CORRELATION_ID.fullmatch(value)),
     )
-    app.include_router(token_router)
     for router in (*definition.routers, feed.router, access_log.router):
         app.include_router(router, dependencies=[Depends(authenticate)], responses=CALLER_REFUSALS)
     return app

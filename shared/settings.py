@@ -3,6 +3,8 @@ services (KAFKA_*); each service reads its own port and database from <SERVICE>_
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,14 +26,24 @@ class KafkaSettings(BaseSettings):
 
 
 class AuthSettings(BaseSettings):
-    """Shared by the services of one deployment (AUTH_*): where the registry of agencies and
-    clients and the token-signing key are, and the limits every request is held to."""
+    """Shared by the services of one deployment (AUTH_*): the OpenID Connect issuer whose tokens
+    they verify (they issue none and hold no signing key), the claims that carry a caller's roles,
+    agency and client, the agency directory, and the limits every request is held to."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
-    registry_file: str = "var/auth/registry.json"
-    signing_key_file: str = "var/keys/token-issuer.pem"
-    token_lifetime_s: int = Field(default=900, ge=60, le=3600)  # short-lived: revocation is expiry
+    # e.g. http://127.0.0.1:8180/realms/captives (`captives up` starts that Keycloak). Unset, a
+    # service refuses every token: there is no fallback identity.
+    oidc_issuer: str | None = None
+    oidc_jwks_uri: str | None = None  # default: from the issuer's discovery document
+    role_claim: str = "roles"  # a flat list (or space-separated string) of role names
+    agency_claim: str = "agency"
+    client_claim: str = "client_id"  # present only in tokens issued to a client for itself
+    # How long the issuer's published keys are trusted before they are fetched again; a token
+    # with an unknown key id refetches at once (at most every 30 s), so a rotation needs no restart.
+    jwks_cache_s: float = Field(default=300.0, ge=10.0, le=3600.0)
+    clock_leeway_s: int = Field(default=30, ge=0, le=120)  # skew between the issuer's clock and ours
+    agencies_file: str = str(Path(__file__).resolve().parents[1] / "deploy" / "auth" / "demo-agencies.toml")
     # A batch of 1,000 registrations is about 1.5 MB; 8 MiB leaves room without inviting abuse.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4)

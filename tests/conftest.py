@@ -14,16 +14,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from deploy.kafka.node import KafkaNode
-from deploy.keycloak.provision import Credentials, KeycloakAdmin, provision
-from deploy.keycloak.server import KeycloakServer
 from deploy.postgres.cluster import PostgresCluster, create_database, drop_database, server_bin_dir
+from tests.realm import TestRealm, realm
 
 # Property tests: the same examples on every CI run (no flaky discoveries in a merge gate);
 # `HYPOTHESIS_PROFILE=thorough` explores far more on a developer's machine.
@@ -85,41 +83,13 @@ def postgres_server() -> Iterator[str]:
         pytest.fail("No PostgreSQL: run deploy/postgres/install.sh (make test does), set DATABASE_URL, or run Docker")
 
 
-@dataclass(frozen=True)
-class ProvisionedKeycloak:
-    """A Keycloak with the demo realm: its URL, an admin login, and the generated credentials."""
-
-    url: str
-    admin_username: str
-    admin_password: str
-    credentials: Credentials
-    credentials_file: Path
-
-    def admin(self) -> KeycloakAdmin:
-        return KeycloakAdmin(self.url, self.admin_username, self.admin_password)
-
-
 @pytest.fixture(scope="session")
-def keycloak(tmp_path_factory) -> Iterator[ProvisionedKeycloak]:
-    """Started (about 100-160 s on two loaded cores) and provisioned once per test run, only when
-    a test asks for it. KEYCLOAK_URL with KEYCLOAK_ADMIN_USERNAME / KEYCLOAK_ADMIN_PASSWORD
-    names a running one to provision and use instead."""
-    credentials_file = tmp_path_factory.mktemp("keycloak-credentials") / "credentials.json"
-
-    def provisioned(url: str, username: str, password: str) -> ProvisionedKeycloak:
-        with KeycloakAdmin(url, username, password) as admin:
-            credentials = provision(admin, credentials_file=credentials_file)
-        return ProvisionedKeycloak(url, username, password, credentials, credentials_file)
-
-    if os.environ.get("KEYCLOAK_URL"):
-        yield provisioned(
-            os.environ["KEYCLOAK_URL"], os.environ["KEYCLOAK_ADMIN_USERNAME"], os.environ["KEYCLOAK_ADMIN_PASSWORD"]
-        )
-    elif shutil.which("java"):
-        with KeycloakServer(tmp_path_factory.mktemp("keycloak")) as server:
-            yield provisioned(server.url, server.admin_username, server.admin_password)
-    else:
+def keycloak() -> TestRealm:
+    """The test run's Keycloak with the demo realm (tests/realm.py): started (about 100-160 s on
+    two loaded cores) at the first test that needs a token, or the one KEYCLOAK_URL names."""
+    if not (os.environ.get("KEYCLOAK_URL") or shutil.which("java")):
         pytest.fail("No Keycloak: install Java 17 (make deps does) or set KEYCLOAK_URL")
+    return realm()
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
@@ -14,8 +12,9 @@ from kafka import KafkaConsumer, TopicPartition
 from services.disposition.app import DispositionSettings
 from services.intake.app import IntakeSettings
 from services.status.app import StatusSettings
-from shared.auth.operator import operator_token
-from shared.settings import AuthSettings, KafkaSettings
+from shared.auth.tokens import BearerAuth, BearerHeaders, TokenSource
+from shared.settings import KafkaSettings
+from tests.realm import CLOCK_LEEWAY_S, realm
 
 T = TypeVar("T")
 
@@ -95,26 +94,63 @@ def registration(
 KPA_MEMBERSHIP = {"force": "Korean People's Army", "force_state": "KP", "basis": "KPA service booklet"}
 
 
-def build_app(service: str, settings, *, background: bool = True):
-    """The real service app (its database, relay and consumer threads when `background`)."""
+def build_app(service: str, settings, *, background: bool = True, verify_tokens: bool = True):
+    """The real service app (its database, relay and consumer threads when `background`),
+    verifying tokens against the test realm (`verify_tokens=False`: no identity provider, so every
+    request with a token is a 503, for tests that only look at the routes)."""
     from services.disposition.app import build as build_disposition
     from services.intake.app import build as build_intake
     from services.status.app import build as build_status
 
     builder = {"intake": build_intake, "status": build_status, "disposition": build_disposition}[service]
+    if verify_tokens:
+        test_realm = realm()
+        settings.auth.oidc_issuer = test_realm.credentials.issuer
+        settings.auth.agencies_file = str(test_realm.agencies_file)
+        settings.auth.clock_leeway_s = CLOCK_LEEWAY_S
     return builder(settings, start_background=background)
 
 
-# The services read AUTH_* from the environment (in-process apps and the e2e stack's
-# subprocesses alike): one signing key and one registry of clients for the whole test session.
-if "AUTH_SIGNING_KEY_FILE" not in os.environ:
-    _auth_dir = Path(tempfile.mkdtemp(prefix="captives-test-auth-"))
-    os.environ["AUTH_SIGNING_KEY_FILE"] = str(_auth_dir / "token-issuer.pem")
-    os.environ["AUTH_REGISTRY_FILE"] = str(_auth_dir / "registry.json")
-AUTH = AuthSettings()
+class _Lazy(TokenSource):
+    """A token source that starts the test realm at its first token, not at import."""
 
-# Tests that are not about authorization act as the operator: every role but a partner state's.
-HEADERS = {"Authorization": f"Bearer {operator_token(AUTH)}", "X-Actor": "officer-test"}
+    def __init__(self, pick):
+        self._pick = pick
+
+    def token(self) -> str:
+        return self._pick(realm()).token()
+
+    @property
+    def who(self) -> str:
+        return "a test identity"
+
+
+def as_person(username: str) -> BearerHeaders:
+    """Headers of a demo person of the test realm (deploy/keycloak/demo-persons.toml)."""
+    return BearerHeaders(_Lazy(lambda test_realm: test_realm.person(username)))
+
+
+def as_client(client_id: str) -> BearerHeaders:
+    """Headers of a demo agency's system (a client of deploy/auth/demo-agencies.toml)."""
+    return BearerHeaders(_Lazy(lambda test_realm: test_realm.client(client_id)))
+
+
+# Tests that are not about authorization act as the operator client: every role but a partner
+# state's. Each read of the headers carries a current token.
+HEADERS = BearerHeaders(_Lazy(lambda test_realm: test_realm.operator))
+
+
+def signed_in(client, headers: BearerHeaders | None = None):
+    """`client` (an httpx client or TestClient) sends a current token of `headers`' identity (the
+    operator's by default) on every request: headers given to its constructor would be copied
+    once, and the token in them would run out during a long module."""
+    client.auth = BearerAuth((headers or HEADERS).source)
+    return client
+
+
+# The two persons of the two-person rule: a disposition officer proposes, an approver approves.
+OFFICER = as_person("i.bondarenko")
+APPROVER = as_person("m.shevchenko")
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:

@@ -1,14 +1,16 @@
 """`python -m deploy.keycloak`: start a Keycloak on 127.0.0.1, provision the demo realm, write the
-credentials file (mode 0600) and show how to get a person's token; Ctrl-C stops it.
+credentials file (mode 0600) and show how to get a person's token; Ctrl-C stops it. (`captives up`
+does this itself, on port 8180, before it starts the services.)
 
-The services do not verify its tokens yet (issue 17, next step); this is for trying the realm by
-hand, as the tests use it.
+`python -m deploy.keycloak provision --url URL` provisions a running Keycloak instead (the admin
+login from KEYCLOAK_ADMIN_USERNAME / KEYCLOAK_ADMIN_PASSWORD): what docker-compose.yml runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import time
 from pathlib import Path
@@ -25,9 +27,15 @@ def _interrupt(*_) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.keycloak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", nargs="?", choices=["start", "provision"], default="start")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "keycloak")
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
+    parser.add_argument("--url", help="provision: the running Keycloak's URL")
+    parser.add_argument("--credentials", type=Path, help="provision: where to write the generated credentials")
     arguments = parser.parse_args()
+    if arguments.action == "provision":
+        provision_running(arguments.url, arguments.credentials or arguments.data_dir / "credentials.json")
+        return
 
     server = KeycloakServer(arguments.data_dir, **({"port": arguments.port} if arguments.port else {}))
     credentials_file = arguments.data_dir / "credentials.json"
@@ -52,6 +60,18 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
         with contextlib.suppress(KeyboardInterrupt):
             server.process.wait()
+
+
+def provision_running(url: str | None, credentials_file: Path) -> None:
+    if not url:
+        raise SystemExit("provision needs --url of the running Keycloak")
+    username = os.environ.get("KEYCLOAK_ADMIN_USERNAME", "captives-admin")
+    password = os.environ.get("KEYCLOAK_ADMIN_PASSWORD")
+    if not password:
+        raise SystemExit("provision needs KEYCLOAK_ADMIN_PASSWORD (the bootstrap admin's)")
+    with KeycloakAdmin(url, username, password) as admin:
+        credentials = provision(admin, credentials_file=credentials_file)
+    print(f"realm provisioned: issuer {credentials.issuer}; credentials in {credentials_file} (0600)")
 
 
 if __name__ == "__main__":

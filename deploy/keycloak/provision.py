@@ -24,10 +24,12 @@ from pathlib import Path
 
 import httpx
 
+from shared.auth import agencies
+from shared.auth.agencies import DEMO_AGENCIES
 from shared.auth.roles import ROLE_SCOPES, Role
+from shared.auth.tokens import TokenSource
 
 HERE = Path(__file__).resolve().parent
-DEMO_AGENCIES = HERE.parent / "auth" / "demo-agencies.toml"
 DEMO_PERSONS = HERE / "demo-persons.toml"
 REALM = "captives"
 CLI_CLIENT_ID = "captives-cli"
@@ -59,16 +61,18 @@ class AgencyClient:
 
 
 def demo_clients(path: Path = DEMO_AGENCIES) -> list[AgencyClient]:
-    agencies = tomllib.loads(path.read_text())["agencies"]
+    """The clients of the agency directory (validated: a client's roles fit its agency's kind)."""
     return [
-        AgencyClient(client["client_id"], agency["agency_id"], tuple(Role(role) for role in client["roles"]))
-        for agency in agencies
-        for client in agency["clients"]
+        AgencyClient(client.client_id, agency.agency_id, tuple(client.roles))
+        for agency in agencies.load(path).agencies.values()
+        for client in agency.clients
     ]
 
 
-def demo_persons(path: Path = DEMO_PERSONS) -> list[Person]:
-    return [
+def demo_persons(path: Path = DEMO_PERSONS, directory: Path = DEMO_AGENCIES) -> list[Person]:
+    """The demo persons; each one's roles must fit his agency's kind, as the services check."""
+    known = agencies.load(directory).agencies
+    persons = [
         Person(
             username=person["username"],
             first_name=person["first_name"],
@@ -78,6 +82,13 @@ def demo_persons(path: Path = DEMO_PERSONS) -> list[Person]:
         )
         for person in tomllib.loads(path.read_text())["persons"]
     ]
+    for person in persons:
+        agency = known.get(person.agency_id)
+        if agency is None:
+            raise ValueError(f"person {person.username}: no agency {person.agency_id} in {directory}")
+        if beyond := agency.roles_beyond_its_kind(frozenset(person.roles)):
+            raise ValueError(f"person {person.username}: a {agency.kind.value} agency cannot hold {sorted(beyond)}")
+    return persons
 
 
 class KeycloakAdmin:
@@ -185,6 +196,20 @@ class Credentials:
     def read(cls, path: Path) -> Credentials:
         data = json.loads(path.read_text())
         return cls(**data | {"audiences": tuple(data["audiences"])})
+
+    def client(self, client_id: str) -> TokenSource:
+        """Tokens of an agency's system (the client-credentials grant)."""
+        if client_id not in self.clients:
+            raise KeyError(f"no client {client_id} in the credentials (known: {', '.join(self.clients)})")
+        return TokenSource(self.token_endpoint, client_id, client_secret=self.clients[client_id]["secret"])
+
+    def person(self, username: str) -> TokenSource:
+        """Tokens of a person, with his password, through the command-line client."""
+        if username not in self.persons:
+            raise KeyError(f"no person {username} in the credentials (known: {', '.join(self.persons)})")
+        return TokenSource(
+            self.token_endpoint, self.cli_client_id, username=username, password=self.persons[username]["password"]
+        )
 
 
 def _previous_secrets(path: Path | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -424,13 +449,16 @@ def _ensure_agency_client(
     _grant_exactly(admin, account["id"], set(client.roles), roles, client.client_id)
 
 
-def _ensure_cli_client(admin: KeycloakAdmin, claims_scope_id: str) -> None:
+def _ensure_cli_client(
+    admin: KeycloakAdmin, claims_scope_id: str, client_id: str = CLI_CLIENT_ID, attributes: dict | None = None
+) -> None:
     """A public client: a person gets a token with his own password (the resource-owner password
     grant), as `curl` or the `captives` command line would."""
     _ensure_client(
         admin,
         {
-            "clientId": CLI_CLIENT_ID,
+            "clientId": client_id,
+            "attributes": attributes or {},
             "name": "captives command line",
             "protocol": "openid-connect",
             "enabled": True,
@@ -452,9 +480,17 @@ def ensure_person(admin: KeycloakAdmin, person: Person, password: str) -> None:
 def ensure_agency_client(admin: KeycloakAdmin, client: AgencyClient, secret: str, **attributes: str) -> None:
     """One client more in a provisioned realm; `attributes` are Keycloak's client attributes
     (the tests give one an `access.token.lifespan` of seconds to see its tokens expire)."""
+    _ensure_agency_client(admin, client, secret, _claims_scope_id(admin), _realm_roles(admin), attributes)
+
+
+def ensure_cli_client(admin: KeycloakAdmin, client_id: str, **attributes: str) -> None:
+    """One command-line (public, password-grant) client more in a provisioned realm."""
+    _ensure_cli_client(admin, _claims_scope_id(admin), client_id, attributes)
+
+
+def _claims_scope_id(admin: KeycloakAdmin) -> str:
     scopes = admin.request("GET", f"{admin.realm_path}/client-scopes", "list client scopes").json()
-    scope_id = next(scope["id"] for scope in scopes if scope["name"] == CLAIMS_SCOPE)
-    _ensure_agency_client(admin, client, secret, scope_id, _realm_roles(admin), attributes)
+    return next(scope["id"] for scope in scopes if scope["name"] == CLAIMS_SCOPE)
 
 
 def _realm_roles(admin: KeycloakAdmin) -> dict[Role, dict]:

@@ -183,7 +183,7 @@ def metadata_for(command: Command, body: When | None = None) -> EventMetadata:
     now = utc_now()
     occurred_at = getattr(body, "occurred_at", None) or now
     not_in_future(occurred_at, now)
-    return EventMetadata(actor=command.actor, agency=command.agency, occurred_at=occurred_at)
+    return command.metadata(occurred_at)
 
 
 def created(envelopes: list[EventEnvelope], **extra) -> Answer:
@@ -548,6 +548,7 @@ def propose_disposition(
     proposal's time; a second person must approve it."""
     if body.kind is DispositionKind.EXCHANGE:
         raise HTTPException(422, "exchanges are made through exchange lists: POST /v1/exchange-lists")
+    a_person(command.caller, "propose")
     runtime = command.runtime
     metadata = metadata_for(command, body)
 
@@ -579,9 +580,31 @@ def propose_disposition(
     return write(command, body, produce)
 
 
-def two_people(proposed_by: str, actor: str) -> None:
-    if proposed_by == actor:
-        raise HTTPException(403, f"{actor} proposed this; another person must approve it (two-person rule)")
+TWO_PERSON_RULE = "two-person rule"
+
+
+def a_person(caller: Caller, step: str) -> None:
+    """The two-person rule is about persons: a step of it taken with an agency's system credential
+    could be anyone's, so it is refused."""
+    if not caller.is_person:
+        raise HTTPException(
+            403,
+            f"{TWO_PERSON_RULE}: to {step}, sign in as yourself; {caller.actor} is an agency's system, not a person",
+        )
+
+
+def two_persons(proposer: str | None, caller: Caller) -> None:
+    """Propose and approve come from two different authenticated persons, compared by the
+    subject of their verified tokens (a display name can repeat or change)."""
+    a_person(caller, "approve")
+    if proposer is None:
+        raise HTTPException(
+            403,
+            f"{TWO_PERSON_RULE}: this was not proposed by an authenticated person, so no approval can "
+            "count as a second person's; it must be drafted and proposed again by a person",
+        )
+    if proposer == caller.actor_id:
+        raise HTTPException(403, f"{TWO_PERSON_RULE}: {caller.actor} proposed this; another person must approve it")
 
 
 def _step_verdict(facts: DispositionFacts, found: Disposition, step: DispositionStep) -> Verdict:
@@ -614,7 +637,7 @@ def _disposition_step(command: Command, captive_id: str, disposition_id: str, st
             )
         found.next_stage(step)
         if step is DispositionStep.APPROVE:
-            two_people(found.proposed_by, command.actor)
+            two_persons(found.proposer, command.caller)
         verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step)
         if not verdict.allowed:
             return refuse_step(
@@ -893,6 +916,7 @@ def propose_list(
     body: Step | None = None,
 ):
     """Propose the entries the last check found eligible (the blocked ones stay off)."""
+    a_person(command.caller, "propose")
     runtime = command.runtime
     metadata = metadata_for(command)
 
@@ -930,7 +954,7 @@ def approve_list(
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.APPROVE)
-        two_people(found.proposed_by, command.actor)
+        two_persons(found.proposer, command.caller)
         results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata))
         now_blocked = [result for result in results if not result.eligible]
         if now_blocked:

@@ -64,6 +64,14 @@ DISPOSITION_STEPS: dict[DispositionStep, tuple[set[DispositionStage], Dispositio
 STOP_FROM = PENDING
 
 
+def proposer_of(envelope: EventEnvelope) -> str | None:
+    """The person who proposed, as his verified token named him (`person:<subject>`); None when a
+    client proposed or the proposal predates verified identities: then no approval can follow,
+    since no second person can be told apart from the first."""
+    actor_id = envelope.actor_id or ""
+    return actor_id if actor_id.startswith("person:") else None
+
+
 @dataclass(frozen=True)
 class Disposition:
     disposition_id: str
@@ -72,6 +80,7 @@ class Disposition:
     destination: str | None = None
     stage: DispositionStage = DispositionStage.NONE
     proposed_by: str | None = None
+    proposer: str | None = None  # the verified person who proposed it (see `proposer_of`)
     approved_by: str | None = None
     stopped_by: tuple[RuleApplied, ...] = ()  # the rules that stopped it, if it was stopped
     version: int = 0  # the captive stream's version at its last event
@@ -111,6 +120,7 @@ class Disposition:
                     destination=payload.destination,
                     stage=DispositionStage.PROPOSED,
                     proposed_by=envelope.actor,
+                    proposer=proposer_of(envelope),
                 )
             case DispositionApproved():
                 return replace(at, stage=DispositionStage.APPROVED, approved_by=envelope.actor)
@@ -174,6 +184,7 @@ class ExchangeList:
     check_results: tuple[ListEntryResult, ...] = ()
     proposed_ids: tuple[str, ...] = ()
     proposed_by: str | None = None
+    proposer: str | None = None  # the verified person who proposed it (see `proposer_of`)
     approved_by: str | None = None
     executed_ids: tuple[str, ...] = ()
     withheld: tuple[ListEntryResult, ...] = field(default_factory=tuple)
@@ -205,7 +216,11 @@ class ExchangeList:
                 )
             case ExchangeListProposed():
                 return replace(
-                    at, stage=ListStage.PROPOSED, proposed_ids=tuple(payload.captive_ids), proposed_by=envelope.actor
+                    at,
+                    stage=ListStage.PROPOSED,
+                    proposed_ids=tuple(payload.captive_ids),
+                    proposed_by=envelope.actor,
+                    proposer=proposer_of(envelope),
                 )
             case ExchangeListApproved():
                 return replace(at, stage=ListStage.APPROVED, approved_by=envelope.actor)

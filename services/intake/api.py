@@ -23,7 +23,7 @@ from services.intake.tables import captives, clock_facts
 from shared.auth.access_log import record_access
 from shared.auth.gate import CallerDep, allow
 from shared.auth.roles import Scope
-from shared.contracts import EventMetadata, EventPayload, registered_types
+from shared.contracts import EventPayload, registered_types
 from shared.contracts.envelope import EventEnvelope, utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
 from shared.contracts.intake import (
@@ -229,7 +229,7 @@ def record_fact(
         if problems := fact_time_problems(occurred_at, record.captured_at, now):
             raise RequestValidationError(problems)
         event = make_event(record, occurred_at)
-        metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=occurred_at)
+        metadata = command.metadata(occurred_at)
         [envelope] = runtime.store.append(session, captive_id, record.stream_version, [event], metadata)
         project(session, envelope, event)
         runtime.definition.access.apply(session, envelope, event)  # who partner states may see
@@ -248,7 +248,7 @@ def _fact(model: type[EventPayload], body: When, captive_id: str) -> EventPayloa
 def _registration(command: Command, body: RegistrationRequest, now: datetime) -> StreamAppend:
     captive_id = new_captive_id()
     event = CaptiveRegistered(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-    metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=body.occurred_at or now)
+    metadata = command.metadata(body.occurred_at or now)
     return StreamAppend(captive_id, 0, [event], metadata)
 
 

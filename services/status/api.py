@@ -22,7 +22,7 @@ from services.status.rulebook import RULEBOOKS, RULES
 from services.status.tables import captive_facts, conflict_facts, decisions, force_memberships, rulebook_adoptions
 from shared.auth.gate import allow
 from shared.auth.roles import Scope
-from shared.contracts import EventMetadata, EventPayload
+from shared.contracts import EventPayload
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.intake import LongText
@@ -232,7 +232,7 @@ def write_and_redecide(
         if expected is not None and expected != version:
             raise ConcurrencyConflict(stream, expected, version)
         event = make_event(session)
-        metadata = EventMetadata(actor=command.actor, agency=command.agency, occurred_at=moment)
+        metadata = command.metadata(moment)
         [envelope] = store.append(session, stream, version, [event], metadata)
         projections.project(session, envelope, event)
         changed = redecide(session, store, affected(session, event), cause=envelope)

@@ -40,7 +40,7 @@ def record_access(
         tiers=sensitive,
         captive_ids=sorted(set(captive_ids)),
     )
-    metadata = EventMetadata(actor=caller.actor, agency=caller.agency)
+    metadata = EventMetadata(actor=caller.actor, actor_id=caller.actor_id, agency=caller.agency)
     try:
         with runtime.sessions.begin() as session:
             [envelope] = runtime.store.append(session, access_stream(uuid.uuid4().hex), 0, [event], metadata)

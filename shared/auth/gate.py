@@ -1,60 +1,105 @@
-"""The door of every service: the OAuth2 token endpoint, token verification, per-agency rate
-limits, the scope each endpoint requires, the partner-state object check, and the access log.
+"""The door of every service: token verification against the identity provider's published keys,
+per-agency rate limits, the scope each endpoint requires, the partner-state object check, and the
+access log.
+
+The services issue no tokens and hold no signing key: an OpenID Connect provider (Keycloak by
+default, any issuer by configuration) does, and each service only verifies (shared/auth/oidc.py).
+Who acted is what the verified token says: a person (his subject and display name from the
+issuer) or an agency's system (its client id), never what a header claims.
 
 Every route under /v1 declares the scope it needs (`dependencies=[Allow(Scope.X)]`); a route
 without one is a bug that tests/unit/test_route_policy.py catches. A partner state's token opens
 only the captives it may see (shared/auth/projections.py); for any other it is a 404, the same
 answer as for a captive that does not exist, so a partner cannot probe for who is held.
+
+Revocation: a disabled person or client, a revoked session or a withdrawn role gets no new token
+at once; a token already issued stands until it expires, at most the realm's access-token lifespan
+(300 s, deploy/keycloak/provision.py) plus the clock leeway (AUTH_CLOCK_LEEWAY_S, 30 s).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Form, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import Depends, Header, HTTPException, Request
 
-from shared.auth import registry as registries
-from shared.auth import tokens
-from shared.auth.roles import Scope, tiers_of
+from shared.auth import agencies as directories
+from shared.auth.agencies import Agency
+from shared.auth.oidc import InvalidOidcToken, IssuerUnreachable, OidcVerifier, VerifiedCaller
+from shared.auth.roles import AgencyKind, Role, Scope, scopes_of, tiers_of
 from shared.contracts.intake import UNSAFE_IN_NAMES
 from shared.contracts.tiers import DataTier
 from shared.limits import RateLimiter
-from shared.refusals import refusals
 from shared.settings import AuthSettings
 
 log = structlog.get_logger(__name__)
 
+NAME_LIMIT = 120  # of a person's display name as events record it
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a verified token says about its bearer, checked against the agency directory."""
+
+    verified: VerifiedCaller
+    agency: Agency
+    roles: frozenset[Role]
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset(scope.value for scope in scopes_of(self.roles))
+
+    @property
+    def partner_state(self) -> str | None:
+        return self.agency.state if self.agency.kind is AgencyKind.PARTNER_STATE else None
+
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the authenticated client and agency, the person operating it (asserted
-    by the client in X-Actor), and the purpose given for the request (X-Purpose)."""
+    """Who is calling: a person or an agency's system, as the verified token says, for which
+    agency, and the purpose given for the request (X-Purpose, recorded in the access log)."""
 
-    grant: tokens.Grant
-    person: str | None
+    grant: Grant
     purpose: str | None
 
     @property
-    def client_id(self) -> str:
-        return self.grant.client_id
+    def is_person(self) -> bool:
+        return self.grant.verified.is_person
 
     @property
-    def agency(self) -> str:
-        return self.grant.agency_id
+    def client_id(self) -> str:
+        """The client the token was issued to for itself, or `person:<subject>` for a person:
+        what the access log and the idempotency scope name."""
+        verified = self.grant.verified
+        return verified.client_id if verified.client_id else f"person:{verified.subject}"
+
+    @property
+    def actor_id(self) -> str:
+        """The stable identity events record (`person:<subject>` or `client:<client id>`): what
+        the two-person rule compares, since a display name can change or repeat."""
+        verified = self.grant.verified
+        return f"person:{verified.subject}" if verified.is_person else f"client:{verified.client_id}"
 
     @property
     def actor(self) -> str:
-        """What events record as their actor: the person and the client he used."""
-        return f"{self.person} via {self.client_id}" if self.person else self.client_id
+        """What events show as their actor: the person's name and username from the issuer, or
+        the client."""
+        verified = self.grant.verified
+        if not verified.is_person:
+            return f"client {verified.client_id}"
+        name = _display(verified.name or "")
+        username = _display(verified.username or "")
+        if name and username:
+            return f"{name} ({username})"
+        return name or username or f"person {verified.subject}"
+
+    @property
+    def agency(self) -> str:
+        return self.grant.agency.agency_id
 
     @property
     def partner_state(self) -> str | None:
@@ -68,38 +113,59 @@ class Caller:
         return scope.value in self.grant.scopes
 
 
+def _display(text: str) -> str:
+    """A name from the issuer as events may hold it: a person can often edit his own name there,
+    so control and bidirectional-override characters are dropped and the length is bounded."""
+    return UNSAFE_IN_NAMES.sub("", text).strip()[:NAME_LIMIT]
+
+
 class Gate:
-    """Per service instance: the signing key, the registry (re-read when it changes) and the
-    rate limiter."""
+    """Per service instance: the verifier (the issuer's keys, cached), the agency directory
+    (re-read when it changes) and the rate limiter."""
 
     def __init__(self, settings: AuthSettings, *, audience: str):
         self.settings = settings
         self.audience = audience
-        self.registry = registries.RegistryFile(Path(settings.registry_file))
+        self.directory = directories.DirectoryFile(Path(settings.agencies_file))
         self.limiter = RateLimiter(settings.rate_limit_storage)
-        self._key = None
+        self.verifier = (
+            OidcVerifier(
+                settings.oidc_issuer,
+                audience,
+                role_claim=settings.role_claim,
+                agency_claim=settings.agency_claim,
+                client_claim=settings.client_claim,
+                jwks_uri=settings.oidc_jwks_uri,
+                jwks_lifespan_s=settings.jwks_cache_s,
+                leeway_s=settings.clock_leeway_s,
+            )
+            if settings.oidc_issuer
+            else None
+        )
 
-    @property
-    def key(self):
-        if self._key is None:
-            self._key = tokens.load_or_create_signing_key(Path(self.settings.signing_key_file))
-        return self._key
-
-    def admit(self, authorization: str | None) -> tokens.Grant:
-        """Verify the bearer token and that its client still stands; then count the request
-        against the agency's rate."""
+    def admit(self, authorization: str | None) -> Grant:
+        """Verify the bearer token, look its agency up, then count the request against the
+        agency's rate."""
         found = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]+)", (authorization or "").strip())
         if not found:
-            raise _unauthorized("send an access token: Authorization: Bearer <token> (POST /oauth/token to get one)")
+            raise _unauthorized("send an access token from the identity provider: Authorization: Bearer <token>")
+        if self.verifier is None:
+            raise HTTPException(503, "no identity provider is configured (AUTH_OIDC_ISSUER): no token can be verified")
         try:
-            grant = tokens.verify(found.group(1), self.key, audience=self.audience)
-        except tokens.InvalidToken as error:
+            verified = self.verifier.verify(found.group(1))
+        except InvalidOidcToken as error:
             raise _unauthorized(str(error)) from None
-        registry = self.registry.current()
-        client = registry.clients.get(grant.client_id)
-        if client is None or client.disabled or client.agency_id != grant.agency_id:
-            raise _unauthorized("the client of this token has been revoked")
-        agency = registry.agencies[client.agency_id]
+        except IssuerUnreachable as error:
+            log.warning("identity provider unreachable", error=str(error))
+            raise HTTPException(503, "the identity provider's keys could not be fetched; try again") from None
+        agency = self.directory.current().agencies.get(verified.agency_id)
+        if agency is None:
+            raise _unauthorized(f"agency {verified.agency_id} is not in this deployment's agency directory")
+        if beyond := agency.roles_beyond_its_kind(verified.roles):
+            raise _unauthorized(
+                f"a {agency.kind.value} agency cannot hold {', '.join(sorted(beyond))}: "
+                "the identity provider grants roles this deployment does not allow"
+            )
         retry_after = self.limiter.hit(agency.agency_id, agency.requests_per_minute)
         if retry_after is not None:
             raise HTTPException(
@@ -107,12 +173,13 @@ class Gate:
                 f"agency {agency.agency_id} is over its limit of {agency.requests_per_minute} requests a minute",
                 headers={"Retry-After": str(int(retry_after))},
             )
-        return grant
+        return Grant(verified=verified, agency=agency, roles=verified.roles)
 
 
 def _unauthorized(message: str) -> HTTPException:
+    safe = message.replace('"', "'")
     return HTTPException(
-        401, message, headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'}
+        401, message, headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'}
     )
 
 
@@ -122,22 +189,12 @@ def _printable(limit: int) -> dict:
     return {"minLength": 1, "maxLength": limit, "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
 
 
-# Events record the actor as "<X-Actor> via <client id>" (a client id has up to 63 characters)
-# in 200 characters; the access log keeps the purpose in 500.
-ACTOR_LIMIT, PURPOSE_LIMIT = 120, 500
+PURPOSE_LIMIT = 500  # the access log keeps the purpose in 500 characters
 
 
 def authenticate(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_actor: Annotated[
-        str | None,
-        Header(
-            alias="X-Actor",
-            description="the person operating the client (recorded as actor)",
-            json_schema_extra=_printable(ACTOR_LIMIT),
-        ),
-    ] = None,
     x_purpose: Annotated[
         str | None,
         Header(
@@ -148,14 +205,13 @@ def authenticate(
     ] = None,
 ) -> Caller:
     grant = request.app.state.runtime.gate.admit(authorization)
-    given = {"X-Actor": _text(x_actor), "X-Purpose": _text(x_purpose)}
-    for name, limit in (("X-Actor", ACTOR_LIMIT), ("X-Purpose", PURPOSE_LIMIT)):
-        value = given[name]
-        if value is not None and not (0 < len(value) <= limit and not UNSAFE_IN_NAMES.search(value)):
-            raise HTTPException(
-                400, f"{name} must be 1 to {limit} printable characters (no control or bidirectional-override ones)"
-            )
-    caller = Caller(grant=grant, person=given["X-Actor"], purpose=given["X-Purpose"])
+    purpose = _text(x_purpose)
+    if purpose is not None and not (0 < len(purpose) <= PURPOSE_LIMIT and not UNSAFE_IN_NAMES.search(purpose)):
+        raise HTTPException(
+            400,
+            f"X-Purpose must be 1 to {PURPOSE_LIMIT} printable characters (no control or bidirectional-override ones)",
+        )
+    caller = Caller(grant=grant, purpose=purpose)
     request.state.caller = caller
     return caller
 
@@ -185,8 +241,8 @@ class Allow:
         if not caller.may(self.scope):
             raise HTTPException(
                 403,
-                f"this needs the {self.scope.value} scope, which the roles of client {caller.client_id} "
-                f"({', '.join(sorted(caller.grant.roles))}) do not grant",
+                f"this needs the {self.scope.value} scope, which the roles of {caller.actor} "
+                f"({', '.join(sorted(caller.grant.roles)) or 'none'}) do not grant",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope.value}"'},
             )
         captive_id = request.path_params.get("captive_id")
@@ -203,82 +259,3 @@ class Allow:
 
 def allow(scope: Scope):
     return Depends(Allow(scope))
-
-
-# -- the token endpoint (OAuth2 client credentials, RFC 6749 section 4.4) -------------------------
-
-token_router = APIRouter(tags=["auth"])
-
-
-def _token_error(status: int, error: str, description: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
-    )
-
-
-def _basic(authorization: str | None) -> tuple[str, str] | None:
-    found = re.fullmatch(r"Basic ([A-Za-z0-9+/=]+)", (authorization or "").strip())
-    if not found:
-        return None
-    try:
-        client_id, _, secret = base64.b64decode(found.group(1), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return client_id, secret
-
-
-class TokenError(BaseModel):
-    """An OAuth 2.0 error answer (RFC 6749 section 5.2)."""
-
-    error: str
-    error_description: str
-
-
-@token_router.post(
-    "/oauth/token",
-    responses={
-        400: {"model": TokenError, "description": "an unsupported grant type, missing credentials or a bad scope"},
-        401: {"model": TokenError, "description": "an unknown client or a wrong secret"},
-        **refusals(413, 422),
-    },
-)
-def issue_token(
-    request: Request,
-    grant_type: Annotated[str, Form()],
-    client_id: Annotated[str | None, Form()] = None,
-    client_secret: Annotated[str | None, Form()] = None,
-    scope: Annotated[str | None, Form(description="space-separated; default: every scope of the client")] = None,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> JSONResponse:
-    """Client credentials -> a short-lived access token (JWT) for all three services. Send the
-    client id and secret with HTTP Basic or as form fields."""
-    if grant_type != "client_credentials":
-        return _token_error(400, "unsupported_grant_type", "only client_credentials is supported")
-    credentials = _basic(authorization) or (
-        (client_id, client_secret) if client_id is not None and client_secret is not None else None
-    )
-    if credentials is None:
-        return _token_error(400, "invalid_request", "client_id and client_secret are required")
-    gate: Gate = request.app.state.runtime.gate
-    found = gate.registry.current().authenticate(*credentials)
-    if found is None:
-        return _token_error(401, "invalid_client", "unknown client or wrong secret", {"WWW-Authenticate": "Basic"})
-    client, agency = found
-    try:
-        scopes = tokens.granted_scopes(client, scope)
-    except PermissionError as error:
-        return _token_error(400, "invalid_scope", str(error))
-    lifetime = timedelta(seconds=gate.settings.token_lifetime_s)
-    token = tokens.issue(gate.key, client, agency, scopes, now=datetime.now(UTC), lifetime=lifetime)
-    log.info("token issued", client_id=client.client_id, agency=agency.agency_id)
-    return JSONResponse(
-        {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": int(lifetime.total_seconds()),
-            "scope": " ".join(sorted(scopes)),
-        },
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )

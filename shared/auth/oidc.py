@@ -1,9 +1,6 @@
 """Verifying access tokens of an OpenID Connect provider (Keycloak by default, any issuer by
 configuration) against the keys it publishes, so a service holds no signing key of its own.
 
-Not yet used by the services (issue 17, next step): they still verify the tokens of their own
-`/oauth/token` endpoint (shared/auth/tokens.py).
-
 The algorithm is the key's, never the token's: a token whose header names another algorithm than
 the published key it points at (`none`, HS256 with the public key as secret...) is refused. Keys
 are cached; a token signed with a key id not in the cache makes one refetch of the JWKS (at most
@@ -13,6 +10,7 @@ how a rotated key is picked up without a restart.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +25,11 @@ LEEWAY_S = 30  # clock skew tolerated between the issuer's machine and ours
 
 class InvalidOidcToken(Exception):
     """Missing, malformed, badly signed, expired, of another issuer or audience: a 401."""
+
+
+class IssuerUnreachable(Exception):
+    """The issuer's keys could not be fetched: no token can be verified now (a 503, not a 401:
+    the caller's token may well be good)."""
 
 
 @dataclass(frozen=True)
@@ -67,26 +70,42 @@ class OidcVerifier:
         self.agency_claim = agency_claim
         self.client_claim = client_claim
         self.leeway_s = leeway_s
-        self._jwks = jwt.PyJWKClient(
-            jwks_uri or self._discover_jwks_uri(),
-            cache_jwk_set=True,
-            lifespan=jwks_lifespan_s,
-            cooldown_duration=refetch_cooldown_s,
-            timeout=10,
-        )
+        self._jwks_uri = jwks_uri
+        self._options = {"lifespan": jwks_lifespan_s, "cooldown_duration": refetch_cooldown_s}
+        self._client: jwt.PyJWKClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _jwks(self) -> jwt.PyJWKClient:
+        """Made at the first token, not at start: a service may start before its issuer."""
+        with self._lock:
+            if self._client is None:
+                self._client = jwt.PyJWKClient(
+                    self._jwks_uri or self._discover_jwks_uri(), cache_jwk_set=True, timeout=10, **self._options
+                )
+            return self._client
 
     def _discover_jwks_uri(self) -> str:
-        answer = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=10.0)
-        answer.raise_for_status()
+        try:
+            answer = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=10.0)
+            answer.raise_for_status()
+        except httpx.HTTPError as error:
+            raise IssuerUnreachable(f"{self.issuer} did not answer its discovery document: {error}") from None
         metadata = answer.json()
         if metadata.get("issuer") != self.issuer:  # RFC 8414 section 3.3
-            raise ValueError(f"the discovery document names issuer {metadata.get('issuer')!r}, not {self.issuer!r}")
+            named = metadata.get("issuer")
+            raise IssuerUnreachable(f"the discovery document names issuer {named!r}, not {self.issuer!r}")
         return metadata["jwks_uri"]
 
     def verify(self, token: str) -> VerifiedCaller:
         try:
             header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise InvalidOidcToken(f"unusable token: {error}") from error
+        try:
             key = self._jwks.get_signing_key(header.get("kid") or "")
+        except jwt.PyJWKClientConnectionError as error:
+            raise IssuerUnreachable(f"the issuer's keys could not be fetched: {error}") from error
         except (jwt.PyJWTError, jwt.PyJWKClientError) as error:
             raise InvalidOidcToken(f"unusable token or unknown key: {error}") from error
         algorithm = key.algorithm_name

@@ -120,6 +120,10 @@ class AgencyKind(StrEnum):
     ICRC = "icrc"
     PARTNER_STATE = "partner_state"
     OVERSIGHT = "oversight"  # auditors, ombudsman
+    # The deployment's own tools (test suites, benchmarks, `captives` commands): every role but
+    # a partner state's, which would narrow what they see. A system, never a person: whatever it
+    # records names the client, and it cannot be either person of the two-person rule.
+    OPERATOR = "operator"
 
 
 # Which roles an agency of each kind may give its clients: a partner state cannot hold a
@@ -137,6 +141,7 @@ KIND_ROLES: dict[AgencyKind, frozenset[Role]] = {
     AgencyKind.ICRC: frozenset({Role.ICRC_DELEGATE}),
     AgencyKind.PARTNER_STATE: frozenset({Role.PARTNER_STATE_LIAISON}),
     AgencyKind.OVERSIGHT: frozenset({Role.AUDITOR}),
+    AgencyKind.OPERATOR: frozenset(Role) - {Role.PARTNER_STATE_LIAISON},
 }
 
 

@@ -1,126 +1,101 @@
-"""Access tokens: short-lived JWTs (RFC 9068 profile) signed with the issuer's Ed25519 key.
+"""Getting access tokens from the identity provider, for the project's own callers: the demo
+(a person per step, with his password), the benchmarks and the test suites (the operator client's
+credentials). The services never issue a token; they only verify (shared/auth/gate.py).
 
-Every service can issue them (the OAuth2 client-credentials endpoint is mounted on each, so no
-one service is a single point of failure) and every service verifies them. The signing key is one
-file shared by the services of a deployment, created by `captives clients` or on first start.
+A token is cached and fetched again a minute before it expires, so a long run never sends a dead
+one; `BearerAuth` puts the current one on every request of an httpx client.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+import threading
+import time
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import httpx
 
-from shared.auth.registry import Agency, Client
-from shared.auth.roles import AgencyKind, Role, Scope, scopes_of
-
-ISSUER = "urn:captives:token-issuer"
-AUDIENCES = ("intake", "status", "disposition")
-ALGORITHM = "EdDSA"
-LEEWAY_S = 30  # clock skew tolerated between the services' machines
+REFRESH_MARGIN_S = 60.0
 
 
-class InvalidToken(Exception):
-    """Missing, malformed, badly signed, expired or not meant for this service: a 401."""
+class NoToken(RuntimeError):
+    """The identity provider refused: the message names who asked and what it answered."""
 
 
-@dataclass(frozen=True)
-class Grant:
-    """What a token says about its bearer."""
+@dataclass
+class TokenSource:
+    """Tokens for one client (client credentials) or one person (the password grant through a
+    public client such as captives-cli)."""
 
+    token_endpoint: str
     client_id: str
-    agency_id: str
-    roles: frozenset[Role]
-    scopes: frozenset[str]
-    partner_state: str | None  # set for every client of a partner-state agency
-    token_id: str
-    expires_at: int
+    client_secret: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    _token: str | None = field(default=None, init=False, repr=False)
+    _expires: float = field(default=0.0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    @property
+    def who(self) -> str:
+        return f"person {self.username}" if self.username else f"client {self.client_id}"
 
-def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
-    """The issuer key; created once, atomically, so services starting together agree on it."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process won the race: use its key
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() > self._expires - REFRESH_MARGIN_S:
+                self._fetch()
+            return self._token
+
+    def _fetch(self) -> None:
+        if self.username is not None:
+            form = {"grant_type": "password", "client_id": self.client_id, "username": self.username}
+            form["password"] = self.password or ""
+            if self.client_secret:
+                form["client_secret"] = self.client_secret
         else:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(pem)
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+            form = {"grant_type": "client_credentials", "client_id": self.client_id}
+            form["client_secret"] = self.client_secret or ""
+        try:
+            answer = httpx.post(self.token_endpoint, data=form, timeout=30.0)
+        except httpx.HTTPError as error:
+            raise NoToken(f"{self.who}: {self.token_endpoint} did not answer: {error}") from None
+        if answer.status_code != 200:
+            raise NoToken(f"{self.who} got no token: HTTP {answer.status_code} {answer.text[:300]}")
+        issued = answer.json()
+        self._token = issued["access_token"]
+        self._expires = time.monotonic() + float(issued.get("expires_in", 60))
 
 
-def granted_scopes(client: Client, requested: str | None) -> frozenset[str]:
-    """All the client's scopes, or the requested subset (asking for more is an error)."""
-    allowed = frozenset(scope.value for scope in scopes_of(frozenset(client.roles)))
-    if not requested:
-        return allowed
-    wanted = frozenset(requested.split())
-    if extra := wanted - allowed:
-        raise PermissionError(f"scope not granted to this client: {' '.join(sorted(extra))}")
-    return wanted
+class BearerAuth(httpx.Auth):
+    """httpx auth: the source's current token on every request."""
+
+    def __init__(self, source: TokenSource):
+        self.source = source
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.source.token()}"
+        yield request
 
 
-def issue(
-    key: Ed25519PrivateKey,
-    client: Client,
-    agency: Agency,
-    scopes: frozenset[str],
-    *,
-    now: datetime,
-    lifetime: timedelta,
-    audience: tuple[str, ...] = AUDIENCES,
-) -> str:
-    claims = {
-        "iss": ISSUER,
-        "sub": client.client_id,
-        "aud": list(audience),
-        "iat": int(now.timestamp()),
-        "nbf": int(now.timestamp()),
-        "exp": int((now + lifetime).timestamp()),
-        "jti": str(uuid.uuid4()),
-        "client_id": client.client_id,
-        "agency": agency.agency_id,
-        "roles": sorted(role.value for role in client.roles),
-        "scope": " ".join(sorted(scopes)),
-    }
-    if agency.kind is AgencyKind.PARTNER_STATE:
-        claims["partner_state"] = agency.state
-    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "at+jwt"})
+class BearerHeaders(Mapping[str, str]):
+    """Request headers whose Authorization is the source's current token each time they are read,
+    so `headers=...` (or `{**headers, ...}` built at the call) never carries an expired one."""
 
+    def __init__(self, source: TokenSource, **extra: str):
+        self.source = source
+        self.extra = extra
 
-def verify(token: str, key: Ed25519PrivateKey, *, audience: str) -> Grant:
-    try:
-        claims = jwt.decode(
-            token,
-            key.public_key(),
-            algorithms=[ALGORITHM],  # never taken from the token's own header
-            audience=audience,
-            issuer=ISSUER,
-            leeway=LEEWAY_S,
-            options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
-        )
-        return Grant(
-            client_id=claims["sub"],
-            agency_id=str(claims["agency"]),
-            roles=frozenset(Role(role) for role in claims.get("roles", [])),
-            scopes=frozenset(str(claims.get("scope", "")).split()) & frozenset(Scope),
-            partner_state=claims.get("partner_state"),
-            token_id=claims["jti"],
-            expires_at=int(claims["exp"]),
-        )
-    except jwt.ExpiredSignatureError:
-        raise InvalidToken("the token has expired; request a new one") from None
-    except (jwt.InvalidTokenError, KeyError, ValueError) as error:
-        raise InvalidToken(f"invalid token: {error}") from None
+    def _current(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.source.token()}", **self.extra}
+
+    def __getitem__(self, name: str) -> str:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Authorization", *self.extra))
+
+    def __len__(self) -> int:
+        return 1 + len(self.extra)
+
+    def __repr__(self) -> str:
+        return f"BearerHeaders({self.source.who})"

@@ -40,8 +40,11 @@ class EventEnvelope(BaseModel):
     schema_version: int = Field(alias="schemaversion", ge=1)
     correlation_id: str = Field(alias="correlationid", min_length=1, max_length=64)
     causation_id: str | None = Field(default=None, alias="causationid", max_length=64)
-    actor: str = Field(min_length=1, max_length=200)
+    actor: str = Field(min_length=1, max_length=200, description="who acted, as a person reads it")
     agency: str = Field(min_length=1, max_length=200)
+    # Who acted, as the verified token says: `person:<subject>` or `client:<client id>` (absent on
+    # events recorded before identities came from the identity provider, and on a service's own).
+    actor_id: str | None = Field(default=None, alias="actorid", max_length=200)
     # SHA-256 of the exact bytes of the previous event in this stream (shared/chain.py).
     previous_hash: str | None = Field(default=None, alias="prevhash", pattern=r"^[0-9a-f]{64}$")
     data: dict[str, Any]
@@ -54,6 +57,7 @@ class EventMetadata(BaseModel):
 
     actor: str
     agency: str
+    actor_id: str | None = None  # `person:<subject>` or `client:<client id>` of the verified caller
     occurred_at: datetime | None = None
     # The request's X-Correlation-ID when there is one, so the caller can find its events.
     correlation_id: str = Field(default_factory=lambda: request_correlation_id.get() or str(uuid.uuid4()))

@@ -234,6 +234,7 @@ class EventStore:
                     correlation_id=append.metadata.correlation_id,
                     causation_id=append.metadata.causation_id,
                     actor=append.metadata.actor,
+                    actor_id=append.metadata.actor_id,
                     agency=append.metadata.agency,
                     previous_hash=chain[append.stream_id],
                     data=data,

@@ -18,6 +18,7 @@ import httpx
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import create_database
 from deploy.processes import free_port, tail
+from tests.realm import realm
 from tests.support import wait_until
 
 SERVICES = ("intake", "status", "disposition")
@@ -91,6 +92,7 @@ class Stack:
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
+            "AUTH_OIDC_ISSUER": realm().credentials.issuer,  # the run's Keycloak (tests/realm.py)
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.broker.port}",
             "KAFKA_TOPIC_PREFIX": self.prefix,
             "KAFKA_PARTITIONS": "6",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support import HEADERS, registration
+from tests.support import registration, signed_in
 
 STATES = ("KR", "DE", "CA")  # the third states the wishes alternate between
 PROVENANCE = {
@@ -85,7 +85,7 @@ class Writer(threading.Thread):
         faults_done: threading.Event,
     ):
         super().__init__(daemon=True, name="chaos-writer")
-        self.client = httpx.Client(base_url=url, headers=HEADERS, timeout=15)
+        self.client = signed_in(httpx.Client(base_url=url, timeout=15))
         self.history, self.captives, self.follow_ups = history, captives, follow_ups
         self.deadline, self.stop_requested, self.faults_done = deadline, stop, faults_done
 
@@ -163,7 +163,7 @@ class Writer(threading.Thread):
 def conflicting_writes(url: str, history: History, *, writers: int = 100) -> Counter:
     """`writers` clients write to one captive at once, all based on the same version: exactly one
     may win, the others must get 409. Returns the count of each answer's status."""
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
+    with signed_in(httpx.Client(base_url=url, timeout=30)) as client:
         answer = client.post("/v1/captives", json=registration(), headers={"Idempotency-Key": uuid.uuid4().hex})
         answer.raise_for_status()
         registered = answer.json()
@@ -184,7 +184,7 @@ def conflicting_writes(url: str, history: History, *, writers: int = 100) -> Cou
     def one() -> None:
         write = Write(op=f"op-{uuid.uuid4().hex}", kind="visit", captive_id=captive_id)
         body = {"delegate": write.op, "place": "Camp No. 1", "private_interview": True}
-        with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
+        with signed_in(httpx.Client(base_url=url, timeout=60)) as client:
             start.wait()
             write.attempts = 1
             answer = client.post(

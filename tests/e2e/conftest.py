@@ -15,17 +15,18 @@ import pytest
 
 from deploy.postgres.cluster import create_database, drop_database
 from deploy.processes import free_port, tail
-from tests.support import HEADERS, wait_until
+from tests.support import signed_in, wait_until
 
 SERVICES = ("intake", "status", "disposition")
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
+def stack(kafka_bootstrap, postgres_server, keycloak, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
     env = {
         **os.environ,
+        "AUTH_OIDC_ISSUER": keycloak.credentials.issuer,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_PARTITIONS": "3",
@@ -50,7 +51,7 @@ def stack(kafka_bootstrap, postgres_server, tmp_path_factory):
                 timeout_s=60,
                 what=f"{service} /readyz",
             )
-        clients = {service: httpx.Client(base_url=url, timeout=10, headers=HEADERS) for service, url in urls.items()}
+        clients = {service: signed_in(httpx.Client(base_url=url, timeout=10)) for service, url in urls.items()}
         clients["topic_prefix"] = prefix
         clients["bootstrap"] = kafka_bootstrap
         clients["env"] = env

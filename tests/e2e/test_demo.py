@@ -11,17 +11,17 @@ hand-over, the refusal recorded, until the proceedings are closed."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from rich.console import Console
 
+from deploy.keycloak.provision import Credentials
 from services import demo
-from services.cli_clients import create_demo_clients
 from services.demo import CHOE, HAN, JO, JONG, KANG, KIM, PAK, PROCEEDINGS, RYU, SCENARIO
 from shared.contracts import decode
-from tests.support import AUTH, read_topic, wait_until
+from tests.support import read_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,9 @@ SERVICES = ("intake", "status", "disposition")
 
 
 @pytest.fixture(scope="module")
-def credentials() -> dict[str, dict]:
-    # The demo agencies and clients, in the registry the e2e stack's services read.
-    return create_demo_clients(Path(AUTH.registry_file).with_name("demo-credentials.json"))
+def credentials(keycloak) -> Credentials:
+    # The demo realm the e2e stack's services verify tokens against: one person per step.
+    return keycloak.credentials
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,12 @@ def loaded(urls, credentials):
     output = io.StringIO()
     first = demo.run_demo(urls, credentials, console=Console(file=output, width=160, color_system=None))
     return first, output.getvalue()
+
+
+def keycloak_subject(credentials: Credentials, username: str) -> str:
+    """`person:<subject>` of a demo person, as the services record him."""
+    token = credentials.person(username).token()
+    return "person:" + jwt.decode(token, options={"verify_signature": False})["sub"]
 
 
 def status_of(stack, captive_id: str, **params) -> dict:
@@ -176,7 +182,9 @@ def test_at_the_exchange_the_entry_whose_assessments_went_stale_after_approval_i
     assert custody == {**dict.fromkeys(SCENARIO.soldiers, "INTERNED"), PAK: "ENDED", JO: "ENDED"}
 
 
-def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_are_open_then_carried_out(stack, loaded):
+def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_are_open_then_carried_out(
+    stack, loaded, credentials
+):
     captives, _ = loaded
     jo = captives.captives[JO]
     transfer = captives.transfers[JO]
@@ -197,7 +205,9 @@ def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_ar
     ]
     [refusal] = [e for e in events if e.envelope.type == "DispositionStepRefused"]
     assert refusal.envelope.id == refusal_id
-    assert refusal.envelope.actor == "Lt. Col. D. Marchenko via hq-disposition"
+    # Each step by the person whose work it is, as his own token names him.
+    proposer = keycloak_subject(credentials, "i.bondarenko")
+    assert (refusal.envelope.actor, refusal.envelope.actor_id) == ("Iryna Bondarenko (i.bondarenko)", proposer)
     assert (refusal.payload.step.value, refusal.payload.kind.value, refusal.payload.destination) == (
         "COMPLETE",
         "ART_12_TRANSFER",
@@ -218,8 +228,10 @@ def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_ar
     assert listing.status_code == 200, listing.text
     [carried_out] = listing.json()["dispositions"]
     assert (carried_out["disposition_id"], carried_out["stage"]) == (transfer, "COMPLETED")
-    assert carried_out["proposed_by"] == "Lt. Col. D. Marchenko via hq-disposition"
-    assert carried_out["approved_by"] == "Col. V. Lysenko via hq-approver"
+    assert carried_out["proposed_by"] == "Iryna Bondarenko (i.bondarenko)"
+    assert carried_out["approved_by"] == "Mariia Shevchenko (m.shevchenko)"
+    approval = next(e for e in events if e.envelope.type == "DispositionApproved")
+    assert approval.envelope.actor_id == keycloak_subject(credentials, "m.shevchenko") != proposer
     [refused] = listing.json()["refusals"]
     assert (refused["event_id"], refused["step"], refused["by"]) == (refusal_id, "COMPLETE", refusal.envelope.actor)
     assert [rule["rule_id"] for rule in refused["blocked_by"]] == ["D7"]
@@ -242,12 +254,7 @@ def test_jo_s_approved_transfer_is_refused_at_the_hand_over_while_proceedings_ar
 
 def test_south_korea_s_liaison_sees_exactly_the_captive_who_asked_to_go_there_and_consented(urls, credentials, loaded):
     captives, _ = loaded
-    secret = credentials["kr-liaison"]["secret"]
-    issued = httpx.post(
-        f"{urls['intake']}/oauth/token", auth=("kr-liaison", secret), data={"grant_type": "client_credentials"}
-    )
-    assert issued.status_code == 200, issued.text
-    liaison = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    liaison = {"Authorization": f"Bearer {credentials.person('kim.jiwoo').token()}"}
     for service in ("intake", "disposition"):
         seen = {
             soldier

@@ -19,12 +19,12 @@ from kafka import KafkaProducer
 
 from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
-from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
+from tests.support import APPROVER, HEADERS, OFFICER, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
-OFFICER_1 = {**HEADERS, "X-Actor": "disposition-officer-1"}
-OFFICER_2 = {**HEADERS, "X-Actor": "disposition-approver-2"}
+# Two persons of the realm: a disposition officer proposes, an approver approves.
+OFFICER_1, OFFICER_2 = OFFICER, APPROVER
 PRIVATE_ICRC = {
     "interviewer": "ICRC delegate 4",
     "interviewer_agency": "ICRC",

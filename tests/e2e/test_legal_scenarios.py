@@ -87,7 +87,7 @@ def refused_at_completion(stack, him: str, path: str, rule: str, words: str) -> 
 
     [refusal] = wait_until(refusal, timeout_s=30, what="the refusal on disposition.events.v1")
     assert refusal.envelope.id == body["refusal_event_id"]
-    assert refusal.payload.step == "COMPLETE" and OFFICER_1["X-Actor"] in refusal.envelope.actor
+    assert refusal.payload.step == "COMPLETE" and refusal.envelope.actor_id.startswith("person:")
     assert rule in {r.rule_id for r in (*refusal.payload.blocked_by, *refusal.payload.stopped_by)}
     listed = stack["disposition"].get(f"/v1/captives/{him}/dispositions").json()
     [shown] = [r for r in listed["refusals"] if r["event_id"] == refusal.envelope.id]

@@ -9,20 +9,37 @@ it may not see."""
 
 from __future__ import annotations
 
-import base64
 import re
+import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
+import jwt
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from shared.auth import registry as registries
-from shared.auth.registry import Agency
-from shared.auth.roles import ROLE_SCOPES, AgencyKind, Role, Scope, tiers_of
+from deploy.keycloak.provision import AgencyClient, Person, ensure_agency_client, ensure_person
+from shared.auth.roles import ROLE_SCOPES, Role, Scope, tiers_of
+from shared.auth.tokens import BearerHeaders, TokenSource
+from shared.contracts.envelope import EventEnvelope
 from shared.contracts.tiers import DataTier
-from tests.support import AUTH, HEADERS, build_app, registration, settings_for, wait_until
+from shared.settings import AuthSettings
+from tests.realm import BRIEF_CLI, CLOCK_LEEWAY_S
+from tests.support import (
+    APPROVER,
+    HEADERS,
+    OFFICER,
+    as_client,
+    as_person,
+    build_app,
+    registration,
+    settings_for,
+    wait_until,
+)
 from tests.unit.test_route_policy import api_routes, required_scopes
 
 SERVICES = ("intake", "status", "disposition")
@@ -33,59 +50,28 @@ WISH = {"interviewer": "delegate-1", "interviewer_agency": "ICRC", "setting": "P
 @dataclass
 class World:
     apps: dict[str, TestClient]
-    tokens: dict[Role, str]
+    tokens: dict[Role, BearerHeaders]  # one demo agency's system per role
     visible: str  # wishes to go to KR and consented: the KR liaison may see him
     unconsented: str  # wishes to go to KR, no consent
     other: str  # no wish
     suffix: str
 
 
-def _register_clients(suffix: str) -> dict[Role, tuple[str, str]]:
-    """One agency per kind and one client per role, in the session's registry file."""
-    path = registries.Path(AUTH.registry_file)
-    registry = registries.load(path)
-    agencies = {
-        AgencyKind.DETAINING_STATE: Agency(agency_id=f"hq-{suffix}", name="HQ", kind=AgencyKind.DETAINING_STATE),
-        AgencyKind.TRIBUNAL: Agency(agency_id=f"trib-{suffix}", name="Tribunal", kind=AgencyKind.TRIBUNAL),
-        AgencyKind.ICRC: Agency(agency_id=f"icrc-{suffix}", name="ICRC", kind=AgencyKind.ICRC),
-        AgencyKind.PARTNER_STATE: Agency(
-            agency_id=f"kr-{suffix}", name="KR", kind=AgencyKind.PARTNER_STATE, state="KR"
-        ),
-        AgencyKind.OVERSIGHT: Agency(agency_id=f"audit-{suffix}", name="Audit", kind=AgencyKind.OVERSIGHT),
-    }
-    for agency in agencies.values():
-        agency.requests_per_minute = 5000  # the matrix makes hundreds of calls per agency
-        registry.add_agency(agency)
-    kind_of = {
-        Role.INTAKE_OFFICER: AgencyKind.DETAINING_STATE,
-        Role.LEGAL_OFFICER: AgencyKind.DETAINING_STATE,
-        Role.DISPOSITION_OFFICER: AgencyKind.DETAINING_STATE,
-        Role.DISPOSITION_APPROVER: AgencyKind.DETAINING_STATE,
-        Role.TRIBUNAL: AgencyKind.TRIBUNAL,
-        Role.ICRC_DELEGATE: AgencyKind.ICRC,
-        Role.PARTNER_STATE_LIAISON: AgencyKind.PARTNER_STATE,
-        Role.AUDITOR: AgencyKind.OVERSIGHT,
-    }
-    credentials = {}
-    for role, kind in kind_of.items():
-        client_id = f"{role.value.replace('_', '-')}-{suffix}"
-        credentials[role] = (client_id, registry.add_client(client_id, agencies[kind].agency_id, [role]))
-    registries.save(registry, path)
-    return credentials
+# The demo agencies' systems (deploy/auth/demo-agencies.toml), one per role.
+CLIENT_OF = {
+    Role.INTAKE_OFFICER: "hq-intake",
+    Role.LEGAL_OFFICER: "legal-officer",
+    Role.TRIBUNAL: "tribunal",
+    Role.DISPOSITION_OFFICER: "hq-disposition",
+    Role.DISPOSITION_APPROVER: "hq-approver",
+    Role.ICRC_DELEGATE: "icrc-delegate",
+    Role.PARTNER_STATE_LIAISON: "kr-liaison",
+    Role.AUDITOR: "auditor",
+}
 
 
-def token(client: TestClient, client_id: str, secret: str) -> str:
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    answer = client.post(
-        "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.headers["cache-control"] == "no-store"
-    return answer.json()["access_token"]
-
-
-def bearer(token_: str, **extra) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_}", **extra}
+def bearer(headers: BearerHeaders, **extra) -> dict[str, str]:
+    return {**headers, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +86,7 @@ def world(postgres_server, kafka_bootstrap) -> Iterator[World]:
             url = create_database(postgres_server, f"acl_{service}_{suffix}")
             settings = settings_for(service, database_url=url, bootstrap=kafka_bootstrap, prefix=prefix)
             apps[service] = TestClient(build_app(service, settings)).__enter__()
-        credentials = _register_clients(suffix)
-        tokens_ = {role: token(apps["intake"], *pair) for role, pair in credentials.items()}
+        tokens_ = {role: as_client(client_id) for role, client_id in CLIENT_OF.items()}
         intake = apps["intake"]
 
         def register(surname: str) -> str:
@@ -176,7 +161,9 @@ def test_each_role_reaches_exactly_the_endpoints_its_scopes_open(world, role):
         for method, path, scope in _routes(client):
             answer = _call(client, method, _url(path, world), headers)
             if scope in ROLE_SCOPES[role]:
-                assert answer.status_code not in (401, 403), (
+                # A system may hold the scope, yet take no step of the two-person rule.
+                refused_as_a_system = answer.status_code == 403 and "two-person rule" in answer.text
+                assert answer.status_code not in (401, 403) or refused_as_a_system, (
                     f"{role} {method} {path}: {answer.status_code} {answer.text}"
                 )
             else:
@@ -187,13 +174,14 @@ def test_each_role_reaches_exactly_the_endpoints_its_scopes_open(world, role):
 
 
 def test_without_a_valid_token_every_endpoint_answers_401(world):
-    forged = world.tokens[Role.AUDITOR][:-4] + ("AAAA" if not world.tokens[Role.AUDITOR].endswith("AAAA") else "BBBB")
+    real = world.tokens[Role.AUDITOR]["Authorization"].removeprefix("Bearer ")
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
     for client in world.apps.values():
         for method, path, _scope in _routes(client):
             for headers in (
                 {},
                 {"Authorization": "Bearer not-a-token"},
-                bearer(forged),
+                {"Authorization": f"Bearer {forged}"},
                 {"Authorization": "Basic eDp5"},
             ):
                 answer = _call(client, method, _url(path, world), headers)
@@ -311,7 +299,9 @@ def test_the_feed_resumes_from_any_cursor_without_gaps_or_repeats(world):
 
 def test_reads_of_sensitive_data_are_in_the_access_log_for_auditors(world):
     intake = world.apps["intake"]
-    icrc = bearer(world.tokens[Role.ICRC_DELEGATE], **{"X-Purpose": "tracing request 42", "X-Actor": "delegate-7"})
+    icrc = bearer(
+        world.tokens[Role.ICRC_DELEGATE], **{"X-Purpose": "tracing request 42", "X-Actor": "Mariia Shevchenko"}
+    )
     assert intake.get(f"/v1/captives/{world.other}", headers=icrc).status_code == 200
     auditor = bearer(world.tokens[Role.AUDITOR])
     log = intake.get("/v1/access-log", params={"captive_id": world.other}, headers=auditor)
@@ -319,25 +309,19 @@ def test_reads_of_sensitive_data_are_in_the_access_log_for_auditors(world):
     entries = [e for e in log.json()["entries"] if e["purpose"] == "tracing request 42"]
     assert len(entries) == 1
     entry = entries[0]
-    assert entry["agency"] == f"icrc-{world.suffix}" and entry["actor"].startswith("delegate-7 via ")
+    # Who read is who the token says, whatever X-Actor claims.
+    assert entry["agency"] == "icrc" and entry["actor"] == "client icrc-delegate", entry
     assert set(entry["tiers"]) == {"identity", "medical", "wishes_and_risk"}
     # The auditor's own read of the record (reference only) is not a sensitive read.
     intake.get(f"/v1/captives/{world.other}", headers=auditor)
     again = intake.get("/v1/access-log", params={"captive_id": world.other}, headers=auditor).json()
-    assert all(e["client_id"] != f"auditor-{world.suffix}" for e in again["entries"])
+    assert all(e["client_id"] != "auditor" for e in again["entries"])
     assert intake.get("/v1/access-log", headers=icrc).status_code == 403
 
 
 def test_an_agency_over_its_rate_gets_429_and_others_are_unaffected(world):
-    path = registries.Path(AUTH.registry_file)
-    registry = registries.load(path)
-    registry.add_agency(
-        Agency(agency_id=f"slow-{world.suffix}", name="Slow", kind=AgencyKind.OVERSIGHT, requests_per_minute=5)
-    )
-    secret = registry.add_client(f"slow-{world.suffix}", f"slow-{world.suffix}", [Role.AUDITOR])
-    registries.save(registry, path)
     status = world.apps["status"]
-    slow = bearer(token(world.apps["intake"], f"slow-{world.suffix}", secret))
+    slow = bearer(as_client("slow-auditor"))  # its agency may make 5 requests a minute (tests/realm.py)
     answers = [status.get("/v1/rulebooks", headers=slow) for _ in range(6)]
     assert [a.status_code for a in answers[:5]] == [200] * 5
     assert answers[5].status_code == 429
@@ -345,35 +329,31 @@ def test_an_agency_over_its_rate_gets_429_and_others_are_unaffected(world):
     assert status.get("/v1/rulebooks", headers=bearer(world.tokens[Role.AUDITOR])).status_code == 200
 
 
+def test_roles_the_identity_provider_grants_beyond_the_agency_s_kind_are_refused(world):
+    """The realm gives a partner state's system an intake officer's role: the services refuse the
+    token rather than let a partner state register or read identities as the detaining state."""
+    answer = world.apps["intake"].get("/v1/data-tiers", headers=bearer(as_client("misgranted")))
+    assert answer.status_code == 401 and "partner_state agency cannot hold intake_officer" in answer.text
+
+
+def test_a_token_of_an_agency_not_in_the_directory_is_refused(world, keycloak):
+    secret = secrets.token_urlsafe(24)
+    client = AgencyClient(f"unlisted-{world.suffix}", f"unlisted-{world.suffix}", (Role.AUDITOR,))
+    with keycloak.admin() as admin:
+        ensure_agency_client(admin, client, secret)
+    source = TokenSource(keycloak.credentials.token_endpoint, client.client_id, client_secret=secret)
+    answer = world.apps["status"].get("/v1/rulebooks", headers=bearer(BearerHeaders(source)))
+    assert answer.status_code == 401 and f"agency unlisted-{world.suffix} is not in" in answer.text
+
+
 def test_oversized_and_deeply_nested_bodies_are_refused_before_parsing(world):
     intake = world.apps["intake"]
-    huge = b'{"x": "' + b"a" * (AUTH.max_body_bytes + 1) + b'"}'
+    huge = b'{"x": "' + b"a" * (AuthSettings().max_body_bytes + 1) + b'"}'
     answer = intake.post("/v1/captives", content=huge, headers={**HEADERS, "Content-Type": "application/json"})
     assert answer.status_code == 413
     deep = "[" * 5000 + "]" * 5000
     answer = intake.post("/v1/captives", content=deep, headers={**HEADERS, "Content-Type": "application/json"})
     assert answer.status_code == 400 and "nesting" in answer.json()["detail"]
-
-
-def test_a_revoked_client_is_refused_at_its_next_request(world):
-    path = registries.Path(AUTH.registry_file)
-    registry = registries.load(path)
-    registry.add_agency(Agency(agency_id=f"gone-{world.suffix}", name="Gone", kind=AgencyKind.OVERSIGHT))
-    secret = registry.add_client(f"gone-{world.suffix}", f"gone-{world.suffix}", [Role.AUDITOR])
-    registries.save(registry, path)
-    status = world.apps["status"]
-    headers = bearer(token(world.apps["intake"], f"gone-{world.suffix}", secret))
-    assert status.get("/v1/rulebooks", headers=headers).status_code == 200
-    registry = registries.load(path)
-    registry.clients[f"gone-{world.suffix}"].disabled = True
-    registries.save(registry, path)
-    answer = status.get("/v1/rulebooks", headers=headers)
-    assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
-    wrong = world.apps["intake"].post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": f"gone-{world.suffix}", "client_secret": secret},
-    )
-    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 
 def test_an_idempotency_key_is_scoped_by_the_authenticated_caller_and_reveals_nothing_of_another_s(world):
@@ -405,10 +385,10 @@ def test_an_idempotency_key_is_scoped_by_the_authenticated_caller_and_reveals_no
     assert answer.status_code == 201 and "Idempotent-Replayed" not in answer.headers, answer.text
 
 
-@pytest.mark.parametrize("actor", ["officer\u202eevil", "officer\x85", "官\u202d员"])
-def test_an_actor_with_control_or_bidi_override_characters_is_refused(world, actor):
+@pytest.mark.parametrize("purpose", ["tracing\u202eevil", "tracing\x85", "官\u202d员"])
+def test_a_purpose_with_control_or_bidi_override_characters_is_refused(world, purpose):
     answer = world.apps["intake"].post(
-        "/v1/captives", json=registration(), headers={**HEADERS, "X-Actor": actor.encode()}
+        "/v1/captives", json=registration(), headers={**HEADERS, "X-Purpose": purpose.encode()}
     )
     assert answer.status_code == 400 and "bidirectional-override" in answer.text, answer.text
 
@@ -417,3 +397,164 @@ def test_a_name_with_a_bidi_override_is_refused_naming_the_field(world):
     body = registration(surname="Ri\u202eKim")
     answer = world.apps["intake"].post("/v1/captives", json=body, headers=HEADERS)
     assert answer.status_code == 422 and "U+202E" in answer.text and "surname" in answer.text, answer.text
+
+
+# -- the two-person rule on authenticated persons ------------------------------------------------
+
+STAY = {"kind": "STAY_IN_DETAINING_STATE"}
+
+
+def wishing_to_stay(world) -> str:
+    """A captive whose verified wish is to stay: a STAY disposition may be proposed for him."""
+    intake = world.apps["intake"]
+    answer = intake.post("/v1/captives", json=registration(), headers=HEADERS)
+    assert answer.status_code == 201, answer.text
+    him = answer.json()["captive_id"]
+    wish = {"wish": "STAY_IN_DETAINING_STATE", "provenance": {**WISH, "free_and_informed": True}}
+    assert intake.post(f"/v1/captives/{him}/wishes", json=wish, headers=HEADERS).status_code == 201
+    wait_until(
+        lambda: (
+            world.apps["disposition"]
+            .get(f"/v1/captives/{him}/dispositions/check", params={"kind": STAY["kind"]}, headers=HEADERS)
+            .json()
+            .get("allowed")
+        ),
+        what="disposition to hear his wish to stay",
+    )
+    return him
+
+
+def envelopes(world, service: str, stream: str) -> list[EventEnvelope]:
+    runtime = world.apps[service].app.state.runtime
+    events = runtime.definition.store_tables.events
+    with runtime.sessions() as session:
+        rows = session.execute(
+            sa.select(events.c.envelope).where(events.c.stream_id == stream).order_by(events.c.position)
+        ).scalars()
+        return [EventEnvelope.model_validate_json(row) for row in rows]
+
+
+def subject_of(headers: BearerHeaders) -> str:
+    token = headers["Authorization"].removeprefix("Bearer ")
+    return jwt.decode(token, options={"verify_signature": False})["sub"]
+
+
+def propose(world, headers, him: str) -> str:
+    answer = world.apps["disposition"].post(f"/v1/captives/{him}/dispositions", json=STAY, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return f"/v1/captives/{him}/dispositions/{answer.json()['disposition_id']}"
+
+
+def test_one_person_holding_both_roles_cannot_approve_his_own_proposal(world):
+    honchar = as_person("p.honchar")  # disposition officer and approver both
+    disposition = propose(world, honchar, wishing_to_stay(world))
+    answer = world.apps["disposition"].post(f"{disposition}/approval", headers=honchar)
+    assert answer.status_code == 403 and "two-person rule" in answer.text and "p.honchar" in answer.text
+    approved = world.apps["disposition"].post(f"{disposition}/approval", headers=APPROVER)
+    assert approved.status_code == 201, approved.text
+
+
+def test_one_person_signing_in_through_two_clients_is_still_one_person(world, keycloak):
+    him = wishing_to_stay(world)
+    through_cli = as_person("p.honchar")
+    through_other = BearerHeaders(keycloak.brief("p.honchar"))  # another client, the same person
+    assert (
+        jwt.decode(through_other["Authorization"][7:], options={"verify_signature": False})["azp"]
+        != (jwt.decode(through_cli["Authorization"][7:], options={"verify_signature": False})["azp"])
+    )
+    disposition = propose(world, through_cli, him)
+    answer = world.apps["disposition"].post(f"{disposition}/approval", headers=through_other)
+    assert answer.status_code == 403 and "two-person rule" in answer.text, answer.text
+
+
+def test_two_persons_propose_and_approve_and_the_events_name_them_by_their_tokens(world):
+    him = wishing_to_stay(world)
+    # X-Actor is not read: the events name whoever the token says.
+    disposition = propose(world, {**OFFICER, "X-Actor": "Mariia Shevchenko"}, him)
+    approved = world.apps["disposition"].post(f"{disposition}/approval", headers={**APPROVER, "X-Actor": "anyone"})
+    assert approved.status_code == 201, approved.text
+    by_type = {envelope.type: envelope for envelope in envelopes(world, "disposition", him)}
+    proposed, approval = by_type["DispositionProposed"], by_type["DispositionApproved"]
+    assert proposed.actor_id == f"person:{subject_of(OFFICER)}"
+    assert proposed.actor == "Iryna Bondarenko (i.bondarenko)" and proposed.agency == "ua-coordination-hq"
+    assert approval.actor_id == f"person:{subject_of(APPROVER)}" != proposed.actor_id
+    assert approval.actor == "Mariia Shevchenko (m.shevchenko)"
+
+
+def test_an_agency_s_system_is_never_a_person_of_the_two_person_rule(world):
+    him = wishing_to_stay(world)
+    disposition = world.apps["disposition"]
+    # The operator holds both roles, but is a system: it can neither propose nor approve.
+    answer = disposition.post(f"/v1/captives/{him}/dispositions", json=STAY, headers=HEADERS)
+    assert answer.status_code == 403 and "not a person" in answer.text, answer.text
+    proposed = propose(world, OFFICER, him)
+    answer = disposition.post(f"{proposed}/approval", headers=bearer(world.tokens[Role.DISPOSITION_APPROVER]))
+    assert answer.status_code == 403 and "client hq-approver is an agency's system" in answer.text, answer.text
+    # Nothing was recorded by the refused steps.
+    assert [e.type for e in envelopes(world, "disposition", him)].count("DispositionApproved") == 0
+
+
+# -- revocation: within the stated bound (a token's lifespan plus the clock leeway) ----------------
+
+
+def brief_person(keycloak, *roles: Role) -> tuple[str, str]:
+    """A new person of the oversight agency, signing in through the brief (5 s) client."""
+    username, password = f"probe-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(18)
+    with keycloak.admin() as admin:
+        ensure_person(admin, Person(username, "Probe", "Person", "oversight", roles), password)
+    return username, password
+
+
+def sign_in(keycloak, username: str, password: str) -> dict:
+    answer = httpx.post(
+        keycloak.credentials.token_endpoint,
+        data={"grant_type": "password", "client_id": BRIEF_CLI, "username": username, "password": password},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def refused_once_expired(world, token: str) -> httpx.Response:
+    """Wait out the token's lifespan and the services' leeway, then call with it."""
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires + CLOCK_LEEWAY_S + 1 - time.time()))
+    return world.apps["status"].get("/v1/rulebooks", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_revoked_session_gets_no_new_token_and_its_last_one_ends_within_the_bound(world, keycloak):
+    username, password = brief_person(keycloak, Role.AUDITOR)
+    issued = sign_in(keycloak, username, password)
+    headers = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert world.apps["status"].get("/v1/rulebooks", headers=headers).status_code == 200
+    with keycloak.admin() as admin:
+        user = admin.user(username)
+        admin.request("POST", f"{admin.realm_path}/users/{user['id']}/logout", "revoke his sessions")
+    renewed = httpx.post(
+        keycloak.credentials.token_endpoint,
+        data={"grant_type": "refresh_token", "client_id": BRIEF_CLI, "refresh_token": issued["refresh_token"]},
+    )
+    assert renewed.status_code == 400 and renewed.json()["error"] == "invalid_grant", renewed.text
+    # The token already issued is verified offline, so it stands until it expires, then never again.
+    answer = refused_once_expired(world, issued["access_token"])
+    assert answer.status_code == 401 and "expired" in answer.text, answer.text
+
+
+def test_a_disabled_person_or_a_withdrawn_role_holds_only_until_his_last_token_expires(world, keycloak):
+    username, password = brief_person(keycloak, Role.AUDITOR)
+    before = sign_in(keycloak, username, password)["access_token"]
+    with keycloak.admin() as admin:
+        ensure_person(admin, Person(username, "Probe", "Person", "oversight", (Role.LEGAL_OFFICER,)), password)
+    # A new token carries the change at once (and an oversight body cannot hold that role).
+    after = {"Authorization": f"Bearer {sign_in(keycloak, username, password)['access_token']}"}
+    answer = world.apps["intake"].get("/v1/access-log", headers=after)
+    assert answer.status_code == 401 and "oversight agency cannot hold legal_officer" in answer.text, answer.text
+    # The token issued before the change still holds the auditor's role until it expires.
+    assert world.apps["intake"].get("/v1/access-log", headers={"Authorization": f"Bearer {before}"}).status_code == 200
+    with keycloak.admin() as admin:
+        admin.set_user_enabled(username, False)
+    refused = httpx.post(
+        keycloak.credentials.token_endpoint,
+        data={"grant_type": "password", "client_id": BRIEF_CLI, "username": username, "password": password},
+    )
+    assert refused.status_code in (400, 401), refused.text
+    assert refused_once_expired(world, before).status_code == 401

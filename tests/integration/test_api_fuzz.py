@@ -56,7 +56,7 @@ CHECKS = (
 def config() -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
-            # The token only: X-Actor and X-Purpose are declared parameters, so they are fuzzed too.
+            # The token only: X-Purpose is a declared parameter, so it is fuzzed too.
             "headers": {"Authorization": HEADERS["Authorization"]},
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
             "phases": {

@@ -17,7 +17,7 @@ from services.status.tables import captive_facts, decisions
 from shared.contracts import EventEnvelope, encode
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.topics import dead_letter
-from tests.support import HEADERS, build_app, read_topic, registration, settings_for, wait_until
+from tests.support import HEADERS, build_app, read_topic, registration, settings_for, signed_in, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +45,8 @@ def test_writes_accepted_while_the_broker_is_down_all_arrive_once_in_order(own_b
         "status", database_url=new_database("status"), bootstrap=bootstrap, prefix=topic_prefix
     )
     with (
-        TestClient(build_app("intake", intake_settings), headers=HEADERS) as intake,
-        TestClient(build_app("status", status_settings), headers=HEADERS) as status,
+        signed_in(TestClient(build_app("intake", intake_settings))) as intake,
+        signed_in(TestClient(build_app("status", status_settings))) as status,
     ):
         for service in (intake, status):
             wait_until(lambda service=service: service.get("/readyz").status_code == 200, what="services ready")
@@ -94,8 +94,8 @@ def intake_then_status(kafka_bootstrap, new_database, topic_prefix):
         "status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
     )
     with (
-        TestClient(build_app("intake", intake_settings), headers=HEADERS) as intake,
-        TestClient(build_app("status", status_settings, background=False), headers=HEADERS) as status,
+        signed_in(TestClient(build_app("intake", intake_settings))) as intake,
+        signed_in(TestClient(build_app("status", status_settings, background=False))) as status,
     ):
         yield intake, status
         status.app.state.runtime.consumer.close()

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.support import HEADERS, build_app, registration, settings_for
+from tests.support import HEADERS, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def intake(new_database, kafka_bootstrap, topic_prefix):
     settings = settings_for(
         "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
     )
-    with TestClient(build_app("intake", settings, background=False), headers=HEADERS) as client:
+    with signed_in(TestClient(build_app("intake", settings, background=False))) as client:
         yield client
 
 

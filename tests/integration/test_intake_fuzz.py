@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import HEADERS, build_app, registration, settings_for
+from tests.support import HEADERS, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def intake(postgres_server, kafka_bootstrap):
     settings = settings_for(
         "intake", database_url=create_database(postgres_server, name), bootstrap=kafka_bootstrap, prefix="fuzz."
     )
-    with TestClient(build_app("intake", settings, background=False), headers=HEADERS) as client:
+    with signed_in(TestClient(build_app("intake", settings, background=False))) as client:
         answer = client.post("/v1/captives", json=registration(), headers=HEADERS)
         client.captive_id = answer.json()["captive_id"]
         yield client

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from shared.contracts import DecodedEvent, EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
-from tests.support import HEADERS, KPA_MEMBERSHIP, build_app, registration, settings_for
+from tests.support import HEADERS, KPA_MEMBERSHIP, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def status(postgres_server, kafka_bootstrap):
     settings = settings_for(
         "status", database_url=create_database(postgres_server, name), bootstrap=kafka_bootstrap, prefix="status-api."
     )
-    with TestClient(build_app("status", settings, background=False), headers=HEADERS) as client:
+    with signed_in(TestClient(build_app("status", settings, background=False))) as client:
         runtime = client.app.state.runtime
         registered = CaptiveRegistered(captive_id=CAPTIVE, **registration(armed_force=KPA_MEMBERSHIP))
         envelope = EventEnvelope(

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from deploy.keycloak.provision import REALM
+from deploy.keycloak.server import KEYCLOAK_VERSION
 from services.cli import Service, service_module, service_settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
@@ -24,6 +26,7 @@ def test_each_service_runs_from_the_one_image_with_its_settings_and_port():
         assert spec["depends_on"] == {
             "kafka": {"condition": "service_healthy"},
             "postgres": {"condition": "service_healthy"},
+            "keycloak-provision": {"condition": "service_completed_successfully"},
         }
 
 
@@ -49,12 +52,26 @@ def test_every_setting_without_a_default_is_provided_and_file_paths_are_writable
                 assert f"{prefix}{name}".upper() in env, (
                     f"{service.value}: {prefix}{name} has no default and is not set"
                 )
-        # Files the service creates on first start (checkpoint key, registry, token key) default
-        # to paths relative to the working directory: it must be the volume they share.
+        # Files the service creates on first start (its checkpoint key) default to paths relative
+        # to the working directory: it must be the volume they share.
         volumes = COMPOSE["services"][service.value]["volumes"]
         assert f"captives-secrets:{workdir}" in volumes, (workdir, volumes)
-        for name in ("AUTH_REGISTRY_FILE", "AUTH_SIGNING_KEY_FILE"):
-            assert env[name].startswith(workdir + "/"), (name, env[name])
+        # No signing key anywhere: the services verify the issuer's tokens against its keys.
+        assert not any("SIGNING" in name for name in env), env
+
+
+def test_the_services_verify_the_tokens_keycloak_issues_and_wait_for_its_realm():
+    keycloak = COMPOSE["services"]["keycloak"]
+    hostname = _environment("keycloak")["KC_HOSTNAME"]
+    for service in Service:
+        env = _environment(service.value)
+        assert env["AUTH_OIDC_ISSUER"] == f"{hostname}/realms/{REALM}"
+        assert env["AUTH_OIDC_JWKS_URI"].startswith("http://keycloak:")
+        depends = COMPOSE["services"][service.value]["depends_on"]
+        assert depends["keycloak-provision"]["condition"] == "service_completed_successfully"
+    assert keycloak["image"].endswith(f":{KEYCLOAK_VERSION}")
+    assert all(port.startswith("127.0.0.1:") for port in keycloak["ports"])  # dev mode: not on the network
+    assert "provision" in COMPOSE["services"]["keycloak-provision"]["command"]
 
 
 def test_the_services_agree_on_the_broker_and_the_topic_names():

@@ -1,0 +1,110 @@
+"""B9: an authenticated read while bursts of 200 requests with bad credentials arrive at once,
+side by side with the same read and no burst.
+
+The services issue no tokens (Keycloak does) and verify a bearer token with the issuer's public
+key, so a bad credential costs a signature check, not a password hash. The burst mixes what an
+attacker can send without a key: garbage, a real token with its signature altered, and a token
+naming a key id the issuer never published (which could make a verifier fetch the issuer's keys
+again on every request: ours refetches at most once per 30 s). Every bad request must get 401.
+The services run as processes (bench/stack.py); the read is `GET /v1/captives/{id}` on intake."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from bench.growth import percentile
+from bench.harness import Harness, operator_headers
+from bench.results import BenchResult
+from bench.samples import registration_body
+
+ID = "B9"
+TITLE = "Authenticated read p99 during bursts of 200 bad-credential requests, against no burst"
+SIZES = {
+    "quick": {"reads": 300, "burst": 200, "rounds": 5},
+    "full": {"reads": 3000, "burst": 200, "rounds": 30},
+}
+SENDERS = 50  # concurrent attackers per burst
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def bad_tokens(good: str) -> list[str]:
+    header, payload, signature = good.split(".")
+    flipped = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
+    unknown_key = _b64({"alg": "RS256", "typ": "JWT", "kid": uuid.uuid4().hex})
+    return ["not-a-token", f"{header}.{payload}.{flipped}", f"{unknown_key}.{payload}.{signature}"]
+
+
+def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
+    reads, burst, rounds = sizes["reads"], sizes["burst"], sizes["rounds"]
+    stack = harness.stack()
+    url = stack.urls["intake"]
+    good = operator_headers()
+    with httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/v1/captives", json=registration_body(), headers=dict(good))
+        answer.raise_for_status()
+        path = f"/v1/captives/{answer.json()['captive_id']}"
+
+        def timed_read() -> float:
+            started = time.perf_counter()
+            answer = client.get(path, headers=dict(good))
+            elapsed = time.perf_counter() - started
+            answer.raise_for_status()
+            return elapsed * 1000
+
+        for _ in range(20):  # warm up the connection, the verifier's key cache, the database
+            timed_read()
+        task = harness.task("B9 reads, no burst", total=reads, unit=" reads/s")
+        quiet = []
+        for n in range(reads):
+            quiet.append(timed_read())
+            task.update(n + 1)
+        task.done()
+
+        forged = bad_tokens(good["Authorization"].removeprefix("Bearer "))
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def attack(n: int, attacker: httpx.Client) -> None:
+            answer = attacker.get(path, headers={"Authorization": f"Bearer {forged[n % len(forged)]}"})
+            with lock:
+                statuses.append(answer.status_code)
+
+        loud = []
+        task = harness.task("B9 reads during bursts", total=rounds, unit=" bursts/s")
+        with httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=SENDERS)) as attacker:
+            for number in range(rounds):
+                with ThreadPoolExecutor(SENDERS) as pool:
+                    pending = [pool.submit(attack, n, attacker) for n in range(burst)]
+                    while not all(future.done() for future in pending):
+                        loud.append(timed_read())
+                    for future in pending:
+                        future.result()
+                task.update(number + 1)
+        task.done()
+
+    quiet_p50, quiet_p99 = percentile(quiet, 0.50), percentile(quiet, 0.99)
+    loud_p50, loud_p99 = percentile(loud, 0.50), percentile(loud, 0.99)
+    result.add("read p50, no burst", quiet_p50, "ms", digits=1)
+    result.add("read p99, no burst", quiet_p99, "ms", digits=1)
+    result.add("read p50, during bursts", loud_p50, "ms", digits=1, ratio=loud_p50 / quiet_p50, ratio_to="no burst")
+    result.add("read p99, during bursts", loud_p99, "ms", digits=1, ratio=loud_p99 / quiet_p99, ratio_to="no burst")
+    refused = sum(1 for status in statuses if status == 401)
+    result.add("bad-credential requests refused with 401", refused, f"of {len(statuses)}")
+    result.series["reads_ms"] = {"no burst": quiet, "during bursts": loud}
+    result.notes.append(
+        f"{len(loud)} reads during {rounds} bursts of {burst} bad-credential requests from {SENDERS} senders "
+        f"(garbage, an altered signature, an unknown key id), against {len(quiet)} reads with no burst."
+    )
+    if refused != len(statuses):
+        others = sorted({status for status in statuses if status != 401})
+        result.notes.append(f"NOT ALL REFUSED: answers other than 401: {others}")
