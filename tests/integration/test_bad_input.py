@@ -25,7 +25,8 @@ from fastapi.testclient import TestClient
 from deploy.postgres.cluster import create_database, drop_database
 from services.intake.keys import open_events
 from shared.contracts import decode
-from tests.support import AUTH, HEADERS, build_app, read_topic, registration, settings_for, wait_until
+from shared.settings import AuthSettings
+from tests.support import HEADERS, build_app, read_topic, registration, settings_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def stack(postgres_server, kafka_bootstrap) -> Iterator[Stack]:
             databases.append(f"badinput_{service}_{suffix}")
             url = create_database(postgres_server, databases[-1])
             settings = settings_for(service, database_url=url, bootstrap=kafka_bootstrap, prefix=prefix)
-            settings.auth = AUTH.model_copy(update={"max_body_bytes": MAX_BODY_BYTES})
+            settings.auth = AuthSettings().model_copy(update={"max_body_bytes": MAX_BODY_BYTES})
             clients[service] = TestClient(build_app(service, settings)).__enter__()
         answer = clients["intake"].post("/v1/captives", json=registration(), headers=HEADERS)
         assert answer.status_code == 201, answer.text
@@ -122,7 +123,7 @@ def test_every_write_refuses_a_body_over_the_limit_declared_or_not(stack):
 
 
 def test_every_write_refuses_json_nested_deeper_than_the_limit(stack):
-    deep = "[" * (AUTH.max_json_depth + 1) + "]" * (AUTH.max_json_depth + 1)
+    deep = "[" * (AuthSettings().max_json_depth + 1) + "]" * (AuthSettings().max_json_depth + 1)
     for _service, client, url in writes(stack):
         answer = refused(client, url, deep)
         assert answer.status_code == 400 and "nesting" in answer.json()["detail"]
