@@ -33,7 +33,7 @@ class Refusal(BaseModel):
 
 
 REASONS = {
-    400: "a malformed header (If-Match, X-Actor, X-Purpose) or JSON nested too deeply",
+    400: "a malformed header (If-Match, X-Purpose) or JSON nested too deeply",
     401: "no valid access token, or its client has been revoked",
     403: "the token lacks the scope this endpoint needs, or the caller may not do this",
     404: "no such captive, list or disposition (also what a partner state is told of a captive it may not see)",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -163,7 +164,41 @@ def write(
             projections.project(session, envelope, payload)
         return answer(envelopes)
 
-    return command.run(body, transaction, retry_conflicts=True)
+    return disclosed(command, command.run(body, transaction, retry_conflicts=True))
+
+
+def disclosed(command: Command, response: JSONResponse) -> JSONResponse:
+    """A write's answer that carries wishes-and-risk findings (a refusal's `blocked_by`, a list
+    check's reasons per entry, the withheld entries of an execution, a replayed answer alike) is a
+    read of that tier: recorded in the access log before it leaves, or withheld from a caller who
+    may not read it, exactly as a GET of the same findings would be."""
+    document = orjson.loads(response.body)
+    if not _carries(document, RISK_KEYS):
+        return response
+    named = command.request.path_params.get("captive_id")
+    captive_ids = sorted(_captive_ids(document) | ({named} if named else set()))
+    shown = disclose(command.request, command.caller, document, captive_ids)
+    if shown is document:
+        return response
+    kept = {name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")}
+    return JSONResponse(shown, status_code=response.status_code, headers=kept)
+
+
+def _carries(value: Any, keys: frozenset[str]) -> bool:
+    if isinstance(value, dict):
+        return any((k in keys and v) or _carries(v, keys) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_carries(item, keys) for item in value)
+    return False
+
+
+def _captive_ids(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["captive_id"]} if isinstance(value.get("captive_id"), str) else set()
+        return found.union(*(_captive_ids(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_captive_ids(item) for item in value))
+    return set()
 
 
 def one_append(

@@ -67,13 +67,15 @@ class TokenSource:
 
 
 class BearerAuth(httpx.Auth):
-    """httpx auth: the source's current token on every request."""
+    """httpx auth: the source's current token on every request that names no other credential
+    of its own (a request sent with another person's headers keeps them)."""
 
     def __init__(self, source: TokenSource):
         self.source = source
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.source.token()}"
+        if "Authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {self.source.token()}"
         yield request
 
 

@@ -19,12 +19,13 @@ from kafka import KafkaProducer
 
 from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
-from tests.support import APPROVER, HEADERS, OFFICER, caught_up, read_topic, registration, wait_until
+from tests.support import APPROVER, HEADERS, as_person, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
-# Two persons of the realm: a disposition officer proposes, an approver approves.
-OFFICER_1, OFFICER_2 = OFFICER, APPROVER
+# Two persons of the realm. The first holds both roles (officer and approver), so his attempt to
+# approve his own proposal is refused by the two-person rule, not for want of a scope.
+OFFICER_1, OFFICER_2 = as_person("p.honchar"), APPROVER
 PRIVATE_ICRC = {
     "interviewer": "ICRC delegate 4",
     "interviewer_agency": "ICRC",
@@ -108,7 +109,7 @@ def test_the_disposition_worked_example(stack):
     risk(stack, him, "KR", "NO_REAL_RISK")
     claim = disposition.post(
         f"/v1/captives/{him}/partner-claims",
-        headers=OFFICER_1,
+        headers=HEADERS,  # a claim received by diplomatic note, recorded by the legal service's system
         json={"state": "KR", "basis": "Constitution of the Republic of Korea, Art. 3"},
     )
     assert claim.status_code == 201
@@ -167,7 +168,8 @@ def test_the_disposition_worked_example(stack):
     assert all(results[captive_id]["eligible"] for captive_id in willing)
 
     # Two people: the proposer may not approve; and an entry that became ineligible stops approval.
-    assert disposition.post(f"/v1/exchange-lists/{list_id}/proposal", headers=OFFICER_1).json()["proposed"] == 3
+    proposal = disposition.post(f"/v1/exchange-lists/{list_id}/proposal", headers=OFFICER_1)
+    assert proposal.status_code == 201 and proposal.json()["proposed"] == 3, proposal.text
     own = disposition.post(f"/v1/exchange-lists/{list_id}/approval", headers=OFFICER_1)
     assert own.status_code == 403 and "two-person rule" in own.text
     before_new_risk = datetime.now(UTC).isoformat()

@@ -558,3 +558,31 @@ def test_a_disabled_person_or_a_withdrawn_role_holds_only_until_his_last_token_e
     )
     assert refused.status_code in (400, 401), refused.text
     assert refused_once_expired(world, before).status_code == 401
+
+
+def test_a_refusal_s_reasons_and_an_exchange_list_s_check_are_reads_in_the_access_log(world):
+    """A write's answer that carries wishes-and-risk findings discloses them like a GET would."""
+    answer = world.apps["intake"].post("/v1/captives", json=registration(), headers=HEADERS)
+    him = answer.json()["captive_id"]
+    disposition = world.apps["disposition"]
+    wait_until(lambda: disposition.get(f"/v1/captives/{him}", headers=HEADERS).status_code == 200, what="him")
+    refused = disposition.post(
+        f"/v1/captives/{him}/dispositions", json=STAY, headers={**OFFICER, "X-Purpose": "a refused proposal"}
+    )
+    assert refused.status_code == 409 and refused.json()["blocked_by"], refused.text
+    drafted = disposition.post(
+        "/v1/exchange-lists",
+        json={"counterpart_state": "RU", "agreement": "test agreement", "captive_ids": [him]},
+        headers=OFFICER,
+    )
+    assert drafted.status_code == 201, drafted.text
+    checked = disposition.post(
+        f"/v1/exchange-lists/{drafted.json()['list_id']}/check", headers={**OFFICER, "X-Purpose": "a list check"}
+    )
+    assert checked.status_code == 201 and checked.json()["results"][0]["blocked_by"], checked.text
+    auditor = bearer(world.tokens[Role.AUDITOR])
+    entries = disposition.get("/v1/access-log", params={"captive_id": him}, headers=auditor).json()["entries"]
+    logged = {(entry["method"], entry["purpose"]): entry for entry in entries}
+    for purpose in ("a refused proposal", "a list check"):
+        entry = logged[("POST", purpose)]
+        assert entry["tiers"] == ["wishes_and_risk"] and entry["actor"] == "Iryna Bondarenko (i.bondarenko)", entry
