@@ -38,7 +38,9 @@ from shared.settings import AuthSettings
 
 log = structlog.get_logger(__name__)
 
-NAME_LIMIT = 120  # of a person's display name as events record it
+# Events hold an actor in 200 characters: a person's name and username in 90 each, and an
+# identifier (a subject or a client id) in 150.
+NAME_LIMIT, IDENTIFIER_LIMIT = 90, 150
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class Gate:
         except IssuerUnreachable as error:
             log.warning("identity provider unreachable", error=str(error))
             raise HTTPException(503, "the identity provider's keys could not be fetched; try again") from None
+        if len(verified.subject) > IDENTIFIER_LIMIT or len(verified.client_id or "") > IDENTIFIER_LIMIT:
+            raise _unauthorized(f"the token's subject or client id is longer than {IDENTIFIER_LIMIT} characters")
         agency = self.directory.current().agencies.get(verified.agency_id)
         if agency is None:
             raise _unauthorized(f"agency {verified.agency_id} is not in this deployment's agency directory")

@@ -183,7 +183,7 @@ def test_the_full_capture_record_and_every_later_fact_come_back_in_order(intake)
         "IdentityAmended",
     ]
     assert [e["streamversion"] for e in history] == list(range(1, 10))
-    assert all(e["actor"] == "officer-test via operator" and e["agency"] == "operator" for e in history)
+    assert all(e["actor"] == "client captives-operator" and e["agency"] == "operator" for e in history)
     assert history[2]["time"] == "2025-01-13T12:00:00Z"  # when it happened, not when it was typed in
 
     record = intake.get(f"/v1/captives/{captive_id}")

@@ -1,0 +1,57 @@
+"""Who a verified token says the caller is, as events record it: a person by his subject (the
+two-person rule compares those), shown by name and username; a system by its client id."""
+
+from __future__ import annotations
+
+from shared.auth.agencies import Agency
+from shared.auth.gate import Caller, Grant
+from shared.auth.oidc import VerifiedCaller
+from shared.auth.roles import AgencyKind, Role, Scope
+
+HQ = Agency(agency_id="ua-coordination-hq", name="HQ", kind=AgencyKind.DETAINING_STATE)
+KR = Agency(agency_id="kr-liaison", name="KR", kind=AgencyKind.PARTNER_STATE, state="KR")
+
+
+def caller(agency: Agency = HQ, roles=(Role.DISPOSITION_OFFICER,), **verified) -> Caller:
+    fields = {
+        "subject": "0b6f2c1e-5d2a-4c8e-9f1a-7e3d2b1c0a99",
+        "agency_id": agency.agency_id,
+        "roles": frozenset(roles),
+        "client_id": None,
+        "username": "i.bondarenko",
+        "name": "Iryna Bondarenko",
+        "token_id": "t1",
+        "expires_at": 0,
+    }
+    return Caller(Grant(VerifiedCaller(**fields | verified), agency, frozenset(roles)), purpose=None)
+
+
+def test_a_person_is_recorded_by_subject_and_shown_by_name_and_username():
+    person = caller()
+    assert person.is_person
+    assert person.actor_id == "person:0b6f2c1e-5d2a-4c8e-9f1a-7e3d2b1c0a99"
+    assert person.actor == "Iryna Bondarenko (i.bondarenko)"
+    assert person.may(Scope.DISPOSITION_PROPOSE) and not person.may(Scope.DISPOSITION_APPROVE)
+
+
+def test_a_system_is_never_a_person():
+    system = caller(client_id="hq-disposition", username="service-account-hq-disposition", name=None)
+    assert not system.is_person
+    assert (system.actor_id, system.actor, system.client_id) == (
+        "client:hq-disposition",
+        "client hq-disposition",
+        "hq-disposition",
+    )
+
+
+def test_a_name_the_person_edited_cannot_carry_controls_or_bidi_overrides_or_overflow_the_event():
+    spoofed = caller(name="Mariia\u202e Shevchenko\x85", username="m" * 300)
+    assert "\u202e" not in spoofed.actor and "\x85" not in spoofed.actor
+    assert len(spoofed.actor) <= 200  # the envelope's limit
+    # The identity the rules compare is the subject, whatever the name says.
+    assert spoofed.actor_id == caller().actor_id
+
+
+def test_a_partner_state_s_caller_speaks_for_its_state_only():
+    liaison = caller(KR, roles=(Role.PARTNER_STATE_LIAISON,), username="kim.jiwoo", name="Jiwoo Kim")
+    assert liaison.partner_state == "KR" and caller().partner_state is None
