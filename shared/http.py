@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
 from shared.contracts.envelope import EventMetadata
+from shared.contracts.moments import IsoDatetime
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
 from shared.service import DbSession, Runtime, ServiceRuntime
 
@@ -42,7 +43,7 @@ def within_the_calendar(moment: datetime) -> datetime:
     return moment
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(within_the_calendar)]
+Moment = Annotated[IsoDatetime, AfterValidator(within_the_calendar)]
 
 
 class When(BaseModel):

@@ -8,10 +8,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
 from shared.contracts.intake import LongText, Name, ShortText
+from shared.contracts.moments import IsoDatetime
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.status import FactUsed, Part, RuleApplied
 from shared.contracts.tiers import DataTier, tiered
@@ -122,7 +123,7 @@ class ExchangeEligibilityChanged(EventPayload):
     facts: list[FactUsed] = tiered(WISH)
     # The moment the answer stands for and every event it was folded from: enough to reproduce it
     # (`captives audit reproduce`).
-    decided_at: AwareDatetime | None = tiered(REF, None)
+    decided_at: IsoDatetime | None = tiered(REF, None)
     events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
@@ -201,7 +202,7 @@ class DispositionStopped(EventPayload):
     captive_id: CaptiveRef = tiered(REF)
     disposition_id: ShortText = tiered(REF)
     blocked_by: list[RuleApplied] = tiered(WISH)
-    decided_at: AwareDatetime | None = tiered(REF, None)
+    decided_at: IsoDatetime | None = tiered(REF, None)
     events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 

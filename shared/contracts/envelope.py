@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from asgi_correlation_id.context import correlation_id as request_correlation_id
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.moments import IsoDatetime
 
 ALIASES = ConfigDict(
     frozen=True,
@@ -34,8 +36,8 @@ class EventEnvelope(BaseModel):
         min_length=1, max_length=64, description="the stream: a captive id, or a conflict-level subject"
     )
     datacontenttype: Literal["application/json"] = "application/json"
-    occurred_at: AwareDatetime = Field(alias="time")
-    recorded_at: AwareDatetime = Field(alias="recordedat")
+    occurred_at: IsoDatetime = Field(alias="time")
+    recorded_at: IsoDatetime = Field(alias="recordedat")
     stream_version: int = Field(alias="streamversion", ge=1)
     schema_version: int = Field(alias="schemaversion", ge=1)
     correlation_id: str = Field(alias="correlationid", min_length=1, max_length=64)

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
+from shared.contracts.moments import IsoDatetime
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.tiers import DataTier, tiered
 from shared.contracts.withheld import Withheld
@@ -112,7 +113,7 @@ class Capture(Part):
     """Each part carries its own tier: the time stays in clear (protection runs from it, and
     status and disposition read it); where, by whom and how are identity and sealed."""
 
-    captured_at: AwareDatetime = tiered(REF)
+    captured_at: IsoDatetime = tiered(REF)
     place: ShortText | Withheld = tiered(ID)
     capturing_unit: ShortText | Withheld = tiered(ID)
     circumstances: LongText | Withheld | None = tiered(ID, None)
@@ -146,7 +147,7 @@ class Consent(Part):
     """The captive's agreement to record Art. 122(4) details, and what for (data minimisation)."""
 
     purpose: LongText
-    obtained_at: AwareDatetime | None = None
+    obtained_at: IsoDatetime | None = None
 
 
 class PersonToInform(Part):
