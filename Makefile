@@ -16,7 +16,8 @@ kafka: $(VENV)/.installed
 	@deploy/kafka/install.sh
 	@$(BIN)/python -c "from deploy.kafka.node import fetch, pinned_version; fetch(); print('Kafka', pinned_version(), 'ready in deploy/kafka/lib')"
 
-## Keycloak (the OpenID Connect provider of issue 17) from Maven Central, unpacked in deploy/keycloak/dist.
+## Keycloak (the OpenID Connect provider whose tokens the services verify) from Maven Central,
+## unpacked in deploy/keycloak/dist.
 ## Java and Maven, as for Kafka.
 keycloak: $(VENV)/.installed
 	@deploy/kafka/install.sh
@@ -28,8 +29,8 @@ postgres:
 browser:
 	@deploy/browser/install.sh
 
-## Start Kafka and the three services on SQLite (./var); Ctrl-C stops everything.
-up: deps
+## Start Keycloak, Kafka and the three services on SQLite (./var); Ctrl-C stops everything.
+up: deps keycloak
 	$(BIN)/captives up
 
 ## Every test: unit, integration and end-to-end, against a real Kafka, PostgreSQL and Keycloak it starts itself.
@@ -38,7 +39,7 @@ test: deps postgres browser keycloak
 
 ## Benchmarks against a real Kafka and PostgreSQL: a table, bench/results/<timestamp>.json and
 ## docs/performance.md. Quick sizes; `make bench ARGS=--full` for the issue's (ARGS: see python -m bench --help).
-bench: deps postgres
+bench: deps postgres keycloak
 	$(BIN)/python -m bench $(ARGS)
 
 ## Only the fast tests that need no broker or database.
@@ -48,7 +49,7 @@ test-unit: $(VENV)/.installed
 ## Faults and bad input: the long versions of the fuzz tests (schemathesis on every service's
 ## OpenAPI, hypothesis on every event version, raw HTTP edge cases), then 10,000 writes under two
 ## rounds of every fault and the history checker's table.
-chaos: deps postgres
+chaos: deps postgres keycloak
 	CHAOS_FULL=1 $(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_bad_input.py tests/unit/test_event_contracts.py
 	$(BIN)/python -m tests.chaos
 

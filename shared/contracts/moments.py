@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
 
-ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)")
+# The zone is optional here only so that a time without one gets pydantic's own answer ("should
+# have timezone info"): AwareDatetime refuses it next.
+ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?")
 NOT_A_TIME = "a time must be an ISO 8601 string with a zone, e.g. 2025-01-11T09:00:00Z, not {!r}"
 
 
