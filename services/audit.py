@@ -76,15 +76,19 @@ def with_identity(entries: list[Entry], intake_session: Session) -> list[Entry]:
 
 
 def timeline(records: Iterable, captive_id: str) -> list[Entry]:
-    """The captive's events among `records` (keyed by captive id), in recorded order."""
-    entries = []
+    """The captive's events among `records` (keyed by captive id), in recorded order, each once:
+    a relay that crashed after publishing and before marking it published publishes it again."""
+    entries, seen = [], set()
     for record in records:
         if record.key is None or record.key.decode(errors="replace") != captive_id:
             continue
         try:
-            entries.append(Entry(decode(record.value)))
+            event = decode(record.value)
         except InvalidEvent:
             continue  # not part of the record: the consumers dead-lettered it
+        if event.envelope.id not in seen:
+            seen.add(event.envelope.id)
+            entries.append(Entry(event))
     return sorted(entries, key=lambda e: (e.event.envelope.recorded_at, e.service, e.event.envelope.stream_version))
 
 

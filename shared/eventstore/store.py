@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -116,6 +117,11 @@ class InsertWithOutbox:
         return set(session.execute(self.statement, {"events": orjson.dumps(event_rows).decode(), **outbox}).scalars())
 
 
+class StreamHead(NamedTuple):
+    hash: str
+    recorded_at: datetime | None  # None for a new stream
+
+
 class EventStore:
     def __init__(self, tables: EventStoreTables, *, source: str, topic: str, sealer: Sealer | None = None):
         self.tables = tables
@@ -150,11 +156,16 @@ class EventStore:
         """The `prevhash` of the first event each stream gets in `appends`: GENESIS for a new
         stream, else the hash of the envelope stored at the version its first append expects.
         A stream with no envelope at that version is left out: it has not got that far."""
+        return {stream: head.hash for stream, head in self.stream_heads(session, appends).items()}
+
+    def stream_heads(self, session: Session, appends: Sequence[StreamAppend]) -> dict[str, StreamHead]:
+        """For each stream of `appends`, the event its first append follows: its hash (GENESIS
+        for a new stream) and when it was recorded. Left out as in `previous_hashes`."""
         events = self.tables.events
         expected: dict[str, int] = {}
         for append in appends:
             expected.setdefault(append.stream_id, append.expected_version)
-        found = {stream: GENESIS for stream, version in expected.items() if version == 0}
+        found = {stream: StreamHead(GENESIS, None) for stream, version in expected.items() if version == 0}
         pairs = [(stream, version) for stream, version in expected.items() if version]
         for start in range(0, len(pairs), 500):
             chunk = pairs[start : start + 500]
@@ -163,8 +174,10 @@ class EventStore:
                 where = (events.c.stream_id == stream) & (events.c.stream_version == version)
             else:
                 where = sa.tuple_(events.c.stream_id, events.c.stream_version).in_(chunk)
-            rows = session.execute(sa.select(events.c.stream_id, events.c.envelope).where(where)).all()
-            found.update({stream: event_hash(envelope.encode()) for stream, envelope in rows})
+            rows = session.execute(
+                sa.select(events.c.stream_id, events.c.envelope, events.c.recorded_at).where(where)
+            ).all()
+            found.update({stream: StreamHead(event_hash(raw.encode()), at) for stream, raw, at in rows})
         return found
 
     def append(
@@ -196,7 +209,8 @@ class EventStore:
         to report (the API's 409 gives it); the store then rolls the transaction back."""
         if not appends:
             return []
-        chain = self.previous_hashes(session, appends)
+        heads = self.stream_heads(session, appends)
+        chain = {stream: head.hash for stream, head in heads.items()}
         # Appends to one stream may follow each other in the batch, each expecting the last's version.
         running: dict[str, int] = {}
         for index, append in enumerate(appends):
@@ -205,7 +219,10 @@ class EventStore:
             if at != append.expected_version:
                 raise self._conflict(session, appends, index)
             running[stream] = append.expected_version + len(append.payloads)
-        recorded_at = utc_now()
+        now = utc_now()
+        # Never earlier than the stream's last event: a clock stepped back on this host, or an
+        # instance whose clock is behind another's, would otherwise reorder what was known when.
+        recorded = {stream: max(now, head.recorded_at) if head.recorded_at else now for stream, head in heads.items()}
         unsealed = [
             Unsealed(str(uuid.uuid4()), append.stream_id, payload, payload.model_dump(mode="json"))
             for append in appends
@@ -227,8 +244,8 @@ class EventStore:
                     source=self.source,
                     type=payload.event_type,
                     subject=append.stream_id,
-                    occurred_at=append.metadata.occurred_at or recorded_at,
-                    recorded_at=recorded_at,
+                    occurred_at=append.metadata.occurred_at or recorded.get(append.stream_id, now),
+                    recorded_at=recorded.get(append.stream_id, now),
                     stream_version=append.expected_version + offset,
                     schema_version=payload.schema_version,
                     correlation_id=append.metadata.correlation_id,

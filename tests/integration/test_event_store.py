@@ -106,3 +106,22 @@ def test_concurrent_appends_at_the_same_version_have_exactly_one_winner(store):
     assert sorted(outcomes) == ["conflict"] * (writers - 1) + ["won"]
     with sessions() as session:
         assert [e.envelope.stream_version for e in events.read_stream(session, STREAM)] == [1, 2]
+
+
+def test_recorded_at_never_runs_backwards_in_a_stream_when_the_clock_steps_back(store, monkeypatch):
+    events, sessions = store
+    with sessions.begin() as session:
+        [first] = events.append(session, STREAM, 0, [amendment(1)], META)
+    # The host's clock is stepped back a year (NTP, a VM restored, another instance behind).
+    behind = first.recorded_at.replace(year=first.recorded_at.year - 1)
+    monkeypatch.setattr("shared.eventstore.store.utc_now", lambda: behind)
+    with sessions.begin() as session:
+        [second] = events.append(session, STREAM, 1, [amendment(2)], META)
+        [elsewhere] = events.append(session, "CAP-0000-0000-00BB", 0, [amendment(3)], META)
+    assert second.recorded_at == first.recorded_at  # not a year before the event it follows
+    assert elsewhere.recorded_at == behind  # a new stream has nothing to follow
+    with sessions() as session:
+        assert [e.envelope.recorded_at for e in events.read_stream(session, STREAM)] == [
+            first.recorded_at,
+            first.recorded_at,
+        ]
