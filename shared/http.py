@@ -46,6 +46,11 @@ def within_the_calendar(moment: datetime) -> datetime:
 Moment = Annotated[IsoDatetime, AfterValidator(within_the_calendar)]
 
 
+# Lists in requests are bounded (the OpenAPI documents state it), so no one request can make an
+# event larger than the broker takes. Event contracts stay as they were (they must read old events).
+MAX_EVIDENCE_REFS = 50
+
+
 class When(BaseModel):
     occurred_at: Moment | None = Field(
         default=None, description="when it happened or takes effect (default: now); never in the future"

@@ -43,6 +43,7 @@ from shared.contracts.disposition import (
     DispositionRequest,
     DispositionStep,
     DispositionStepRefused,
+    EvidenceRef,
     ExchangeListApproved,
     ExchangeListChecked,
     ExchangeListCreated,
@@ -66,10 +67,10 @@ from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.intake import LongText, Name
 from shared.contracts.status import RuleApplied
-from shared.contracts.tiers import DataTier
+from shared.contracts.tiers import DataTier, tiered
 from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
-from shared.http import Command, When, Writer, iso, not_in_future, parse_as_of
+from shared.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_future, parse_as_of
 from shared.idempotency import Answer
 from shared.refusals import refusals
 from shared.service import DbSession, NotFound, ServiceRuntime
@@ -81,6 +82,11 @@ MAX_LIST = 2000
 
 
 class RiskRequest(RiskAssessment, When):
+    onward_states: list[CountryAlpha2] = tiered(DataTier.WISHES_AND_RISK, default_factory=list, max_length=20)
+    evidence_refs: list[EvidenceRef] = tiered(
+        DataTier.WISHES_AND_RISK, default_factory=list, max_length=MAX_EVIDENCE_REFS
+    )
+
     @model_validator(mode="after")
     def _onward_said_once(self):
         """An assessment says whether the destination would hand him on, and to whom, in one

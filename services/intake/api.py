@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -50,6 +50,7 @@ from shared.contracts.intake import (
     Movement,
     MovementKind,
     MovementRecorded,
+    NotifiableField,
     Notification,
     NotificationSent,
     Prosecution,
@@ -162,7 +163,10 @@ class CaptureCardRequest(CaptureCard, When, ClientInput):
 
 
 class NotificationRequest(Notification, When, ClientInput):
-    pass
+    # Each field at most once: a notification lists what it sent, not how often.
+    fields_sent: list[NotifiableField] = tiered(
+        DataTier.REFERENCE, min_length=1, max_length=len(get_args(NotifiableField))
+    )
 
 
 class ForceMembershipRequest(ForceMembershipInput, When):

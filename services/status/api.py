@@ -32,6 +32,7 @@ from shared.contracts.status import (
     RULEBOOK_STREAM,
     ConflictFact,
     ConflictFactRecorded,
+    EvidenceRef,
     LegalFinding,
     LegalFindingRecorded,
     RulebookAdopted,
@@ -45,9 +46,21 @@ from shared.contracts.status import (
     TribunalRuling,
     TribunalRulingReviewed,
 )
+from shared.contracts.tiers import DataTier, tiered
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
-from shared.http import Command, IfMatch, Moment, When, Writer, iso, not_in_future, parse_as_of, parse_if_match
+from shared.http import (
+    MAX_EVIDENCE_REFS,
+    Command,
+    IfMatch,
+    Moment,
+    When,
+    Writer,
+    iso,
+    not_in_future,
+    parse_as_of,
+    parse_if_match,
+)
 from shared.idempotency import Answer
 from shared.refusals import refusals
 from shared.service import DbSession, NotFound, ServiceRuntime
@@ -75,7 +88,7 @@ class RulebookRequest(When):
 
 
 class FindingRequest(LegalFinding, When):
-    pass
+    evidence_refs: list[EvidenceRef] = tiered(DataTier.IDENTITY, default_factory=list, max_length=MAX_EVIDENCE_REFS)
 
 
 class ConveningRequest(TribunalConvening, When):
@@ -83,7 +96,7 @@ class ConveningRequest(TribunalConvening, When):
 
 
 class HearingRequest(TribunalHearing, When):
-    pass
+    evidence_refs: list[EvidenceRef] = tiered(DataTier.IDENTITY, default_factory=list, max_length=MAX_EVIDENCE_REFS)
 
 
 class RulingRequest(TribunalRuling, When):

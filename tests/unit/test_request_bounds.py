@@ -1,0 +1,71 @@
+"""Every list a request may carry is bounded, and its OpenAPI document says so: no single request
+can make an event larger than the broker takes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.disposition.api import RiskRequest
+from services.intake.api import NotificationRequest
+from services.status.api import FindingRequest, HearingRequest
+from shared.http import MAX_EVIDENCE_REFS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
+
+
+def request_schemas(document: dict) -> dict[str, dict]:
+    """The component schemas request bodies use, directly or through others."""
+    schemas = document["components"]["schemas"]
+    text = json.dumps([op.get("requestBody", {}) for ops in document["paths"].values() for op in ops.values()])
+    wanted, seen = [name.split("/")[-1] for name in _refs(text)], {}
+    while wanted:
+        name = wanted.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen[name] = schemas[name]
+        wanted += [ref.split("/")[-1] for ref in _refs(json.dumps(schemas[name]))]
+    return seen
+
+
+def _refs(text: str) -> list[str]:
+    return [part.split('"')[0] for part in text.split('"$ref": "')[1:]]
+
+
+def _unbounded_arrays(node, path: str) -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "array" and "maxItems" not in node:
+            found.append(path)
+        for key, value in node.items():
+            found += _unbounded_arrays(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _unbounded_arrays(value, f"{path}[{index}]")
+    return found
+
+
+@pytest.mark.parametrize("service", ["intake", "status", "disposition"])
+def test_every_list_in_a_request_body_has_a_maximum_in_the_openapi_document(service):
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    unbounded = [path for name, schema in request_schemas(document).items() for path in _unbounded_arrays(schema, name)]
+    assert unbounded == []
+
+
+def test_too_many_evidence_references_are_refused_naming_the_field():
+    too_many = [f"exhibit {n}" for n in range(MAX_EVIDENCE_REFS + 1)]
+    for model, body in (
+        (FindingRequest, {"kind": "CARRIED_ARMS_OPENLY", "holds": True, "basis": "b"}),
+        (HearingRequest, {"tribunal_id": "T-1", "held_at": "2025-02-01T09:00:00Z"}),
+        (RiskRequest, {"destination": "KP", "outcome": "REAL_RISK", "assessor": "A", "basis": "b"}),
+    ):
+        with pytest.raises(ValidationError, match="evidence_refs"):
+            model.model_validate({**body, "evidence_refs": too_many})
+
+
+def test_a_notification_lists_each_field_it_sent_at_most_once_over():
+    with pytest.raises(ValidationError, match="fields_sent"):
+        NotificationRequest.model_validate({"fields_sent": ["surname"] * 100})
