@@ -6,6 +6,7 @@ import ctypes
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 
@@ -29,3 +30,14 @@ def tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"({path} does not exist)"
+
+
+def wait_port_free(port: int, timeout_s: float = 10.0) -> None:
+    """Until nothing listens on 127.0.0.1:`port` (a stopped server's socket can outlive its
+    process for a moment), so the next start on the same port does not find it taken."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.1)

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import zipfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.processes import die_with_parent, free_port, tail
+from deploy.processes import die_with_parent, free_port, tail, wait_port_free
 
 HERE = Path(__file__).resolve().parent
 DIST = HERE / "dist"
@@ -174,15 +173,7 @@ class KeycloakServer:
         except subprocess.TimeoutExpired:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
-        self._wait_port_free()
-
-    def _wait_port_free(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.1)
+        wait_port_free(self.port)
 
     def __enter__(self) -> KeycloakServer:
         return self.start()
