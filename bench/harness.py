@@ -28,6 +28,7 @@ from deploy.keycloak.provision import Credentials
 from deploy.keycloak.realm import OPERATOR, start_realm
 from deploy.postgres.cluster import PostgresCluster, create_database
 from shared.auth.tokens import BearerHeaders
+from shared.kafka_access import ADMIN, KafkaAccess, ensure_credentials
 
 
 def operator_headers(**extra: str) -> BearerHeaders:
@@ -108,11 +109,30 @@ class Harness:
         self._exit.enter_context(self.progress)
         return self
 
+    def access(self, principal: str) -> KafkaAccess:
+        """The run's broker, as `principal` (the broker is secured as `make up` runs it)."""
+        from shared.settings import KafkaSettings
+
+        return KafkaSettings(bootstrap_servers=self.bootstrap).access(principal)
+
     def _start_kafka(self) -> str:
+        """The broker, and its principals: their passwords in KAFKA_CREDENTIALS_DIR (generated for
+        the run unless set, as for an external broker), which the services' processes inherit."""
+        from shared.broker_access import ensure_users
+        from shared.kafka_access import PRINCIPALS, all_passwords
+
+        if "KAFKA_CREDENTIALS_DIR" not in os.environ:
+            os.environ["KAFKA_CREDENTIALS_DIR"] = str(ensure_credentials(self.workdir / "kafka-credentials"))
+        credentials = os.environ["KAFKA_CREDENTIALS_DIR"]
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             self.kafka_version = "(external) " + self.kafka_version
-            return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-        return self._exit.enter_context(KafkaNode(self.workdir / "kafka")).bootstrap_servers
+            bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        else:
+            node = KafkaNode(self.workdir / "kafka", credentials_dir=Path(credentials))
+            bootstrap = self._exit.enter_context(node).bootstrap_servers
+        admin = KafkaAccess(bootstrap, ADMIN, all_passwords(credentials, (ADMIN,))[ADMIN])
+        ensure_users(admin, all_passwords(credentials, PRINCIPALS))
+        return bootstrap
 
     def _start_postgres(self) -> str:
         if os.environ.get("DATABASE_URL"):
@@ -127,13 +147,20 @@ class Harness:
         return create_database(self.server, f"bench_{name}_{uuid.uuid4().hex[:8]}")
 
     def topic_prefix(self, name: str) -> str:
-        return f"{name}{uuid.uuid4().hex[:6]}."
+        """A new topic prefix, with the deployment's ACLs granted for it."""
+        from services.broker import provision
+
+        prefix = f"{name}{uuid.uuid4().hex[:6]}."
+        provision(self.access(ADMIN), prefix, os.environ["KAFKA_CREDENTIALS_DIR"], users=False)
+        return prefix
 
     def stack(self) -> ServiceStack:
         """The three services as processes, started on first use and kept for the run."""
         if self._stack is None:
             with self.console.status("Starting the three services..."):
-                stack = ServiceStack(self.bootstrap, self.server, self.workdir / "stack")
+                stack = ServiceStack(
+                    self.bootstrap, self.server, self.workdir / "stack", prefix=self.topic_prefix("bench")
+                )
                 self._exit.callback(stack.stop)
                 self._stack = stack.start()
         return self._stack

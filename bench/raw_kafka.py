@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
-from kafka import KafkaProducer
 
 from bench.harness import Harness
 from bench.results import BenchResult
@@ -20,6 +19,7 @@ from shared import kafka as kafka_clients
 from shared import replay as replaying
 from shared.contracts import encode
 from shared.contracts.identifiers import new_captive_id
+from shared.kafka_access import AUDITOR
 
 ID = "B1"
 TITLE = "Raw Kafka ceiling (kafka-python, no processing)"
@@ -51,9 +51,11 @@ def registration_log(harness: Harness, events: int) -> RegistrationLog:
     if key in harness.cache:
         return harness.cache[key]
     topic = f"{harness.topic_prefix('b1')}intake.events.v1"
-    kafka_clients.ensure_topics(harness.bootstrap, [topic], PARTITIONS, client_id="bench")
+    # As intake, which may create and write its own topic (and nothing else).
+    intake = harness.access("intake")
+    kafka_clients.ensure_topics(intake, [topic], PARTITIONS, client_id="bench")
     document = template()
-    producer = KafkaProducer(bootstrap_servers=harness.bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024)
+    producer = kafka_clients.producer(intake, "bench", linger_ms=20, batch_size=256 * 1024)
     task = harness.task("B1 producing the log", total=events, unit=" events/s")
     size = 0
     started = time.perf_counter()
@@ -85,7 +87,7 @@ def raw_rates(harness: Harness, events: int) -> RawRates:
     task = harness.task("B1 consuming the log", total=events, unit=" events/s")
     count = 0
     started = time.perf_counter()
-    for _record in replaying.read_log(harness.bootstrap, [log.topic]):
+    for _record in replaying.read_log(harness.access(AUDITOR), [log.topic]):
         count += 1
         if count % 5000 == 0:
             task.update(count)

@@ -11,6 +11,7 @@ from bench.harness import Harness
 from bench.results import BenchResult
 from services.intake.app import definition
 from shared import replay as replaying
+from shared.kafka_access import AUDITOR
 
 ID = "B5"
 TITLE = "Replay: rebuilding intake's read model from the log"
@@ -33,7 +34,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
             definition.migrations,
             definition.metadata,
             definition.replay_appliers,
-            replaying.read_log(harness.bootstrap, [rates.log.topic]),
+            replaying.read_log(harness.access(AUDITOR), [rates.log.topic]),
             on_progress=task.update,
         )
         task.done()

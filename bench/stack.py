@@ -41,9 +41,10 @@ class MemorySamples:
 
 
 class ServiceStack:
-    def __init__(self, bootstrap: str, server_url: str, workdir: Path, *, partitions: int = 6):
+    def __init__(self, bootstrap: str, server_url: str, workdir: Path, *, prefix: str, partitions: int = 6):
+        """`prefix`: the run's topic prefix, its ACLs granted (Harness.topic_prefix)."""
         self.workdir = workdir
-        self.prefix = f"bench{uuid.uuid4().hex[:6]}."
+        self.prefix = prefix
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

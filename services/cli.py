@@ -4,6 +4,7 @@ captives up               Kafka + the three services on SQLite, until Ctrl-C (wh
 captives serve intake     one service in the foreground (what the container image runs)
 captives token <person>   a demo person's access token (Keycloak, started by `captives up`)
 captives access           the demo persons, their passwords and how to get a token
+captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
 from services import cli_access
 from services.cli_contracts import contracts
+from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
@@ -34,6 +36,8 @@ console = Console()
 app.command()(cli_access.token)
 app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
+kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
+app.add_typer(kafka_commands, name="kafka")
 
 
 class Service(StrEnum):
@@ -64,8 +68,17 @@ def service_settings(service: Service):
 @app.command()
 def serve(service: Service) -> None:
     """Run one service in the foreground (HTTP API, outbox relay and consumers)."""
+    from shared import kafka as kafka_clients
+
     settings = service_settings(service)
     configure_logging(service.value, level=settings.log_level, json=settings.log_json)
+    # A missing or refused secret will not fix itself: say so and stop, rather than retry forever.
+    # An unreachable broker is different: the service starts, and its relay retries.
+    try:
+        kafka_clients.check_credentials(settings.kafka.access(service.value))
+    except (KafkaCredentialsMissing, kafka_clients.KafkaAuthenticationFailed) as error:
+        console.print(f"[red]{service.value} cannot start[/]: {escape(str(error))}")
+        raise typer.Exit(2) from None
     uvicorn.run(
         service_module(service).build(settings),
         host=settings.host,
@@ -83,9 +96,13 @@ def up(
     keycloak_port: int = typer.Option(cli_access.KEYCLOAK_PORT, envvar="CAPTIVES_KEYCLOAK_PORT"),
 ) -> None:
     """Start Keycloak, Kafka and the three services on SQLite; Ctrl-C stops everything."""
+    from services.broker import provision
+
     var = var.resolve()
     logs = var / "log"
     logs.mkdir(parents=True, exist_ok=True)
+    # Each Kafka principal's generated password (shared/kafka_access.py).
+    kafka_credentials = Path(os.environ.get("KAFKA_CREDENTIALS_DIR") or var / "kafka" / "credentials").resolve()
     broker: KafkaNode | None = None
     identity = None  # the Keycloak this command started, if any
     children: dict[Service, subprocess.Popen] = {}
@@ -124,9 +141,13 @@ def up(
             with console.status("Fetching Apache Kafka from Maven Central (cached after the first run)..."):
                 fetch()
             with console.status(f"Starting Kafka on 127.0.0.1:{kafka_port}..."):
-                broker = KafkaNode(var / "kafka", port=kafka_port, controller_port=controller_port).start()
+                broker = KafkaNode(
+                    var / "kafka", port=kafka_port, controller_port=controller_port, credentials_dir=kafka_credentials
+                ).start()
+            with console.status("Provisioning the services' principals and ACLs..."):
+                provision(broker.access(), os.environ.get("KAFKA_TOPIC_PREFIX", ""), kafka_credentials)
             bootstrap = broker.bootstrap_servers
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_CREDENTIALS_DIR": str(kafka_credentials)}
         # The services verify the tokens of one issuer and hold no signing key: Keycloak here,
         # or the issuer AUTH_OIDC_ISSUER names (then nothing is provisioned).
         credentials = None
@@ -158,10 +179,13 @@ def up(
         table.add_column("docs")
         for service, url in urls.items():
             table.add_row(service.value, url, f"{url}/docs")
-        table.add_row("kafka", bootstrap, "")
+        table.add_row("kafka", f"{bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512)", "")
         console.print(table)
         if credentials is not None:
             cli_access.print_access(credentials, var / "keycloak" / "credentials.json", urls[Service.intake])
+        console.print(
+            f"Kafka principals' secrets: {kafka_credentials}/<principal> (admin, intake, status, disposition, auditor)"
+        )
         console.print(f"Logs: {logs}/<service>.log   Data: {var}   [bold]Ctrl-C[/] stops everything.")
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
@@ -212,7 +236,7 @@ def replay(
     kafka = settings.kafka
     topics = [kafka.topic(definition.topic), *(kafka.topic(name) for name in definition.consumes)]
     target = into or f"sqlite:///{tempfile.mkdtemp(prefix=f'replay-{service.value}-')}/rebuilt.db"
-    records = replaying.read_log(kafka.bootstrap_servers, topics)
+    records = replaying.read_log(kafka.access(AUDITOR), topics)
     with Progress(
         TextColumn("replaying {task.fields[service]}"),
         BarColumn(),
@@ -274,7 +298,7 @@ def audit_reproduce() -> None:
 
     kafka = service_settings(Service.status).kafka
     checked, different = 0, []
-    for record in replaying.read_log(kafka.bootstrap_servers, [kafka.topic("status.events.v1")]):
+    for record in replaying.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1")]):
         try:
             event = decode(record.value)
         except InvalidEvent:
@@ -306,7 +330,7 @@ def reproduce_dispositions() -> list[str]:
     kafka = service_settings(Service.disposition).kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     events = []
-    for record in replaying.read_log(kafka.bootstrap_servers, topics):
+    for record in replaying.read_log(kafka.access(AUDITOR), topics):
         try:
             events.append(decode(record.value))
         except InvalidEvent:
@@ -335,7 +359,7 @@ def checkpoint(service: Service) -> None:
     settings = service_settings(service)
     topic = settings.kafka.topic(service_module(service).definition.topic)
     key = checkpoints.load_or_create_key(checkpoints.key_path(settings.checkpoint_key_file, service.value))
-    sizes = checkpoints.publish(settings.kafka.bootstrap_servers, topic, key)
+    sizes = checkpoints.publish(settings.kafka.access(service.value), topic, key)
     console.print(
         f"checkpoint of {topic}: {sum(sizes.values()):,} records in {len(sizes)} partitions, signed by "
         f"key {checkpoints.key_id(key.public_key())}"
@@ -413,10 +437,10 @@ def audit_verify() -> None:
     for service in Service:
         settings = service_settings(service)
         topic = settings.kafka.topic(service_module(service).definition.topic)
-        records = list(replaying.read_log(settings.kafka.bootstrap_servers, [topic]))
+        records = list(replaying.read_log(settings.kafka.access(AUDITOR), [topic]))
         records_by_topic[topic] = records
         public = checkpoints.public_key_of(checkpoints.key_path(settings.checkpoint_key_file, service.value))
-        signed = replaying.read_log(settings.kafka.bootstrap_servers, [checkpoints.checkpoint_topic(topic)])
+        signed = replaying.read_log(settings.kafka.access(AUDITOR), [checkpoints.checkpoint_topic(topic)])
         checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, public)
         for problem in found:
             console.print(f"BROKEN {topic} {problem}", markup=False, highlight=False)
@@ -448,7 +472,7 @@ def audit_timeline(
     intake_settings = service_settings(Service.intake)
     kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
-    entries = timeline(replaying.read_log(kafka.bootstrap_servers, topics), captive_id)
+    entries = timeline(replaying.read_log(kafka.access(AUDITOR), topics), captive_id)
     engine = create_engine(intake_settings.database_url)
     try:
         with session_factory(engine)() as session:
@@ -477,6 +501,49 @@ def audit_timeline(
     if html_file:
         html_file.write_text(render_html(captive_id, entries), encoding="utf-8")
         console.print(f"HTML report: {html_file}")
+
+
+@kafka_commands.command("credentials")
+def kafka_credentials(
+    directory: Path = typer.Argument(Path("var/kafka/credentials"), help="where to write one file per principal"),
+) -> None:
+    """Generate a password for each principal that has none yet (mode 0600; existing ones are kept).
+    docker-compose reads them as secrets: `make compose-secrets` runs this."""
+    from shared.kafka_access import PRINCIPALS, ensure_credentials
+
+    written = ensure_credentials(directory)
+    console.print(f"Kafka credentials of {', '.join(PRINCIPALS)} in {written}/<principal>")
+
+
+@kafka_commands.command("provision")
+def kafka_provision(
+    wait_s: float = typer.Option(120.0, help="how long to wait for the broker to answer"),
+) -> None:
+    """Create the SCRAM users of the services and the auditor (passwords from
+    KAFKA_CREDENTIALS_DIR) and the ACLs of the deployment's topic prefix, as `admin`. Idempotent:
+    docker-compose runs it before the services start; `captives up` does it itself."""
+    from services.broker import provision
+    from shared import kafka as kafka_clients
+    from shared.kafka_access import ADMIN
+    from shared.settings import KafkaSettings
+
+    kafka = KafkaSettings()
+    try:
+        admin = kafka.access(ADMIN)
+        deadline = time.monotonic() + wait_s
+        while not kafka_clients.check_credentials(admin):
+            if time.monotonic() > deadline:
+                console.print(f"[red]Kafka at {kafka.bootstrap_servers} did not answer within {wait_s:.0f} s[/]")
+                raise typer.Exit(1)
+            time.sleep(1)
+        bindings = provision(admin, kafka.topic_prefix, kafka.credentials_dir)
+    except (KafkaCredentialsMissing, kafka_clients.KafkaAuthenticationFailed) as error:
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"provisioned {kafka.bootstrap_servers}: users intake, status, disposition, auditor; "
+        f"{bindings} ACL bindings for topic prefix {kafka.topic_prefix!r}"
+    )
 
 
 def wait_ready(service: Service, url: str, child: subprocess.Popen, log_file: Path, timeout_s: float = 60) -> None:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared import merkle
+from shared.kafka_access import KafkaAccess
 
 
 def checkpoint_topic(topic: str) -> str:
@@ -137,21 +138,20 @@ def verify_checkpoints(
 
 
 def publish(
-    bootstrap_servers: str, topic: str, key: Ed25519PrivateKey, *, last_sizes: dict | None = None
+    access: KafkaAccess, topic: str, key: Ed25519PrivateKey, *, last_sizes: dict | None = None
 ) -> dict[int, int] | None:
     """Sign and publish a checkpoint of `topic` as it is now; skip it (None) when nothing was
     added since `last_sizes`. Returns the partition sizes it covered."""
-    from kafka import KafkaProducer
-
+    from shared import kafka as kafka_clients
     from shared import replay as replaying
 
-    consumer_records = list(replaying.read_log(bootstrap_servers, [topic]))
+    consumer_records = list(replaying.read_log(access, [topic]))
     leaves = partition_leaves(consumer_records)
-    partitions = max(partition_count(bootstrap_servers, topic), 1)
+    partitions = max(partition_count(access, topic), 1)
     sizes = {p: len(leaves.get(p, [])) for p in range(partitions)}
     if last_sizes is not None and sizes == last_sizes:
         return None
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = kafka_clients.producer(access, "checkpoints")
     try:
         producer.send(
             checkpoint_topic(topic), key=topic.encode(), value=make_checkpoint(topic, leaves, key, partitions)
@@ -161,10 +161,10 @@ def publish(
     return sizes
 
 
-def partition_count(bootstrap_servers: str, topic: str) -> int:
-    from kafka import KafkaConsumer
+def partition_count(access: KafkaAccess, topic: str) -> int:
+    from shared import kafka as kafka_clients
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    consumer = kafka_clients.reader(access)
     try:
         return len(consumer.partitions_for_topic(topic) or ())
     finally:

@@ -1,13 +1,20 @@
-"""Kafka clients configured the one way this project uses them (kafka-python 3.x)."""
+"""Kafka clients configured the one way this project uses them (kafka-python 3.x).
+
+Every client authenticates (SASL/SCRAM-SHA-512) as the principal its `KafkaAccess` names
+(shared/kafka_access.py); this module is the one place that turns it into client options, so
+no caller builds a KafkaConsumer, KafkaProducer or KafkaAdminClient of its own."""
 
 from __future__ import annotations
+
+import logging
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.contracts.topics import dead_letter
+from shared.kafka_access import KafkaAccess
 
 log = structlog.get_logger(__name__)
 
@@ -16,13 +23,59 @@ LOG_OF_RECORD = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy"
 # Fail fast when the broker is away, so the relay and consumers can retry on their own schedule.
 BOOTSTRAP_TIMEOUT_MS = 5_000
 CLOUDEVENTS_JSON = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+# kafka-python warns on every SCRAM login without TLS that "credentials" are exchanged in the
+# clear: SCRAM sends a proof, never the password, and the listeners here are on loopback.
+logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
 
 
-def producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
+class KafkaAuthenticationFailed(RuntimeError):
+    """The broker refused the principal's credentials: retrying will not help."""
+
+
+def check_credentials(access: KafkaAccess, timeout_ms: int = BOOTSTRAP_TIMEOUT_MS) -> bool:
+    """Whether the broker accepts `access`'s credentials: True when it does, False when it cannot be
+    reached (the caller may go on and retry later); raises KafkaAuthenticationFailed, naming the
+    principal (never its password), when the broker refuses them. kafka-python reports a refused
+    login only in its logs and then times out, so its connection manager's log is read here."""
+    refused: list[str] = []
+
+    class Refusals(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "SaslAuthenticationFailed" in record.getMessage():
+                refused.append(record.getMessage())
+
+    watched = [logging.getLogger(name) for name in ("kafka.net.manager", "kafka.net.connection")]
+    handler = Refusals(logging.WARNING)
+    saved = [(logger.level, logger.propagate) for logger in watched]
+    for logger in watched:
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+    try:
+        client = KafkaAdminClient(
+            **access.client_config(), client_id="credentials-check", bootstrap_timeout_ms=timeout_ms
+        )
+        client.close()
+        return True
+    except KafkaError:
+        if refused:
+            raise KafkaAuthenticationFailed(
+                f"Kafka at {access.bootstrap_servers} refused the credentials of principal '{access.username}' "
+                f"(SASL {access.security_protocol}, SCRAM-SHA-512): check the password in KAFKA_CREDENTIALS_DIR "
+                "or KAFKA_SASL_PASSWORD, and that the principal was provisioned (captives kafka provision)"
+            ) from None
+        return False
+    finally:
+        for logger, (level, propagate) in zip(watched, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+def producer(access: KafkaAccess, client_id: str, **options) -> KafkaProducer:
     # Set explicitly, so that a conflicting option raises instead of silently turning idempotence
     # off: acks=all + idempotence keeps per-partition order and no duplicates across retries.
-    return KafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+    settings = dict(
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -33,11 +86,18 @@ def producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
         request_timeout_ms=10_000,
         delivery_timeout_ms=30_000,
     )
+    return KafkaProducer(**access.client_config(), **(settings | options))
 
 
-def consumer(bootstrap_servers: str, group_id: str, client_id: str, topics: list[str] | None = None) -> KafkaConsumer:
+def reader(access: KafkaAccess, **options) -> KafkaConsumer:
+    """A consumer with no group (nothing committed): for reading topics from offset 0."""
+    settings = dict(group_id=None, enable_auto_commit=False, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    return KafkaConsumer(**access.client_config(), **(settings | options))
+
+
+def consumer(access: KafkaAccess, group_id: str, client_id: str, topics: list[str] | None = None) -> KafkaConsumer:
     kafka_consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **access.client_config(),
         group_id=group_id,
         client_id=client_id,
         # Offsets are committed by hand, after the database transaction that applied the records.
@@ -53,9 +113,9 @@ def consumer(bootstrap_servers: str, group_id: str, client_id: str, topics: list
     return kafka_consumer
 
 
-def admin(bootstrap_servers: str, client_id: str) -> KafkaAdminClient:
+def admin(access: KafkaAccess, client_id: str) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
+        **access.client_config(),
         client_id=client_id,
         bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         request_timeout_ms=10_000,
@@ -63,7 +123,7 @@ def admin(bootstrap_servers: str, client_id: str) -> KafkaAdminClient:
 
 
 def ensure_topics(
-    bootstrap_servers: str,
+    access: KafkaAccess,
     topics: list[str],
     partitions: int,
     *,
@@ -71,14 +131,18 @@ def ensure_topics(
     single: tuple[str, ...] = (),
     replication_factor: int = 1,
     min_insync_replicas: int | None = None,
+    dead_letters_of: tuple[str, ...] = (),
 ) -> None:
     """Create each topic and its dead-letter topic if missing (idempotent, safe to race), and the
-    `single` topics with one partition (checkpoints, whose order matters)."""
+    `single` topics with one partition (checkpoints, whose order matters). `dead_letters_of`:
+    topics whose dead-letter topic only is wanted (those the caller consumes but does not own)."""
     configs = dict(LOG_OF_RECORD)
     if min_insync_replicas is not None:
         configs["min.insync.replicas"] = str(min_insync_replicas)
-    wanted = sorted({name for topic in topics for name in (topic, dead_letter(topic))})
-    client = admin(bootstrap_servers, client_id)
+    wanted = sorted(
+        {name for topic in topics for name in (topic, dead_letter(topic))} | {dead_letter(t) for t in dead_letters_of}
+    )
+    client = admin(access, client_id)
     try:
         missing = [name for name in wanted if name not in set(client.list_topics())]
         missing += [name for name in single if name not in set(client.list_topics())]

@@ -22,25 +22,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from sqlalchemy.orm import Session
 
+from shared import kafka as kafka_clients
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
 from shared.db import create_engine, migrate, session_factory
+from shared.kafka_access import KafkaAccess
 from shared.readmodels import BatchedRows
 
 Applier = Callable[[Session, EventEnvelope, EventPayload], None]
 
 
-def read_log(bootstrap_servers: str, topics: list[str]) -> Iterator:
+def read_log(access: KafkaAccess, topics: list[str]) -> Iterator:
     """Every record of `topics`, from offset 0 to the end they have now, topic by topic."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        max_poll_records=2000,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
+    consumer = kafka_clients.reader(access, max_poll_records=2000, fetch_max_bytes=64 * 1024 * 1024)
     try:
         for topic in topics:
             partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

@@ -34,6 +34,7 @@ from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables,
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.relay import OutboxRelay
+from shared.kafka_access import KafkaAccess, KafkaCredentialsMissing
 from shared.limits import RequestLimits
 from shared.nul import RefuseNul
 from shared.refusals import CALLER_REFUSALS
@@ -119,7 +120,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.sessions,
             definition.store_tables,
-            producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-relay"),
+            producer_factory=lambda: kafka_clients.producer(self.kafka_access(), f"{client_id}-relay"),
             prepare=self.ensure_topics,
             leader=LeaderLock(self.engine, f"{definition.name}-relay"),
         )
@@ -130,12 +131,12 @@ class ServiceRuntime:
                 inbox=definition.store_tables.inbox,
                 handlers=definition.all_handlers(self.store),
                 consumer_factory=lambda: kafka_clients.consumer(
-                    kafka.bootstrap_servers,
+                    self.kafka_access(),
                     group_id=client_id,
                     client_id=f"{client_id}-consumer",
                     topics=self.consumed_topics,
                 ),
-                producer_factory=lambda: kafka_clients.producer(kafka.bootstrap_servers, f"{client_id}-dlq"),
+                producer_factory=lambda: kafka_clients.producer(self.kafka_access(), f"{client_id}-dlq"),
                 group_id=client_id,
                 after_commit=self.relay.wake,
                 prepare=self.ensure_topics,
@@ -146,12 +147,20 @@ class ServiceRuntime:
         self._stopping = threading.Event()
         self._checkpointed: dict[int, int] | None = None
 
+    def kafka_access(self) -> KafkaAccess:
+        """The service connects to the broker as its own principal (read when a client is made,
+        so a missing secret is reported where the client is needed, and retried)."""
+        return self.settings.kafka.access(self.definition.name)
+
     def ensure_topics(self) -> None:
+        """Its own topic (with its dead-letter and checkpoint topics) and the dead-letter topics of
+        those it consumes; never the topics it consumes, which their producers create."""
         kafka = self.settings.kafka
         kafka_clients.ensure_topics(
-            kafka.bootstrap_servers,
-            [self.topic, *self.consumed_topics],
+            self.kafka_access(),
+            [self.topic],
             kafka.partitions,
+            dead_letters_of=tuple(self.consumed_topics),
             client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
             single=(checkpoint_topic(self.topic),),
             replication_factor=kafka.replication_factor,
@@ -165,7 +174,7 @@ class ServiceRuntime:
     def publish_checkpoint(self) -> dict[int, int] | None:
         """Sign and publish a checkpoint of this service's topic (None: nothing new since the last)."""
         sizes = checkpoints.publish(
-            self.settings.kafka.bootstrap_servers,
+            self.kafka_access(),
             self.topic,
             checkpoints.load_or_create_key(self.checkpoint_key_path),
             last_sizes=self._checkpointed,
@@ -218,13 +227,13 @@ class ServiceRuntime:
         if time.monotonic() - self._broker_checked_at < 2.0:
             return self._broker_ok
         try:
-            client = kafka_clients.admin(self.settings.kafka.bootstrap_servers, f"{self.definition.name}-ready")
+            client = kafka_clients.admin(self.kafka_access(), f"{self.definition.name}-ready")
             try:
                 client.describe_cluster()
             finally:
                 client.close()
             self._broker_ok = True
-        except (KafkaError, OSError):
+        except (KafkaError, OSError, KafkaCredentialsMissing):
             self._broker_ok = False
         self._broker_checked_at = time.monotonic()
         return self._broker_ok

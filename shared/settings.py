@@ -4,9 +4,12 @@ services (KAFKA_*); each service reads its own port and database from <SERVICE>_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.kafka_access import KafkaAccess, read_password
 
 
 class KafkaSettings(BaseSettings):
@@ -20,9 +23,28 @@ class KafkaSettings(BaseSettings):
     # acknowledged event (acks=all) is on at least two brokers and one may be lost.
     replication_factor: int = Field(default=1, ge=1)
     min_insync_replicas: int | None = Field(default=None, ge=1)
+    # Every client authenticates (SASL/SCRAM-SHA-512; shared/kafka_access.py): as the principal
+    # it is run as (a service: its name; the read-only operator tools: auditor), with the password
+    # in <credentials_dir>/<principal>, unless KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD say otherwise.
+    security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
+    credentials_dir: str = "var/kafka/credentials"
+    sasl_username: str = ""
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None  # with SASL_SSL: the CA that signed the broker's certificate
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def access(self, principal: str) -> KafkaAccess:
+        """How to connect as `principal` (or as KAFKA_SASL_USERNAME, when set). Raises
+        KafkaCredentialsMissing, naming where the secret was looked for, when there is none."""
+        username = self.sasl_username or principal
+        password = (
+            self.sasl_password.get_secret_value()
+            if self.sasl_password is not None
+            else read_password(self.credentials_dir, username)
+        )
+        return KafkaAccess(self.bootstrap_servers, username, password, self.security_protocol, self.ssl_cafile)
 
 
 class AuthSettings(BaseSettings):

@@ -1,11 +1,13 @@
-"""The test harness starts the real parts itself: an Apache Kafka broker (a JVM process from Maven
-Central's jars, or testcontainers where Docker is there and Java is not), a throwaway
+"""The test harness starts the real parts itself: a secured Apache Kafka broker (a JVM process
+from Maven Central's jars: SASL/SCRAM-SHA-512 and ACLs, as `make up` runs it), a throwaway
 PostgreSQL cluster and, for the tests that ask for it, a Keycloak (Maven Central's
-keycloak-quarkus-dist, provisioned with the demo realm), unless KAFKA_BOOTSTRAP_SERVERS /
-DATABASE_URL / KEYCLOAK_URL name ones to use.
+keycloak-quarkus-dist, provisioned with the demo realm), unless KAFKA_BOOTSTRAP_SERVERS (with
+KAFKA_CREDENTIALS_DIR holding its principals' passwords, admin's among them) / DATABASE_URL /
+KEYCLOAK_URL name ones to use.
 
 Every test gets its own topic prefix and its own databases, so tests share the broker and the
-server without seeing each other's data."""
+server without seeing each other's data; each prefix gets its own ACLs (tests/support.py
+grant_prefix), so the services' principals are confined to their test's topics."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from hypothesis import settings
 
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import PostgresCluster, create_database, drop_database, server_bin_dir
+from tests.broker import KAFKA_CREDENTIALS, register_broker
 from tests.realm import TestRealm, realm
 
 # Property tests: the same examples on every CI run (no flaky discoveries in a merge gate);
@@ -47,17 +50,17 @@ def docker_available() -> bool:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        register_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     elif shutil.which("java"):
-        with KafkaNode(tmp_path_factory.mktemp("kafka")) as node:
+        with KafkaNode(tmp_path_factory.mktemp("kafka"), credentials_dir=KAFKA_CREDENTIALS) as node:
+            register_broker(node.bootstrap_servers)
             yield node.bootstrap_servers
-    elif docker_available():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer().with_kraft() as container:
-            yield container.get_bootstrap_server()
     else:
-        pytest.fail("No Kafka: install Java 17 (make deps does), set KAFKA_BOOTSTRAP_SERVERS, or run Docker")
+        # (testcontainers' Kafka runs unsecured; the tests are about the secured broker.)
+        pytest.fail(
+            "No Kafka: install Java 17 (make deps does), or set KAFKA_BOOTSTRAP_SERVERS and KAFKA_CREDENTIALS_DIR"
+        )
 
 
 @pytest.fixture(scope="session")

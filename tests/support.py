@@ -7,13 +7,16 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from services.disposition.app import DispositionSettings
 from services.intake.app import IntakeSettings
 from services.status.app import StatusSettings
+from shared import kafka as kafka_clients
 from shared.auth.tokens import BearerAuth, BearerHeaders, TokenSource
+from shared.kafka_access import ADMIN, AUDITOR
 from shared.settings import KafkaSettings
+from tests.broker import grant_prefix, kafka_access, producer  # noqa: F401  (the tests' broker helpers)
 from tests.realm import CLOCK_LEEWAY_S, realm
 
 T = TypeVar("T")
@@ -37,9 +40,9 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
 
 
-def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list:
+def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0, principal: str = AUDITOR) -> list:
     """Every record of `topic` from offset 0 to its current end, in partition order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = kafka_clients.reader(kafka_access(bootstrap, principal))
     try:
         partitions = wait_until(
             lambda: consumer.partitions_for_topic(topic), timeout_s=timeout_s, what=f"metadata of {topic}"
@@ -61,6 +64,7 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list:
 
 
 def settings_for(service: str, *, database_url: str, bootstrap: str, prefix: str, port: int = 0, partitions: int = 3):
+    grant_prefix(bootstrap, prefix)
     kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=partitions)
     cls = {"intake": IntakeSettings, "status": StatusSettings, "disposition": DispositionSettings}[service]
     return cls(database_url=database_url, port=port or 1, kafka=kafka, log_json=False)
@@ -155,11 +159,10 @@ APPROVER = as_person("m.shevchenko")
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """Whether consumer group `group` has committed offsets up to the end of every partition."""
-    from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = kafka_clients.admin(kafka_access(bootstrap, ADMIN), "test")
+    consumer = kafka_clients.reader(kafka_access(bootstrap, ADMIN))
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         committed = admin.list_group_offsets(group).get(group, {})

@@ -4,6 +4,16 @@ This is the one piece of code that fetches, formats, starts and stops the broker
 the tests and the benchmarks. The jars come from Maven Central through `pom.xml` beside this
 file (cached in ~/.m2, copied into the git-ignored `lib/`), because these machines have no Docker
 engine and no other download. Everything listens on 127.0.0.1 only.
+
+The broker is secured (shared/kafka_access.py): its one client listener takes SASL/SCRAM-SHA-512
+only, and serves inter-broker traffic too; the controller listener takes SASL/PLAIN from the
+broker's own `admin` principal only (KRaft keeps SCRAM credentials in its metadata, which the
+controller cannot consult to authenticate the broker that fetches it). The StandardAuthorizer
+denies whatever no ACL allows; `admin` is the only super user. Its SCRAM credential is added when
+the storage is formatted; the other principals and their ACLs are provisioned through the Admin
+API (shared/broker_access.py). Passwords come from the credentials directory (generated on first
+start, mode 0600) and reach the JVM only through files of mode 0600, never its command line.
+TLS is not used: every listener is on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.processes import die_with_parent, free_port, tail
+from shared.kafka_access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -96,7 +107,17 @@ class KafkaNode:
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     start_timeout_s: float = 90.0
+    # One password file per principal (shared/kafka_access.py); default <data dir>/credentials.
+    credentials_dir: Path | None = None
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.credentials_dir is None:
+            self.credentials_dir = self.data_dir / "credentials"
+
+    def access(self, principal: str = ADMIN) -> KafkaAccess:
+        """How a client connects as `principal` (whose password is in the credentials directory)."""
+        return KafkaAccess(self.bootstrap_servers, principal, read_password(self.credentials_dir, principal))
 
     @property
     def bootstrap_servers(self) -> str:
@@ -115,15 +136,33 @@ class KafkaNode:
 
     def _write_properties(self) -> None:
         logs = self.data_dir / "kraft-logs"
+        admin = read_password(self.credentials_dir, ADMIN)
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": f"BROKER://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"BROKER://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "BROKER",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            # No PLAINTEXT listener: a client that does not authenticate gets nothing at all.
+            "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.broker.sasl.enabled.mechanisms": MECHANISM,
+            "listener.name.broker.scram-sha-512.sasl.jaas.config": (
+                f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
+                f'password="{admin}";'
+            ),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{ADMIN}" '
+                f'password="{admin}" user_{ADMIN}="{admin}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN}",
             "log.dirs": str(logs),
             "num.partitions": "6",
             "offsets.topic.replication.factor": "1",
@@ -136,9 +175,10 @@ class KafkaNode:
             # Topics are created explicitly by the services with their own settings.
             "auto.create.topics.enable": "false",
         }
-        self.properties_file.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
+        _write_private(self.properties_file, "".join(f"{k}={v}\n" for k, v in properties.items()))
 
     def _java(self, main_class: str, *args: str) -> list[str]:
+        """The JVM's command line; `main_class` may be an @argument file holding it and its arguments."""
         return [
             "java",
             *JVM_FLAGS,
@@ -152,21 +192,37 @@ class KafkaNode:
 
     def format_storage(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        ensure_credentials(self.credentials_dir)
         self._write_properties()
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
-        command = self._java(
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            new_cluster_id(),
-            "-c",
-            str(self.properties_file),
-            "--ignore-formatted",
+        admin = read_password(self.credentials_dir, ADMIN)
+        # The arguments go through a java @argument file, so the password is never on a command
+        # line (which every user of the machine may read).
+        arguments = self.data_dir / "format.args"
+        _write_private(
+            arguments,
+            "\n".join(
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    new_cluster_id(),
+                    "-c",
+                    str(self.properties_file),
+                    "--ignore-formatted",
+                    "--add-scram",
+                    f"{MECHANISM}=[name={ADMIN},password={admin}]",
+                ]
+            ),
         )
-        done = subprocess.run(command, capture_output=True, text=True)
+        try:
+            done = subprocess.run(self._java(f"@{arguments}"), capture_output=True, text=True)
+        finally:
+            arguments.unlink(missing_ok=True)
         if done.returncode != 0:
-            raise KafkaNodeError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}")
+            raise KafkaNodeError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}".replace(admin, "***"))
 
     def start(self) -> KafkaNode:
         if self.running:
@@ -238,3 +294,11 @@ class KafkaNode:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds a password)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)

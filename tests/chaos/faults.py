@@ -9,15 +9,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from shared import kafka as kafka_clients
 from shared.contracts.topics import INTAKE_EVENTS
 from shared.failpoints import CRASH_EXIT_CODE
+from shared.kafka_access import ADMIN
 from tests.chaos.stack import Instance, Stack
 from tests.chaos.workload import History, conflicting_writes
-from tests.support import read_topic, wait_until
+from tests.support import kafka_access, producer, read_topic, wait_until
 
 
 @dataclass
@@ -116,7 +117,7 @@ def rewind_offsets(stack: Stack, _rng: random.Random, _history: History) -> str:
     for instance in running:
         instance.signal(signal.SIGTERM)
     group, topic = f"{stack.prefix}status", stack.topic(INTAKE_EVENTS)
-    admin = kafka_clients.admin(stack.bootstrap, "chaos-rewind")
+    admin = kafka_clients.admin(kafka_access(stack.bootstrap, ADMIN), "chaos-rewind")
     try:
         partitions = [TopicPartition(topic, p) for p in range(int(stack.env["KAFKA_PARTITIONS"]))]
         wait_until(lambda: _rewound(admin, group, partitions), timeout_s=60, what="the status group empty and rewound")
@@ -140,13 +141,14 @@ def redeliver_old_versions(stack: Stack, rng: random.Random, _history: History) 
     late, as after a producer retry or a mirror's replay)."""
     records = read_topic(stack.bootstrap, stack.topic(INTAKE_EVENTS), timeout_s=60)
     old = rng.sample(records, min(50, len(records)))
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    # As intake's relay would re-send them: the principal that may write intake's topic.
+    resender = producer(stack.bootstrap, "intake")
     try:
         for record in old:
-            producer.send(record.topic, key=record.key, value=record.value, headers=list(record.headers or []))
-        producer.flush(30)
+            resender.send(record.topic, key=record.key, value=record.value, headers=list(record.headers or []))
+        resender.flush(30)
     finally:
-        producer.close()
+        resender.close()
     return f"{len(old)} old intake records published again"
 
 

@@ -18,6 +18,7 @@ import httpx
 from deploy.kafka.node import KafkaNode
 from deploy.postgres.cluster import create_database
 from deploy.processes import free_port, tail
+from tests.broker import KAFKA_CREDENTIALS, grant_prefix, register_broker
 from tests.realm import realm
 from tests.support import wait_until
 
@@ -86,7 +87,7 @@ class Stack:
     def __init__(self, workdir: Path, postgres_url: str, *, status_instances: int = 2):
         self.workdir = workdir
         self.prefix = f"chaos{uuid.uuid4().hex[:6]}."
-        self.broker = KafkaNode(workdir / "kafka")
+        self.broker = KafkaNode(workdir / "kafka", credentials_dir=KAFKA_CREDENTIALS)
         self.databases = {service: f"chaos_{service}_{uuid.uuid4().hex[:6]}" for service in SERVICES}
         self.database_urls = {service: create_database(postgres_url, name) for service, name in self.databases.items()}
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,8 @@ class Stack:
 
     def start(self) -> Stack:
         self.broker.start()
+        register_broker(self.bootstrap)  # the principals, and this run's ACLs (kept across restarts)
+        grant_prefix(self.bootstrap, self.prefix)
         for instance in self.instances.values():
             instance.start()
         return self

@@ -15,7 +15,7 @@ import pytest
 
 from deploy.postgres.cluster import create_database, drop_database
 from deploy.processes import free_port, tail
-from tests.support import signed_in, wait_until
+from tests.support import grant_prefix, signed_in, wait_until
 
 SERVICES = ("intake", "status", "disposition")
 
@@ -24,6 +24,7 @@ SERVICES = ("intake", "status", "disposition")
 def stack(kafka_bootstrap, postgres_server, keycloak, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    grant_prefix(kafka_bootstrap, prefix)  # the services' principals, confined to this stack's topics
     env = {
         **os.environ,
         "AUTH_OIDC_ISSUER": keycloak.credentials.issuer,

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from kafka import KafkaProducer
 
 from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
-from tests.support import APPROVER, HEADERS, as_person, caught_up, read_topic, registration, wait_until
+from tests.support import APPROVER, HEADERS, as_person, caught_up, producer, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -281,9 +280,9 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     forged = make_checkpoint(
         topic, partition_leaves(read_topic(stack["bootstrap"], topic)), Ed25519PrivateKey.generate(), 3
     )
-    producer = KafkaProducer(bootstrap_servers=stack["bootstrap"])
-    producer.send(checkpoint_topic(topic), key=topic.encode(), value=forged).get(10)
-    producer.close()
+    forger = producer(stack["bootstrap"])  # admin: only a principal that may write there can forge
+    forger.send(checkpoint_topic(topic), key=topic.encode(), value=forged).get(10)
+    forger.close()
     caught = subprocess.run(
         [sys.executable, "-m", "services.cli", "audit", "verify"],
         env={**stack["env"], "COLUMNS": "200"},

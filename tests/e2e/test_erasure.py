@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer
 from sqlalchemy.orm import Session
 
 from services.intake.keys import open_events
+from shared import kafka as kafka_clients
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from tests.support import caught_up, read_topic, registration, wait_until
+from tests.support import caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def as_bytes(value) -> bytes:
 
 def topic_values(stack) -> dict[str, list[bytes]]:
     """Every record (key, value and headers) of every topic of this stack, by topic."""
-    consumer = KafkaConsumer(bootstrap_servers=stack["bootstrap"])
+    consumer = kafka_clients.reader(kafka_access(stack["bootstrap"]))
     try:
         topics = sorted(topic for topic in consumer.topics() if topic.startswith(stack["topic_prefix"]))
     finally:

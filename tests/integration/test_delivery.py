@@ -10,14 +10,24 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from kafka import KafkaProducer
 
 from deploy.kafka.node import KafkaNode
 from services.status.tables import captive_facts, decisions
 from shared.contracts import EventEnvelope, encode
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.topics import dead_letter
-from tests.support import HEADERS, build_app, read_topic, registration, settings_for, signed_in, wait_until
+from tests.broker import KAFKA_CREDENTIALS, register_broker
+from tests.support import (
+    HEADERS,
+    build_app,
+    kafka_access,
+    producer,
+    read_topic,
+    registration,
+    settings_for,
+    signed_in,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +37,8 @@ def own_broker(tmp_path):
     """A broker this test may stop and start (the shared one stays up for the others)."""
     if shutil.which("java") is None:
         pytest.fail("this test stops and restarts a broker of its own, which needs Java 17 (make deps installs it)")
-    with KafkaNode(tmp_path / "kafka") as node:
+    with KafkaNode(tmp_path / "kafka", credentials_dir=KAFKA_CREDENTIALS) as node:
+        register_broker(node.bootstrap_servers)
         yield node
 
 
@@ -155,16 +166,16 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_proce
         agency="UA-HQ",
         data=good.model_dump(mode="json"),
     )
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    forger = producer(kafka_bootstrap)
     key = good.captive_id.encode()  # same key, same partition: the good record comes after the poison
-    poison = producer.send(
+    poison = forger.send(
         topic, key=key, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]
     ).get(10)
-    unknown = producer.send(
-        topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))
-    ).get(10)
-    producer.send(topic, key=key, value=encode(envelope)).get(10)
-    producer.close()
+    unknown = forger.send(topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))).get(
+        10
+    )
+    forger.send(topic, key=key, value=encode(envelope)).get(10)
+    forger.close()
 
     consume_until(status, lambda: count(status, decisions) == 1, "the good record applied")
 
@@ -194,7 +205,8 @@ def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone
     _intake, status = intake_then_status
     runtime = status.app.state.runtime
     topic = f"{topic_prefix}refusals"
-    kafka_clients.ensure_topics(kafka_bootstrap, [topic], 1, client_id="test")
+    admin = kafka_access(kafka_bootstrap, "admin")  # the test's own consumer, topic and group
+    kafka_clients.ensure_topics(admin, [topic], 1, client_id="test")
     ids = [f"c0ffee00-0000-4000-8000-00000000010{n}" for n in range(3)]
     refused = ids[1]
 
@@ -202,7 +214,7 @@ def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone
         if event.envelope.id == refused:
             raise ValueError("this registration cannot be applied")
 
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    forger = producer(kafka_bootstrap)
     for n, event_id in enumerate(ids):
         good = CaptiveRegistered(captive_id=f"CAP-0000-0000-00R{n}", **registration())
         envelope = EventEnvelope(
@@ -219,15 +231,15 @@ def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone
             agency="UA-HQ",
             data=good.model_dump(mode="json"),
         )
-        producer.send(topic, key=b"same-partition", value=encode(envelope)).get(10)
-    producer.close()
+        forger.send(topic, key=b"same-partition", value=encode(envelope)).get(10)
+    forger.close()
 
     consumer = EventConsumer(
         sessions=runtime.sessions,
         inbox=runtime.definition.store_tables.inbox,
         handlers={"CaptiveRegistered": handler},
-        consumer_factory=lambda: kafka_clients.consumer(kafka_bootstrap, f"{topic_prefix}refusals", "t", [topic]),
-        producer_factory=lambda: kafka_clients.producer(kafka_bootstrap, "t-dlq"),
+        consumer_factory=lambda: kafka_clients.consumer(admin, f"{topic_prefix}refusals", "t", [topic]),
+        producer_factory=lambda: kafka_clients.producer(admin, "t-dlq"),
         group_id=f"{topic_prefix}refusals",
     )
     try:

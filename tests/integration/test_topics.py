@@ -8,22 +8,23 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from shared import kafka as kafka_clients
 from shared.contracts.topics import dead_letter
-from tests.support import wait_until
+from tests.support import kafka_access, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def test_topics_keep_everything_and_take_the_deployment_replication_settings(kafka_bootstrap, topic_prefix):
     topic = f"{topic_prefix}intake.events.v1"
-    kafka_clients.ensure_topics(kafka_bootstrap, [topic], 3, client_id="test", min_insync_replicas=1)
-    admin = kafka_clients.admin(kafka_bootstrap, "test")
+    provisioning = kafka_access(kafka_bootstrap, "admin")
+    kafka_clients.ensure_topics(provisioning, [topic], 3, client_id="test", min_insync_replicas=1)
+    admin = kafka_clients.admin(provisioning, "test")
     try:
         for name in (topic, dead_letter(topic)):
             configs = wait_until(lambda n=name: topic_configs(admin, n), what=f"the configuration of {name}")
             assert value(configs, "retention.ms") == "-1" and value(configs, "retention.bytes") == "-1", name
             assert value(configs, "min.insync.replicas") == "1", name
         # Idempotent: asking again for topics that exist changes nothing and does not fail.
-        kafka_clients.ensure_topics(kafka_bootstrap, [topic], 3, client_id="test", min_insync_replicas=1)
+        kafka_clients.ensure_topics(provisioning, [topic], 3, client_id="test", min_insync_replicas=1)
     finally:
         admin.close()
 

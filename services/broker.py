@@ -1,0 +1,25 @@
+"""The broker as this deployment needs it: a principal per service and the auditor, each with its
+ACLs (shared/broker_access.py), for the topics the services' definitions name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.broker_access import ServiceTopics, ensure_users, grant
+from shared.kafka_access import PRINCIPALS, KafkaAccess, all_passwords
+
+
+def deployment_services() -> list[ServiceTopics]:
+    from services.disposition.app import definition as disposition
+    from services.intake.app import definition as intake
+    from services.status.app import definition as status
+
+    return [ServiceTopics(d.name, d.topic, tuple(d.consumes)) for d in (intake, status, disposition)]
+
+
+def provision(admin: KafkaAccess, prefix: str, credentials_dir: Path | str, *, users: bool = True) -> int:
+    """Create (or update) the SCRAM users whose passwords are in `credentials_dir` and the ACLs
+    of the deployment with topic prefix `prefix`. Idempotent. Returns how many ACL bindings."""
+    if users:
+        ensure_users(admin, all_passwords(credentials_dir, PRINCIPALS))
+    return grant(admin, prefix, deployment_services())
