@@ -262,7 +262,8 @@ def replay(
     console.print(
         f"{service.value}: {result.events:,} events from {', '.join(topics)} in {result.seconds:.2f} s "
         f"({result.rate:,.0f} events/s): {result.applied:,} applied, {result.duplicates:,} duplicates, "
-        f"{result.undecodable:,} undecodable; rebuilt into {target}"
+        f"{result.undecodable:,} undecodable, {result.chain_breaks:,} breaking their hash chain (not applied); "
+        f"rebuilt into {target}"
     )
     if not verify:
         return

@@ -35,41 +35,51 @@ class KafkaAuthenticationFailed(RuntimeError):
 def check_credentials(access: KafkaAccess, timeout_ms: int = BOOTSTRAP_TIMEOUT_MS) -> bool:
     """Whether the broker accepts `access`'s credentials: True when it does, False when it cannot be
     reached (the caller may go on and retry later); raises KafkaAuthenticationFailed, naming the
-    principal (never its password), when the broker refuses them. kafka-python reports a refused
-    login only in its logs and then times out, so its connection manager's log is read here."""
-    refused: list[str] = []
+    principal (never its password), when the broker refuses them.
 
-    class Refusals(logging.Handler):
+    kafka-python reports a refused login only in its logs, then times out; and the broker answers
+    a failed SCRAM exchange by closing the connection right behind its error, which kafka-python
+    often reads as a plain disconnection. So its log is read while it tries: a refusal, or a
+    broker that negotiated SASL and then hung up, with no session at the end, is a refusal."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if "SaslAuthenticationFailed" in record.getMessage():
-                refused.append(record.getMessage())
+            messages.append(record.getMessage())
 
-    watched = [logging.getLogger(name) for name in ("kafka.net.manager", "kafka.net.connection")]
-    handler = Refusals(logging.WARNING)
-    saved = [(logger.level, logger.propagate) for logger in watched]
-    for logger in watched:
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
+    watched = logging.getLogger("kafka")
+    handler = Collect(logging.DEBUG)
+    saved = (watched.level, watched.propagate)
+    watched.addHandler(handler)
+    watched.setLevel(logging.DEBUG)
+    watched.propagate = False
     try:
         client = KafkaAdminClient(
-            **access.client_config(), client_id="credentials-check", bootstrap_timeout_ms=timeout_ms
+            **access.client_config(),
+            client_id="credentials-check",
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
         )
-        client.close()
+        try:
+            client.describe_cluster()  # the constructor may return before the login is refused
+        finally:
+            client.close()
         return True
     except KafkaError:
-        if refused:
+        refused = any("SaslAuthenticationFailed" in message for message in messages)
+        negotiated = any("SaslHandshakeResponse" in m and "error_code=0" in m for m in messages)
+        hung_up = any("socket disconnected" in message for message in messages)
+        if refused or (negotiated and hung_up):
             raise KafkaAuthenticationFailed(
                 f"Kafka at {access.bootstrap_servers} refused the credentials of principal '{access.username}' "
-                f"(SASL {access.security_protocol}, SCRAM-SHA-512): check the password in KAFKA_CREDENTIALS_DIR "
+                f"({access.security_protocol}, SCRAM-SHA-512): check the password in KAFKA_CREDENTIALS_DIR "
                 "or KAFKA_SASL_PASSWORD, and that the principal was provisioned (captives kafka provision)"
             ) from None
         return False
     finally:
-        for logger, (level, propagate) in zip(watched, saved, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = propagate
+        watched.removeHandler(handler)
+        watched.setLevel(saved[0])
+        watched.propagate = saved[1]
 
 
 def producer(access: KafkaAccess, client_id: str, **options) -> KafkaProducer:

@@ -7,7 +7,10 @@ log always gives the same tables. A record published twice (a relay retry) is ap
 Events are applied in batches, one transaction each: the appliers' reads and writes go through the
 session's `BatchedRows` (shared/readmodels.py), which holds the batch's rows in memory and writes
 each changed row once at the end of the batch, leaving the tables as applying the events one at a
-time would."""
+time would.
+
+Replay checks every stream's hash chain as the consumers do (shared/chain.py): a record that
+breaks its chain is not applied (the live consumer dead-lettered it), and is counted."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import sqlalchemy as sa
 from kafka import TopicPartition
 from sqlalchemy.orm import Session
 
+from shared import chain
 from shared import kafka as kafka_clients
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
 from shared.db import create_engine, migrate, session_factory
@@ -59,6 +63,7 @@ class ReplayResult:
     duplicates: int
     undecodable: int
     seconds: float
+    chain_breaks: int = 0  # records not applied because they break their stream's hash chain
 
     @property
     def rate(self) -> float:
@@ -81,7 +86,8 @@ def rebuild(
     migrate(engine, versions_dir, metadata)
     sessions = session_factory(engine)
     seen: set[str] = set()
-    events = applied = duplicates = undecodable = 0
+    chains = chain.Chains()
+    events = applied = duplicates = undecodable = breaks = 0
     started = time.perf_counter()
     session = sessions()
     writes = BatchedRows(session)
@@ -89,30 +95,40 @@ def rebuild(
         for chunk in _chunks(records, batch):
             events += len(chunk)
             with _collector_paused():
-                counts = _apply_batch(session, writes, appliers, chunk, seen)
+                counts = _apply_batch(session, writes, appliers, chunk, seen, chains)
             applied, duplicates, undecodable = applied + counts[0], duplicates + counts[1], undecodable + counts[2]
+            breaks += counts[3]
             on_progress(events)
         on_progress(events)
     finally:
         writes.close()
         session.close()
         engine.dispose()
-    return ReplayResult(events, applied, duplicates, undecodable, time.perf_counter() - started)
+    return ReplayResult(events, applied, duplicates, undecodable, time.perf_counter() - started, breaks)
 
 
 def _apply_batch(
-    session: Session, writes: BatchedRows, appliers: Mapping[str, Applier], records: list, seen: set[str]
-) -> tuple[int, int, int]:
+    session: Session,
+    writes: BatchedRows,
+    appliers: Mapping[str, Applier],
+    records: list,
+    seen: set[str],
+    chains: chain.Chains,
+) -> tuple[int, int, int, int]:
     """Decode `records` and apply them in one transaction: how many were applied, duplicates,
-    undecodable."""
-    todo, duplicates, undecodable = [], 0, 0
+    undecodable, and breaking their chains."""
+    todo, duplicates, undecodable, breaks = [], 0, 0, 0
     for record in records:
         try:
             event = decode(record.value)
         except InvalidEvent:
             undecodable += 1  # the live consumer sent it to the dead-letter topic too
             continue
-        if event.envelope.id in seen:
+        verdict = chains.judge(record.value)
+        if verdict is not None and verdict.breaks:
+            breaks += 1  # the live consumer sent it to the dead-letter topic too
+            continue
+        if (verdict is not None and verdict.kind == chain.DUPLICATE) or event.envelope.id in seen:
             duplicates += 1
             continue
         seen.add(event.envelope.id)
@@ -125,7 +141,7 @@ def _apply_batch(
             apply(session, event.envelope, event.payload)
         writes.flush()
     writes.forget()
-    return len(todo), duplicates, undecodable
+    return len(todo), duplicates, undecodable, breaks
 
 
 @contextmanager

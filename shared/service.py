@@ -140,6 +140,7 @@ class ServiceRuntime:
                 group_id=client_id,
                 after_commit=self.relay.wake,
                 prepare=self.ensure_topics,
+                chain_links=definition.store_tables.chain_links,
             )
         self.gate = Gate(settings.auth, audience=definition.name)
         self._broker_checked_at = 0.0

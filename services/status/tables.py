@@ -8,7 +8,7 @@ from shared.db import NAMING_CONVENTION, UtcDateTime
 from shared.eventstore import event_store_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-store_tables = event_store_tables(metadata)
+store_tables = event_store_tables(metadata, consumes=True)
 access = access_tables(metadata)  # partner visibility and the access log
 
 # From intake.events.v1: what the rules need from each registration.

@@ -19,9 +19,31 @@ class EventStoreTables:
     outbox: sa.Table
     inbox: sa.Table
     idempotency_keys: sa.Table
+    # A consuming service's view of the upstream streams' hash chains (shared/chain.py).
+    chain_links: sa.Table | None = None
 
 
-def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
+# In chain_links, the stream of this row (version 0) marks a database whose consumer applied
+# events before chains were checked: streams it has no link for may start at any version.
+CHECKED_AFTER_LEGACY = "*"
+
+
+def chain_links_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "chain_links",
+        metadata,
+        # One row per upstream event consumed (applied, or of a type this service does not use):
+        # the hash of its bytes, which the stream's next event must name as its prevhash.
+        sa.Column("stream", sa.String(200), primary_key=True),  # "<source> <subject>"
+        sa.Column("stream_version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("chained", sa.Boolean, nullable=False),  # it had a prevhash
+        sa.Column("event_id", sa.String(64), nullable=False),
+    )
+
+
+def event_store_tables(metadata: sa.MetaData, *, consumes: bool = False) -> EventStoreTables:
+    """`consumes`: the service consumes upstream topics, and checks their chains."""
     events = sa.Table(
         "events",
         metadata,
@@ -71,4 +93,10 @@ def event_store_tables(metadata: sa.MetaData) -> EventStoreTables:
         sa.Column("headers", sa.JSON, nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
-    return EventStoreTables(events=events, outbox=outbox, inbox=inbox, idempotency_keys=idempotency_keys)
+    return EventStoreTables(
+        events=events,
+        outbox=outbox,
+        inbox=inbox,
+        idempotency_keys=idempotency_keys,
+        chain_links=chain_links_table(metadata) if consumes else None,
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.chain import GENESIS, event_hash, verify
+from shared.chain import ALTERED, BROKEN, DUPLICATE, GENESIS, NEXT, Chains, Link, event_hash, judge, verify
 from shared.contracts import EventEnvelope, encode
 
 Record = namedtuple("Record", "topic partition offset key value")
@@ -80,4 +80,42 @@ def test_an_exact_copy_re_sent_by_the_relay_is_harmless_but_an_altered_copy_is_n
     copied = verify(records([*raws, raws[1]]))
     assert copied.ok and copied.duplicates == 1
     altered = verify(records([*raws, raws[1].replace(b"Camp 2", b"Camp 7")]))
-    assert "reordered or repeated" in altered.problems[0].reason
+    assert "seen with other bytes" in altered.problems[0].reason and "altered copy" in altered.problems[0].reason
+
+
+# -- the one rule the consumers, replay and verify share -------------------------------------
+
+
+def test_a_stream_starts_at_version_1_with_the_genesis_prevhash_or_none_recorded_before_chaining():
+    assert judge(1, GENESIS, "h1", None).follows
+    assert judge(1, None, "h1", None).follows  # recorded before chaining began
+    refused = judge(1, "f" * 64, "h1", None)
+    assert refused.breaks and "000" in refused.reason
+
+
+def test_a_stream_first_seen_past_version_1_breaks_unless_its_earlier_events_were_applied_unchecked():
+    refused = judge(3, "f" * 64, "h3", None)
+    assert refused.breaks and "versions 1-2 are missing" in refused.reason
+    assert judge(3, "f" * 64, "h3", None, trust_first=True).follows
+
+
+def test_stripping_the_prevhash_after_a_chained_event_breaks_the_chain_but_an_unchained_stream_goes_on():
+    assert judge(2, None, "h2", Link(1, "h1", chained=True)).breaks
+    assert judge(2, None, "h2", Link(1, "h1", chained=False)).follows
+
+
+def test_an_exact_copy_is_a_duplicate_and_a_copy_with_other_bytes_is_altered():
+    seen = Link(1, "h1")
+    assert judge(1, GENESIS, "h1", Link(2, "h2"), seen).kind == DUPLICATE
+    assert judge(1, GENESIS, "other", Link(2, "h2"), seen).kind == ALTERED
+
+
+def test_what_does_not_follow_what_was_accepted_before_it_is_set_aside():
+    # (An altered copy sent ahead of the real event takes its place: only checkpoints and the ACLs,
+    # which keep forgers off the topic, cover the last event of a stream; see the module docstring.)
+    raws = chained_stream()
+    forged = raws[2].replace(b"Camp 3", b"Camp 9")
+    chains = Chains()
+    verdicts = [chains.judge(raw).kind for raw in [raws[0], raws[1], forged, raws[2], raws[3], raws[1]]]
+    assert verdicts == [NEXT, NEXT, NEXT, ALTERED, BROKEN, DUPLICATE]
+    assert chains.judge(b"not json") is None
