@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-unit bench chaos deps kafka keycloak postgres browser lint clean contracts
+.PHONY: up test test-unit bench chaos deps kafka keycloak postgres browser lint clean contracts compose-secrets
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv"; exit 1; }
@@ -52,6 +52,11 @@ test-unit: $(VENV)/.installed
 chaos: deps postgres keycloak
 	CHAOS_FULL=1 $(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_bad_input.py tests/unit/test_event_contracts.py
 	$(BIN)/python -m tests.chaos
+
+## The Kafka principals' passwords docker-compose.yml mounts as secrets (var/kafka/credentials,
+## git-ignored; kept if they exist): run once before `docker compose up`.
+compose-secrets: $(VENV)/.installed
+	$(BIN)/captives kafka credentials var/kafka/credentials --for-containers
 
 ## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
 contracts: $(VENV)/.installed

@@ -507,12 +507,20 @@ def audit_timeline(
 @kafka_commands.command("credentials")
 def kafka_credentials(
     directory: Path = typer.Argument(Path("var/kafka/credentials"), help="where to write one file per principal"),
+    for_containers: bool = typer.Option(
+        False,
+        help="let the containers' users read the files (0644): docker compose mounts each as a secret with "
+        "the host's owner and mode; the directory stays 0700, so on the host only its owner reads them",
+    ),
 ) -> None:
-    """Generate a password for each principal that has none yet (mode 0600; existing ones are kept).
-    docker-compose reads them as secrets: `make compose-secrets` runs this."""
+    """Generate a password for each principal that has none yet (files 0600 in a 0700 directory;
+    existing ones are kept). docker-compose reads them as secrets: `make compose-secrets` runs this."""
     from shared.kafka_access import PRINCIPALS, ensure_credentials
 
     written = ensure_credentials(directory)
+    if for_containers:
+        for principal in PRINCIPALS:
+            (written / principal).chmod(0o644)
     console.print(f"Kafka credentials of {', '.join(PRINCIPALS)} in {written}/<principal>")
 
 

@@ -79,6 +79,11 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "captives_dead_lettered", "Records sent to a dead-letter topic", value=consumer.dead_lettered_total
         )
+        yield CounterMetricFamily(
+            "captives_chain_breaks",
+            "Records dead-lettered because they break their stream's hash chain (forged, altered, out of order)",
+            value=consumer.chain_breaks_total,
+        )
         lag = GaugeMetricFamily(
             "captives_consumer_lag", "Records not yet handled, per assigned partition", labels=["topic", "partition"]
         )

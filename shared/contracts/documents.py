@@ -188,6 +188,7 @@ def asyncapi(services: Sequence[ServiceContract], *, version: str | None = None)
                 "host": "127.0.0.1:9092",
                 "protocol": "kafka",
                 "description": "The broker `captives up` starts; elsewhere KAFKA_BOOTSTRAP_SERVERS names it.",
+                "security": [{"$ref": "#/components/securitySchemes/scram"}],
             }
         },
         "channels": channels,
@@ -196,6 +197,17 @@ def asyncapi(services: Sequence[ServiceContract], *, version: str | None = None)
             "messages": messages,
             "schemas": schemas,
             "messageTraits": {"KafkaRecord": _record_trait()},
+            "securitySchemes": {
+                "scram": {
+                    "type": "scramSha512",
+                    "description": (
+                        "SASL/SCRAM-SHA-512 (SASL_PLAINTEXT on loopback; SASL_SSL across machines), one "
+                        "principal per service: each may write only its own topic (with its .dlq and "
+                        ".checkpoints topics) and read only the topics it consumes; the auditor reads "
+                        "every topic and writes none; a client that does not authenticate gets nothing."
+                    ),
+                }
+            },
         },
     }
 

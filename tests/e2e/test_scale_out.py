@@ -23,7 +23,7 @@ from deploy.postgres.cluster import create_database, drop_database
 from deploy.processes import free_port, tail
 from shared.contracts import decode
 from shared.contracts.topics import INTAKE_EVENTS, STATUS_EVENTS
-from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
+from tests.support import HEADERS, caught_up, grant_prefix, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,7 @@ class Instance:
 @pytest.fixture
 def cluster(kafka_bootstrap, postgres_server, tmp_path):
     prefix = f"scale{uuid.uuid4().hex[:8]}."
+    grant_prefix(kafka_bootstrap, prefix)
     names = {service: f"scale_{service}_{uuid.uuid4().hex[:8]}" for service in ("intake", "status")}
     env = {
         **os.environ,

@@ -256,3 +256,83 @@ def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone
     assert (consumer.applied_total, consumer.dead_lettered_total) == (2, 1)
     (dead,) = read_topic(kafka_bootstrap, dead_letter(topic))
     assert b"cannot be applied" in dict(dead.headers)["dlq.error"]
+
+
+def test_a_refused_record_keeps_its_place_in_its_chain_and_a_forged_one_does_not(
+    intake_then_status, kafka_bootstrap, topic_prefix
+):
+    """Chains checked (status's chain_links): the stream's second event is refused by its handler
+    and set aside, yet the third, which names it as its prevhash, still applies; a forged fourth
+    that names the third's predecessor is set aside as a chain break, and an exact copy of the
+    first is a no-op."""
+    from shared import kafka as kafka_clients
+    from shared.chain import GENESIS, event_hash
+    from shared.eventstore.consumer import EventConsumer
+
+    _intake, status = intake_then_status
+    runtime = status.app.state.runtime
+    topic = f"{topic_prefix}chained"
+    admin = kafka_access(kafka_bootstrap, "admin")
+    kafka_clients.ensure_topics(admin, [topic], 1, client_id="test")
+    subject = "CAP-0000-0000-00CH"
+    raws, previous = [], GENESIS
+    for version in range(1, 4):
+        envelope = EventEnvelope(
+            id=f"c0ffee00-0000-4000-8000-00000000020{version}",
+            source="/services/intake",
+            type="CaptiveRegistered",
+            subject=subject,
+            occurred_at="2025-01-12T00:00:00Z",
+            recorded_at="2025-01-12T00:00:00Z",
+            stream_version=version,
+            schema_version=1,
+            correlation_id="c-1",
+            actor="officer",
+            agency="UA-HQ",
+            previous_hash=previous,
+            data=CaptiveRegistered(captive_id=subject, **registration()).model_dump(mode="json"),
+        )
+        raws.append(encode(envelope))
+        previous = event_hash(raws[-1])
+    forged = raws[2].replace(b'"streamversion":3', b'"streamversion":4').replace(b"00000000203", b"00000000204")
+    assert forged != raws[2]
+    applied: list[int] = []
+
+    def handler(_session, event) -> None:
+        if event.envelope.stream_version == 2:
+            raise ValueError("this one cannot be applied")
+        applied.append(event.envelope.stream_version)
+
+    forger = producer(kafka_bootstrap)
+    for raw in (*raws, forged, raws[0]):
+        forger.send(topic, key=subject.encode(), value=raw).get(10)
+    forger.close()
+    consumer = EventConsumer(
+        sessions=runtime.sessions,
+        inbox=runtime.definition.store_tables.inbox,
+        handlers={"CaptiveRegistered": handler},
+        consumer_factory=lambda: kafka_clients.consumer(admin, f"{topic_prefix}chained", "t", [topic]),
+        producer_factory=lambda: kafka_clients.producer(admin, "t-dlq"),
+        group_id=f"{topic_prefix}chained",
+        chain_links=runtime.definition.store_tables.chain_links,
+    )
+    try:
+        wait_until(
+            lambda: (consumer.poll_once(timeout_ms=500), consumer.applied_total + consumer.dead_lettered_total)[1] >= 4,
+            what="the five records handled",
+        )
+        consumer.poll_once(timeout_ms=500)
+    finally:
+        consumer.close()
+    inbox = runtime.definition.store_tables.inbox
+    with runtime.sessions() as session:
+        kept = set(session.execute(sa.select(inbox.c.event_id).where(inbox.c.topic == topic)).scalars())
+    assert kept == {f"c0ffee00-0000-4000-8000-00000000020{version}" for version in (1, 3)}
+    assert applied[-1] == 3  # (the first poll's batch ran the first one too, then was undone)
+    assert (consumer.applied_total, consumer.dead_lettered_total, consumer.chain_breaks_total) == (2, 2, 1)
+    assert consumer.duplicates_total == 1
+    dead = {
+        record.value: dict(record.headers)["dlq.error"] for record in read_topic(kafka_bootstrap, dead_letter(topic))
+    }
+    assert b"cannot be applied" in dead[raws[1]]
+    assert b"hash chain broken" in dead[forged] and b"does not match" in dead[forged]

@@ -8,8 +8,11 @@ import yaml
 from deploy.keycloak.provision import REALM
 from deploy.keycloak.server import KEYCLOAK_VERSION
 from services.cli import Service, service_module, service_settings
+from shared.kafka_access import ADMIN, PRINCIPALS
+from shared.settings import KafkaSettings
 
-COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_each_service_runs_from_the_one_image_with_its_settings_and_port():
@@ -25,6 +28,7 @@ def test_each_service_runs_from_the_one_image_with_its_settings_and_port():
         assert f":{defaults.port}/readyz" in " ".join(spec["healthcheck"]["test"])
         assert spec["depends_on"] == {
             "kafka": {"condition": "service_healthy"},
+            "kafka-provision": {"condition": "service_completed_successfully"},
             "postgres": {"condition": "service_healthy"},
             "keycloak-provision": {"condition": "service_completed_successfully"},
         }
@@ -83,7 +87,7 @@ def test_the_services_agree_on_the_broker_and_the_topic_names():
     shared = kafka_settings[Service.intake]
     broker = _environment("kafka")
     host, port = shared["KAFKA_BOOTSTRAP_SERVERS"].split(":")
-    assert f"PLAINTEXT://{host}:{port}" in broker["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"BROKER://{host}:{port}" in broker["KAFKA_ADVERTISED_LISTENERS"]
     # The services create their topics (with unlimited retention); the broker must not invent them.
     assert broker["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert "KAFKA_TOPIC_PREFIX" not in shared or shared["KAFKA_TOPIC_PREFIX"] == ""
@@ -93,3 +97,63 @@ def test_the_services_agree_on_the_broker_and_the_topic_names():
     for service in Service:
         definition = service_module(service).definition
         assert {definition.topic, *definition.consumes} <= channels, service
+
+
+def _listeners(broker: dict) -> dict[str, str]:
+    """Listener name -> its security protocol."""
+    return dict(pair.split(":") for pair in broker["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+
+
+def test_the_broker_takes_only_authenticated_clients_and_denies_what_no_acl_allows():
+    broker = _environment("kafka")
+    protocols = _listeners(broker)
+    names = {listener.split("://")[0] for listener in broker["KAFKA_LISTENERS"].split(",")}
+    assert names <= set(protocols), (names, protocols)
+    # No PLAINTEXT (or SSL-only) listener: every connection authenticates with SASL.
+    assert set(protocols.values()) <= {"SASL_PLAINTEXT", "SASL_SSL"}, protocols
+    client = broker["KAFKA_ADVERTISED_LISTENERS"].split("://")[0]
+    assert broker["KAFKA_LISTENER_NAME_BROKER_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert broker["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert broker["KAFKA_INTER_BROKER_LISTENER_NAME"] == client
+    # The controller listens on the container's loopback only.
+    assert "CONTROLLER://localhost:" in broker["KAFKA_LISTENERS"]
+    assert broker["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert broker["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert broker["KAFKA_SUPER_USERS"] == f"User:{ADMIN}"
+    # Its start script adds admin's SCRAM credential when formatting, from the secret only.
+    script = (ROOT / "deploy" / "kafka" / "compose-broker.sh").read_text()
+    assert "--add-scram" in script and "SCRAM-SHA-512=[name=admin" in script
+    assert "/opt/captives/compose-broker.sh" in COMPOSE["services"]["kafka"]["entrypoint"]
+    assert (
+        "./deploy/kafka/compose-broker.sh:/opt/captives/compose-broker.sh:ro" in COMPOSE["services"]["kafka"]["volumes"]
+    )
+    assert "--command-config" in " ".join(COMPOSE["services"]["kafka"]["healthcheck"]["test"])
+
+
+def _secrets(service: str) -> dict[str, str]:
+    """target path -> secret name, of what `service` mounts."""
+    return {entry["target"]: entry["source"] for entry in COMPOSE["services"][service].get("secrets", [])}
+
+
+def test_each_service_connects_as_its_own_principal_with_only_its_own_secret():
+    for service in Service:
+        env = _environment(service.value)
+        assert env["KAFKA_SECURITY_PROTOCOL"] in {"SASL_PLAINTEXT", "SASL_SSL"}
+        assert "KAFKA_SASL_PASSWORD" not in env and "KAFKA_SASL_USERNAME" not in env  # it is its name
+        directory = env["KAFKA_CREDENTIALS_DIR"]
+        assert _secrets(service.value) == {f"{directory}/{service.value}": f"kafka-{service.value}"}
+        # The settings it reads are the ones it is given.
+        settings = KafkaSettings(credentials_dir=directory, security_protocol=env["KAFKA_SECURITY_PROTOCOL"])
+        assert Path(settings.credentials_dir) / service.value == Path(f"{directory}/{service.value}")
+    assert _secrets("kafka") == {"/run/secrets/kafka/admin": "kafka-admin"}
+    provision = COMPOSE["services"]["kafka-provision"]
+    assert provision["command"] == ["kafka", "provision"]
+    assert set(_secrets("kafka-provision").values()) == {f"kafka-{principal}" for principal in PRINCIPALS}
+
+
+def test_the_secrets_are_generated_into_the_git_ignored_var_directory_never_committed():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "var/" in ignored
+    for name, secret in COMPOSE["secrets"].items():
+        assert secret["file"].startswith("./var/kafka/credentials/"), (name, secret)
+    assert "compose-secrets:" in (ROOT / "Makefile").read_text()
