@@ -24,6 +24,7 @@ from services.intake.app import definition as intake
 from services.status.app import definition as status
 from shared import readmodels
 from shared import replay as replaying
+from shared.chain import GENESIS, event_hash
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode, encode
 from shared.contracts.access import DataAccessed
 from shared.contracts.disposition import (
@@ -73,14 +74,17 @@ FACT = {"name": "fact", "value": 1, "source_event_id": None}
 
 
 class Log:
-    """Records as a service's topic holds them: envelopes with a version per stream."""
+    """Records as a service's topic holds them: envelopes with a version per stream (one source's
+    events about one subject), each chained to the one before it, as replay checks."""
 
     def __init__(self):
         self.records: list[Record] = []
-        self.versions: dict[str, int] = {}
+        self.versions: dict[tuple[str, str], int] = {}
+        self.hashes: dict[tuple[str, str], str] = {}
 
     def add(self, payload: EventPayload, subject: str, hours: float, source: str = "/services/intake") -> None:
-        self.versions[subject] = self.versions.get(subject, 0) + 1
+        stream = (source, subject)
+        self.versions[stream] = self.versions.get(stream, 0) + 1
         envelope = EventEnvelope(
             id=str(uuid.uuid4()),
             source=source,
@@ -88,7 +92,8 @@ class Log:
             subject=subject,
             occurred_at=T0 + timedelta(hours=hours),
             recorded_at=T0 + timedelta(days=30, seconds=len(self.records)),
-            stream_version=self.versions[subject],
+            stream_version=self.versions[stream],
+            previous_hash=self.hashes.get(stream, GENESIS),
             schema_version=payload.schema_version,
             correlation_id="corr",
             actor="officer-7",
@@ -96,6 +101,7 @@ class Log:
             data=payload.model_dump(mode="json"),
         )
         self.records.append(Record(encode(envelope)))
+        self.hashes[stream] = event_hash(self.records[-1].value)
 
 
 def registered(captive_id: str, at: str = "2025-01-11T09:00:00+02:00") -> CaptiveRegistered:
