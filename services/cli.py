@@ -505,7 +505,7 @@ def audit_timeline(
 
 
 @kafka_commands.command("credentials")
-def kafka_credentials(
+def generate_kafka_credentials(
     directory: Path = typer.Argument(Path("var/kafka/credentials"), help="where to write one file per principal"),
     for_containers: bool = typer.Option(
         False,
