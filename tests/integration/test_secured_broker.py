@@ -39,6 +39,7 @@ from tests.support import (
     read_topic,
     registration,
     settings_for,
+    signed_in,
     wait_until,
 )
 
@@ -204,8 +205,8 @@ def intake_and_status(kafka_bootstrap, new_database, topic_prefix):
         "status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
     )
     with (
-        TestClient(build_app("intake", intake_settings), headers=HEADERS) as intake,
-        TestClient(build_app("status", status_settings), headers=HEADERS) as status,
+        signed_in(TestClient(build_app("intake", intake_settings))) as intake,
+        signed_in(TestClient(build_app("status", status_settings))) as status,
     ):
         yield intake, status, status_settings
 
