@@ -63,14 +63,13 @@ def _shown(value) -> str:
     return f"[{marker}]" if (marker := _withheld(value)) else str(value)
 
 
-def with_identity(entries: list[Entry], intake_session: Session) -> list[Entry]:
-    """`entries` with intake's sealed identity data opened with the captives' keys."""
-    from services.intake.keys import open_events
-
-    intake = [index for index, entry in enumerate(entries) if entry.service == "intake"]
-    opened = open_events(intake_session, [entries[index].event for index in intake])
+def with_identity(entries: list[Entry], session: Session, keyring) -> list[Entry]:
+    """`entries` with what `keyring`'s service sealed in them opened with the captives' keys
+    (`session`: that service's database); erased values read `[erased]`."""
+    mine = [index for index, entry in enumerate(entries) if keyring.holds(entry.event)]
+    opened = keyring.open(session, [entries[index].event for index in mine])
     result = list(entries)
-    for index, event in zip(intake, opened, strict=True):
+    for index, event in zip(mine, opened, strict=True):
         result[index] = Entry(event)
     return result
 

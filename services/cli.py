@@ -382,21 +382,24 @@ def erase(
     from services.intake import keys
     from shared.db import create_engine, session_factory
     from shared.eventstore import EventStore
+    from shared.service import keyring_of
 
     settings = service_settings(Service.intake)
     definition = service_module(Service.intake).definition
     engine = create_engine(settings.database_url)
+    keyring = keyring_of(definition, settings)
     store = EventStore(
         definition.store_tables,
         source=f"/services/{definition.name}",
         topic=settings.kafka.topic(definition.topic),
-        sealer=definition.sealer,
+        sealer=keyring,
     )
     try:
         try:
             done = keys.erase(
                 session_factory(engine),
                 store,
+                keyring,
                 captive_id,
                 reason=reason,
                 actor=actor or getpass.getuser(),
@@ -412,10 +415,11 @@ def erase(
                 f"{escape(event.actor)} (event {event.id}): nothing to do"
             )
         else:
-            scrubbed = keys.scrub_deleted_keys(engine)
+            scrubbed = keys.scrub_deleted_keys(keyring, engine)
             console.print(
                 f"erased {captive_id}: key destroyed ({scrubbed}); IdentityErased appended as event {event.id} "
-                f"(stream version {event.stream_version}); intake's relay publishes it from the outbox"
+                f"(stream version {event.stream_version}); intake's relay publishes it from the outbox, and "
+                "status and disposition destroy their own keys for him when they consume it"
             )
         if done.clear_events:
             console.print(
@@ -474,14 +478,23 @@ def audit_timeline(
     kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     entries = timeline(replaying.read_log(kafka.access(AUDITOR), topics), captive_id)
-    engine = create_engine(intake_settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            entries = with_identity(entries, session)
-    except sa_errors.SQLAlchemyError as error:  # an auditor without intake's database sees it sealed
-        console.print(f"identity data stays sealed: intake's database is not reachable ({type(error).__name__})")
-    finally:
-        engine.dispose()
+    from shared.sealing import KekError
+    from shared.service import keyring_of
+
+    for service in Service:  # each service opens what it sealed, with its own keys
+        settings = service_settings(service)
+        keyring = keyring_of(service_module(service).definition, settings)
+        engine = create_engine(settings.database_url)
+        try:
+            with session_factory(engine)() as session:
+                entries = with_identity(entries, session, keyring)
+        except (sa_errors.SQLAlchemyError, KekError) as error:  # an auditor without the keys sees it sealed
+            console.print(
+                f"{service.value}'s data stays sealed: its database or key-encryption key is not reachable "
+                f"({type(error).__name__})"
+            )
+        finally:
+            engine.dispose()
     if not entries:
         console.print(f"no events about {captive_id}")
         raise typer.Exit(1)

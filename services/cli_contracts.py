@@ -47,7 +47,7 @@ def service_contracts() -> list[documents.ServiceContract]:
                     topic=definition.topic,
                     consumes=tuple(definition.consumes),
                     openapi=app.openapi(),
-                    seals_identity=definition.sealer is not None,
+                    seals_identity=definition.key_tables is not None,
                 )
             )
             app.state.runtime.engine.dispose()

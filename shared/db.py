@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC
 from pathlib import Path
 
@@ -24,12 +26,29 @@ NAMING_CONVENTION = {
 def create_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_files(path)
+            sa.event.listen(engine, "connect", lambda _connection, _record: _private_files(path))
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _private_files(path: Path) -> None:
+    """A SQLite database file and its -wal and -shm files readable by their owner only (0600):
+    the file is created so before SQLite opens it (SQLite gives the -wal and -shm the database
+    file's permissions), and files made before this are narrowed."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -38,6 +38,7 @@ from shared.kafka_access import KafkaAccess, KafkaCredentialsMissing
 from shared.limits import RequestLimits
 from shared.nul import RefuseNul
 from shared.refusals import CALLER_REFUSALS
+from shared.sealing import Keyring, KeyTables, kek_path, load_kek
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -69,9 +70,10 @@ class ServiceDefinition:
     replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
     projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
-    # Opens sealed identity data for callers allowed to read it: (session, events) -> events.
-    reveal: Callable | None = None
-    # Rewrites events' data as they are appended (intake seals identity-tier values with it).
+    # The service's captive keys (shared/sealing.py): with them its event store seals personal
+    # data as events are appended, its reads open it, and IdentityErased destroys them.
+    key_tables: KeyTables | None = None
+    # Rewrites events' data as they are appended, for a service without key tables.
     sealer: Sealer | None = None
 
     def all_replay_appliers(self) -> dict[str, Callable]:
@@ -110,11 +112,12 @@ class ServiceRuntime:
         self.consumed_topics = [kafka.topic(name) for name in definition.consumes]
         self.engine = create_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.keyring = keyring_of(definition, settings)
         self.store = EventStore(
             definition.store_tables,
             source=f"/services/{definition.name}",
             topic=self.topic,
-            sealer=definition.sealer,
+            sealer=self.keyring or definition.sealer,
         )
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
@@ -129,7 +132,7 @@ class ServiceRuntime:
             self.consumer = EventConsumer(
                 sessions=self.sessions,
                 inbox=definition.store_tables.inbox,
-                handlers=definition.all_handlers(self.store),
+                handlers=self.handlers(),
                 consumer_factory=lambda: kafka_clients.consumer(
                     self.kafka_access(),
                     group_id=client_id,
@@ -152,6 +155,17 @@ class ServiceRuntime:
         """The service connects to the broker as its own principal (read when a client is made,
         so a missing secret is reported where the client is needed, and retried)."""
         return self.settings.kafka.access(self.definition.name)
+
+    def handlers(self) -> dict[str, Handler]:
+        found = self.definition.all_handlers(self.store)
+        if self.keyring is not None and "IdentityErased" not in found:
+            # intake's erasure reaches every service that consumes its topic: each destroys its own key.
+            found["IdentityErased"] = self.keyring.identity_erased_handler(lambda: self.engine)
+        return found
+
+    def reveal(self, session: Session, events: list) -> list:
+        """`events` with what this service sealed in them opened (erased: marked so)."""
+        return self.keyring.open(session, events) if self.keyring is not None else list(events)
 
     def ensure_topics(self) -> None:
         """Its own topic (with its dead-letter and checkpoint topics) and the dead-letter topics of
@@ -197,8 +211,17 @@ class ServiceRuntime:
     def migrate(self) -> None:
         migrate(self.engine, self.definition.migrations, self.definition.metadata)
 
+    def check_keys(self) -> None:
+        """Refuse to start without a usable key-encryption key; wrap keys stored unwrapped."""
+        if self.keyring is not None:
+            with self.sessions.begin() as session:
+                wrapped = self.keyring.check(session)
+            if wrapped:
+                log.info("captive keys wrapped at start", keys=wrapped)
+
     def start(self) -> None:
         self.migrate()
+        self.check_keys()
         self.relay.start()
         if self.consumer:
             self.consumer.start(name=f"{self.definition.name}-consumer")
@@ -238,6 +261,18 @@ class ServiceRuntime:
             self._broker_ok = False
         self._broker_checked_at = time.monotonic()
         return self._broker_ok
+
+
+def keyring_of(definition: ServiceDefinition, settings: ServiceSettings) -> Keyring | None:
+    """The service's keyring, its KEK read (or created) when first needed."""
+    if definition.key_tables is None:
+        return None
+
+    def kek() -> bytes:
+        secret = settings.kek.get_secret_value() if settings.kek is not None else None
+        return load_kek(secret=secret, path=kek_path(settings.kek_file, definition.name))
+
+    return Keyring(definition.name, definition.key_tables, kek)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

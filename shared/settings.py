@@ -88,5 +88,11 @@ class ServiceSettings(BaseSettings):
     # default var/keys/<service>.pem), and how often a checkpoint is published (0: never).
     checkpoint_key_file: str = ""
     checkpoint_interval_s: float = Field(default=60.0, ge=0)
+    # The key-encryption key that wraps the service's captive keys (shared/sealing.py): an
+    # environment secret (<SERVICE>_KEK, 32 bytes in base64) or, without one, a file
+    # (<SERVICE>_KEK_FILE, default var/keys/<service>.kek, created 0600 on first start; a file
+    # others may read is refused). Never in the database: a copy of it alone decrypts nothing.
+    kek: SecretStr | None = None
+    kek_file: str = ""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

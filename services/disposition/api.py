@@ -68,6 +68,7 @@ from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.intake import LongText, Name
 from shared.contracts.status import RuleApplied
 from shared.contracts.tiers import DataTier, tiered
+from shared.contracts.withheld import ClientInput
 from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
 from shared.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_future, parse_as_of
@@ -81,7 +82,7 @@ CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudon
 MAX_LIST = 2000
 
 
-class RiskRequest(RiskAssessment, When):
+class RiskRequest(RiskAssessment, When, ClientInput):
     onward_states: list[CountryAlpha2] = tiered(DataTier.WISHES_AND_RISK, default_factory=list, max_length=20)
     evidence_refs: list[EvidenceRef] = tiered(
         DataTier.WISHES_AND_RISK, default_factory=list, max_length=MAX_EVIDENCE_REFS
@@ -110,7 +111,7 @@ class RiskRequest(RiskAssessment, When):
         return self
 
 
-class ClaimRequest(PartnerClaim, When):
+class ClaimRequest(PartnerClaim, When, ClientInput):
     pass
 
 
@@ -124,7 +125,7 @@ class AssuranceRequest(When):
     assessment: LongText
 
 
-class ProposalRequest(DispositionRequest, When):
+class ProposalRequest(DispositionRequest, When, ClientInput):
     pass
 
 

@@ -27,6 +27,7 @@ definition = ServiceDefinition(
     migrations=Path(__file__).resolve().parent / "migrations",
     routers=(api.router,),
     access=tables.access,
+    key_tables=tables.keys,  # personal data it records is sealed with the captive's key
     handlers=handlers.handlers,
     replay_appliers={
         **dict.fromkeys((*handlers.CAPTIVE_FACTS, "ConflictFactRecorded"), projections.project_upstream),

@@ -47,6 +47,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
 from shared.readmodels import rows
+from shared.sealing import as_published
 
 
 def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:
@@ -139,6 +140,7 @@ def record_fact(session: Session, envelope: EventEnvelope, payload: EventPayload
 
 def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     """Facts from intake.events.v1 and status.events.v1."""
+    payload = as_published(envelope, payload)
     record_fact(session, envelope, payload)
     match payload:
         case CaptiveRegistered():
@@ -154,7 +156,8 @@ def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPa
                 session,
                 payload.captive_id,
                 wish_at=envelope.occurred_at,
-                wish={**payload.model_dump(mode="json"), "event_id": envelope.id},
+                # never his statement: free text stays in intake's events, sealed there
+                wish={**payload.model_dump(mode="json", exclude={"statement"}), "event_id": envelope.id},
             )
         case MedicalAssessed() if _later(session, payload.captive_id, "medical_at", envelope.occurred_at):
             found = payload.seriously_wounded_or_sick and payload.by_mixed_medical_commission
@@ -204,6 +207,7 @@ def record_status(session: Session, envelope: EventEnvelope, determined: StatusD
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
     """Disposition's own events."""
+    payload = as_published(envelope, payload)  # what a replay reads: free text sealed
     record_fact(session, envelope, payload)
     match payload:
         case RiskAssessed():

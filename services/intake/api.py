@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from services.intake import deadlines
 from services.intake.checks import fact_time_problems, problem, registration_problems
 from services.intake.custody import CustodyConflict, CustodyState, after
-from services.intake.keys import open_events
 from services.intake.projections import captured_row, clock_facts_as_of, project, registered_row
 from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives, clock_facts
@@ -197,7 +196,7 @@ class Written(BaseModel):
 
 
 def load_record(runtime: ServiceRuntime, session: Session, captive_id: str) -> CaptiveRecord:
-    stored = open_events(session, runtime.store.read_stream(session, captive_id))  # identity in clear
+    stored = runtime.reveal(session, runtime.store.read_stream(session, captive_id))  # identity in clear
     record = fold(item.event for item in stored)
     if record is None:
         raise NotFound(f"no captive {captive_id}")
@@ -353,7 +352,7 @@ def get_history(
     """Every intake event about the captive, in order, as CloudEvents JSON, each with only the
     fields of the tiers the caller may read (the others named in `redacted`); identity opened
     with his key: erased values read {"withheld": "erased"}."""
-    events = open_events(session, runtime.store.read_stream(session, captive_id))
+    events = runtime.reveal(session, runtime.store.read_stream(session, captive_id))
     if not events:
         raise NotFound(f"no captive {captive_id}")
     documents, shown = [], set()

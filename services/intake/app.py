@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.intake import api, keys, projections, tables
+from services.intake import api, projections, tables
 from shared.contracts import registered_types, topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
@@ -33,8 +33,7 @@ definition = ServiceDefinition(
         if model.__module__ == "shared.contracts.intake"
     },
     projection_tables=(tables.captives, tables.clock_facts),
-    sealer=keys.seal,  # identity-tier values are sealed with the captive's key
-    reveal=keys.open_events,  # and opened for the feed's readers allowed to see them
+    key_tables=tables.keys,  # identity data and free text are sealed with the captive's key
 )
 
 

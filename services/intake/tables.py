@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from shared.auth.projections import access_tables
 from shared.db import NAMING_CONVENTION, UtcDateTime
 from shared.eventstore import event_store_tables
+from shared.sealing import key_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 store_tables = event_store_tables(metadata)
@@ -42,13 +43,9 @@ clock_facts = sa.Table(
     sa.Index("ix_clock_facts_captive", "captive_id", "stream_version"),
 )
 
-# One AES-256 key per captive: his identity-tier data is sealed with it inside every event
-# (services/intake/keys.py). Erasure deletes the row: every sealed copy of that data, in the
-# events table and on the topic, can then no longer be read by anyone.
-captive_keys = sa.Table(
-    "captive_keys",
-    metadata,
-    sa.Column("captive_id", sa.String(64), primary_key=True),
-    sa.Column("key", sa.LargeBinary(32), nullable=False),
-    sa.Column("created_at", UtcDateTime(), nullable=False),
-)
+# One AES-256 key per captive, wrapped with intake's key-encryption key: his identity data and
+# the free text about him are sealed with it inside every event (shared/sealing.py). Erasure
+# deletes the row and leaves a tombstone in `erased_captives`: every sealed copy of that data, in
+# the events table and on the topic, can then no longer be read by anyone.
+keys = key_tables(metadata)
+captive_keys = keys.keys

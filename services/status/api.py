@@ -47,6 +47,7 @@ from shared.contracts.status import (
     TribunalRulingReviewed,
 )
 from shared.contracts.tiers import DataTier, tiered
+from shared.contracts.withheld import ClientInput
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
 from shared.http import (
@@ -87,19 +88,19 @@ class RulebookRequest(When):
     reason: LongText
 
 
-class FindingRequest(LegalFinding, When):
+class FindingRequest(LegalFinding, When, ClientInput):
     evidence_refs: list[EvidenceRef] = tiered(DataTier.IDENTITY, default_factory=list, max_length=MAX_EVIDENCE_REFS)
 
 
-class ConveningRequest(TribunalConvening, When):
+class ConveningRequest(TribunalConvening, When, ClientInput):
     pass
 
 
-class HearingRequest(TribunalHearing, When):
+class HearingRequest(TribunalHearing, When, ClientInput):
     evidence_refs: list[EvidenceRef] = tiered(DataTier.IDENTITY, default_factory=list, max_length=MAX_EVIDENCE_REFS)
 
 
-class RulingRequest(TribunalRuling, When):
+class RulingRequest(TribunalRuling, When, ClientInput):
     @model_validator(mode="after")
     def _ground_for_not_pow(self):
         if self.outcome is TribunalOutcome.NOT_POW and self.ground is None:
@@ -109,7 +110,7 @@ class RulingRequest(TribunalRuling, When):
         return self
 
 
-class ReviewRequest(TribunalReview, When):
+class ReviewRequest(TribunalReview, When, ClientInput):
     pass
 
 

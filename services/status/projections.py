@@ -20,6 +20,7 @@ from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered, ForceMembership, ForceMembershipRecorded
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
 from shared.readmodels import rows
+from shared.sealing import as_published
 
 # Findings and every tribunal step (the tribunal is folded from all of them, services/status/tribunal.py).
 LEGAL_EVENTS = {"LegalFindingRecorded", *TRIBUNAL_EVENTS}
@@ -83,7 +84,10 @@ def record_decisions(session: Session, determined: list[tuple[EventEnvelope, Sta
 
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
-    """Apply one of the status service's own events to its read models."""
+    """Apply one of the status service's own events to its read models: as published, with
+    the sealed values `{"withheld": "sealed"}` (a replay from the topic writes the same rows,
+    and no read model holds the free text; the events hold it, sealed)."""
+    payload = as_published(envelope, payload)
     match payload:
         case StatusDetermined():
             record_decisions(session, [(envelope, payload)])

@@ -16,6 +16,7 @@ from shared.contracts.moments import IsoDatetime
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.status import FactUsed, Part, RuleApplied
 from shared.contracts.tiers import DataTier, tiered
+from shared.contracts.withheld import Withheld
 
 REF, WISH = DataTier.REFERENCE, DataTier.WISHES_AND_RISK
 
@@ -55,8 +56,9 @@ class RiskAssessment(Part):
     would_hand_on: bool | None = tiered(WISH, None)
     onward_states: list[CountryAlpha2] = tiered(WISH, default_factory=list)
     assessor: Name = tiered(WISH)
-    basis: LongText = tiered(WISH)
-    evidence_refs: list[EvidenceRef] = tiered(WISH, default_factory=list)
+    # Free text about him: sealed with his key by the disposition service (shared/sealing.py).
+    basis: LongText | Withheld = tiered(WISH, sealed=True)
+    evidence_refs: list[EvidenceRef] | Withheld = tiered(WISH, default_factory=list, sealed=True)
     diplomatic_assurances: bool = tiered(WISH, False)  # recorded; they never clear a real risk
     # Whether the outcome rests on the assurances. A NO_REAL_RISK that does is refused at the API
     # and, in older events, never clears him: assurances cannot turn a real risk into none.
@@ -83,7 +85,7 @@ class RiskAssessed(RiskAssessment, EventPayload):
 
 class PartnerClaim(Part):
     state: CountryAlpha2 = tiered(REF)
-    basis: LongText = tiered(REF)  # e.g. "Constitution of the Republic of Korea, Art. 3"
+    basis: LongText | Withheld = tiered(REF, sealed=True)  # e.g. "Constitution of the Republic of Korea, Art. 3"
 
 
 @event_type("PartnerStateClaimRecorded", 1)
@@ -159,7 +161,7 @@ class ListStep(StrEnum):
 class DispositionRequest(Part):
     kind: DispositionKind = tiered(REF)
     destination: CountryAlpha2 | None = tiered(REF, None)
-    note: LongText | None = tiered(WISH, None)
+    note: LongText | Withheld | None = tiered(WISH, None, sealed=True)
 
 
 @event_type("DispositionProposed", 1)

@@ -217,11 +217,11 @@ def _message(model: type[EventPayload], *, sealed: bool) -> dict[str, Any]:
     description = inspect.cleandoc(model.__doc__ or "")
     paths = identity_paths(model) if sealed else ()
     if paths:
-        # On the topic, intake's identity-tier values are not in clear: they are removed from
-        # `data` and carried encrypted in its `sealed` member; a reader without the captive's key
-        # gets {"withheld": "sealed"} in their place, which the schema admits.
+        # On the topic, identity-tier values and free text about the captive are not in clear:
+        # they are removed from `data` and carried encrypted in its `sealed` member; a reader
+        # without the captive's key gets {"withheld": "sealed"} in their place, which the schema admits.
         description += (
-            "\n\nIdentity-tier values travel sealed: on the topic, "
+            "\n\nIdentity-tier values and free text about the captive travel sealed: on the topic, "
             + ", ".join(f"`{path}`" for path in paths)
             + " are absent from `data`, which carries them encrypted in a `sealed` object instead; "
             'a reader without the captive\'s key decodes each as {"withheld": "sealed"}.'

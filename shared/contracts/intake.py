@@ -240,7 +240,7 @@ class MedicalAssessment(Part):
     'seriously wounded or sick' by a mixed medical commission opens direct repatriation (Art. 110)."""
 
     assessor: Name = tiered(MED)
-    findings: LongText = tiered(MED)
+    findings: LongText | Withheld = tiered(MED, sealed=True)  # free text: sealed with his key
     seriously_wounded_or_sick: bool = tiered(MED)
     by_mixed_medical_commission: bool = tiered(MED, False)
     fit_to_travel: bool | None = tiered(MED, None)
@@ -298,7 +298,7 @@ class IcrcVisit(Part):
     delegate: Name = tiered(REF)
     place: ShortText | Withheld = tiered(ID)
     private_interview: bool = tiered(REF)
-    notes: LongText | None = tiered(WISH, None)
+    notes: LongText | Withheld | None = tiered(WISH, None, sealed=True)
 
 
 class Wish(StrEnum):
@@ -327,7 +327,7 @@ class DeclaredWish(Part):
 
     wish: Wish = tiered(WISH)
     third_state: CountryAlpha2 | None = tiered(WISH, None)
-    statement: LongText | None = tiered(WISH, None)
+    statement: LongText | Withheld | None = tiered(WISH, None, sealed=True)
     provenance: WishProvenance = tiered(WISH)
 
     @model_validator(mode="after")
@@ -354,7 +354,7 @@ class CaptureCard(Part):
     """The Art. 70 capture card: offered, written and sent, or declined by the captive."""
 
     action: CaptureCardAction = tiered(REF)
-    recipient: ShortText | None = tiered(REF, None)
+    recipient: ShortText | Withheld | None = tiered(REF, None, sealed=True)  # often his family: sealed
     # Which of the two cards; the API requires it for SENT. A card recorded without one (before
     # it existed) settles neither obligation.
     addressee: CardAddressee | None = tiered(REF, None)
@@ -517,7 +517,7 @@ class DisclosureConsent(Part):
 
     recipient_state: CountryAlpha2 = tiered(WISH)
     given: bool = tiered(WISH)  # False records a withdrawal
-    purpose: LongText = tiered(WISH)
+    purpose: LongText | Withheld = tiered(WISH, sealed=True)
     provenance: WishProvenance = tiered(WISH)
 
 

@@ -16,6 +16,7 @@ from pydantic_extra_types.country import CountryAlpha2
 from shared.contracts.intake import LongText, Name, ShortText
 from shared.contracts.registry import EventPayload, event_type
 from shared.contracts.tiers import DataTier, tiered
+from shared.contracts.withheld import Withheld
 
 REF, ID = DataTier.REFERENCE, DataTier.IDENTITY
 
@@ -135,8 +136,9 @@ class OtherCategory(StrEnum):
 class LegalFinding(Part):
     finding: FindingKind = tiered(REF)
     category: OtherCategory | None = tiered(REF, None)
-    basis: LongText = tiered(ID)
-    evidence_refs: list[EvidenceRef] = tiered(ID, default_factory=list)
+    # Identity tier, so sealed with the captive's key by the status service (shared/sealing.py).
+    basis: LongText | Withheld = tiered(ID)
+    evidence_refs: list[EvidenceRef] | Withheld = tiered(ID, default_factory=list)
 
     @model_validator(mode="after")
     def _category_for_other(self):
@@ -154,8 +156,8 @@ class LegalFindingRecorded(LegalFinding, EventPayload):
 
 class TribunalConvening(Part):
     tribunal: Name = tiered(REF)
-    notice_to_captive: LongText = tiered(ID)  # how and in which language he was told
-    notice_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")] = tiered(ID)
+    notice_to_captive: LongText | Withheld = tiered(ID)  # how and in which language he was told
+    notice_language: Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")] | Withheld = tiered(ID)
 
 
 @event_type("TribunalConvened", 1)
@@ -166,9 +168,9 @@ class TribunalConvened(TribunalConvening, EventPayload):
 
 
 class TribunalHearing(Part):
-    interpreter: Name | None = tiered(ID, None)
+    interpreter: Name | None = tiered(REF, None)  # staff: stays in clear, the record of who did what
     captive_present: bool = tiered(REF)
-    evidence_refs: list[EvidenceRef] = tiered(ID, default_factory=list)
+    evidence_refs: list[EvidenceRef] | Withheld = tiered(ID, default_factory=list)
 
 
 @event_type("TribunalHearingHeld", 1)
@@ -204,7 +206,7 @@ def _civilian_test(outcome_not_pow: bool, ground: NotPowGround | None, test_met:
 
 class TribunalRuling(Part):
     outcome: TribunalOutcome = tiered(REF)
-    written_reasons: LongText = tiered(ID)
+    written_reasons: LongText | Withheld = tiered(ID)
     # For NOT_POW: whether he meets GC IV Art. 4's nationality test (civilian protection), which
     # the tribunal establishes from his nationality and his state's relations with ours.
     gc_iv_nationality_test_met: bool | None = tiered(REF, None)
@@ -231,7 +233,7 @@ class ReviewOutcome(StrEnum):
 class TribunalReview(Part):
     outcome: ReviewOutcome = tiered(REF)
     reviewing_body: Name = tiered(REF)
-    written_reasons: LongText = tiered(ID)
+    written_reasons: LongText | Withheld = tiered(ID)
     # For a reversal of a POW ruling: the GC IV test and the ground, as for a NOT_POW ruling.
     gc_iv_nationality_test_met: bool | None = tiered(REF, None)
     ground: NotPowGround | None = tiered(REF, None)

@@ -11,6 +11,9 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, Field
 
 TIER_KEY = "x-data-tier"
+# Free text about the captive, sealed with his key whatever its tier: free text is where names
+# travel (shared/sealing.py). Identity-tier values are sealed without this mark.
+SEALED_KEY_MARK = "x-sealed"
 
 
 class DataTier(StrEnum):
@@ -20,11 +23,15 @@ class DataTier(StrEnum):
     WISHES_AND_RISK = "wishes_and_risk"  # what he wants and what he risks: the most dangerous
 
 
-def tiered(tier: DataTier, default: Any = ..., **constraints: Any) -> Any:
-    """`Field(...)` that also records the field's data tier."""
+def tiered(tier: DataTier, default: Any = ..., *, sealed: bool = False, **constraints: Any) -> Any:
+    """`Field(...)` that also records the field's data tier; `sealed`: free text about the
+    captive, sealed with his key like identity-tier values (shared/contracts/withheld.py)."""
+    extra: dict[str, Any] = {TIER_KEY: tier.value}
+    if sealed:
+        extra[SEALED_KEY_MARK] = True
     if "default_factory" in constraints:
-        return Field(json_schema_extra={TIER_KEY: tier.value}, **constraints)
-    return Field(default, json_schema_extra={TIER_KEY: tier.value}, **constraints)
+        return Field(json_schema_extra=extra, **constraints)
+    return Field(default, json_schema_extra=extra, **constraints)
 
 
 def field_tiers(model: type[BaseModel]) -> dict[str, DataTier]:

@@ -1,7 +1,9 @@
-"""Identity-tier data an event carries but a reader is not given: *sealed* (encrypted inside the
-event with the captive's key, which only intake holds) or *erased* (that key was destroyed).
+"""Personal data an event carries but a reader is not given: *sealed* (encrypted inside the
+event with the captive's key, which only the service that wrote the event holds) or *erased*
+(that key was destroyed). What is sealed: every identity-tier value, and every free text about
+the captive, marked `tiered(..., sealed=True)` whatever its tier (`identity_paths`).
 
-Intake seals the identity-tier values of its events when it appends them (services/intake/keys.py):
+Every service seals these values of its events when it appends them (shared/sealing.py):
 the stored and published event keeps its other fields in clear, plus one `sealed` object (the
 algorithm, nonce and ciphertext, and the paths of the values inside it). `decode` puts
 `Withheld(withheld="sealed")` at those paths, so every identity-tier field of intake's events
@@ -22,13 +24,14 @@ from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from shared.contracts.tiers import TIER_KEY, DataTier, tiered_part
+from shared.contracts.tiers import SEALED_KEY_MARK, TIER_KEY, DataTier, tiered_part
 
 SEALED_KEY = "sealed"  # the member of an event's `data` that holds its sealed values
 
 
 class Withheld(BaseModel):
-    """In place of an identity-tier value: sealed (the reader has no key) or erased (nobody has)."""
+    """In place of a sealed value (identity data, free text about the captive): sealed (the
+    reader has no key) or erased (nobody has)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,18 +47,28 @@ def _tier(info) -> DataTier | None:
     return DataTier(extra[TIER_KEY]) if TIER_KEY in extra else None
 
 
+def _marked_sealed(info) -> bool:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return bool(extra.get(SEALED_KEY_MARK))
+
+
 @cache
 def identity_paths(model: type[BaseModel]) -> tuple[str, ...]:
-    """The dotted paths of `model`'s identity-tier values: what intake seals."""
+    """The dotted paths of what a service seals in `model` with the captive's key: every
+    identity-tier value, and every free text about him marked `tiered(..., sealed=True)`
+    (medical findings, ICRC notes, wish statements, risk bases...)."""
     paths: list[str] = []
     for name, info in model.model_fields.items():
         # A nested part whose own fields carry tiers (`Capture`, `ForceMembership`, also when
         # optional) is sealed field by field; any other identity-tier value is sealed whole.
         if (part := tiered_part(info.annotation)) is not None:
             paths.extend(f"{name}.{inner}" for inner in identity_paths(part))
-        elif _tier(info) is DataTier.IDENTITY:
+        elif _tier(info) is DataTier.IDENTITY or _marked_sealed(info):
             paths.append(name)
     return tuple(paths)
+
+
+sealed_value_paths = identity_paths  # the same paths, under the name that says what they are
 
 
 def split(data: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,6 +21,7 @@ from services.intake.api import (
 )
 from shared.chain import event_hash
 from shared.contracts import EventMetadata, InvalidEvent, decode
+from shared.contracts.envelope import utc_now
 from shared.contracts.intake import (
     CaptiveRegistered,
     ForceMembershipRecorded,
@@ -31,6 +32,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.withheld import ERASED, SEALED, Withheld
 from shared.eventstore import EventStore
+from shared.sealing import Keyring
 from tests.support import registration
 
 CANARY = "zqcanary7f3e"
@@ -45,9 +47,21 @@ def session():
         yield session
 
 
+KEK = bytes(range(32))
+
+
 @pytest.fixture
-def store() -> EventStore:
-    return EventStore(tables.store_tables, source="/services/intake", topic="intake.events.v1", sealer=keys.seal)
+def keyring() -> Keyring:
+    return Keyring("intake", tables.keys, KEK)
+
+
+@pytest.fixture
+def store(keyring) -> EventStore:
+    return EventStore(tables.store_tables, source="/services/intake", topic="intake.events.v1", sealer=keyring)
+
+
+def erase(session, keyring, captive_id: str = CAPTIVE) -> None:
+    assert keyring.erase(session, captive_id, event_id="erasure", erased_at=utc_now())
 
 
 def registered(captive_id: str = CAPTIVE) -> CaptiveRegistered:
@@ -66,7 +80,7 @@ def stored_rows(session) -> list[str]:
     return list(session.execute(sa.select(events.c.envelope).order_by(events.c.position)).scalars())
 
 
-def test_identity_values_are_stored_sealed_and_intake_opens_them_with_the_key(session, store):
+def test_identity_values_are_stored_sealed_and_intake_opens_them_with_the_key(session, store, keyring):
     payload = registered()
     append(session, store, payload, 0)
     append(session, store, MovementRecorded(captive_id=CAPTIVE, kind="ARRIVED_AT_CAMP", location=f"Camp {CANARY}"), 1)
@@ -86,17 +100,17 @@ def test_identity_values_are_stored_sealed_and_intake_opens_them_with_the_key(se
     assert seen.capture.captured_at == payload.capture.captured_at and seen.nationality == "KP"
 
     # intake opens them
-    opened = keys.open_events(session, store.read_stream(session, CAPTIVE))
+    opened = keyring.open(session, store.read_stream(session, CAPTIVE))
     assert opened[0].event.payload == payload
     assert opened[0].envelope.data["surname"]["romanised"] == f"Kim {CANARY}"
     assert opened[1].event.payload.location == f"Camp {CANARY}"
 
 
-def test_once_the_key_is_destroyed_the_values_are_erased_and_no_new_identity_is_accepted(session, store):
+def test_once_the_key_is_destroyed_the_values_are_erased_and_no_new_identity_is_accepted(session, store, keyring):
     append(session, store, registered(), 0)
-    session.execute(sa.delete(tables.captive_keys))
+    erase(session, keyring)
 
-    [opened] = keys.open_events(session, store.read_stream(session, CAPTIVE))
+    [opened] = keyring.open(session, store.read_stream(session, CAPTIVE))
     assert opened.event.payload.surname == ERASED and opened.event.payload.capture.place == ERASED
     assert opened.envelope.data["surname"] == {"withheld": "erased"}
     assert CANARY not in orjson.dumps(opened.envelope.data).decode()
@@ -111,22 +125,22 @@ def test_once_the_key_is_destroyed_the_values_are_erased_and_no_new_identity_is_
     assert "sealed" not in released.data
 
 
-def test_each_captive_has_his_own_key_and_a_ciphertext_opens_only_in_its_own_event(session, store):
+def test_each_captive_has_his_own_key_and_a_ciphertext_opens_only_in_its_own_event(session, store, keyring):
     first = append(session, store, registered(), 0)
     append(session, store, registered("CAP-0000-0000-0002"), 0)
     rows = session.execute(sa.select(tables.captive_keys.c.key)).scalars().all()
-    assert len(rows) == 2 and rows[0] != rows[1] and all(len(key) == 32 for key in rows)
+    assert len(rows) == 2 and rows[0] != rows[1] and all(len(key) == 61 for key in rows)  # wrapped
 
     moved = store.read_stream(session, "CAP-0000-0000-0002")[0].event
     forged = moved.envelope.model_copy(update={"data": {**moved.envelope.data, "sealed": first.data["sealed"]}})
-    with pytest.raises(keys.SealBroken, match="does not open"):
-        keys.open_events(session, [decode(orjson.dumps(forged.model_dump(mode="json")))])
+    with pytest.raises(keys.SealBroken, match="do not open"):
+        keyring.open(session, [decode(orjson.dumps(forged.model_dump(mode="json")))])
 
     block = dict(first.data["sealed"])
     block["ciphertext"] = block["ciphertext"][:-4] + ("AAAA" if block["ciphertext"][-4:] != "AAAA" else "BBBB")
     tampered = first.model_copy(update={"data": {**first.data, "sealed": block}})
     with pytest.raises(keys.SealBroken):
-        keys.open_events(session, [decode(orjson.dumps(tampered.model_dump(mode="json")))])
+        keyring.open(session, [decode(orjson.dumps(tampered.model_dump(mode="json")))])
 
 
 def test_a_sealed_block_cannot_withhold_a_reference_field():
@@ -194,7 +208,7 @@ def test_a_client_cannot_send_the_withheld_marker(model, body, field):
     assert isinstance(Withheld.model_validate({"withheld": "sealed"}), Withheld)  # events still accept it
 
 
-def test_the_identity_parts_of_the_new_facts_are_sealed_opened_and_erased(session, store):
+def test_the_identity_parts_of_the_new_facts_are_sealed_opened_and_erased(session, store, keyring):
     """Each new identity-tier value (the basis of a force membership, at registration and later;
     a death certificate; the offence and outcome of proceedings; what a media exposure showed)
     is ciphertext on the topic, opened by intake, and erased with the key; the reference parts
@@ -231,11 +245,11 @@ def test_the_identity_parts_of_the_new_facts_are_sealed_opened_and_erased(sessio
         "integrated_in_forces_of": None,
     }
 
-    opened = [item.event.payload for item in keys.open_events(session, store.read_stream(session, CAPTIVE))]
+    opened = [item.event.payload for item in keyring.open(session, store.read_stream(session, CAPTIVE))]
     assert opened == facts
 
-    session.execute(sa.delete(tables.captive_keys))
-    erased = [item.event.payload for item in keys.open_events(session, store.read_stream(session, CAPTIVE))]
+    erase(session, keyring)
+    erased = [item.event.payload for item in keyring.open(session, store.read_stream(session, CAPTIVE))]
     assert erased[0].armed_force.basis == ERASED and erased[0].armed_force.force == "Korean People's Army"
     assert (erased[1].basis, erased[2].offence, erased[3].details, erased[4].death_certificate) == (ERASED,) * 4
     assert erased[2].court == "Court"
