@@ -80,6 +80,10 @@ class ServiceDefinition:
         """The service's appliers plus the access-control read models'; both run where both apply."""
         merged: dict[str, Callable] = dict(self.replay_appliers)
         for event_type, extra in self.access.appliers().items():
+            if event_type == "DataAccessed":
+                # Each service's access log holds the reads of its own data (its own topic): a
+                # replay also reads upstream topics, where the other services' reads are.
+                extra = _own(self.name, extra)
             merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
         return merged
 
@@ -91,6 +95,16 @@ class ServiceDefinition:
         for event_type, extra in self.access.handlers().items():
             merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
         return merged
+
+
+def _own(service: str, apply: Callable) -> Callable:
+    source = f"/services/{service}"
+
+    def own(session, envelope, payload):
+        if envelope.source == source:
+            apply(session, envelope, payload)
+
+    return own
 
 
 def _both(first: Callable, second: Callable) -> Callable:

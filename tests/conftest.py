@@ -47,6 +47,17 @@ def docker_available() -> bool:
         return False
 
 
+# Where the broker the harness started keeps its log segments (tests that read the files on disk).
+KAFKA_DATA_DIRS: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def kafka_data_dir(kafka_bootstrap) -> Path | None:
+    """The data directory of the broker the harness started; None for a broker named by
+    KAFKA_BOOTSTRAP_SERVERS or run in a container, whose files cannot be read from here."""
+    return KAFKA_DATA_DIRS[-1] if KAFKA_DATA_DIRS else None
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -55,6 +66,7 @@ def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
     elif shutil.which("java"):
         with KafkaNode(tmp_path_factory.mktemp("kafka"), credentials_dir=KAFKA_CREDENTIALS) as node:
             register_broker(node.bootstrap_servers)
+            KAFKA_DATA_DIRS.append(node.data_dir)
             yield node.bootstrap_servers
     else:
         # (testcontainers' Kafka runs unsecured; the tests are about the secured broker.)

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,25 @@ SERVICES = ("intake", "status", "disposition")
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap, postgres_server, keycloak, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("logs")
+    databases, urls = [], {}
+    for service in SERVICES:
+        name = f"e2e_{service}_{uuid.uuid4().hex[:8]}"
+        databases.append(name)
+        urls[service] = create_database(postgres_server, name)
+    try:
+        with running_stack(kafka_bootstrap, urls, tmp_path_factory.mktemp("stack"), keycloak) as clients:
+            yield clients
+    finally:
+        for name in databases:
+            drop_database(postgres_server, name)
+
+
+@contextmanager
+def running_stack(kafka_bootstrap: str, database_urls: dict[str, str], root: Path, keycloak) -> Iterator[dict]:
+    """The three services as processes on `database_urls`, each with its key-encryption key in
+    `root`/keys and its log in `root`/logs; yields their clients and where everything is."""
+    logs = root / "logs"
+    logs.mkdir()
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
     grant_prefix(kafka_bootstrap, prefix)  # the services' principals, confined to this stack's topics
     env = {
@@ -32,13 +52,12 @@ def stack(kafka_bootstrap, postgres_server, keycloak, tmp_path_factory):
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_PARTITIONS": "3",
     }
-    databases, processes, urls = [], {}, {}
+    processes, urls = {}, {}
     for service in SERVICES:
-        name = f"e2e_{service}_{uuid.uuid4().hex[:8]}"
-        databases.append(name)
         port = free_port()
-        env[f"{service.upper()}_DATABASE_URL"] = create_database(postgres_server, name)
+        env[f"{service.upper()}_DATABASE_URL"] = database_urls[service]
         env[f"{service.upper()}_PORT"] = str(port)
+        env[f"{service.upper()}_KEK_FILE"] = str(root / "keys" / f"{service}.kek")
         urls[service] = f"http://127.0.0.1:{port}"
     for service in SERVICES:
         with (logs / f"{service}.log").open("wb") as log:
@@ -57,13 +76,12 @@ def stack(kafka_bootstrap, postgres_server, keycloak, tmp_path_factory):
         clients["bootstrap"] = kafka_bootstrap
         clients["env"] = env
         clients["logs"] = logs
+        clients["root"] = root
         yield clients
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
         exits = {service: process.wait(30) for service, process in processes.items()}
-        for name in databases:
-            drop_database(postgres_server, name)
     # uvicorn re-raises the signal after its graceful shutdown, so -15 is a clean exit when the
     # lifespan shutdown (relay and consumer stopped, database closed) has completed.
     for service, code in exits.items():

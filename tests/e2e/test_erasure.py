@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.intake.keys import open_events
+from services.intake import tables as intake_tables
 from shared import kafka as kafka_clients
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
+from shared.sealing import Keyring, load_kek
 from tests.support import caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
@@ -89,6 +90,12 @@ def topic_values(stack) -> dict[str, list[bytes]]:
             for part in (record.key or b"", record.value or b"", *(value for _, value in record.headers or ()))
         ]
     return found
+
+
+def intake_keyring(stack) -> Keyring:
+    """Intake's keyring with the key-encryption key the running intake uses."""
+    kek = load_kek(secret=None, path=Path(stack["env"]["INTAKE_KEK_FILE"]), create=False)
+    return Keyring("intake", intake_tables.keys, kek)
 
 
 def where(needles: list[bytes], haystacks: dict[str, list[bytes]]) -> list[str]:
@@ -173,12 +180,14 @@ def test_erasing_a_captive_shreds_his_identity_everywhere_and_keeps_his_case(sta
     assert "sealed" in published[0].envelope.data and "surname" not in published[0].envelope.data
     assert published[0].payload.surname.withheld == "sealed"
     intake_db = engine_of(stack, "intake")
+    keyring = intake_keyring(stack)
     with Session(intake_db) as session:
-        [key] = session.execute(
+        [wrapped] = session.execute(
             sa.text("SELECT key FROM captive_keys WHERE captive_id = :id"), {"id": captive_id}
         ).scalars()
-        key = bytes(key)
-        opened = open_events(session, published)  # the ciphertext on the topic does hold him
+        wrapped = bytes(wrapped)
+        key = keyring.unwrap(captive_id, wrapped)  # stored wrapped with the KEK, kept outside the database
+        opened = keyring.open(session, published)  # the ciphertext on the topic does hold him
     assert opened[0].payload.surname.romanised == f"Kim {canary}" and opened[1].payload.location == "Camp 4"
 
     databases, topics = database_values(stack), topic_values(stack)
@@ -187,9 +196,10 @@ def test_erasing_a_captive_shreds_his_identity_everywhere_and_keeps_his_case(sta
     # The scans do see what is there: his id everywhere, his key in intake's key table only.
     assert {name.split()[0] for name in where([captive_id.encode()], databases)} == set(SERVICES)
     assert topic in where([captive_id.encode()], topics)
-    assert where(key_forms(key), databases) == ["intake captive_keys.key"]
-    assert where(key_forms(key), topics) == []
-    heap_before = heap_files_holding(intake_db, key)
+    assert where(key_forms(key), databases) == [], "a captive key is stored in clear"
+    assert where(key_forms(wrapped), databases) == ["intake captive_keys.key"]
+    assert where(key_forms(key) + key_forms(wrapped), topics) == []
+    heap_before = heap_files_holding(intake_db, wrapped)
     if not os.environ.get("DATABASE_URL"):  # the harness's own cluster: its files are readable here
         assert heap_before, "the scan of the database's files should find the key before erasure"
 
@@ -242,16 +252,16 @@ def test_erasing_a_captive_shreds_his_identity_everywhere_and_keeps_his_case(sta
     databases, topics = database_values(stack), topic_values(stack)
     assert where([canary.encode()], databases) == []
     assert where([canary.encode()], topics) == []
-    assert where(key_forms(key), databases) == [], "the key is still in a database"
+    assert where(key_forms(key) + key_forms(wrapped), databases) == [], "the key is still in a database"
     assert where(key_forms(key), topics) == []
     assert {name.split()[0] for name in where([captive_id.encode()], databases)} == set(SERVICES)
-    heap_after = heap_files_holding(intake_db, key)
+    heap_after = heap_files_holding(intake_db, wrapped)
     assert heap_after is None or heap_after == [], f"the deleted key lingers on disk in {heap_after}"
     # The erasure was his alone.
     other = intake.get(f"/v1/captives/{bystander.json()['captive_id']}").json()["identity"]["surname"]
     assert other["romanised"] == f"Pak {canary[::-1]}"
     with Session(intake_db) as session:
-        assert open_events(session, published)[0].payload.surname.withheld == "erased"
+        assert keyring.open(session, published)[0].payload.surname.withheld == "erased"
     intake_db.dispose()
 
     # Status and disposition still know his case, and nothing was dead-lettered.

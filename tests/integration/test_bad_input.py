@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from deploy.postgres.cluster import create_database, drop_database
-from services.intake.keys import open_events
 from shared.contracts import decode
 from shared.settings import AuthSettings
 from tests.support import HEADERS, build_app, read_topic, registration, settings_for, wait_until
@@ -269,6 +268,6 @@ def test_names_in_any_script_are_kept_exactly_in_the_record_history_and_sealed_e
     assert surname.encode() not in record.value
     runtime = intake.app.state.runtime
     with runtime.sessions() as session:
-        [opened] = open_events(session, [published])
+        [opened] = runtime.reveal(session, [published])
     assert opened.payload.surname.value.encode() == surname.encode()
     assert opened.payload.first_names.value.encode() == surname[::-1].encode()
