@@ -158,6 +158,9 @@ def up(
         for service in Service:
             settings = service_settings(service)
             env.setdefault(f"{service.value.upper()}_DATABASE_URL", f"sqlite:///{var / service.value}.db")
+            # The key-encryption key that wraps its captive keys: beside the databases, never in them.
+            if not env.get(f"{service.value.upper()}_KEK"):
+                env.setdefault(f"{service.value.upper()}_KEK_FILE", str(var / "keys" / f"{service.value}.kek"))
             urls[service] = f"http://{settings.host}:{settings.port}"
             log_file = (logs / f"{service.value}.log").open("ab")
             children[service] = subprocess.Popen(

@@ -198,6 +198,8 @@ class Keyring:
     def check(self, session: Session) -> int:
         """Load the KEK, wrap keys stored before wrapping began, and prove the KEK opens the
         keys there are (KekError otherwise). Returns how many keys were wrapped now."""
+        if not self.kek:  # read (or created) now: a missing or too widely readable KEK stops the start
+            raise KekError(f"{self.service}: no key-encryption key")
         wrapped = self.rewrap_legacy(session)
         row = session.execute(sa.select(self.tables.keys.c.captive_id, self.tables.keys.c.key).limit(1)).first()
         if row is not None:

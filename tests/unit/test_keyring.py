@@ -65,6 +65,15 @@ def test_a_kek_file_others_may_read_is_refused(tmp_path, mode):
         load_kek(secret=None, path=path)
 
 
+def test_a_service_does_not_start_with_a_kek_file_others_may_read(tmp_path, status_db):
+    path = tmp_path / "status.kek"
+    keyring = Keyring("status", status_tables.keys, lambda: load_kek(secret=None, path=path))
+    assert keyring.check(status_db) == 0 and mode_of(path) == 0o600  # created at the first start
+    os.chmod(path, 0o644)
+    with pytest.raises(KekError, match="readable by others"):
+        Keyring("status", status_tables.keys, lambda: load_kek(secret=None, path=path)).check(status_db)
+
+
 def test_an_environment_secret_is_used_instead_of_a_file_and_must_be_32_bytes(tmp_path):
     secret = new_kek_text()
     assert load_kek(secret=secret, path=tmp_path / "never.kek") == base64.b64decode(secret)
