@@ -30,7 +30,7 @@ from services.status import tables as status_tables
 from shared.contracts import decode
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
-from tests.support import caught_up, read_topic, registration, wait_until
+from tests.support import OFFICER, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def cli(stack, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def posted(client, path: str, body: dict, **headers) -> dict:
+def posted(client, path: str, body: dict, headers=None) -> dict:
     answer = client.post(path, json=body, headers=headers)
     assert answer.status_code == 201, (path, answer.text)
     return answer.json()
@@ -274,7 +274,7 @@ def record_everything(stack) -> tuple[str, str]:
         posted(intake, f"/v1/captives/{him}/{what}", fact)
     version = intake.get(f"/v1/captives/{him}").json()["stream_version"]
     amendment = {"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": c["amendment_reason"]}
-    posted(intake, f"/v1/captives/{him}/identity-amendments", amendment, **{"If-Match": f'"{version}"'})
+    posted(intake, f"/v1/captives/{him}/identity-amendments", amendment, {"If-Match": f'"{version}"'})
 
     wait_until(lambda: status.get(f"/v1/captives/{him}").status_code == 200, timeout_s=60, what="his status")
     tribunal = f"/v1/captives/{him}/tribunal"
@@ -323,6 +323,7 @@ def record_everything(stack) -> tuple[str, str]:
         disposition,
         f"/v1/captives/{him}/dispositions",
         {"kind": "STAY_IN_DETAINING_STATE", "note": c["disposition_note"]},
+        OFFICER,  # a person: the two-person rule
     )
     return him, bystander
 
