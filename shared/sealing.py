@@ -450,8 +450,7 @@ def as_published(envelope, payload):
     from the topic write the same rows, and no read model holds clear text."""
     if SEALED_KEY not in envelope.data:
         return payload
-    paths = sealed_paths(envelope.data)
-    if paths and isinstance(_at(payload, paths[0]), Withheld):
+    if any(isinstance(_at(payload, path), Withheld) for path in sealed_paths(envelope.data)):
         return payload  # decoded from the published bytes already
     return type(payload).model_validate(withhold(envelope.data))
 
