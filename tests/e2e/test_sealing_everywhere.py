@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer
 from sqlalchemy.orm import Session
 
 from services.disposition import tables as disposition_tables
 from services.intake import tables as intake_tables
 from services.status import tables as status_tables
+from shared import kafka as kafka_clients
 from shared.contracts import decode
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
-from tests.support import OFFICER, caught_up, read_topic, registration, wait_until
+from tests.support import OFFICER, caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ def segment_files(kafka_data_dir: Path) -> Iterator[tuple[str, bytes]]:
 
 def topic_records(stack) -> Iterator[tuple[str, bytes]]:
     """Every record of every topic of this stack (key, value and headers), raw, by topic."""
-    consumer = KafkaConsumer(bootstrap_servers=stack["bootstrap"])
+    consumer = kafka_clients.reader(kafka_access(stack["bootstrap"]))
     try:
         topics = sorted(topic for topic in consumer.topics() if topic.startswith(stack["topic_prefix"]))
     finally:
