@@ -1,7 +1,7 @@
-"""captive keys: the disposition service seals personal data with a key per captive
+"""captive keys: the status service seals personal data with a key per captive
 
-Revision ID: disposition_0008
-Revises: disposition_0007
+Revision ID: status_0009
+Revises: status_0008
 Create Date: 2026-12-01 14:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "disposition_0008"
-down_revision: str | None = "disposition_0007"
+revision: str = "status_0009"
+down_revision: str | None = "status_0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,6 +36,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError(
-        "disposition_0008 holds the only copies of the captives' keys; restore a backup to go back"
-    )
+    raise NotImplementedError("status_0009 holds the only copies of the captives' keys; restore a backup to go back")
