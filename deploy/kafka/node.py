@@ -22,14 +22,13 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.processes import die_with_parent, free_port, tail
+from deploy.processes import die_with_parent, free_port, tail, wait_port_free
 from shared.kafka_access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
 
 HERE = Path(__file__).resolve().parent
@@ -279,15 +278,7 @@ class KafkaNode:
         if self.running:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
-        self._wait_port_free()
-
-    def _wait_port_free(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.1)
+        wait_port_free(self.port)
 
     def __enter__(self) -> KafkaNode:
         return self.start()
