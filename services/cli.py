@@ -38,6 +38,8 @@ app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
 kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
 app.add_typer(kafka_commands, name="kafka")
+keys_commands = typer.Typer(help="The services' key-encryption keys (shared/sealing.py).", no_args_is_help=True)
+app.add_typer(keys_commands, name="keys")
 
 
 class Service(StrEnum):
@@ -538,6 +540,22 @@ def generate_kafka_credentials(
         for principal in PRINCIPALS:
             (written / principal).chmod(0o644)
     console.print(f"Kafka credentials of {', '.join(PRINCIPALS)} in {written}/<principal>")
+
+
+@keys_commands.command("compose-env")
+def compose_kek_env(
+    directory: Path = typer.Argument(Path("var/keys"), help="where to write <service>.env"),
+) -> None:
+    """Generate each service's key-encryption key for docker-compose.yml, as an env file the
+    service alone reads (`env_file: var/keys/<service>.env`, mode 0600 on the host). Existing
+    files are kept: a new KEK would make every captive key wrapped with the old one unreadable,
+    so keep these files (and a copy of them, apart from the database backups)."""
+    from shared.sealing import ensure_kek_env_file
+
+    for service in Service:
+        path = directory / f"{service.value}.env"
+        made = ensure_kek_env_file(path, service.value)
+        console.print(f"{service.value}: {'created' if made else 'kept'} {path}")
 
 
 @kafka_commands.command("provision")

@@ -142,6 +142,20 @@ def new_kek_text() -> str:
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()
 
 
+def ensure_kek_env_file(path: Path, service: str) -> bool:
+    """An env file holding `<SERVICE>_KEK=<fresh KEK>` (mode 0600, in a 0700 directory) for a
+    container's environment (docker-compose.yml's `env_file`); an existing one is kept, since a
+    new KEK would leave every wrapped key undecryptable. Whether it was created now."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w") as file:
+        file.write(f"{service.upper()}_KEK={new_kek_text()}\n")
+    return True
+
+
 # -- the tables every service keeps --------------------------------------------------------------
 
 

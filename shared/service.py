@@ -27,6 +27,7 @@ from shared import kafka as kafka_clients
 from shared.auth import access_log
 from shared.auth.gate import Gate, authenticate
 from shared.auth.projections import AccessTables
+from shared.auth.screen import CredentialScreen
 from shared.checkpoints import checkpoint_topic
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
@@ -373,6 +374,13 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     # Outermost: refuse oversized or too deeply nested bodies before anything parses them.
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.auth.max_body_bytes, max_json_depth=settings.auth.max_json_depth
+    )
+    # Outside that: bad credentials are refused before any of the work above, and an address that
+    # keeps sending them is throttled (shared/auth/screen.py).
+    app.add_middleware(
+        CredentialScreen,
+        failures_per_minute=settings.auth.failed_credentials_per_minute,
+        storage_uri=settings.auth.rate_limit_storage,
     )
     # Outside that: every answer, refusals included, names the correlation id its events and logs carry.
     app.add_middleware(

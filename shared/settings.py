@@ -72,6 +72,9 @@ class AuthSettings(BaseSettings):
     # Where the per-agency request counts live: this process (one instance per service), or a
     # store the instances share, e.g. redis://host:6379 (with the redis package installed).
     rate_limit_storage: str = "memory://"
+    # Bad credentials (401s) one address may send a minute before the credential screen answers
+    # its further requests 429 (a token verified before still passes); 0 turns the throttle off.
+    failed_credentials_per_minute: int = Field(default=30, ge=0)
 
 
 class ServiceSettings(BaseSettings):

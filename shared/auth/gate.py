@@ -19,7 +19,9 @@ at once; a token already issued stands until it expires, at most the realm's acc
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +43,11 @@ log = structlog.get_logger(__name__)
 # Events hold an actor in 200 characters: a person's name and username in 90 each, and an
 # identifier (a subject or a client id) in 150.
 NAME_LIMIT, IDENTIFIER_LIMIT = 90, 150
+
+BEARER = re.compile(r"Bearer ([A-Za-z0-9._~+/=-]+)")
+NO_TOKEN = "send an access token from the identity provider: Authorization: Bearer <token>"
+# How many verified tokens the gate remembers for the credential screen (shared/auth/screen.py).
+REMEMBERED_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -144,13 +151,29 @@ class Gate:
             if settings.oidc_issuer
             else None
         )
+        # Digests of tokens admitted before, with their expiry: what lets a good caller through
+        # the credential screen's throttle of its address. Only the screen reads it; every request
+        # is still verified in full here.
+        self._admitted: dict[bytes, int] = {}
+
+    def verified_before(self, token: str) -> bool:
+        expires_at = self._admitted.get(_digest(token))
+        return expires_at is not None and expires_at > time.time()
+
+    def _remember(self, token: str, expires_at: int) -> None:
+        if len(self._admitted) >= REMEMBERED_TOKENS:
+            now = time.time()
+            self._admitted = {digest: until for digest, until in self._admitted.items() if until > now}
+            while len(self._admitted) >= REMEMBERED_TOKENS:  # all still valid: forget the oldest
+                del self._admitted[next(iter(self._admitted))]
+        self._admitted[_digest(token)] = expires_at
 
     def admit(self, authorization: str | None) -> Grant:
         """Verify the bearer token, look its agency up, then count the request against the
         agency's rate."""
-        found = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]+)", (authorization or "").strip())
+        found = BEARER.fullmatch((authorization or "").strip())
         if not found:
-            raise _unauthorized("send an access token from the identity provider: Authorization: Bearer <token>")
+            raise _unauthorized(NO_TOKEN)
         if self.verifier is None:
             raise HTTPException(503, "no identity provider is configured (AUTH_OIDC_ISSUER): no token can be verified")
         try:
@@ -177,14 +200,21 @@ class Gate:
                 f"agency {agency.agency_id} is over its limit of {agency.requests_per_minute} requests a minute",
                 headers={"Retry-After": str(int(retry_after))},
             )
+        self._remember(found.group(1), verified.expires_at)
         return Grant(verified=verified, agency=agency, roles=verified.roles)
 
 
-def _unauthorized(message: str) -> HTTPException:
+def _digest(token: str) -> bytes:
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+
+def unauthorized_headers(message: str) -> dict[str, str]:
     safe = message.replace('"', "'")
-    return HTTPException(
-        401, message, headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'}
-    )
+    return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'}
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers=unauthorized_headers(message))
 
 
 def _printable(limit: int) -> dict:

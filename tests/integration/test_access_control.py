@@ -28,7 +28,7 @@ from shared.auth.tokens import BearerHeaders, TokenSource
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.tiers import DataTier
 from shared.settings import AuthSettings
-from tests.realm import BRIEF_CLI, CLOCK_LEEWAY_S
+from tests.realm import BRIEF_CLI, CLOCK_LEEWAY_S, realm
 from tests.support import (
     APPROVER,
     HEADERS,
@@ -176,18 +176,46 @@ def test_each_role_reaches_exactly_the_endpoints_its_scopes_open(world, role):
 def test_without_a_valid_token_every_endpoint_answers_401(world):
     real = world.tokens[Role.AUDITOR]["Authorization"].removeprefix("Bearer ")
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
-    for client in world.apps.values():
-        for method, path, _scope in _routes(client):
+    for number, client in enumerate(world.apps.values()):
+        for route, (method, path, _scope) in enumerate(_routes(client)):
+            # Each route is tried from an address of its own: four bad credentials from one
+            # address are well within the credential screen's throttle, which has its own test.
+            caller = TestClient(client.app, client=(f"198.18.{number}.{route}", 40000))
             for headers in (
                 {},
                 {"Authorization": "Bearer not-a-token"},
                 {"Authorization": f"Bearer {forged}"},
                 {"Authorization": "Basic eDp5"},
             ):
-                answer = _call(client, method, _url(path, world), headers)
+                answer = _call(caller, method, _url(path, world), headers)
                 assert answer.status_code == 401, f"{method} {path} with {headers}: {answer.status_code}"
                 assert answer.headers["www-authenticate"].startswith("Bearer")
         assert client.get("/healthz").status_code == 200
+
+
+def test_an_address_sending_bad_credentials_is_throttled_but_tokens_verified_before_pass(world):
+    intake = world.apps["intake"]
+    limit = AuthSettings().failed_credentials_per_minute
+    attacker = TestClient(intake.app, client=("203.0.113.7", 40000))
+    neighbour = TestClient(intake.app, client=("203.0.113.8", 40000))
+    path = f"/v1/captives/{world.visible}"
+    bad = ({"Authorization": "Bearer not-a-token"}, {}, {"Authorization": "Basic eDp5"})
+    answers = [attacker.get(path, headers=bad[n % len(bad)]).status_code for n in range(limit)]
+    assert answers == [401] * limit
+
+    throttled = attacker.get(path, headers={"Authorization": "Bearer not-a-token"})
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60", throttled.text
+    assert "bad credentials from this address" in throttled.json()["detail"]
+    # A token the gate verified before still passes from the throttled address, and is still
+    # verified in full (its scopes and the partner check apply as ever)...
+    known = dict(HEADERS)
+    assert intake.get(path, headers=known).status_code == 200
+    assert attacker.get(path, headers=known).status_code == 200
+    # ...a new token waits out the window, and another address is not throttled at all.
+    fresh = {"Authorization": f"Bearer {realm().brief('m.shevchenko').token()}"}
+    assert attacker.get(path, headers=fresh).status_code == 429
+    assert neighbour.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    assert attacker.get("/healthz").status_code == 200
 
 
 def _canaries(text: str) -> set[DataTier]:

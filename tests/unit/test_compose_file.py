@@ -157,3 +157,36 @@ def test_the_secrets_are_generated_into_the_git_ignored_var_directory_never_comm
     for name, secret in COMPOSE["secrets"].items():
         assert secret["file"].startswith("./var/kafka/credentials/"), (name, secret)
     assert "compose-secrets:" in (ROOT / "Makefile").read_text()
+
+
+def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_secrets_makes(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    makefile = (ROOT / "Makefile").read_text()
+    target = makefile.split("compose-secrets:", 1)[1].split("\n\n", 1)[0]
+    assert "captives keys compose-env var/keys" in target
+    for service in Service:
+        spec = COMPOSE["services"][service.value]
+        # Its own file only, and no KEK in the environment block or in a file on the shared
+        # volume (the default var/keys/<service>.kek under the working directory).
+        assert spec["env_file"] == [f"./var/keys/{service.value}.env"], spec.get("env_file")
+        assert not any("KEK" in name for name in spec["environment"]), spec["environment"]
+
+    made = CliRunner().invoke(app, ["keys", "compose-env", str(tmp_path / "keys")])
+    assert made.exit_code == 0, made.output
+    texts = {}
+    for service in Service:
+        path = tmp_path / "keys" / f"{service.value}.env"
+        assert path.stat().st_mode & 0o777 == 0o600
+        name, _, value = path.read_text().strip().partition("=")
+        monkeypatch.setenv(name, value)  # as compose puts it in the service's environment
+        assert service_settings(service).kek.get_secret_value() == value
+        texts[service] = path.read_text()
+    assert len(set(texts.values())) == len(texts)  # one key per service
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    # Run again, the keys are kept: a new one would orphan every captive key wrapped with the old.
+    again = CliRunner().invoke(app, ["keys", "compose-env", str(tmp_path / "keys")])
+    assert again.exit_code == 0 and "kept" in again.output
+    assert {s: (tmp_path / "keys" / f"{s.value}.env").read_text() for s in Service} == texts
