@@ -1,5 +1,6 @@
-"""Sealing wherever personal data is (issue 17, item 6), on the real stack with SQLite files, so
-every byte the services keep can be read from here: a captive with a distinct canary string in
+"""Sealing wherever personal data is (issue 17, item 6), on the real stack, once with SQLite files
+and once on a PostgreSQL cluster of its own (whose data directory, WAL included, is read after a
+CHECKPOINT has written every buffer out), so every byte the services keep can be read from here: a captive with a distinct canary string in
 every sealed field of all three services (identity, medical findings, ICRC notes, wish statement,
 consent purpose, capture-card recipient; legal findings' basis and evidence, tribunal notice,
 evidence and reasons; risk basis and evidence, partner claim, disposition note), `captives erase`
@@ -28,6 +29,7 @@ from services.intake import tables as intake_tables
 from services.status import tables as status_tables
 from shared import kafka as kafka_clients
 from shared.contracts import decode
+from deploy.postgres.cluster import PostgresCluster, create_database
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
 from tests.support import OFFICER, caught_up, kafka_access, read_topic, registration, wait_until
@@ -92,13 +94,23 @@ PRIVATE_ICRC = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(kafka_bootstrap, keycloak, tmp_path_factory):
-    root = tmp_path_factory.mktemp("sealed-stack")
-    urls = {service: f"sqlite:///{root / 'data' / f'{service}.db'}" for service in SERVICES}
-    with running_stack(kafka_bootstrap, urls, root, keycloak) as clients:
-        clients["data"] = root / "data"
-        yield clients
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, kafka_bootstrap, keycloak, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"sealed-stack-{request.param}")
+    if request.param == "sqlite":
+        urls = {service: f"sqlite:///{root / 'data' / f'{service}.db'}" for service in SERVICES}
+        with running_stack(kafka_bootstrap, urls, root, keycloak) as clients:
+            clients["data"] = root / "data"
+            clients["backend"] = "sqlite"
+            yield clients
+        return
+    with PostgresCluster() as cluster:  # its own directory, which the server's user can reach
+        urls = {service: create_database(cluster.url(), f"sealed_{service}") for service in SERVICES}
+        with running_stack(kafka_bootstrap, urls, root, keycloak) as clients:
+            clients["data"] = cluster.data_dir
+            clients["backend"] = "postgresql"
+            clients["server"] = cluster.url()
+            yield clients
 
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
@@ -121,11 +133,23 @@ def posted(client, path: str, body: dict, headers=None) -> dict:
 
 
 def database_files(stack) -> Iterator[tuple[str, bytes]]:
-    """Every file of the three SQLite databases (the database, its -wal and -shm), by name."""
-    paths = sorted(path for path in stack["data"].iterdir() if path.is_file())
-    assert {f"{service}.db" for service in SERVICES} <= {path.name for path in paths}
+    """Every file of the three SQLite databases (the database, its -wal and -shm), or every file
+    of the PostgreSQL cluster's data directory (tables, indexes, TOAST, the WAL in pg_wal), by
+    name. PostgreSQL keeps changed pages in its buffers: a CHECKPOINT writes them all out first."""
+    if stack["backend"] == "sqlite":
+        paths = sorted(path for path in stack["data"].iterdir() if path.is_file())
+        assert {f"{service}.db" for service in SERVICES} <= {path.name for path in paths}
+    else:
+        engine = sa.create_engine(stack["server"], isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("CHECKPOINT")
+        finally:
+            engine.dispose()
+        paths = sorted(path for path in stack["data"].rglob("*") if path.is_file())
+        assert any(path.parent.name == "pg_wal" for path in paths)
     for path in paths:
-        yield path.name, path.read_bytes()
+        yield str(path.relative_to(stack["data"])), path.read_bytes()
 
 
 def segment_files(kafka_data_dir: Path) -> Iterator[tuple[str, bytes]]:
@@ -383,7 +407,8 @@ def test_after_erasure_no_file_topic_or_log_holds_anything_sealed_about_him(stac
     # Erase, by the real CLI.
     erased = cli(stack, "erase", him, "--reason", "his request under the data-protection policy")
     assert erased.returncode == 0, erased.stdout + erased.stderr
-    assert f"erased {him}: key destroyed (PRAGMA wal_checkpoint(TRUNCATE))" in erased.stdout
+    cleared = {"sqlite": "PRAGMA wal_checkpoint(TRUNCATE)", "postgresql": "VACUUM (FULL) captive_keys"}
+    assert f"erased {him}: key destroyed ({cleared[stack['backend']]}" in erased.stdout, erased.stdout
     for service in ("status", "disposition"):
         wait_until(
             lambda s=service: key_rows(stack, s, him) == (0, 1), timeout_s=60, what=f"{service} to destroy its key"
@@ -452,6 +477,11 @@ def test_after_erasure_no_file_topic_or_log_holds_anything_sealed_about_him(stac
 
 
 def test_database_and_key_files_are_readable_by_their_owner_only(stack):
+    if stack["backend"] != "sqlite":  # PostgreSQL's files are the server's, made 0600 by initdb
+        assert stat.S_IMODE((stack["data"] / "PG_VERSION").stat().st_mode) == 0o600
+        keys = sorted((stack["root"] / "keys").glob("*.kek"))
+        assert {stat.S_IMODE(path.stat().st_mode) for path in keys} == {0o600} and len(keys) == 3
+        return
     files = [path for path in stack["data"].iterdir() if path.is_file()]
     keys = sorted((stack["root"] / "keys").glob("*.kek"))
     assert {path.name for path in keys} == {f"{service}.kek" for service in SERVICES}
