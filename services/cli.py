@@ -223,6 +223,61 @@ def demo(
 
 
 @app.command()
+def reconcile(
+    service: Service,
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say what the topic is missing"),
+) -> None:
+    """Compare the service's events table with its topic and queue again, in the table's order,
+    every event the topic lacks, for the service's relay to publish (shared/reconcile.py).
+    Idempotent: what is on the topic or still queued is left alone. Exits 1 if anything is
+    missing and not queued (a dry run that finds a gap)."""
+    from shared import reconcile as reconciling
+    from shared.db import create_engine, session_factory
+
+    settings = service_settings(service)
+    definition = service_module(service).definition
+    topic = settings.kafka.topic(definition.topic)
+    engine = create_engine(settings.database_url)
+    try:
+        with console.status(f"reading {service.value}'s events table and {topic} to its end"):
+            done = reconciling.reconcile(
+                session_factory(engine),
+                definition.store_tables,
+                settings.kafka.access(service.value),
+                topic,
+                dry_run=dry_run,
+            )
+    finally:
+        engine.dispose()
+    table = Table(title=f"{service.value}: events table against {topic}")
+    table.add_column("")
+    table.add_column("events", justify="right")
+    for label, count in (
+        ("in the events table", done.stored),
+        ("on the topic", done.on_topic),
+        ("not on the topic, still in the outbox", done.already_queued),
+        ("missing from the topic", len(done.missing)),
+        ("queued again now", done.queued),
+        ("on the topic but not in the table", done.unknown_on_topic),
+    ):
+        table.add_row(label, f"{count:,}")
+    console.print(table)
+    if done.missing:
+        shown = ", ".join(done.missing[:5]) + (" ..." if len(done.missing) > 5 else "")
+        console.print(f"missing: {shown}")
+    if done.missing and not done.queued:
+        console.print("[red]the topic is missing events[/]: run without --dry-run to queue them for the relay")
+        raise typer.Exit(1)
+    if done.queued:
+        console.print(f"{done.queued:,} events queued; {service.value}'s relay publishes them (a running service: now)")
+    if done.unknown_on_topic:
+        console.print(
+            f"[yellow]{done.unknown_on_topic:,} records on {topic} are not in {service.value}'s events table[/]: "
+            "records the service never stored (the consumers' hash-chain check dead-letters forged ones)"
+        )
+
+
+@app.command()
 def replay(
     service: Service,
     verify: bool = typer.Option(False, help="compare the rebuilt read models with the live ones, row by row"),

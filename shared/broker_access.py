@@ -3,10 +3,12 @@
 For a deployment whose topics carry the prefix P (empty in production; each test, benchmark and
 chaos run has its own), with a service S that produces topic T and consumes topics C:
 
-  S        topics starting with P+T (T itself, T.dlq, T.checkpoints): CREATE, WRITE, READ, DESCRIBE
-           (it creates its own topics at start and reads its own topic to checkpoint it)
+  S        topics starting with P+T (T itself, T.dlq, T.checkpoints): CREATE, WRITE, READ, DESCRIBE,
+           DESCRIBE_CONFIGS (it creates its own topics at start, checks their settings, and reads
+           its own topic to checkpoint it)
            each topic P+c of C: READ, DESCRIBE (never WRITE: it cannot forge upstream events)
-           each P+c.dlq: CREATE, WRITE, DESCRIBE (it sets aside what it cannot apply)
+           each P+c.dlq: CREATE, WRITE, DESCRIBE, DESCRIBE_CONFIGS (it sets aside what it cannot
+           apply there, and checks the topic's settings)
            its consumer group P+S: READ, DESCRIBE
   auditor  every topic of the deployment: READ, DESCRIBE, nothing else (replay and audits read
            with no consumer group)
@@ -45,6 +47,7 @@ from shared.kafka_access import ADMIN, AUDITOR, KafkaAccess
 
 LITERAL, PREFIXED = ACLResourcePatternType.LITERAL, ACLResourcePatternType.PREFIXED
 READ, WRITE, CREATE, DESCRIBE = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.CREATE, ACLOperation.DESCRIBE
+DESCRIBE_CONFIGS = ACLOperation.DESCRIBE_CONFIGS
 
 
 class ProvisioningFailed(RuntimeError):
@@ -70,12 +73,14 @@ def _acl(principal: str, operation: ACLOperation, resource: ResourceType, name: 
 
 def service_acls(prefix: str, service: ServiceTopics) -> list[ACL]:
     own = f"{prefix}{service.topic}"
-    acls = [_acl(service.name, op, ResourceType.TOPIC, own, PREFIXED) for op in (CREATE, WRITE, READ, DESCRIBE)]
+    owned = (CREATE, WRITE, READ, DESCRIBE, DESCRIBE_CONFIGS)
+    acls = [_acl(service.name, op, ResourceType.TOPIC, own, PREFIXED) for op in owned]
     for upstream in service.consumes:
         topic = f"{prefix}{upstream}"
         acls += [_acl(service.name, op, ResourceType.TOPIC, topic, LITERAL) for op in (READ, DESCRIBE)]
         acls += [
-            _acl(service.name, op, ResourceType.TOPIC, dead_letter(topic), LITERAL) for op in (CREATE, WRITE, DESCRIBE)
+            _acl(service.name, op, ResourceType.TOPIC, dead_letter(topic), LITERAL)
+            for op in (CREATE, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
         ]
     if service.consumes:
         group = f"{prefix}{service.name}"

@@ -7,10 +7,11 @@ no caller builds a KafkaConsumer, KafkaProducer or KafkaAdminClient of its own."
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.contracts.topics import dead_letter
@@ -132,36 +133,103 @@ def admin(access: KafkaAccess, client_id: str) -> KafkaAdminClient:
     )
 
 
-def ensure_topics(
-    access: KafkaAccess,
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic of the deployment must be: the log of record keeps every event (no deletion
+    by age or size), in as many partitions as the deployment says (a different count moves a
+    captive's events to another partition, breaking their order), replicated as it says."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+class TopicsDiffer(RuntimeError):
+    """A topic exists with other settings than the service's; the message names each difference."""
+
+    def __init__(self, differences: list[str]):
+        self.differences = differences
+        super().__init__(
+            "topics differ from this service's settings: " + "; ".join(differences) + ". Fix the topic (or the "
+            "settings) first: a service never publishes to or consumes from a log that may lose or reorder events"
+        )
+
+
+def topic_specs(
     topics: list[str],
     partitions: int,
     *,
-    client_id: str,
     single: tuple[str, ...] = (),
     replication_factor: int = 1,
     min_insync_replicas: int | None = None,
     dead_letters_of: tuple[str, ...] = (),
-) -> None:
-    """Create each topic and its dead-letter topic if missing (idempotent, safe to race), and the
-    `single` topics with one partition (checkpoints, whose order matters). `dead_letters_of`:
-    topics whose dead-letter topic only is wanted (those the caller consumes but does not own)."""
+) -> list[TopicSpec]:
+    """Each topic and its dead-letter topic, the dead-letter topics of `dead_letters_of` (topics
+    the caller consumes but does not own), and the `single` topics in one partition (checkpoints,
+    whose order matters)."""
     configs = dict(LOG_OF_RECORD)
     if min_insync_replicas is not None:
         configs["min.insync.replicas"] = str(min_insync_replicas)
-    wanted = sorted(
-        {name for topic in topics for name in (topic, dead_letter(topic))} | {dead_letter(t) for t in dead_letters_of}
-    )
+    names = {name for topic in topics for name in (topic, dead_letter(topic))} | {
+        dead_letter(t) for t in dead_letters_of
+    }
+    specs = [TopicSpec(name, partitions, replication_factor, configs) for name in sorted(names)]
+    return specs + [TopicSpec(name, 1, replication_factor, configs) for name in single]
+
+
+def ensure_topics(access: KafkaAccess, topics: list[str], partitions: int, *, client_id: str, **options) -> None:
+    """Create the topics of `topic_specs(topics, partitions, **options)` that are missing
+    (idempotent, safe to race), then check that every one that was there already is as
+    specified: raises TopicsDiffer naming each difference."""
+    specs = topic_specs(topics, partitions, **options)
     client = admin(access, client_id)
     try:
-        missing = [name for name in wanted if name not in set(client.list_topics())]
-        missing += [name for name in single if name not in set(client.list_topics())]
-        for name in missing:
+        existing = set(client.list_topics())
+        found = [spec for spec in specs if spec.name in existing]
+        for spec in specs:
+            if spec.name in existing:
+                continue
             try:
-                count = 1 if name in single else partitions
-                client.create_topics([NewTopic(name, count, replication_factor, topic_configs=configs)])
-                log.info("topic created", topic=name, partitions=count, replication_factor=replication_factor)
-            except TopicAlreadyExistsError:
-                pass
+                client.create_topics(
+                    [NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.configs)]
+                )
+                log.info(
+                    "topic created",
+                    topic=spec.name,
+                    partitions=spec.partitions,
+                    replication_factor=spec.replication_factor,
+                )
+            except TopicAlreadyExistsError:  # someone else created it meanwhile: check it too
+                found.append(spec)
+        # The ones created here are as specified (and may not be described by every broker yet).
+        differences = differences_of(client, found) if found else []
     finally:
         client.close()
+    if differences:
+        raise TopicsDiffer(differences)
+
+
+def differences_of(client: KafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
+    """How each topic differs from its spec, as the broker describes it: partition count,
+    replication factor (of every partition) and the configured values (effective ones, whether
+    set on the topic or inherited from the broker)."""
+    described = {topic["name"]: topic for topic in client.describe_topics([spec.name for spec in specs])}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in specs]
+    configured = client.describe_configs(resources, config_filter="all").get("topic", {})
+    differences = []
+    for spec in specs:
+        partitions = described.get(spec.name, {}).get("partitions") or []
+        if len(partitions) != spec.partitions:
+            differences.append(f"{spec.name} has {len(partitions)} partitions, not {spec.partitions}")
+        factors = sorted({len(partition["replica_nodes"]) for partition in partitions})
+        if partitions and factors != [spec.replication_factor]:
+            shown = "/".join(map(str, factors))
+            differences.append(f"{spec.name} has replication factor {shown}, not {spec.replication_factor}")
+        values = configured.get(spec.name, {})
+        for key, wanted in spec.configs.items():
+            found = values.get(key, {})
+            actual = found.get("value") if isinstance(found, dict) else found
+            if actual != wanted:
+                differences.append(f"{spec.name} has {key}={actual}, not {wanted}")
+    return differences

@@ -165,6 +165,7 @@ class ServiceRuntime:
         self._broker_ok = False
         self._stopping = threading.Event()
         self._checkpointed: dict[int, int] | None = None
+        self.topic_differences: list[str] = []  # from the last check of the topics (ensure_topics)
 
     def kafka_access(self) -> KafkaAccess:
         """The service connects to the broker as its own principal (read when a client is made,
@@ -184,18 +185,35 @@ class ServiceRuntime:
 
     def ensure_topics(self) -> None:
         """Its own topic (with its dead-letter and checkpoint topics) and the dead-letter topics of
-        those it consumes; never the topics it consumes, which their producers create."""
+        those it consumes, created if missing and checked against the settings; never the topics
+        it consumes, which their producers create and check. The relay and the consumer call it
+        before they work: while a topic differs, neither does (and /readyz says why)."""
         kafka = self.settings.kafka
-        kafka_clients.ensure_topics(
-            self.kafka_access(),
-            [self.topic],
-            kafka.partitions,
-            dead_letters_of=tuple(self.consumed_topics),
-            client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
-            single=(checkpoint_topic(self.topic),),
-            replication_factor=kafka.replication_factor,
-            min_insync_replicas=kafka.min_insync_replicas,
-        )
+        try:
+            kafka_clients.ensure_topics(
+                self.kafka_access(),
+                [self.topic],
+                kafka.partitions,
+                dead_letters_of=tuple(self.consumed_topics),
+                client_id=f"{kafka.topic_prefix}{self.definition.name}-admin",
+                single=(checkpoint_topic(self.topic),),
+                replication_factor=kafka.replication_factor,
+                min_insync_replicas=kafka.min_insync_replicas,
+            )
+        except kafka_clients.TopicsDiffer as error:
+            self.topic_differences = error.differences
+            log.error("topics differ from the settings", differences=error.differences)
+            raise
+        self.topic_differences = []
+
+    def check_topics_at_start(self) -> None:
+        """Refuse to start on a topic that differs from the settings (raises TopicsDiffer). A
+        broker that does not answer yet does not stop the start: writes go to the outbox, and the
+        relay and consumer create and check the topics once it answers."""
+        try:
+            self.ensure_topics()
+        except (KafkaError, OSError, KafkaCredentialsMissing) as error:
+            log.warning("broker not reachable at start; topics are checked when it answers", error=repr(error))
 
     @property
     def checkpoint_key_path(self) -> Path:
@@ -237,6 +255,7 @@ class ServiceRuntime:
     def start(self) -> None:
         self.migrate()
         self.check_keys()
+        self.check_topics_at_start()
         self.relay.start()
         if self.consumer:
             self.consumer.start(name=f"{self.definition.name}-consumer")
@@ -327,17 +346,22 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> JSONResponse:
-        """Ready to serve: the database and the broker both answer."""
-        checks = {"database": runtime.database_ok(), "broker": runtime.broker_ok()}
+        """Ready to serve: the database and the broker both answer, and the topics are as the
+        settings say."""
+        checks = {
+            "database": runtime.database_ok(),
+            "broker": runtime.broker_ok(),
+            "topics": not runtime.topic_differences,
+        }
         ready = all(checks.values())
-        return JSONResponse(
-            {
-                "ready": ready,
-                "checks": checks,
-                "outbox_backlog": runtime.relay.backlog() if checks["database"] else None,
-            },
-            status_code=200 if ready else 503,
-        )
+        answer = {
+            "ready": ready,
+            "checks": checks,
+            "outbox_backlog": runtime.relay.backlog() if checks["database"] else None,
+        }
+        if runtime.topic_differences:
+            answer["topic_differences"] = runtime.topic_differences
+        return JSONResponse(answer, status_code=200 if ready else 503)
 
     @app.exception_handler(ConcurrencyConflict)
     def conflict(_request: Request, error: ConcurrencyConflict) -> JSONResponse:

@@ -1,13 +1,14 @@
-"""Sealing wherever personal data is (issue 17, item 6), on the real stack, once with SQLite files
-and once on a PostgreSQL cluster of its own (whose data directory, WAL included, is read after a
-CHECKPOINT has written every buffer out), so every byte the services keep can be read from here: a captive with a distinct canary string in
-every sealed field of all three services (identity, medical findings, ICRC notes, wish statement,
-consent purpose, capture-card recipient; legal findings' basis and evidence, tribunal notice,
-evidence and reasons; risk basis and evidence, partner claim, disposition note), `captives erase`
-by the real CLI, and then no database file (with its -wal and -shm), no Kafka log segment on the
-broker's disk, no record of any topic and no log line holds any canary, no service can open what
-it sealed about him even with its key-encryption key, and a new write carrying such data about
-him is refused with 409 by each service. Staff and organisation names stay in clear throughout."""
+"""Sealing wherever personal data is (issue 17, item 6), on the real stack, once with SQLite files and
+once on a PostgreSQL cluster of its own (whose data directory, WAL included, is read after a
+CHECKPOINT has written every buffer out), so every byte the services keep can be read from here: a
+captive with a distinct canary string in every sealed field of all three services (identity,
+medical findings, ICRC notes, wish statement, consent purpose, capture-card recipient; legal
+findings' basis and evidence, tribunal notice, evidence and reasons; risk basis and evidence,
+partner claim, disposition note), `captives erase` by the real CLI, and then no database file (with
+its -wal and -shm), no Kafka log segment on the broker's disk, no record of any topic and no log
+line holds any canary, no service can open what it sealed about him even with its key-encryption
+key, and a new write carrying such data about him is refused with 409 by each service. Staff and
+organisation names stay in clear throughout."""
 
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from deploy.postgres.cluster import PostgresCluster, create_database
 from services.disposition import tables as disposition_tables
 from services.intake import tables as intake_tables
 from services.status import tables as status_tables
 from shared import kafka as kafka_clients
 from shared.contracts import decode
-from deploy.postgres.cluster import PostgresCluster, create_database
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
 from tests.support import OFFICER, caught_up, kafka_access, read_topic, registration, wait_until

@@ -190,3 +190,24 @@ def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_s
     again = CliRunner().invoke(app, ["keys", "compose-env", str(tmp_path / "keys")])
     assert again.exit_code == 0 and "kept" in again.output
     assert {s: (tmp_path / "keys" / f"{s.value}.env").read_text() for s in Service} == texts
+
+
+def test_the_log_of_record_is_written_to_the_kafka_volume():
+    kafka = COMPOSE["services"]["kafka"]
+    log_dirs = _environment("kafka")["KAFKA_LOG_DIRS"]
+    mounts = dict(volume.split(":", 1)[::-1] for volume in kafka["volumes"] if not volume.startswith("./"))
+    # Without it the image writes to /tmp inside the container: recreating it would wipe the log.
+    assert mounts.get(log_dirs) == "kafka-data", (log_dirs, kafka["volumes"])
+    assert "kafka-data" in COMPOSE["volumes"]
+    # The start script reads log.dirs from the properties it writes from KAFKA_* (formats it).
+    assert "log.dirs" in (ROOT / "deploy" / "kafka" / "compose-broker.sh").read_text()
+
+
+def test_postgres_is_healthy_only_once_every_service_database_exists():
+    check = " ".join(COMPOSE["services"]["postgres"]["healthcheck"]["test"])
+    created = (ROOT / "deploy" / "postgres" / "init-databases.sql").read_text()
+    for service in Service:
+        assert f"CREATE DATABASE {service.value};" in created
+        assert f"'{service.value}'" in check
+    assert f"= {len(Service)}" in check and "pg_isready" not in check
+    # tests/integration/test_compose_postgres.py runs this check against a real server.
