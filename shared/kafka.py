@@ -7,6 +7,7 @@ no caller builds a KafkaConsumer, KafkaProducer or KafkaAdminClient of its own."
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -23,6 +24,8 @@ log = structlog.get_logger(__name__)
 LOG_OF_RECORD = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 # Fail fast when the broker is away, so the relay and consumers can retry on their own schedule.
 BOOTSTRAP_TIMEOUT_MS = 5_000
+# How long a topic that exists may take to be described with its partitions (just created elsewhere).
+DESCRIBE_WAIT_S = 15.0
 CLOUDEVENTS_JSON = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
 # kafka-python warns on every SCRAM login without TLS that "credentials" are exchanged in the
 # clear: SCRAM sends a proof, never the password, and the listeners here are on loopback.
@@ -203,11 +206,24 @@ def ensure_topics(access: KafkaAccess, topics: list[str], partitions: int, *, cl
             except TopicAlreadyExistsError:  # someone else created it meanwhile: check it too
                 found.append(spec)
         # The ones created here are as specified (and may not be described by every broker yet).
+        # One another service created a moment ago (two consumers of a topic create its dead-letter
+        # topic) may not be described yet either: wait for its metadata, then compare.
+        if found:
+            _wait_until_described(client, [spec.name for spec in found])
         differences = differences_of(client, found) if found else []
     finally:
         client.close()
     if differences:
         raise TopicsDiffer(differences)
+
+
+def _wait_until_described(client: KafkaAdminClient, names: list[str], timeout_s: float = DESCRIBE_WAIT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = client.describe_topics(names)
+        if len(described) == len(names) and all(topic.get("partitions") for topic in described):
+            return
+        time.sleep(0.25)
 
 
 def differences_of(client: KafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
