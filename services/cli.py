@@ -5,6 +5,7 @@ captives serve intake     one service in the foreground (what the container imag
 captives token <person>   a demo person's access token (Keycloak, started by `captives up`)
 captives access           the demo persons, their passwords and how to get a token
 captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
+captives outbox ...       rows a service's relay parked (the broker refused them for good): list, retry
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
 from services import cli_access
 from services.cli_contracts import contracts
+from services.cli_outbox import outbox_commands
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 
@@ -40,6 +42,7 @@ kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) 
 app.add_typer(kafka_commands, name="kafka")
 keys_commands = typer.Typer(help="The services' key-encryption keys (shared/sealing.py).", no_args_is_help=True)
 app.add_typer(keys_commands, name="keys")
+app.add_typer(outbox_commands, name="outbox")
 
 
 class Service(StrEnum):

@@ -10,14 +10,18 @@ chaos run has its own), with a service S that produces topic T and consumes topi
            each P+c.dlq: CREATE, WRITE, DESCRIBE, DESCRIBE_CONFIGS (it sets aside what it cannot
            apply there, and checks the topic's settings)
            its consumer group P+S: READ, DESCRIBE
+           its relay's transactional id P+S-relay: WRITE, DESCRIBE (the relay publishes in
+           transactions, so that a new leader fences the old one: shared/eventstore/relay.py)
   auditor  every topic of the deployment: READ, DESCRIBE, nothing else (replay and audits read
            with no consumer group)
   admin    super user (the broker's own principal, set in its configuration): users and ACLs
 
 Nothing else is allowed (allow.everyone.if.no.acl.found=false), so a principal without ACLs, or a
 client that does not authenticate, gets nothing. The producers are idempotent, which since Kafka
-2.8 needs WRITE on a topic rather than IDEMPOTENT_WRITE on the cluster; no producer is
-transactional, so no principal has a TRANSACTIONAL_ID ACL.
+2.8 needs WRITE on a topic rather than IDEMPOTENT_WRITE on the cluster; a transactional producer
+needs WRITE (and DESCRIBE) on its TRANSACTIONAL_ID instead, so no principal has IDEMPOTENT_WRITE.
+The id is LITERAL: a service's principal cannot take another service's transactional id, nor
+fence its relay.
 
 Users are created with the Admin API (AlterUserScramCredentials, SCRAM-SHA-512): `ensure_users`
 once per broker, `grant` once per deployment prefix; both are idempotent.
@@ -43,6 +47,7 @@ from kafka.admin import (
 )
 
 from shared.contracts.topics import dead_letter
+from shared.kafka import relay_transactional_id
 from shared.kafka_access import ADMIN, AUDITOR, KafkaAccess
 
 LITERAL, PREFIXED = ACLResourcePatternType.LITERAL, ACLResourcePatternType.PREFIXED
@@ -82,6 +87,10 @@ def service_acls(prefix: str, service: ServiceTopics) -> list[ACL]:
             _acl(service.name, op, ResourceType.TOPIC, dead_letter(topic), LITERAL)
             for op in (CREATE, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
         ]
+    transactional_id = relay_transactional_id(prefix, service.name)
+    acls += [
+        _acl(service.name, op, ResourceType.TRANSACTIONAL_ID, transactional_id, LITERAL) for op in (WRITE, DESCRIBE)
+    ]
     if service.consumes:
         group = f"{prefix}{service.name}"
         acls += [_acl(service.name, op, ResourceType.GROUP, group, LITERAL) for op in (READ, DESCRIBE)]

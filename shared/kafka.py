@@ -27,9 +27,41 @@ BOOTSTRAP_TIMEOUT_MS = 5_000
 # How long a topic that exists may take to be described with its partitions (just created elsewhere).
 DESCRIBE_WAIT_S = 15.0
 CLOUDEVENTS_JSON = [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+# The largest record a producer sends (`max_request_size`) and the broker takes (its
+# `message.max.bytes`: deploy/kafka/node.py and docker-compose.yml set the same number). The
+# event store refuses an append whose record would be larger (the API answers 413), so that no
+# event is stored that its relay could never publish.
+MAX_MESSAGE_BYTES = 1_048_576
+# Consumers and readers see only committed transactions: the relay publishes in transactions, so
+# an aborted one, or a fenced zombie relay's, is never read.
+ISOLATION_LEVEL = "read_committed"
 # kafka-python warns on every SCRAM login without TLS that "credentials" are exchanged in the
 # clear: SCRAM sends a proof, never the password, and the listeners here are on loopback.
 logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
+
+
+def relay_transactional_id(prefix: str, service: str) -> str:
+    """The one transactional id of a service's outbox relay (per deployment prefix): whichever
+    instance leads uses it, so a new leader's producer fences the one before it."""
+    return f"{prefix}{service}-relay"
+
+
+def record_headers(traceparent: str | None, tracestate: str | None) -> list[tuple[str, bytes]]:
+    """The headers the relay publishes an event with: its content type and trace context."""
+    headers = list(CLOUDEVENTS_JSON)
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    if tracestate:
+        headers.append(("tracestate", tracestate.encode()))
+    return headers
+
+
+def record_size(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> int:
+    """The size of a record batch holding this one record, as the producer measures it against
+    `max_request_size` (and the broker against `message.max.bytes`)."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    return DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
 
 
 class KafkaAuthenticationFailed(RuntimeError):
@@ -99,13 +131,19 @@ def producer(access: KafkaAccess, client_id: str, **options) -> KafkaProducer:
         max_block_ms=10_000,
         request_timeout_ms=10_000,
         delivery_timeout_ms=30_000,
+        max_request_size=MAX_MESSAGE_BYTES,
     )
     return KafkaProducer(**access.client_config(), **(settings | options))
 
 
 def reader(access: KafkaAccess, **options) -> KafkaConsumer:
     """A consumer with no group (nothing committed): for reading topics from offset 0."""
-    settings = dict(group_id=None, enable_auto_commit=False, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    settings = dict(
+        group_id=None,
+        enable_auto_commit=False,
+        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        isolation_level=ISOLATION_LEVEL,
+    )
     return KafkaConsumer(**access.client_config(), **(settings | options))
 
 
@@ -121,6 +159,7 @@ def consumer(access: KafkaAccess, group_id: str, client_id: str, topics: list[st
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        isolation_level=ISOLATION_LEVEL,
     )
     if topics:
         kafka_consumer.subscribe(topics)

@@ -3,7 +3,7 @@
 HTTP latency and counts come from prometheus-fastapi-instrumentator, labelled by route template
 (`/v1/captives/{captive_id}`), never by the ids in a path. The event pipeline's figures are read
 at scrape time from the running parts: events the relay published, records the consumer handled
-by outcome, its lag per partition, the outbox backlog, and whether this instance leads the relay.
+by outcome, its lag per partition, the outbox backlog and its parked rows, and whether this instance leads the relay.
 
 The endpoint carries counts only, no captive's data, and needs no token, like /healthz: a
 deployment keeps it on the internal network its Prometheus scrapes, not on the public ingress.
@@ -65,6 +65,20 @@ class PipelineCollector(Collector):
                 "captives_outbox_backlog", "Events appended but not yet acknowledged by the broker", value=backlog
             )
 
+        parked = self._outbox_parked()
+        if parked is not None:
+            yield GaugeMetricFamily(
+                "captives_outbox_parked",
+                "Outbox rows the broker refused for good, each holding back the later events of its stream "
+                "(captives outbox list)",
+                value=parked,
+            )
+        yield CounterMetricFamily(
+            "captives_relay_fenced",
+            "Times this instance's relay found a newer leader's producer had fenced it, and stepped down",
+            value=runtime.relay.fenced_total,
+        )
+
         consumer = runtime.consumer
         if consumer is None:
             return
@@ -90,6 +104,12 @@ class PipelineCollector(Collector):
         for tp, behind in sorted(consumer.lag.items()):
             lag.add_metric([tp.topic, str(tp.partition)], behind)
         yield lag
+
+    def _outbox_parked(self) -> int | None:
+        try:
+            return self.runtime.relay.parked()
+        except sa.exc.SQLAlchemyError:
+            return None
 
     def _outbox_backlog(self) -> int | None:
         try:

@@ -38,7 +38,10 @@ REASONS = {
     403: "the token lacks the scope this endpoint needs, or the caller may not do this",
     404: "no such captive, list or disposition (also what a partner state is told of a captive it may not see)",
     409: "the request contradicts what is recorded, or the record changed since the version it is based on",
-    413: "the request body is larger than the service accepts (AUTH_MAX_BODY_BYTES)",
+    413: (
+        "the request body is larger than the service accepts (AUTH_MAX_BODY_BYTES), or the event it would "
+        "record is larger than the broker takes (the answer names its size and the limit; nothing is recorded)"
+    ),
     422: "the input is invalid: the message names each field that is missing or wrong",
     428: "this write overwrites a value, so it must send If-Match with the version it is based on",
     429: "the caller's agency is over its rate of requests; Retry-After says when to try again",

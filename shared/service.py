@@ -31,7 +31,7 @@ from shared.auth.screen import CredentialScreen
 from shared.checkpoints import checkpoint_topic
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
-from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, Sealer
+from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, EventTooLarge, Sealer
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.relay import OutboxRelay
@@ -138,7 +138,11 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.sessions,
             definition.store_tables,
-            producer_factory=lambda: kafka_clients.producer(self.kafka_access(), f"{client_id}-relay"),
+            producer_factory=lambda: kafka_clients.producer(
+                self.kafka_access(),
+                f"{client_id}-relay",
+                transactional_id=kafka_clients.relay_transactional_id(kafka.topic_prefix, definition.name),
+            ),
             prepare=self.ensure_topics,
             leader=LeaderLock(self.engine, f"{definition.name}-relay"),
         )
@@ -384,6 +388,14 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
             for e in error.errors()
         ]
         return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(EventTooLarge)
+    def too_large(_request: Request, error: EventTooLarge) -> JSONResponse:
+        # Raised before the transaction commits: nothing of the request is stored.
+        return JSONResponse(
+            {"detail": str(error), "event_type": error.event_type, "size": error.size, "limit": error.limit},
+            status_code=413,
+        )
 
     @app.exception_handler(DomainConflict)
     def domain_conflict(_request: Request, error: DomainConflict) -> JSONResponse:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.processes import die_with_parent, free_port, tail, wait_port_free
+from shared.kafka import MAX_MESSAGE_BYTES
 from shared.kafka_access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
 
 HERE = Path(__file__).resolve().parent
@@ -173,6 +174,9 @@ class KafkaNode:
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created explicitly by the services with their own settings.
             "auto.create.topics.enable": "false",
+            # Set explicitly, to the producers' max_request_size (shared/kafka.py): the event
+            # store refuses what is larger, so the broker never has to.
+            "message.max.bytes": str(MAX_MESSAGE_BYTES),
         }
         _write_private(self.properties_file, "".join(f"{k}={v}\n" for k, v in properties.items()))
 

@@ -3,8 +3,27 @@ row only once the broker has acknowledged it (acks=all).
 
 Order: rows are read by outbox id, which follows commit order within a stream (version n+1 can
 only be inserted after version n committed), and each stream maps to one partition (key = stream
-id) of an idempotent producer, so a stream's events arrive in version order. A crash between
-the broker's ack and the delete re-sends rows: consumers' inboxes turn those into no-ops.
+id), so a stream's events arrive in version order. A crash between the broker's ack and the
+delete re-sends rows: consumers' inboxes turn those into no-ops.
+
+Transactions and fencing: each batch is published in one Kafka transaction of a producer whose
+`transactional_id` is fixed per service (and deployment). A new leader's `init_transactions`
+bumps the id's epoch, so the broker refuses anything a previous leader (a zombie whose leader lock
+died with its database connection, still mid-batch) sends or commits; consumers read committed
+only (shared/kafka.py), so what such a zombie wrote before it was fenced is never read. A relay
+that finds itself fenced stops publishing, drops its producer and its leadership, and goes back
+to standing by: it does not retry.
+
+Parking: a row the broker refuses for a reason that retrying cannot cure (too large, a topic the
+principal may not write, an invalid record) is parked with its error, and the later rows of its
+stream wait behind it (a stream's order is kept); other streams go on. `captives outbox retry`
+unparks it once the cause is fixed. Any other failure (broker away, timeouts) is transient: the
+batch is abandoned (its transaction aborted by the next producer's `init_transactions`, so none of
+it is read) and tried again after a backoff.
+
+A failure the broker reports for a record sent among others may be the others' fault (a batch of
+several records is refused as a whole when it is too large together): such rows become suspects,
+each then sent alone, and parked only when it is refused alone.
 
 While the broker is down the API keeps appending; the relay retries and catches up later.
 When several instances of a service share its database, only the holder of its `LeaderLock`
@@ -18,19 +37,53 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
 from kafka import KafkaProducer
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.contracts.envelope import utc_now
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.tables import EventStoreTables
 from shared.failpoints import failpoint
-from shared.kafka import CLOUDEVENTS_JSON
+from shared.kafka import record_headers
 
 log = structlog.get_logger(__name__)
+
+# The broker refuses these records whatever the number of tries: park the row.
+PERMANENT = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.InvalidTimestampError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.PolicyViolationError,
+)
+# Another producer with this transactional id has been initialised since: this one is a zombie.
+FENCED = (kafka_errors.ProducerFencedError, kafka_errors.InvalidProducerEpochError)
+
+
+class Fenced(Exception):
+    """A newer leader's producer holds this service's transactional id: stop publishing."""
+
+
+def is_permanent(error: BaseException | None) -> bool:
+    return isinstance(error, PERMANENT)
+
+
+def is_fenced(error: BaseException | None) -> bool:
+    """kafka-python reports a fenced producer as ProducerFencedError, or wraps it in the KafkaError
+    every later call raises ("a previous transactional request has failed")."""
+    while error is not None:
+        if isinstance(error, (*FENCED, Fenced)):
+            return True
+        error = next((arg for arg in getattr(error, "args", ()) if isinstance(arg, BaseException)), None)
+    return False
 
 
 class OutboxRelay:
@@ -46,9 +99,12 @@ class OutboxRelay:
         idle_wait_s: float = 0.5,
         standby_wait_s: float = 2.0,
         max_backoff_s: float = 5.0,
+        flush_timeout_s: float = 40.0,
+        clock: Callable[[], datetime] = utc_now,
     ):
         self.sessions = sessions
         self.tables = tables
+        # Must make a transactional producer (transactional_id set): the relay initialises it.
         self.producer_factory = producer_factory
         self.prepare = prepare  # e.g. create the topics, once the broker answers
         self.batch_size = batch_size
@@ -56,12 +112,17 @@ class OutboxRelay:
         self.leader = leader
         self.standby_wait_s = standby_wait_s
         self.max_backoff_s = max_backoff_s
+        self.flush_timeout_s = flush_timeout_s
+        self.clock = clock  # when a row was parked (a record, not a decision)
         self._producer: KafkaProducer | None = None
         self._prepared = False
+        self._suspects: set[int] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published_total = 0
+        self.parked_total = 0
+        self.fenced_total = 0
 
     def wake(self) -> None:
         """Called after a commit that appended events, so they go out without waiting a poll."""
@@ -71,63 +132,154 @@ class OutboxRelay:
         with self.sessions() as session:
             return session.execute(sa.select(sa.func.count()).select_from(self.tables.outbox)).scalar_one()
 
-    def publish_batch(self) -> int:
-        """Publish up to one batch; return how many rows were acknowledged and removed."""
+    def parked(self) -> int:
+        """Rows parked now (each blocks the later rows of its stream)."""
+        outbox = self.tables.outbox
+        with self.sessions() as session:
+            return session.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.parked_at.is_not(None))
+            ).scalar_one()
+
+    def _pending(self, session: Session) -> list:
+        """The next rows to publish, in outbox order: neither parked nor behind a parked row of
+        their stream."""
+        outbox, events = self.tables.outbox, self.tables.events
+        parked_outbox, parked_events = outbox.alias("parked_outbox"), events.alias("parked_events")
+        blocked = (
+            sa.select(parked_events.c.stream_id)
+            .join(parked_outbox, parked_outbox.c.event_id == parked_events.c.event_id)
+            .where(parked_outbox.c.parked_at.is_not(None))
+        )
+        return session.execute(
+            sa.select(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.traceparent,
+                outbox.c.tracestate,
+                events.c.stream_id,
+                events.c.envelope,
+            )
+            .join(events, events.c.event_id == outbox.c.event_id)
+            .where(outbox.c.parked_at.is_(None), events.c.stream_id.not_in(blocked))
+            .order_by(outbox.c.id)
+            .limit(self.batch_size)
+        ).all()
+
+    def _ready_producer(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = self.producer_factory()
+            producer = self.producer_factory()
+            try:
+                # Fences any earlier producer of this transactional id, and aborts what it left open.
+                producer.init_transactions()
+            except BaseException:
+                _close_quietly(producer)
+                raise
+            self._producer = producer
+        return self._producer
+
+    def publish_batch(self) -> int:
+        """Publish up to one batch in one transaction; return how many rows were acknowledged and
+        removed. Parks the rows the broker refuses for good. Raises Fenced when a newer leader
+        holds the transactional id, KafkaError or OSError when the broker cannot be reached."""
         if not self._prepared:
             self.prepare()
             self._prepared = True
-        outbox, events = self.tables.outbox, self.tables.events
         with self.sessions() as session:
-            rows = session.execute(
-                sa.select(
-                    outbox.c.id,
-                    outbox.c.topic,
-                    outbox.c.traceparent,
-                    outbox.c.tracestate,
-                    events.c.stream_id,
-                    events.c.envelope,
-                )
-                .join(events, events.c.event_id == outbox.c.event_id)
-                .order_by(outbox.c.id)
-                .limit(self.batch_size)
-            ).all()
+            rows = self._pending(session)
         if not rows:
             return 0
-        sent = [
-            (
-                row.id,
-                self._producer.send(
-                    row.topic, key=row.stream_id.encode(), value=row.envelope.encode(), headers=_headers(row)
-                ),
-            )
-            for row in rows
+        suspect = next((row for row in rows if row.id in self._suspects), None)
+        if suspect is not None:
+            rows = [suspect]  # alone, to learn whether the broker refuses it or its company
+        producer = self._ready_producer()
+        try:
+            return self._publish(producer, rows)
+        except BaseException as error:
+            # The transaction is left open: the next producer's init_transactions aborts it, so
+            # none of its records is ever read (consumers read committed).
+            self._close_producer()
+            if is_fenced(error):
+                raise Fenced(str(error)) from error
+            raise
+
+    def _publish(self, producer: KafkaProducer, rows: list) -> int:
+        producer.begin_transaction()
+        sent, refused, held_back = [], {}, set()
+        for row in rows:
+            if row.stream_id in held_back:
+                continue  # behind a refused row of its stream: its order is kept
+            try:
+                future = producer.send(
+                    row.topic,
+                    key=row.stream_id.encode(),
+                    value=row.envelope.encode(),
+                    headers=record_headers(row.traceparent, row.tracestate),
+                )
+            except PERMANENT as error:  # e.g. larger than max_request_size: refused before sending
+                refused[row.id], _ = error, held_back.add(row.stream_id)
+                continue
+            if future.is_done and future.failed() and is_permanent(future.exception):
+                # e.g. a topic the principal may not write (refused with its metadata)
+                refused[row.id], _ = future.exception, held_back.add(row.stream_id)
+                continue
+            sent.append((row, future))
+        producer.flush(timeout=self.flush_timeout_s)
+        failed = [
+            (row, future.exception or KafkaTimeoutError("record not acknowledged after flush"))
+            for row, future in sent
+            if not future.succeeded()
         ]
-        self._producer.flush()
-        acknowledged = []
-        failure = None
-        for outbox_id, future in sent:
-            # Stop at the first failure: the rows after it are re-sent next time, so nothing
-            # is skipped; any that did arrive become duplicates that inboxes ignore.
-            if not future.succeeded():
-                failure = future.exception or KafkaTimeoutError("record not acknowledged after flush")
-                break
-            acknowledged.append(outbox_id)
+        if failed:
+            if is_fenced(failed[0][1]) or not any(is_permanent(error) for _, error in failed):
+                raise failed[0][1]
+            if len(sent) == 1:
+                refused[sent[0][0].id] = failed[0][1]
+            else:
+                # Refused among others: each is tried alone before it is parked.
+                self._suspects.update(row.id for row, error in failed if is_permanent(error))
+            self._park(refused)
+            raise _Abandoned()
+        if sent:
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
         failpoint("relay.after_publish")  # published, not yet removed: the rows go out again
-        if acknowledged:
-            with self.sessions.begin() as session:
-                session.execute(sa.delete(outbox).where(outbox.c.id.in_(acknowledged)))
-            self.published_total += len(acknowledged)
-        if failure is not None:
-            raise failure
+        acknowledged = [row.id for row, _ in sent]
+        with self.sessions.begin() as session:
+            if acknowledged:
+                session.execute(sa.delete(self.tables.outbox).where(self.tables.outbox.c.id.in_(acknowledged)))
+        self._suspects.difference_update(acknowledged)
+        self._park(refused)
+        self.published_total += len(acknowledged)
         return len(acknowledged)
+
+    def _park(self, refused: dict[int, BaseException]) -> None:
+        if not refused:
+            return
+        outbox, at = self.tables.outbox, self.clock()
+        with self.sessions.begin() as session:
+            for outbox_id, error in refused.items():
+                session.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id == outbox_id)
+                    .values(parked_at=at, parked_error=f"{type(error).__name__}: {error}"[:2000])
+                )
+        self._suspects.difference_update(refused)
+        self.parked_total += len(refused)
+        for outbox_id, error in refused.items():
+            log.error(
+                "outbox row parked: the broker refuses it for good; later events of its stream wait "
+                "(captives outbox list / retry)",
+                outbox_id=outbox_id,
+                error=f"{type(error).__name__}: {error}"[:500],
+            )
 
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
             try:
                 if self.leader is not None and not self.leader.try_hold():
+                    self._close_producer()  # a standby holds no producer of the transactional id
                     self._stop.wait(self.standby_wait_s)  # another instance publishes
                     continue
                 published = self.publish_batch()
@@ -135,6 +287,15 @@ class OutboxRelay:
                 if published < self.batch_size:
                     self._wake.wait(self.idle_wait_s)
                     self._wake.clear()
+            except _Abandoned:
+                backoff = 0.2  # a row was parked or a suspect found: go on at once with the rest
+            except Fenced as error:
+                self.fenced_total += 1
+                log.error("relay fenced: a newer leader publishes this outbox; stepping down", error=str(error))
+                self._close_producer()
+                if self.leader is not None:
+                    self.leader.release()
+                self._stop.wait(self.standby_wait_s)
             except (KafkaError, OSError) as error:
                 log.warning("relay cannot reach the broker; will retry", error=repr(error), retry_in_s=backoff)
                 self._close_producer()
@@ -154,10 +315,7 @@ class OutboxRelay:
 
     def _close_producer(self) -> None:
         if self._producer is not None:
-            try:
-                self._producer.close(timeout=5)
-            except Exception:  # closing a producer whose broker is gone may itself fail
-                log.debug("producer close failed", exc_info=True)
+            _close_quietly(self._producer)
             self._producer = None
 
     def start(self) -> None:
@@ -171,10 +329,17 @@ class OutboxRelay:
             self._thread.join(timeout_s)
 
 
-def _headers(row) -> list[tuple[str, bytes]]:
-    headers = list(CLOUDEVENTS_JSON)
-    if row.traceparent:
-        headers.append(("traceparent", row.traceparent.encode()))
-    if row.tracestate:
-        headers.append(("tracestate", row.tracestate.encode()))
-    return headers
+class _Abandoned(Exception):
+    """The batch's transaction was given up because the broker refused one of its rows for good;
+    that row is parked (or, refused among others, to be tried alone), the rest goes again."""
+
+
+def _close_quietly(producer: KafkaProducer) -> None:
+    try:
+        # What a failed or fenced transaction still holds is never committed: no long flush.
+        producer.close(timeout=2)
+    except Exception:  # closing a producer whose broker is gone may itself fail (its flush times out)
+        log.debug("producer close failed; forcing it", exc_info=True)
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()

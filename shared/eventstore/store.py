@@ -25,7 +25,21 @@ from shared.chain import GENESIS, event_hash
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
 from shared.eventstore.tables import EventStoreTables
+from shared.kafka import MAX_MESSAGE_BYTES, record_headers, record_size
 from shared.tracing import trace_context
+
+
+class EventTooLarge(Exception):
+    """An event's record would be larger than the broker takes: it is refused before anything is
+    stored (the API answers 413), because its relay could never publish it."""
+
+    def __init__(self, event_type: str, size: int, limit: int):
+        self.event_type, self.size, self.limit = event_type, size, limit
+        super().__init__(
+            f"the {event_type} event this request would record is {size:,} bytes as a Kafka record, "
+            f"larger than the broker's limit of {limit:,} bytes: nothing was recorded; send less "
+            "(shorter texts, fewer items) or split it over several requests"
+        )
 
 
 class ConcurrencyConflict(Exception):
@@ -123,8 +137,17 @@ class StreamHead(NamedTuple):
 
 
 class EventStore:
-    def __init__(self, tables: EventStoreTables, *, source: str, topic: str, sealer: Sealer | None = None):
+    def __init__(
+        self,
+        tables: EventStoreTables,
+        *,
+        source: str,
+        topic: str,
+        sealer: Sealer | None = None,
+        max_record_bytes: int = MAX_MESSAGE_BYTES,
+    ):
         self.tables = tables
+        self.max_record_bytes = max_record_bytes
         self.source = source
         self.topic = topic
         self.sealer = sealer
@@ -235,6 +258,8 @@ class EventStore:
             except IntegrityError:  # e.g. a key for a new stream that a concurrent writer also created
                 raise ConcurrencyConflict(appends[0].stream_id, appends[0].expected_version, None) from None
         envelopes, event_rows = [], []
+        trace = trace_context()
+        headers = record_headers(trace.traceparent, trace.tracestate)
         pending = iter(zip(unsealed, datas, strict=True))
         for append in appends:
             for offset, payload in enumerate(append.payloads, start=1):
@@ -257,6 +282,9 @@ class EventStore:
                     data=data,
                 )
                 raw = encode(envelope)
+                size = record_size(append.stream_id.encode(), raw, headers)
+                if size > self.max_record_bytes:
+                    raise EventTooLarge(envelope.type, size, self.max_record_bytes)
                 chain[append.stream_id] = event_hash(raw)
                 envelopes.append(envelope)
                 event_rows.append(

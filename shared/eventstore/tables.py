@@ -70,6 +70,11 @@ def event_store_tables(metadata: sa.MetaData, *, consumes: bool = False) -> Even
         # W3C trace context of the request or event that appended it, sent as Kafka headers.
         sa.Column("traceparent", sa.String(64), nullable=True),
         sa.Column("tracestate", sa.String(512), nullable=True),
+        # Set when the broker refused the row for a reason retrying cannot cure (too large, not
+        # authorized, invalid): the relay leaves it, and every later row of its stream, until an
+        # operator retries it (`captives outbox retry`); other streams go on.
+        sa.Column("parked_at", UtcDateTime(), nullable=True),
+        sa.Column("parked_error", sa.String(2000), nullable=True),
     )
     inbox = sa.Table(
         "inbox",

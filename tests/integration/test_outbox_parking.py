@@ -1,0 +1,249 @@
+"""The outbox never blocks on one row, through the real broker and the real database: a row the
+broker refuses for good is parked and holds back only the later events of its own stream; other
+captives keep flowing; `captives outbox retry` delivers it once the cause is fixed; an over-size
+request is refused with 413 and changes nothing; a zombie relay, fenced by its successor's
+transactional producer, publishes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from kafka.admin import ACLFilter, ACLPermissionType, ResourcePatternFilter, ResourceType
+from typer.testing import CliRunner
+
+from services.cli import app as cli
+from shared import kafka as kafka_clients
+from shared.broker_access import LITERAL, WRITE, _acl
+from shared.db import create_engine, session_factory
+from shared.eventstore.leader import LeaderLock
+from shared.eventstore.relay import Fenced, OutboxRelay
+from shared.kafka import MAX_MESSAGE_BYTES
+from tests.support import (
+    HEADERS,
+    build_app,
+    kafka_access,
+    read_topic,
+    registration,
+    settings_for,
+    signed_in,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+INTAKE_TOPIC = "intake.events.v1"
+
+
+def insert_event(runtime, stream_id: str, version: int, *, padding: int = 0, topic: str | None = None) -> str:
+    """An event and its outbox row written straight into the store, as no request could: the relay
+    publishes whatever text the row holds."""
+    event_id = str(uuid.uuid4())
+    at = datetime(2025, 1, 12, tzinfo=UTC)
+    envelope = orjson.dumps({"id": event_id, "subject": stream_id, "streamversion": version, "pad": "x" * padding})
+    tables = runtime.definition.store_tables
+    with runtime.sessions.begin() as session:
+        session.execute(
+            sa.insert(tables.events).values(
+                event_id=event_id,
+                stream_id=stream_id,
+                stream_version=version,
+                event_type="TestOnly",
+                schema_version=1,
+                occurred_at=at,
+                recorded_at=at,
+                envelope=envelope.decode(),
+            )
+        )
+        session.execute(sa.insert(tables.outbox).values(event_id=event_id, topic=topic or runtime.topic))
+    runtime.relay.wake()
+    return event_id
+
+
+def published_ids(bootstrap: str, topic: str) -> list[str]:
+    return [orjson.loads(record.value)["id"] for record in read_topic(bootstrap, topic)]
+
+
+def outbox_ids(runtime) -> dict[str, int]:
+    outbox = runtime.definition.store_tables.outbox
+    with runtime.sessions() as session:
+        return dict(session.execute(sa.select(outbox.c.event_id, outbox.c.id)).all())
+
+
+def cli_env(client: TestClient) -> dict[str, str]:
+    """The operator's CLI against the test's intake database (wide enough for its table)."""
+    return {"INTAKE_DATABASE_URL": client.database_url, "COLUMNS": "400"}
+
+
+def parked_gauge(client: TestClient) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("captives_outbox_parked "):
+            return float(line.split()[1])
+    raise AssertionError("captives_outbox_parked is not in /metrics")
+
+
+@pytest.fixture
+def intake(kafka_bootstrap, new_database, topic_prefix):
+    url = new_database("intake")
+    settings = settings_for("intake", database_url=url, bootstrap=kafka_bootstrap, prefix=topic_prefix)
+    with signed_in(TestClient(build_app("intake", settings))) as client:
+        wait_until(lambda: client.get("/readyz").status_code == 200, what="intake ready")
+        client.database_url = url
+        yield client
+
+
+def register(client: TestClient, n: int) -> str:
+    created = client.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS)
+    assert created.status_code == 201, created.text
+    return created.json()["captive_id"]
+
+
+def amend(client: TestClient, captive_id: str, version: int, reason: str = "unit papers"):
+    return client.post(
+        f"/v1/captives/{captive_id}/identity-amendments",
+        headers={**HEADERS, "If-Match": f'"{version}"'},
+        json={"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": reason},
+    )
+
+
+def test_a_row_the_broker_refuses_blocks_only_its_own_stream(intake, kafka_bootstrap, topic_prefix):
+    runtime = intake.app.state.runtime
+    topic = f"{topic_prefix}{INTAKE_TOPIC}"
+    blocked, flowing = register(intake, 1), register(intake, 2)
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the registrations published")
+    registrations = published_ids(kafka_bootstrap, topic)
+
+    # Too large for the broker, then a small event after it in the same stream.
+    too_large = insert_event(runtime, blocked, 2, padding=MAX_MESSAGE_BYTES + 1000)
+    behind = insert_event(runtime, blocked, 3)
+    wait_until(lambda: runtime.relay.parked() == 1, what="the over-size row parked")
+    assert amend(intake, flowing, 1).status_code == 201
+    wait_until(lambda: set(outbox_ids(runtime)) == {too_large, behind}, what="the other captive's event published")
+
+    on_topic = published_ids(kafka_bootstrap, topic)
+    assert too_large not in on_topic and behind not in on_topic, "the stream's order was not kept"
+    assert len(on_topic) == len(set(on_topic)) == len(registrations) + 1, "an event was published twice"
+    assert parked_gauge(intake) == 1
+    listed = CliRunner().invoke(cli, ["outbox", "list", "intake"], env=cli_env(intake))
+    assert listed.exit_code == 0, listed.output
+    assert "MessageSizeTooLargeError" in listed.output and blocked in listed.output
+
+
+def test_outbox_retry_delivers_a_parked_row_once_its_cause_is_fixed(intake, kafka_bootstrap, topic_prefix):
+    """The cause here: a topic the service's principal may not write (until the ACL is granted)."""
+    runtime = intake.app.state.runtime
+    forbidden = f"{topic_prefix}elsewhere.events.v1"
+    admin = kafka_access(kafka_bootstrap, "admin")
+    kafka_clients.ensure_topics(admin, [forbidden], 1, client_id="test")
+    captive, other = register(intake, 1), register(intake, 2)
+    refused = insert_event(runtime, captive, 2, topic=forbidden)
+    behind = insert_event(runtime, captive, 3, topic=forbidden)
+    wait_until(lambda: runtime.relay.parked() == 1, what="the refused row parked")
+    assert amend(intake, other, 1).status_code == 201
+    wait_until(lambda: set(outbox_ids(runtime)) == {refused, behind}, what="the other captive's event published")
+    env = cli_env(intake)
+    listed = CliRunner().invoke(cli, ["outbox", "list", "intake"], env=env)
+    assert "TopicAuthorizationFailedError" in listed.output, listed.output
+
+    client = kafka_clients.admin(admin, "test")
+    try:
+        grant = _acl("intake", WRITE, ResourceType.TOPIC, forbidden, LITERAL)
+        assert not client.create_acls([grant])["failed"]
+        applied = ACLFilter(
+            principal=grant.principal,
+            host="*",
+            operation=WRITE,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, forbidden, LITERAL),
+        )
+        wait_until(lambda: client.describe_acls(applied)[0], what="the ACL applied")
+    finally:
+        client.close()
+    parked_id = outbox_ids(runtime)[refused]
+    retried = CliRunner().invoke(cli, ["outbox", "retry", "intake", str(parked_id)], env=env)
+    assert retried.exit_code == 0, retried.output
+
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the retried row and the one behind it published")
+    assert published_ids(kafka_bootstrap, forbidden) == [refused, behind]
+    assert parked_gauge(intake) == 0
+
+
+def test_an_over_size_request_is_refused_with_413_and_changes_nothing(intake, kafka_bootstrap, topic_prefix):
+    runtime = intake.app.state.runtime
+    captive = register(intake, 1)
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the registration published")
+    tables = runtime.definition.store_tables
+
+    def state():
+        with runtime.sessions() as session:
+            return (
+                runtime.store.stream_version(session, captive),
+                session.execute(sa.select(sa.func.count()).select_from(tables.events)).scalar_one(),
+                session.execute(sa.select(sa.func.count()).select_from(tables.outbox)).scalar_one(),
+            )
+
+    before, on_topic = state(), published_ids(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}")
+    # No field of a request may be long enough to pass the broker's limit (1 MiB): the store is
+    # given a lower one here, so that an ordinary request passes it.
+    limit = 4096
+    runtime.store.max_record_bytes = limit
+    refused = amend(intake, captive, 1, reason="r" * 3900)
+    assert refused.status_code == 413, refused.text
+    body = refused.json()
+    assert body["limit"] == limit and body["size"] > limit
+    assert f"{limit:,} bytes" in body["detail"] and f"{body['size']:,} bytes" in body["detail"]
+    assert state() == before
+    assert published_ids(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}") == on_topic
+
+
+def test_a_zombie_relay_publishes_nothing_once_its_successor_has_started(kafka_bootstrap, new_database, topic_prefix):
+    """The old leader's lock died with its connection, mid-batch, and it has not noticed: the new
+    leader's transactional producer fences it, so what it sends is refused and never read."""
+    url = new_database("intake")
+    settings = settings_for("intake", database_url=url, bootstrap=kafka_bootstrap, prefix=topic_prefix)
+    with TestClient(build_app("intake", settings, background=False, verify_tokens=False)) as client:
+        runtime = client.app.state.runtime
+        zombie = runtime.relay
+        engine = create_engine(url)
+        successor = OutboxRelay(
+            session_factory(engine),
+            runtime.definition.store_tables,
+            zombie.producer_factory,
+            prepare=runtime.ensure_topics,
+            leader=LeaderLock(engine, "intake-relay"),
+        )
+        topic = runtime.topic
+        try:
+            assert zombie.leader.try_hold()
+            first = insert_event(runtime, "CAP-0000-0000-00Z1", 1)
+            assert zombie.publish_batch() == 1
+            # Its lock's connection dies; it does not look again before its next batch.
+            with engine.connect() as connection:
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                )
+            wait_until(successor.leader.try_hold, what="the lock released with its connection")
+            successor._ready_producer()  # the new leader initialises its transactional producer
+
+            late = insert_event(runtime, "CAP-0000-0000-00Z2", 1)
+            with pytest.raises(Fenced):
+                zombie.publish_batch()
+            assert published_ids(kafka_bootstrap, topic) == [first], "the zombie's record was read"
+            assert set(outbox_ids(runtime)) == {late}, "the zombie removed a row it did not publish"
+
+            assert successor.publish_batch() == 1
+            assert published_ids(kafka_bootstrap, topic) == [first, late]
+        finally:
+            successor._close_producer()
+            successor.leader.release()
+            zombie._close_producer()
+            zombie.leader.release()
+            engine.dispose()
