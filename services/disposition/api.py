@@ -73,6 +73,7 @@ from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
 from shared.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_future, parse_as_of
 from shared.idempotency import Answer
+from shared.kafka import MAX_MESSAGE_BYTES
 from shared.refusals import refusals
 from shared.service import DbSession, NotFound, ServiceRuntime
 
@@ -930,7 +931,11 @@ def check_list(
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.CHECK)
         results = check_entries(session, list(found.captive_ids), found.counterpart_state, _at(metadata))
-        event = ExchangeListChecked(list_id=list_id, results=results)
+        parts = in_parts(results)
+        checked = [
+            ExchangeListChecked(list_id=list_id, results=part, part=number, parts=len(parts))
+            for number, part in enumerate(parts, start=1)
+        ]
 
         def answer(envelopes):
             eligible = sum(result.eligible for result in results)
@@ -941,9 +946,30 @@ def check_list(
                 results=[result.model_dump(mode="json") for result in results],
             )
 
-        return [one_append(runtime, session, list_stream(list_id), event, metadata)], answer
+        stream = list_stream(list_id)
+        return [StreamAppend(stream, runtime.store.stream_version(session, stream), checked, metadata)], answer
 
     return write(command, body or Step(), produce)
+
+
+# How much of a check's results one ExchangeListChecked holds (as JSON): a quarter of the largest
+# record the broker takes, which leaves room for the envelope and for sealing.
+CHECK_PART_BYTES = MAX_MESSAGE_BYTES // 4
+
+
+def in_parts(results: list[ListEntryResult], budget: int = CHECK_PART_BYTES) -> list[list[ListEntryResult]]:
+    """Consecutive runs of `results`, each at most `budget` bytes of JSON (one result alone may
+    pass it: a result is bounded by its rules), and at least one run, empty for an empty list."""
+    parts: list[list[ListEntryResult]] = [[]]
+    size = 0
+    for result in results:
+        length = len(result.model_dump_json())
+        if parts[-1] and size + length > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(result)
+        size += length
+    return parts
 
 
 @router.post(

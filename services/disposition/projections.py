@@ -262,6 +262,14 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
                     for captive_id in payload.captive_ids
                 ),
             )
+        case ExchangeListChecked() if payload.part > 1:  # the next results of the same check
+            found = rows(session).get(exchange_lists, {"list_id": payload.list_id})
+            earlier = list((found or {}).get("check_results") or [])
+            _list(
+                session,
+                payload.list_id,
+                check_results=earlier + [result.model_dump(mode="json") for result in payload.results],
+            )
         case ExchangeListChecked():
             _list(
                 session,

@@ -210,6 +210,8 @@ class ExchangeList:
                     agreement=payload.agreement,
                     captive_ids=tuple(payload.captive_ids),
                 )
+            case ExchangeListChecked() if payload.part > 1:  # the next results of the same check
+                return replace(at, check_results=self.check_results + tuple(payload.results))
             case ExchangeListChecked():
                 return replace(
                     at, stage=ListStage.CHECKED, check_event_id=envelope.id, check_results=tuple(payload.results)

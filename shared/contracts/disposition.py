@@ -257,8 +257,15 @@ class ExchangeListCreated(EventPayload):
 
 @event_type("ExchangeListChecked", 1)
 class ExchangeListChecked(EventPayload):
+    """The list checked as a whole. A long list's check is recorded as `parts` events appended
+    together (part 1 first), each with the results of consecutive entries, so that no one event
+    is larger than the broker takes; the check is all their results, in order, and its id that of
+    part 1."""
+
     list_id: ShortText = tiered(REF)
     results: list[ListEntryResult] = tiered(WISH)
+    part: Annotated[int, Field(ge=1)] = tiered(REF, 1)
+    parts: Annotated[int, Field(ge=1)] = tiered(REF, 1)
 
 
 @event_type("ExchangeListProposed", 1)
