@@ -1,20 +1,18 @@
 """`captives outbox`: the rows a service's relay parked because the broker refused them for good
-(shared/eventstore/relay.py), and putting them back once the cause is fixed.
+(shared/eventstore/relay.py), and what an operator does about them (shared/eventstore/outbox.py).
 
-captives outbox list <service>            the parked rows, their errors, and what waits behind each
-captives outbox retry <service> ID|--all   unpark: the relay publishes them (and what waited) next
-
-There is no `discard`: every later event of a stream names the hash of the one before it
-(shared/chain.py), and consumers set aside an event whose predecessor they never saw, so leaving
-one event off the topic would lose every later event of that captive downstream. A parked row
-is fixed where its cause is (raise the broker's limit, grant the ACL) and retried.
+captives outbox list <service>                 the parked rows, their errors, what waits behind each
+captives outbox retry <service> ID|--all        unpark, once the cause is fixed: the relay publishes
+                                                them (and what waited behind them) next
+captives outbox discard <service> ID --reason   last resort: a PublicationWithheld stand-in takes the
+                                                event's place (its stream's hash chain stays whole);
+                                                the event is kept in outbox_discarded, with who and why
 """
 
 from __future__ import annotations
 
 import getpass
 
-import sqlalchemy as sa
 import structlog
 import typer
 from rich.console import Console
@@ -34,41 +32,12 @@ def _open(service):
     return create_engine(settings.database_url), service_module(service).definition.store_tables
 
 
-def parked_rows(session, tables) -> list[dict]:
-    """Each parked row with its event, and how many later rows of its stream wait behind it."""
-    outbox, events = tables.outbox, tables.events
-    rows = session.execute(
-        sa.select(
-            outbox.c.id,
-            outbox.c.event_id,
-            outbox.c.topic,
-            outbox.c.parked_at,
-            outbox.c.parked_error,
-            events.c.stream_id,
-            events.c.stream_version,
-            events.c.event_type,
-            sa.func.length(events.c.envelope).label("size"),
-        )
-        .join(events, events.c.event_id == outbox.c.event_id)
-        .where(outbox.c.parked_at.is_not(None))
-        .order_by(outbox.c.id)
-    ).all()
-    found = []
-    for row in rows:
-        waiting = session.execute(
-            sa.select(sa.func.count())
-            .select_from(outbox.join(events, events.c.event_id == outbox.c.event_id))
-            .where(events.c.stream_id == row.stream_id, outbox.c.id > row.id)
-        ).scalar_one()
-        found.append({**row._asdict(), "waiting": waiting})
-    return found
-
-
 @outbox_commands.command("list")
 def list_parked(service: str = typer.Argument(help="intake, status or disposition")) -> None:
     """The parked rows of a service's outbox: the event, the broker's error, and how many later
     events of the same stream wait behind it (other streams are not held up)."""
     from shared.db import session_factory
+    from shared.eventstore.outbox import parked_rows
 
     engine, tables = _open(_service(service))
     try:
@@ -84,13 +53,13 @@ def list_parked(service: str = typer.Argument(help="intake, status or dispositio
         table.add_column(column)
     for row in found:
         table.add_row(
-            str(row["id"]),
-            f"{row['event_type']}\n{row['event_id']}",
-            f"{row['stream_id']} v{row['stream_version']}",
-            f"{row['size']:,}",
-            row["parked_at"].isoformat(timespec="seconds") if row["parked_at"] else "",
-            escape(row["parked_error"] or ""),
-            str(row["waiting"]),
+            str(row.outbox_id),
+            f"{row.event_type}\n{row.event_id}",
+            f"{escape(row.stream_id)} v{row.stream_version}",
+            f"{row.size:,}",
+            row.parked_at.isoformat(timespec="seconds"),
+            escape(row.error or ""),
+            str(row.waiting),
         )
     console.print(table)
 
@@ -109,16 +78,12 @@ def retry(
     if not outbox_ids and not all_rows:
         console.print("[red]name the outbox ids to retry, or --all[/]")
         raise typer.Exit(2)
+    from shared.eventstore.outbox import retry as unpark
+
     engine, tables = _open(_service(service))
-    outbox = tables.outbox
     try:
         with session_factory(engine).begin() as session:
-            which = outbox.c.parked_at.is_not(None)
-            if not all_rows:
-                which = which & outbox.c.id.in_(outbox_ids)
-            unparked = session.execute(
-                sa.update(outbox).where(which).values(parked_at=None, parked_error=None).returning(outbox.c.id)
-            ).scalars().all()
+            unparked = unpark(session, tables, None if all_rows else list(outbox_ids))
     finally:
         engine.dispose()
     who = actor or getpass.getuser()
@@ -134,6 +99,40 @@ def retry(
         raise typer.Exit(1)
     if not unparked:
         console.print(f"{service}: no parked outbox rows")
+
+
+@outbox_commands.command("discard")
+def discard(
+    service: str = typer.Argument(help="intake, status or disposition"),
+    outbox_id: int = typer.Argument(help="the outbox id `captives outbox list` shows"),
+    reason: str = typer.Option(..., help="why it is discarded; recorded with it (name no one)"),
+    actor: str = typer.Option(None, envvar="CAPTIVES_ACTOR", help="who discards (default: the login name)"),
+    agency: str = typer.Option("operator", envvar="CAPTIVES_AGENCY", help="for which agency"),
+) -> None:
+    """Last resort, for a row that can never be published: a PublicationWithheld stand-in (same
+    id, version and prevhash) takes its place in the events table and on the topic, the stream's
+    later events are chained from it, and the event is kept in outbox_discarded with the error,
+    who discarded it, when and why. The stream's later events then go out, in order."""
+    from shared.contracts.envelope import utc_now
+    from shared.db import session_factory
+    from shared.eventstore.outbox import CannotDiscard
+    from shared.eventstore.outbox import discard as replace
+
+    engine, tables = _open(_service(service))
+    who = actor or getpass.getuser()
+    try:
+        with session_factory(engine).begin() as session:
+            done = replace(session, tables, outbox_id, reason=reason, actor=who, agency=agency, at=utc_now())
+    except CannotDiscard as error:
+        console.print(f"[red]{escape(str(error))}[/]: nothing discarded")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(
+        f"{service}: {done.event_type} {done.event_id} ({escape(done.stream_id)} v{done.stream_version}) discarded "
+        f"by {escape(who)}; a PublicationWithheld stand-in takes its place, {done.rechained} later events of the "
+        "stream chained from it; the relay publishes them next. The event is kept in outbox_discarded."
+    )
 
 
 def _service(name: str):

@@ -3,7 +3,7 @@ and the registry that turns bytes from Kafka back into typed events.
 
 Importing this package registers every event type."""
 
-from shared.contracts import access, disposition, intake, status  # noqa: F401  (registers the event types)
+from shared.contracts import access, disposition, intake, outbox, status  # noqa: F401  (registers the event types)
 from shared.contracts.envelope import EventEnvelope, EventMetadata
 from shared.contracts.registry import (
     DecodedEvent,

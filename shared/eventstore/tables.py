@@ -19,6 +19,8 @@ class EventStoreTables:
     outbox: sa.Table
     inbox: sa.Table
     idempotency_keys: sa.Table
+    # Events an operator discarded from publication (`captives outbox discard`), kept whole.
+    outbox_discarded: sa.Table
     # A consuming service's view of the upstream streams' hash chains (shared/chain.py).
     chain_links: sa.Table | None = None
 
@@ -98,10 +100,28 @@ def event_store_tables(metadata: sa.MetaData, *, consumes: bool = False) -> Even
         sa.Column("headers", sa.JSON, nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
+    outbox_discarded = sa.Table(
+        "outbox_discarded",
+        metadata,
+        # One row per event an operator discarded after the broker refused it for good: the event
+        # as it was stored (a PublicationWithheld stand-in took its place in events and on the
+        # topic), the broker's error, and who discarded it, when and why.
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("stream_id", sa.String(64), nullable=False),
+        sa.Column("stream_version", sa.Integer, nullable=False),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("envelope", sa.Text, nullable=False),
+        sa.Column("error", sa.String(2000), nullable=False),
+        sa.Column("reason", sa.String(2000), nullable=False),
+        sa.Column("discarded_by", sa.String(200), nullable=False),
+        sa.Column("discarded_at", UtcDateTime(), nullable=False),
+    )
     return EventStoreTables(
         events=events,
         outbox=outbox,
         inbox=inbox,
         idempotency_keys=idempotency_keys,
+        outbox_discarded=outbox_discarded,
         chain_links=chain_links_table(metadata) if consumes else None,
     )

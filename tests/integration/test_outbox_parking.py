@@ -247,3 +247,75 @@ def test_a_zombie_relay_publishes_nothing_once_its_successor_has_started(kafka_b
             zombie._close_producer()
             zombie.leader.release()
             engine.dispose()
+
+
+def set_topic_limit(bootstrap: str, topic: str, max_bytes: int) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    client = kafka_clients.admin(kafka_access(bootstrap, "admin"), "test")
+    try:
+        client.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(max_bytes)})]
+        )
+    finally:
+        client.close()
+
+
+def test_a_discarded_event_is_replaced_by_a_stand_in_and_its_stream_stays_chained(
+    intake, kafka_bootstrap, topic_prefix
+):
+    """The broker refuses an event of one captive (its topic now takes less than that event);
+    the operator discards it: a PublicationWithheld of the same id and version takes its place,
+    the captive's later event is chained from it, and the whole topic's chains verify."""
+    from shared import chain
+    from shared.contracts import decode
+
+    runtime = intake.app.state.runtime
+    topic = f"{topic_prefix}{INTAKE_TOPIC}"
+    refused_captive, other = register(intake, 1), register(intake, 2)
+    assert amend(intake, other, 1).status_code == 201
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the first events published")
+    events = runtime.definition.store_tables.events
+    with runtime.sessions() as session:
+        small = max(len(envelope) for envelope in session.execute(sa.select(events.c.envelope)).scalars())
+    limit = small + 400  # room for the record's key, headers and framing
+    set_topic_limit(kafka_bootstrap, topic, limit)
+
+    big = amend(intake, refused_captive, 1, reason="a long account of the unit papers " * 110)
+    assert big.status_code == 201, big.text
+    with runtime.sessions() as session:
+        size = len(
+            session.execute(
+                sa.select(events.c.envelope).where(events.c.event_id == big.json()["event_id"])
+            ).scalar_one()
+        )
+    assert size > limit, f"the test's big event ({size} bytes) is within the topic's limit ({limit})"
+    wait_until(lambda: runtime.relay.parked() == 1, what="the broker-refused event parked")
+    assert amend(intake, refused_captive, 2).status_code == 201  # waits behind it
+    assert amend(intake, other, 2).status_code == 201  # flows
+    wait_until(lambda: len(outbox_ids(runtime)) == 2, what="the other captive's event published")
+    parked_id = outbox_ids(runtime)[big.json()["event_id"]]
+
+    env = cli_env(intake)
+    refused = CliRunner().invoke(cli, ["outbox", "discard", "intake", str(parked_id)], env=env)
+    assert refused.exit_code != 0, "a discard without a reason was accepted"
+    done = CliRunner().invoke(
+        cli, ["outbox", "discard", "intake", str(parked_id), "--reason", "larger than the topic takes"], env=env
+    )
+    assert done.exit_code == 0, done.output
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the stand-in and the event behind it published")
+
+    records = read_topic(kafka_bootstrap, topic)
+    verified = chain.verify(records)
+    assert verified.ok, verified.problems
+    stream = [decode(r.value).envelope for r in records if decode(r.value).envelope.subject == refused_captive]
+    assert [(e.stream_version, e.type) for e in stream] == [
+        (1, "CaptiveRegistered"),
+        (2, "PublicationWithheld"),
+        (3, "IdentityAmended"),
+    ]
+    discarded = runtime.definition.store_tables.outbox_discarded
+    with runtime.sessions() as session:
+        (kept,) = session.execute(sa.select(discarded)).all()
+    assert kept.event_id == stream[1].id and kept.event_type == "IdentityAmended"
+    assert kept.reason == "larger than the topic takes" and "MessageSizeTooLarge" in kept.error
