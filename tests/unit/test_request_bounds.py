@@ -4,6 +4,7 @@ can make an event larger than the broker takes."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,55 @@ def test_too_many_evidence_references_are_refused_naming_the_field():
 def test_a_notification_lists_each_field_it_sent_at_most_once_over():
     with pytest.raises(ValidationError, match="fields_sent"):
         NotificationRequest.model_validate({"fields_sent": ["surname"] * 100})
+
+
+# A pattern whose every repetition has an upper bound, anchored at both ends, bounds the length.
+BOUNDED_PATTERN = re.compile(r"\^(?:[^*+{}]|\{\d+(?:,\d+)?\})*\$")
+
+
+def _unbounded_strings(node, path: str) -> list[str]:
+    """Strings with no maximum: not a maxLength, an enum or const, a pattern of bounded length, or
+    a date or date-time (parsed, and recorded as the time it names, never as the text sent)."""
+    found = []
+    if isinstance(node, dict):
+        bounded = (
+            "maxLength" in node
+            or "enum" in node
+            or "const" in node
+            or node.get("format") in ("date", "date-time")
+            or BOUNDED_PATTERN.fullmatch(node.get("pattern", ""))
+        )
+        if node.get("type") == "string" and not bounded:
+            found.append(path)
+        for key, value in node.items():
+            found += _unbounded_strings(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _unbounded_strings(value, f"{path}[{index}]")
+    return found
+
+
+@pytest.mark.parametrize("service", ["intake", "status", "disposition"])
+def test_every_text_in_a_request_body_has_a_maximum_in_the_openapi_document(service):
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    unbounded = [
+        path for name, schema in request_schemas(document).items() for path in _unbounded_strings(schema, name)
+    ]
+    assert unbounded == []
+
+
+def test_the_text_check_flags_a_string_without_a_maximum():
+    schema = {
+        "properties": {
+            "free": {"type": "string"},
+            "open_pattern": {"type": "string", "pattern": "^[a-z]+$"},
+            "unanchored": {"type": "string", "pattern": "[a-z]{2}"},
+            "short": {"type": "string", "maxLength": 10},
+            "code": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        }
+    }
+    assert _unbounded_strings(schema, "S") == [
+        "S/properties/free",
+        "S/properties/open_pattern",
+        "S/properties/unanchored",
+    ]
