@@ -35,7 +35,9 @@ follows an event from one service to the next.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -223,7 +225,7 @@ class OutboxRelay:
                 refused[row.id], _ = future.exception, held_back.add(row.stream_id)
                 continue
             sent.append((row, future))
-        producer.flush(timeout=self.flush_timeout_s)
+        self._await(producer, [future for _, future in sent])
         failed = [
             (row, future.exception or KafkaTimeoutError("record not acknowledged after flush"))
             for row, future in sent
@@ -252,6 +254,19 @@ class OutboxRelay:
         self._park(refused)
         self.published_total += len(acknowledged)
         return len(acknowledged)
+
+    def _await(self, producer: KafkaProducer, futures: list) -> None:
+        """Until every record is acknowledged or failed, or the flush timeout has passed. Each
+        record's own future is what counts: kafka-python's flush can raise for a batch it split
+        after the broker refused it as too large ("Future not done") while its records go on."""
+        deadline = time.monotonic() + self.flush_timeout_s
+        try:
+            producer.flush(timeout=self.flush_timeout_s)
+        except KafkaError as error:
+            log.debug("flush ended early; waiting for each record", error=repr(error))
+        for future in futures:
+            with contextlib.suppress(Exception):  # its error stays on the future, where the caller reads it
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def _park(self, refused: dict[int, BaseException]) -> None:
         if not refused:

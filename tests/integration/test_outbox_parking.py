@@ -6,6 +6,7 @@ transactional producer, publishes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -319,3 +320,41 @@ def test_a_discarded_event_is_replaced_by_a_stand_in_and_its_stream_stays_chaine
         (kept,) = session.execute(sa.select(discarded)).all()
     assert kept.event_id == stream[1].id and kept.event_type == "IdentityAmended"
     assert kept.reason == "larger than the topic takes" and "MessageSizeTooLarge" in kept.error
+
+
+def test_a_record_refused_with_others_in_its_batch_is_tried_alone_and_only_it_is_parked(
+    kafka_bootstrap, new_database, topic_prefix
+):
+    """Two captives' events on one partition go out in one record batch, which the broker refuses
+    whole because the second is too large for the topic: the first is not to blame, so each is
+    sent alone before any is parked; only the large one is."""
+    from kafka.partitioner.default import murmur2
+
+    innocent, culprit = "CAP-0000-0000-00S0", "CAP-0000-0000-00S2"
+    assert len({(murmur2(key.encode()) & 0x7FFFFFFF) % 3 for key in (innocent, culprit)}) == 1, "not one partition"
+    url = new_database("intake")
+    settings = settings_for("intake", database_url=url, bootstrap=kafka_bootstrap, prefix=topic_prefix, partitions=3)
+    with TestClient(build_app("intake", settings, background=False, verify_tokens=False)) as client:
+        runtime = client.app.state.runtime
+        relay = runtime.relay
+        try:
+            assert relay.leader.try_hold()
+            assert relay.publish_batch() == 0  # creates the topics
+            set_topic_limit(kafka_bootstrap, runtime.topic, 3000)
+            small = insert_event(runtime, innocent, 1, padding=200)
+            large = insert_event(runtime, culprit, 1, padding=6000)
+
+            def publish_until_settled():
+                with contextlib.suppress(Exception):  # a batch given up: the next round goes on
+                    relay.publish_batch()
+                return set(outbox_ids(runtime)) == {large} and relay.parked() == 1
+
+            wait_until(publish_until_settled, interval_s=0, what="the large one parked, the other published")
+            assert published_ids(kafka_bootstrap, runtime.topic) == [small]
+            outbox = runtime.definition.store_tables.outbox
+            with runtime.sessions() as session:
+                error = session.execute(sa.select(outbox.c.parked_error)).scalar_one()
+            assert error.startswith("MessageSizeTooLargeError"), error
+        finally:
+            relay._close_producer()
+            relay.leader.release()
