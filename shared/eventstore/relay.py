@@ -218,11 +218,13 @@ class OutboxRelay:
                     headers=record_headers(row.traceparent, row.tracestate),
                 )
             except PERMANENT as error:  # e.g. larger than max_request_size: refused before sending
-                refused[row.id], _ = error, held_back.add(row.stream_id)
+                refused[row.id] = error
+                held_back.add(row.stream_id)
                 continue
             if future.is_done and future.failed() and is_permanent(future.exception):
                 # e.g. a topic the principal may not write (refused with its metadata)
-                refused[row.id], _ = future.exception, held_back.add(row.stream_id)
+                refused[row.id] = future.exception
+                held_back.add(row.stream_id)
                 continue
             sent.append((row, future))
         self._await(producer, [future for _, future in sent])
@@ -232,8 +234,9 @@ class OutboxRelay:
             if not future.succeeded()
         ]
         if failed:
-            if is_fenced(failed[0][1]) or not any(is_permanent(error) for _, error in failed):
-                raise failed[0][1]
+            fenced = next((error for _, error in failed if is_fenced(error)), None)
+            if fenced is not None or not any(is_permanent(error) for _, error in failed):
+                raise fenced or failed[0][1]
             if len(sent) == 1:
                 refused[sent[0][0].id] = failed[0][1]
             else:
@@ -241,10 +244,7 @@ class OutboxRelay:
                 self._suspects.update(row.id for row, error in failed if is_permanent(error))
             self._park(refused)
             raise _Abandoned()
-        if sent:
-            producer.commit_transaction()
-        else:
-            producer.abort_transaction()
+        self._end_transaction(producer, commit=bool(sent))
         failpoint("relay.after_publish")  # published, not yet removed: the rows go out again
         acknowledged = [row.id for row, _ in sent]
         with self.sessions.begin() as session:
@@ -254,6 +254,22 @@ class OutboxRelay:
         self._park(refused)
         self.published_total += len(acknowledged)
         return len(acknowledged)
+
+    def _end_transaction(self, producer: KafkaProducer, *, commit: bool) -> None:
+        """Commit (or abort) within the flush timeout. kafka-python's commit_transaction waits
+        with no limit, and a broker that went away after acknowledging the records would hold the
+        relay there for good; past the timeout the transaction is left to the next producer's
+        init_transactions, which aborts it (so its records are never read, and go again)."""
+        manager = getattr(producer, "_transaction_manager", None)
+        sender = getattr(producer, "_sender", None)
+        if manager is None or sender is None:  # not the kafka-python this was written against
+            producer.commit_transaction() if commit else producer.abort_transaction()
+            return
+        result = manager.begin_commit() if commit else manager.begin_abort()
+        sender.wakeup()
+        if not result.wait(timeout_ms=self.flush_timeout_s * 1000):
+            ended = "committed" if commit else "aborted"
+            raise KafkaTimeoutError(f"transaction not {ended} within {self.flush_timeout_s}s")
 
     def _await(self, producer: KafkaProducer, futures: list) -> None:
         """Until every record is acknowledged or failed, or the flush timeout has passed. Each
