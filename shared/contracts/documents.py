@@ -28,6 +28,8 @@ from shared.contracts.withheld import identity_paths
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 CLOUDEVENTS_JSON = "application/cloudevents+json; charset=UTF-8"  # shared/kafka.py sends this header
 ACCESS_LOG_MODULE = "shared.contracts.access"  # DataAccessed: every service writes it on its own topic
+# PublicationWithheld: any service's outbox discard writes it on its own topic (shared/eventstore/outbox.py)
+OUTBOX_MODULE = "shared.contracts.outbox"
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 ENVELOPE_FILE = "schemas/envelope.json"
@@ -90,8 +92,9 @@ def envelope_schema() -> dict[str, Any]:
 
 def produced_types(service: str) -> list[tuple[str, int]]:
     """The event versions a service writes on its topic: those of its own contracts module
-    (shared/contracts/<service>.py), and the access log, which every service keeps."""
-    modules = {f"shared.contracts.{service}", ACCESS_LOG_MODULE}
+    (shared/contracts/<service>.py), the access log, which every service keeps, and the stand-in
+    of an event discarded from its outbox."""
+    modules = {f"shared.contracts.{service}", ACCESS_LOG_MODULE, OUTBOX_MODULE}
     return sorted(key for key, model in registered_types().items() if model.__module__ in modules)
 
 
