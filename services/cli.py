@@ -6,6 +6,7 @@ captives token <person>   a demo person's access token (Keycloak, started by `ca
 captives access           the demo persons, their passwords and how to get a token
 captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
 captives outbox ...       rows a service's relay parked (the broker refused them for good): list, retry
+captives dlq ...          a consumer's dead letters and what they hold back: list, redrive, discard
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from deploy.processes import die_with_parent, tail
 from services import cli_access
 from services.cli_contracts import contracts
 from services.cli_outbox import outbox_commands
+from services.cli_dlq import dlq
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 
@@ -38,6 +40,7 @@ console = Console()
 app.command()(cli_access.token)
 app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
+app.add_typer(dlq, name="dlq")
 kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
 app.add_typer(kafka_commands, name="kafka")
 keys_commands = typer.Typer(help="The services' key-encryption keys (shared/sealing.py).", no_args_is_help=True)
@@ -285,8 +288,14 @@ def replay(
     service: Service,
     verify: bool = typer.Option(False, help="compare the rebuilt read models with the live ones, row by row"),
     into: str = typer.Option(None, help="database URL to rebuild into (default: a new SQLite file)"),
+    held_from: str = typer.Option(
+        None,
+        help="the database whose consumer's dead letters, parked and discarded records replay skips as live did "
+        "(default: the service's DATABASE_URL)",
+    ),
 ) -> None:
-    """Rebuild a service's read models from offset 0 of the topics it consumes and its own."""
+    """Rebuild a service's read models from offset 0 of the topics it consumes and its own, skipping
+    the records its live consumer holds back or discarded (captives dlq)."""
     import tempfile
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -299,6 +308,7 @@ def replay(
     kafka = settings.kafka
     topics = [kafka.topic(definition.topic), *(kafka.topic(name) for name in definition.consumes)]
     target = into or f"sqlite:///{tempfile.mkdtemp(prefix=f'replay-{service.value}-')}/rebuilt.db"
+    held = replaying.held_by(held_from or settings.database_url, definition.store_tables)
     records = replaying.read_log(kafka.access(AUDITOR), topics)
     with Progress(
         TextColumn("replaying {task.fields[service]}"),
@@ -321,11 +331,13 @@ def replay(
             definition.all_replay_appliers(),
             records,
             on_progress=advanced,
+            held=held,
         )
     console.print(
         f"{service.value}: {result.events:,} events from {', '.join(topics)} in {result.seconds:.2f} s "
         f"({result.rate:,.0f} events/s): {result.applied:,} applied, {result.duplicates:,} duplicates, "
-        f"{result.undecodable:,} undecodable, {result.chain_breaks:,} breaking their hash chain (not applied); "
+        f"{result.undecodable:,} undecodable, {result.chain_breaks:,} breaking their hash chain (not applied), "
+        f"{result.held:,} held back or discarded by the live consumer (captives dlq; not applied); "
         f"rebuilt into {target}"
     )
     if not verify:

@@ -89,7 +89,22 @@ class PipelineCollector(Collector):
         consumed.add_metric(["duplicate"], consumer.duplicates_total)  # redelivered: the inbox had it
         consumed.add_metric(["ignored"], consumer.ignored_total)  # a type this service does not use
         consumed.add_metric(["dead_lettered"], consumer.dead_lettered_total)
+        # Held behind their captive's dead letter, and held for a build that knows their type or version.
+        consumed.add_metric(["parked"], consumer.parked_total)
+        consumed.add_metric(["waiting"], consumer.waiting_total)
+        consumed.add_metric(["released"], consumer.released_total)
         yield consumed
+        held = consumer.parked_counts()
+        if held:
+            parked = GaugeMetricFamily(
+                "captives_parked_records",
+                "Records held now: dead letters (captives dlq), records waiting for a build that knows "
+                "their event type or version, and records parked behind either",
+                labels=["state"],
+            )
+            for state, count in sorted(held.items()):
+                parked.add_metric([state], count)
+            yield parked
         yield CounterMetricFamily(
             "captives_dead_lettered", "Records sent to a dead-letter topic", value=consumer.dead_lettered_total
         )

@@ -10,7 +10,14 @@ each changed row once at the end of the batch, leaving the tables as applying th
 time would.
 
 Replay checks every stream's hash chain as the consumers do (shared/chain.py): a record that
-breaks its chain is not applied (the live consumer dead-lettered it), and is counted."""
+breaks its chain is not applied (the live consumer dead-lettered it), and is counted.
+
+What the live consumer holds back or dropped is not in the log: it is in the consumer's database
+(parked_records: its dead letters, the records waiting for a build that knows them and those
+parked behind either; dead_letter_decisions: the discarded). Replay takes it as input (`Held`,
+read from the live database by `held_by`) and skips those records as live did; a redriven record
+was applied live, and is applied here in its place in the log. A discarded record still takes its
+place in its stream's chain when it follows on, as it did live."""
 
 from __future__ import annotations
 
@@ -56,6 +63,55 @@ def read_log(access: KafkaAccess, topics: list[str]) -> Iterator:
         consumer.close()
 
 
+@dataclass(frozen=True)
+class Held:
+    """Records the live consumer has not applied and will not apply unless an operator redrives
+    them: parked and discarded records by place (topic, partition, offset), and discarded events
+    by id (a copy of a discarded event re-sent elsewhere in the log is dropped too)."""
+
+    records: frozenset[tuple[str, int, int]] = frozenset()
+    event_ids: frozenset[str] = frozenset()
+
+    def has(self, record, event_id: str | None) -> bool:
+        if not (self.records or self.event_ids):
+            return False
+        place = (getattr(record, "topic", None), getattr(record, "partition", None), getattr(record, "offset", None))
+        return place in self.records or (event_id is not None and event_id in self.event_ids)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def held_by(database_url: str, tables) -> Held:
+    """What the live consumer whose database is `database_url` holds back (`tables`: the
+    service's EventStoreTables; a service that consumes nothing holds nothing). A database from
+    before dead letters were parked (no such tables) holds nothing."""
+    if tables.parked is None:
+        return Held()
+    engine = create_engine(database_url)
+    try:
+        present = set(sa.inspect(engine).get_table_names())
+        if tables.parked.name not in present:
+            return Held()
+        parked, decisions = tables.parked, tables.dead_letter_decisions
+        with engine.connect() as connection:
+            records = {
+                (row.topic, row.kafka_partition, row.kafka_offset)
+                for row in connection.execute(
+                    sa.select(parked.c.topic, parked.c.kafka_partition, parked.c.kafka_offset)
+                )
+            }
+            discarded = connection.execute(
+                sa.select(
+                    decisions.c.topic, decisions.c.kafka_partition, decisions.c.kafka_offset, decisions.c.event_id
+                ).where(decisions.c.action == "discard")
+            ).all()
+    finally:
+        engine.dispose()
+    records |= {(row.topic, row.kafka_partition, row.kafka_offset) for row in discarded}
+    return Held(frozenset(records), frozenset(row.event_id for row in discarded if row.event_id is not None))
+
+
 @dataclass
 class ReplayResult:
     events: int
@@ -64,6 +120,7 @@ class ReplayResult:
     undecodable: int
     seconds: float
     chain_breaks: int = 0  # records not applied because they break their stream's hash chain
+    held: int = 0  # records the live consumer holds back (dead letters, parked, waiting) or discarded
 
     @property
     def rate(self) -> float:
@@ -79,15 +136,16 @@ def rebuild(
     *,
     on_progress: Callable[[int], None] = lambda n: None,
     batch: int = 1000,
+    held: Held = Held(),
 ) -> ReplayResult:
     """Apply `records` to the read models of `metadata` in `database_url`, `batch` records per
-    transaction."""
+    transaction, skipping what the live consumer holds back (`held`)."""
     engine = create_engine(database_url)
     migrate(engine, versions_dir, metadata)
     sessions = session_factory(engine)
     seen: set[str] = set()
     chains = chain.Chains()
-    events = applied = duplicates = undecodable = breaks = 0
+    events = applied = duplicates = undecodable = breaks = skipped = 0
     started = time.perf_counter()
     session = sessions()
     writes = BatchedRows(session)
@@ -95,16 +153,17 @@ def rebuild(
         for chunk in _chunks(records, batch):
             events += len(chunk)
             with _collector_paused():
-                counts = _apply_batch(session, writes, appliers, chunk, seen, chains)
+                counts = _apply_batch(session, writes, appliers, chunk, seen, chains, held)
             applied, duplicates, undecodable = applied + counts[0], duplicates + counts[1], undecodable + counts[2]
             breaks += counts[3]
+            skipped += counts[4]
             on_progress(events)
         on_progress(events)
     finally:
         writes.close()
         session.close()
         engine.dispose()
-    return ReplayResult(events, applied, duplicates, undecodable, time.perf_counter() - started, breaks)
+    return ReplayResult(events, applied, duplicates, undecodable, time.perf_counter() - started, breaks, skipped)
 
 
 def _apply_batch(
@@ -114,17 +173,27 @@ def _apply_batch(
     records: list,
     seen: set[str],
     chains: chain.Chains,
-) -> tuple[int, int, int, int]:
+    held: Held = Held(),
+) -> tuple[int, int, int, int, int]:
     """Decode `records` and apply them in one transaction: how many were applied, duplicates,
-    undecodable, and breaking their chains."""
-    todo, duplicates, undecodable, breaks = [], 0, 0, 0
+    undecodable, breaking their chains, and held back by the live consumer."""
+    todo, duplicates, undecodable, breaks, skipped = [], 0, 0, 0, 0
     for record in records:
+        fields = chain.chain_fields(record.value) if held and record.value is not None else None
+        holds = held.has(record, fields[3] if fields is not None else None)
         try:
             event = decode(record.value)
         except InvalidEvent:
-            undecodable += 1  # the live consumer sent it to the dead-letter topic too
+            if holds:
+                chains.judge(record.value)  # a discarded one that follows on took its place live
+                skipped += 1
+            else:
+                undecodable += 1  # the live consumer sent it to the dead-letter topic too
             continue
         verdict = chains.judge(record.value)
+        if holds:
+            skipped += 1  # parked, waiting or discarded live: not applied there either
+            continue
         if verdict is not None and verdict.breaks:
             breaks += 1  # the live consumer sent it to the dead-letter topic too
             continue
@@ -141,7 +210,7 @@ def _apply_batch(
             apply(session, event.envelope, event.payload)
         writes.flush()
     writes.forget()
-    return len(todo), duplicates, undecodable, breaks
+    return len(todo), duplicates, undecodable, breaks, skipped
 
 
 @contextmanager

@@ -163,6 +163,8 @@ class ServiceRuntime:
                 after_commit=self.relay.wake,
                 prepare=self.ensure_topics,
                 chain_links=definition.store_tables.chain_links,
+                parked=definition.store_tables.parked,
+                decisions=definition.store_tables.dead_letter_decisions,
             )
         self.gate = Gate(settings.auth, audience=definition.name)
         self._broker_checked_at = 0.0

@@ -5,22 +5,41 @@
   nothing. When that transaction fails for a reason other than the database being away, the
   records are applied again one per transaction, so that a bad one is found and set aside alone.
 - Offsets are committed only after that transaction: a crash re-reads, it never skips.
-- A record that cannot be decoded (not JSON, invalid envelope, unknown type or version, invalid
-  payload), or that its handler rejects, goes to `<topic>.dlq` with the original topic,
-  partition, offset and the error in headers, and consumption goes on with the next record.
-- When the database is unreachable the record is retried, never dead-lettered.
+- Dead letters are sequenced per captive (the record's subject; its key when it does not decode).
+  A record that cannot be decoded (not JSON, invalid envelope or payload), that its handler
+  refuses three times, or that breaks its stream's hash chain goes to `<topic>.dlq` with the
+  original topic, partition, offset and the error in headers, and is parked in the consumer's own
+  database (`parked_records`) as the head of its captive's queue. The captive's later records are
+  parked behind it, in order, instead of being applied; other captives' records go on, and the
+  partition's offsets move on (the parked rows, not the offsets, hold the captive's place). An
+  operator redrives the head (it is applied again, then the parked ones in order, stopping at the
+  first that fails) or discards it (who, what and why in `dead_letter_decisions`; the rest are
+  released): `captives dlq list|redrive|discard <service>`. The consumer carries out those
+  requests in its own thread, so one writer applies a captive's records.
+- A record of an event type or schema version this build does not know waits instead: it is
+  parked as its captive's head in state `waiting` (no dead letter), with a log line and the
+  `waiting` outcome in /metrics, and retried at start and every `retry_waiting_s`; once the
+  service that knows it is deployed (or its model is registered), it is applied and its
+  captive's parked records after it. Parking per captive, not blocking the partition, keeps a
+  rolling deploy from stopping every other captive on that partition.
+- When the database or the broker is unreachable the record is retried with backoff and jitter,
+  never dead-lettered or parked.
 - Before a record is applied, its place in its stream's hash chain is checked (shared/chain.py):
   its prevhash must be the hash of the bytes of the stream's last event consumed here, which
   `chain_links` keeps (one row per upstream event, applied or of a type this service does not
   use, in the transaction that applies it). A record that breaks the chain (a forgery, an altered
   copy, one out of order) is dead-lettered with the reason and applied never; an exact copy of a
   record consumed before (a redelivery, a relay's re-send) is a no-op. A record its handler
-  refuses keeps its place in the chain, so the stream's next events still apply.
+  refuses keeps its place in the chain (the stream's next events name it), and a discarded one
+  that follows on takes it, so what is released after it still follows on.
 """
 
 from __future__ import annotations
 
+import base64
+import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,15 +50,17 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import IntegrityError, OperationalError
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import chain
-from shared.contracts import DecodedEvent, InvalidEvent, decode
+from shared.contracts import DecodedEvent, EventEnvelope, InvalidEvent, decode
 from shared.contracts.envelope import utc_now
+from shared.contracts.registry import UnknownEventType
 from shared.contracts.topics import dead_letter
 from shared.eventstore.store import ConcurrencyConflict
-from shared.eventstore.tables import CHECKED_AFTER_LEGACY
+from shared.eventstore.tables import CHECKED_AFTER_LEGACY, DEAD_LETTER, PARKED, WAITING
 from shared.failpoints import failpoint
 from shared.readmodels import BatchedRows
 from shared.tracing import consuming, consuming_many
@@ -57,6 +78,24 @@ class RetryLater(Exception):
     away); it is read again after a pause."""
 
 
+# The database is away (down, restarting, a connection cut, the pool exhausted): never the record's fault.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, sa.exc.TimeoutError)
+
+
+def transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def backoff_with_jitter(backoff: float) -> float:
+    """Half the backoff plus a random part of the other half: instances that lost the database
+    together do not all come back at the same instant."""
+    return backoff / 2 + random.uniform(0, backoff / 2)
+
+
+# What became of one record.
+APPLIED, DUPLICATE, IGNORED, HELD = "applied", "duplicate", "ignored", "held"
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -72,8 +111,17 @@ class EventConsumer:
         handler_attempts: int = 3,
         max_backoff_s: float = 5.0,
         chain_links: sa.Table | None = None,
+        parked: sa.Table | None = None,
+        decisions: sa.Table | None = None,
+        retry_waiting_s: float = 5.0,
     ):
         self.sessions = sessions
+        # None: dead letters are not sequenced (a test's ad-hoc consumer): a captive's later
+        # records are applied past them. Every service's consumer has both tables.
+        self.parked = parked
+        self.decisions = decisions
+        self.retry_waiting_s = retry_waiting_s
+        self._waiting_retry_due = 0.0  # monotonic: retried at start, then every retry_waiting_s
         self.inbox = inbox
         self.chain_links = chain_links  # None: chains are not checked (a test's ad-hoc consumer)
         self._trust_first: bool | None = None
@@ -95,17 +143,38 @@ class EventConsumer:
         self.ignored_total = 0
         self.dead_lettered_total = 0
         self.chain_breaks_total = 0  # dead-lettered because they break their stream's chain
+        self.parked_total = 0  # held behind their captive's dead letter (or waiting record)
+        self.waiting_total = 0  # held because this build does not know their event type or version
+        self.released_total = 0  # parked records applied (or found applied) once their head was resolved
         self.lag: dict[TopicPartition, int] = {}
 
     # -- one poll's records of one partition, in one transaction -------------------------------
 
     def process_batch(self, records: list[ConsumerRecord]) -> None:
+        try:
+            self._process_batch(records)
+        except RetryLater:
+            raise
+        except Exception as error:
+            if transient(error):
+                raise RetryLater(f"database unavailable: {error!r}") from error
+            raise
+
+    def _process_batch(self, records: list[ConsumerRecord]) -> None:
+        decoded = [(record, *_decoded(record)) for record in records]
+        if self.parked is not None:
+            with self.sessions() as session:
+                holds = self._holds(session, decoded)
+            if holds or any(error is not None for _record, _event, error in decoded):
+                # Something in this poll is held or to be held: one record at a time, in order,
+                # so that a captive's records after his dead letter are parked behind it.
+                for record in records:
+                    self.process(record)
+                return
         usable = []
-        for record in records:
-            try:
-                event = decode(record.value)
-            except InvalidEvent as error:
-                self.dead_letter(record, error)
+        for record, event, error in decoded:
+            if error is not None:
+                self.dead_letter(record, error)  # (not sequenced: a consumer without parking)
                 continue
             handler = self.handlers.get(event.envelope.type)
             if handler is None and self.chain_links is None:
@@ -119,11 +188,13 @@ class EventConsumer:
         for _attempt in range(self.handler_attempts):
             try:
                 outcome = self._apply_batch(usable)
-            except OperationalError as error:
-                raise RetryLater(f"database unavailable: {error.orig!r}") from error
             except ConcurrencyConflict:
                 continue  # an API write moved a stream on: read again and redo the batch
+            except _Sequenced:
+                break  # a record breaks its chain: its captive's later records must park behind it
             except Exception as error:  # a handler refused, or another instance applied one at once
+                if transient(error):
+                    raise RetryLater(f"database unavailable: {error!r}") from error
                 log.info("batch not applied; applying its records one by one", error=repr(error))
                 break
             self.applied_total += outcome.applied
@@ -257,6 +328,8 @@ class EventConsumer:
                     else:
                         outcome.duplicates += 1
                 elif verdict.breaks:
+                    if self.parked is not None:
+                        raise _Sequenced  # undone; applied one by one, the captive's later records parked
                     outcome.breaks.append((record, _break_reason(event, verdict)))
                 elif handler is None:
                     outcome.ignored += 1
@@ -298,31 +371,73 @@ class EventConsumer:
     def process(self, record: ConsumerRecord) -> None:
         # The trace the record's headers carry goes on through whatever the handler appends.
         with consuming(record, self.group_id):
-            self._process(record)
+            try:
+                self._process(record)
+            except RetryLater:
+                raise
+            except Exception as error:
+                if transient(error):
+                    raise RetryLater(f"database unavailable: {error!r}") from error
+                raise
 
     def _process(self, record: ConsumerRecord) -> None:
         correlation_id.set(None)
-        try:
-            event = decode(record.value)
-        except InvalidEvent as error:
+        event, error = _decoded(record)
+        envelope = event.envelope if event is not None else _envelope_of(record.value)
+        if envelope is not None:
+            correlation_id.set(envelope.correlation_id)  # for the logs of this record's handling
+        captive = _captive_of(record, envelope)
+        if self.parked is not None:
+            with self.sessions() as session:
+                holds = self._holds(session, [(record, event, error)])
+                if holds.has(record, envelope):
+                    self.duplicates_total += 1  # parked already, or discarded: a redelivery
+                    return
+                if captive in holds.captives:
+                    if envelope is not None and self._in_inbox(session, envelope.id):
+                        self.duplicates_total += 1
+                        return
+                    head = self._head(session, captive)
+            if captive in holds.captives:
+                self._park(record, envelope, captive, PARKED, f"held behind {_describe_row(head)}")
+                return
+        self._handle(record, event, error, captive)
+
+    def _handle(
+        self,
+        record: ConsumerRecord,
+        event: DecodedEvent | None,
+        error: InvalidEvent | None,
+        captive: str | None,
+        *,
+        position: int | None = None,
+    ) -> str:
+        """Apply one record that nothing holds back (`position`: its row in parked_records, being
+        released, which goes in the transaction that applies it, or becomes its captive's head)."""
+        if error is not None:
+            envelope = _envelope_of(record.value)
+            if isinstance(error, UnknownEventType) and self.parked is not None:
+                self._wait(record, envelope, captive, error, position)
+                return HELD
             self.dead_letter(record, error)
-            return
-        correlation_id.set(event.envelope.correlation_id)  # for the logs of this record's handling
+            self._park(record, envelope, captive, DEAD_LETTER, str(error), position)
+            return HELD
         handler = self.handlers.get(event.envelope.type)
         if handler is None and self.chain_links is None:
             self.ignored_total += 1
-            return  # a valid event of a type this service does not use
+            self._unpark(position)
+            return IGNORED  # a valid event of a type this service does not use
         for attempt in range(1, self.handler_attempts + 1):
             try:
-                applied = self._apply(record, event, handler)
-            except OperationalError as error:
-                raise RetryLater(f"database unavailable: {error.orig!r}") from error
+                applied = self._apply(record, event, handler, position)
             except ConcurrencyConflict:
                 # Another writer (an API request) moved the stream on: read it again and redo.
                 if attempt == self.handler_attempts:
                     raise RetryLater("stream kept moving while applying the event") from None
                 continue
             except Exception as error:  # the handler rejected this event: do not block the partition
+                if transient(error):
+                    raise RetryLater(f"database unavailable: {error!r}") from error
                 log.warning(
                     "handler failed",
                     event_id=event.envelope.id,
@@ -333,36 +448,50 @@ class EventConsumer:
                 if attempt == self.handler_attempts:
                     self.dead_letter(record, error)
                     self._keep_place(record, event)
-                    return
+                    self._park(record, event.envelope, captive, DEAD_LETTER, f"handler refused it: {error!r}", position)
+                    return HELD
                 continue
-            if applied is _BROKEN:
-                return
+            if isinstance(applied, _Broken):
+                self._park(record, event.envelope, captive, DEAD_LETTER, applied.reason, position)
+                return HELD
             if applied is _IGNORED:
                 self.ignored_total += 1
-            elif applied:
+                return IGNORED
+            if applied:
                 self.applied_total += 1
                 self.after_commit()
-            else:
-                self.duplicates_total += 1
-            return
+                return APPLIED
+            self.duplicates_total += 1
+            return DUPLICATE
+        raise AssertionError("unreachable")
 
-    def _apply(self, record: ConsumerRecord, event: DecodedEvent, handler: Handler | None):
+    def _apply(self, record: ConsumerRecord, event: DecodedEvent, handler: Handler | None, position: int | None = None):
         """True: applied; False: a duplicate; _IGNORED: a type this service does not use, its
-        place in the chain taken; _BROKEN: it breaks its chain, and is dead-lettered."""
+        place in the chain taken; a _Broken: it breaks its chain, and is dead-lettered. A parked
+        record being released (`position`) leaves parked_records in the same transaction."""
         event_id = event.envelope.id
         try:
             with self.sessions.begin() as session:
                 if self.chain_links is not None:
                     heads, known = self._chain_state(session, [event])
                     verdict, row = self._judge(session, record, event, heads, known)
-                    if verdict.kind == chain.DUPLICATE:
-                        return _IGNORED if handler is None else False
                     if verdict.breaks:
                         broken = _break_reason(event, verdict)  # nothing written: set aside below
                         return self._set_aside(record, broken)
-                    session.execute(sa.insert(self.chain_links), row)
-                    if handler is None:
-                        return _IGNORED
+                    self._unpark(position, session)
+                    if verdict.kind == chain.DUPLICATE:
+                        if handler is None:
+                            return _IGNORED
+                        if position is None:
+                            return False
+                        # A released record that kept its place when its handler refused it: the
+                        # inbox tells whether it was applied since.
+                    else:
+                        session.execute(sa.insert(self.chain_links), row)
+                        if handler is None:
+                            return _IGNORED
+                else:
+                    self._unpark(position, session)
                 seen = session.execute(
                     sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == event_id)
                 ).first()
@@ -375,14 +504,19 @@ class EventConsumer:
             # Another instance of this service applied the same event at the same moment.
             with self.sessions() as session:
                 if session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == event_id)).first():
+                    self._unpark(position)
                     return False
                 if self.chain_links is not None and self._linked(session, event, record):
-                    return _IGNORED if handler is None else False
+                    if handler is None:
+                        self._unpark(position)
+                        return _IGNORED
+                    if position is None:
+                        return False
             raise
 
-    def _set_aside(self, record: ConsumerRecord, reason: str):
+    def _set_aside(self, record: ConsumerRecord, reason: str) -> _Broken:
         self.dead_letter_break(record, reason)
-        return _BROKEN
+        return _Broken(reason)
 
     def _linked(self, session: Session, event: DecodedEvent, record: ConsumerRecord) -> bool:
         """Whether this exact record already has its place in its stream's chain here."""
@@ -407,6 +541,287 @@ class EventConsumer:
                     session.execute(sa.insert(self.chain_links), row)
         except IntegrityError:
             pass  # another instance took it
+
+    # -- sequenced dead letters: a captive's records held behind his dead letter ---------------
+
+    def _holds(self, session: Session, decoded: list[tuple[ConsumerRecord, DecodedEvent | None, object]]) -> _Holds:
+        """What of these records' captives and records is held already: captives with a parked
+        record, records parked already and records discarded (redeliveries of either)."""
+        holds = _Holds()
+        if self.parked is None or not decoded:
+            return holds
+        parked, decisions = self.parked, self.decisions
+        envelopes = [event.envelope if event is not None else _envelope_of(r.value) for r, event, _e in decoded]
+        captives = sorted(
+            {c for (r, _e, _x), env in zip(decoded, envelopes, strict=True) if (c := _captive_of(r, env))}
+        )
+        for start in range(0, len(captives), 500):
+            chunk = captives[start : start + 500]
+            holds.captives.update(
+                session.execute(sa.select(parked.c.captive).where(parked.c.captive.in_(chunk)).distinct()).scalars()
+            )
+        spans: dict[tuple[str, int], list[int]] = {}
+        for record, _event, _error in decoded:
+            spans.setdefault((record.topic, record.partition), []).append(record.offset)
+        for (topic, partition), offsets in spans.items():
+            where = (parked.c.topic == topic) & (parked.c.kafka_partition == partition)
+            where &= parked.c.kafka_offset.between(min(offsets), max(offsets))
+            holds.records.update(
+                (topic, partition, offset)
+                for offset in session.execute(sa.select(parked.c.kafka_offset).where(where)).scalars()
+            )
+        if decisions is not None:
+            ids = sorted({env.id for env in envelopes if env is not None})
+            by_record = sa.or_(
+                *(
+                    (decisions.c.topic == topic)
+                    & (decisions.c.kafka_partition == partition)
+                    & decisions.c.kafka_offset.between(min(offsets), max(offsets))
+                    for (topic, partition), offsets in spans.items()
+                )
+            )
+            rows = session.execute(
+                sa.select(
+                    decisions.c.topic, decisions.c.kafka_partition, decisions.c.kafka_offset, decisions.c.event_id
+                )
+                .where(decisions.c.action == DISCARD)
+                .where(sa.or_(by_record, decisions.c.event_id.in_(ids)))
+            ).all()
+            for row in rows:
+                holds.records.add((row.topic, row.kafka_partition, row.kafka_offset))
+                if row.event_id is not None:
+                    holds.event_ids.add(row.event_id)
+        return holds
+
+    def _in_inbox(self, session: Session, event_id: str) -> bool:
+        return (
+            session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == event_id)).first()
+            is not None
+        )
+
+    def _head(self, session: Session, captive: str):
+        return session.execute(
+            sa.select(self.parked).where(self.parked.c.captive == captive).order_by(self.parked.c.position).limit(1)
+        ).first()
+
+    def _park(
+        self,
+        record: ConsumerRecord,
+        envelope: EventEnvelope | None,
+        captive: str | None,
+        state: str,
+        reason: str,
+        position: int | None = None,
+    ) -> None:
+        """Hold `record` in parked_records (at the end of its captive's queue, or, being released,
+        where it stands, now its captive's head), so that it survives a restart and the partition's
+        offsets can move on. A record with no captive (no subject, no key) holds nothing back."""
+        if self.parked is None or (captive is None and position is None):
+            return
+        reason = reason[:4000]
+        if position is not None:
+            with self.sessions.begin() as session:
+                session.execute(
+                    sa.update(self.parked)
+                    .where(self.parked.c.position == position)
+                    .values(state=state, reason=reason, request=None, requested_by=None, request_reason=None)
+                )
+        else:
+            row = dict(
+                captive=captive,
+                topic=record.topic,
+                kafka_partition=record.partition,
+                kafka_offset=record.offset,
+                event_id=envelope.id if envelope is not None else None,
+                event_type=envelope.type if envelope is not None else None,
+                schema_version=envelope.schema_version if envelope is not None else None,
+                record_key=record.key,
+                value=record.value,
+                headers=[[name, base64.b64encode(value or b"").decode()] for name, value in (record.headers or [])],
+                state=state,
+                reason=reason,
+                parked_at=utc_now(),
+            )
+            try:
+                with self.sessions.begin() as session:
+                    session.execute(sa.insert(self.parked), row)
+            except IntegrityError:
+                return  # parked already (another instance, or a redelivery after a crash)
+        if state == PARKED:
+            self.parked_total += 1
+        log.warning(
+            "record parked" if state == PARKED else "record holds its captive's later records",
+            state=state,
+            captive=captive,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=envelope.id if envelope is not None else None,
+            reason=reason[:500],
+        )
+
+    def _unpark(self, position: int | None, session: Session | None = None) -> None:
+        if position is None or self.parked is None:
+            return
+        if session is not None:
+            session.execute(sa.delete(self.parked).where(self.parked.c.position == position))
+            return
+        with self.sessions.begin() as own:
+            own.execute(sa.delete(self.parked).where(self.parked.c.position == position))
+
+    def _wait(
+        self,
+        record: ConsumerRecord,
+        envelope: EventEnvelope | None,
+        captive: str | None,
+        error: InvalidEvent,
+        position: int | None,
+    ) -> None:
+        """An event type or version this build does not know: normal during a rolling deploy (the
+        producer is upgraded first). It waits, its captive's later records behind it, and is
+        applied once a build that knows it runs; never dead-lettered."""
+        self.waiting_total += 1
+        log.warning(
+            "record waits for a build that knows its event type and version",
+            event_type=envelope.type if envelope is not None else None,
+            schema_version=envelope.schema_version if envelope is not None else None,
+            captive=captive,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            retry_every_s=self.retry_waiting_s,
+        )
+        if captive is None and position is None:
+            raise RetryLater(f"{error}: a record without a captive waits where it stands")
+        self._park(record, envelope, captive, WAITING, str(error), position)
+
+    def tend(self) -> None:
+        """Carry out operators' requests (redrive, discard), retry the records waiting for a build
+        that knows them, and release the records of a captive whose head is gone; for the
+        partitions this instance holds. In the consumer's thread: one writer per captive."""
+        if self.parked is None or self.kafka is None:
+            return
+        mine = {(tp.topic, tp.partition) for tp in self.kafka.assignment()}
+        retry_waiting = time.monotonic() >= self._waiting_retry_due
+        if retry_waiting:
+            self._waiting_retry_due = time.monotonic() + self.retry_waiting_s
+        parked = self.parked
+        with self.sessions() as session:
+            first = sa.select(sa.func.min(parked.c.position)).group_by(parked.c.captive).scalar_subquery()
+            heads = session.execute(
+                sa.select(parked).where(parked.c.position.in_(first)).order_by(parked.c.position)
+            ).all()
+        for head in heads:
+            if (head.topic, head.kafka_partition) not in mine:
+                continue
+            if head.request == DISCARD:
+                self._discard(head)
+            elif head.request == REDRIVE:
+                self._redrive(head)
+            elif head.state == PARKED:
+                self._release(head.captive)  # its head was resolved, by another instance or before a crash
+            elif head.state == WAITING and retry_waiting:
+                if isinstance(_decoded(_Stored.of(head))[1], UnknownEventType):
+                    continue  # still unknown to this build
+                log.info("a waiting record's event type is known now: applying it", captive=head.captive)
+                self._release(head.captive)
+
+    def _redrive(self, head) -> None:
+        released, outcome = self._release(head.captive)
+        self._decide(head, REDRIVE, outcome if outcome else f"applied; {released} parked records released after it")
+
+    def _discard(self, head) -> None:
+        """Drop the head for good (recorded: who, why), then release its captive's other records.
+        A discarded event that follows on in its stream's chain takes its place there, so the
+        stream's next events, which name it, still follow on; a chain-breaking one never does."""
+        record = _Stored.of(head)
+        envelope = _envelope_of(record.value)
+        with self.sessions.begin() as session:
+            if self.chain_links is not None and envelope is not None:
+                try:
+                    event = DecodedEvent(envelope, None)
+                    heads, known = self._chain_state(session, [event])
+                    verdict, row = self._judge(session, record, event, heads, known)
+                    if row is not None:
+                        session.execute(sa.insert(self.chain_links), row)
+                except IntegrityError:
+                    pass
+            session.execute(sa.delete(self.parked).where(self.parked.c.position == head.position))
+            self._decision_row(session, head, DISCARD, "discarded")
+        released, outcome = self._release(head.captive)
+        log.warning(
+            "dead letter discarded",
+            captive=head.captive,
+            event_id=head.event_id,
+            by=head.requested_by,
+            reason=head.request_reason,
+            released=released,
+            stopped_at=outcome,
+        )
+
+    def _release(self, captive: str) -> tuple[int, str | None]:
+        """Apply the captive's parked records in order, the head first; stop at the first one held
+        again. How many were released, and why it stopped (None: none is held any more)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                sa.select(self.parked).where(self.parked.c.captive == captive).order_by(self.parked.c.position)
+            ).all()
+        released = 0
+        for row in rows:
+            record = _Stored.of(row)
+            event, error = _decoded(record)
+            with consuming(record, self.group_id):
+                correlation_id.set(event.envelope.correlation_id if event is not None else None)
+                outcome = self._handle(record, event, error, captive, position=row.position)
+            if outcome == HELD:
+                with self.sessions() as session:
+                    again = session.execute(
+                        sa.select(self.parked).where(self.parked.c.position == row.position)
+                    ).first()
+                return released, f"held again at {_describe_row(again or row)}"
+            released += 1
+            self.released_total += 1
+        return released, None
+
+    def _decide(self, head, action: str, outcome: str) -> None:
+        with self.sessions.begin() as session:
+            self._decision_row(session, head, action, outcome)
+        log.warning(
+            "dead letter " + ("redriven" if action == REDRIVE else action), captive=head.captive, outcome=outcome
+        )
+
+    def _decision_row(self, session: Session, head, action: str, outcome: str) -> None:
+        if self.decisions is None:
+            return
+        session.execute(
+            sa.insert(self.decisions),
+            dict(
+                action=action,
+                outcome=outcome[:4000],
+                captive=head.captive,
+                topic=head.topic,
+                kafka_partition=head.kafka_partition,
+                kafka_offset=head.kafka_offset,
+                event_id=head.event_id,
+                event_type=head.event_type,
+                decided_by=head.requested_by or "unknown",
+                reason=head.request_reason or "",
+                decided_at=utc_now(),
+            ),
+        )
+
+    def parked_counts(self) -> dict[str, int]:
+        """Records held now, by state (what /metrics reports); empty when the database is away."""
+        if self.parked is None:
+            return {}
+        try:
+            with self.sessions() as session:
+                rows = session.execute(
+                    sa.select(self.parked.c.state, sa.func.count()).group_by(self.parked.c.state)
+                ).all()
+        except sa.exc.SQLAlchemyError:
+            return {}
+        return {state: 0 for state in (DEAD_LETTER, WAITING, PARKED)} | {state: count for state, count in rows}
 
     def dead_letter(self, record: ConsumerRecord, error: Exception) -> None:
         headers = list(record.headers or []) + [
@@ -457,6 +872,12 @@ class EventConsumer:
                 self._commit(tp, offset)
                 self.kafka.seek(tp, offset)
             raise
+        try:
+            self.tend()
+        except Exception as error:
+            if transient(error):
+                raise RetryLater(f"database unavailable: {error!r}") from error
+            raise
         self._measure_lag()
         return handled
 
@@ -487,18 +908,23 @@ class EventConsumer:
                 self.poll_once()
                 backoff = 0.2
             except RetryLater as reason:
-                log.warning("consumer will retry", reason=str(reason), retry_in_s=backoff)
-                self._stop.wait(backoff)
+                pause = backoff_with_jitter(backoff)
+                log.warning("consumer will retry", reason=str(reason), retry_in_s=round(pause, 3))
+                self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except (KafkaError, OSError) as error:
-                log.warning("consumer cannot reach the broker; will retry", error=repr(error), retry_in_s=backoff)
+                pause = backoff_with_jitter(backoff)
+                log.warning(
+                    "consumer cannot reach the broker; will retry", error=repr(error), retry_in_s=round(pause, 3)
+                )
                 self.close()
-                self._stop.wait(backoff)
+                self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except Exception:
-                log.exception("consumer failed; will retry", retry_in_s=backoff)
+                pause = backoff_with_jitter(backoff)
+                log.exception("consumer failed; will retry", retry_in_s=round(pause, 3))
                 self.close()
-                self._stop.wait(backoff)
+                self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
         self.close()
 
@@ -527,7 +953,89 @@ class ChainBroken(Exception):
 
 
 _IGNORED = object()
-_BROKEN = object()
+
+
+@dataclass(frozen=True)
+class _Broken:
+    reason: str
+
+
+class _Sequenced(Exception):
+    """A poll's transaction undone: a record in it must be held, and its captive's later ones too."""
+
+
+REDRIVE, DISCARD = "redrive", "discard"  # an operator's request, and the decision recorded
+
+
+@dataclass
+class _Holds:
+    captives: set[str] = field(default_factory=set)  # with a parked record
+    records: set[tuple[str, int, int]] = field(default_factory=set)  # parked or discarded already
+    event_ids: set[str] = field(default_factory=set)  # discarded
+
+    def __bool__(self) -> bool:
+        return bool(self.captives or self.records or self.event_ids)
+
+    def has(self, record: ConsumerRecord, envelope: EventEnvelope | None) -> bool:
+        return (record.topic, record.partition, record.offset) in self.records or (
+            envelope is not None and envelope.id in self.event_ids
+        )
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A parked record as the consumer reads records (topic, partition, offset, key, value, headers)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+    @classmethod
+    def of(cls, row) -> _Stored:
+        return cls(
+            row.topic,
+            row.kafka_partition,
+            row.kafka_offset,
+            row.record_key,
+            row.value,
+            [(name, base64.b64decode(value)) for name, value in row.headers or []],
+        )
+
+
+def _decoded(record) -> tuple[DecodedEvent | None, InvalidEvent | None]:
+    try:
+        return decode(record.value), None
+    except InvalidEvent as error:
+        return None, error
+
+
+def _envelope_of(raw: bytes | None) -> EventEnvelope | None:
+    """The envelope of a record whose payload may not decode (an unknown type or version)."""
+    if raw is None:
+        return None
+    try:
+        return EventEnvelope.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        return None
+
+
+def _captive_of(record, envelope: EventEnvelope | None) -> str | None:
+    """Whose records a record holds back: its subject, or its key when it is not an envelope."""
+    if envelope is not None:
+        return envelope.subject
+    if record.key:
+        return record.key.decode("utf-8", "replace")[:200]
+    return None
+
+
+def _describe_row(row) -> str:
+    what = (
+        f"{row.event_type} v{row.schema_version} (event {row.event_id})" if row.event_type else "an undecodable record"
+    )
+    return f"{what} at {row.topic}/{row.kafka_partition}@{row.kafka_offset}, {row.state}: {row.reason}"
 
 
 @dataclass

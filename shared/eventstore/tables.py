@@ -23,6 +23,9 @@ class EventStoreTables:
     outbox_discarded: sa.Table
     # A consuming service's view of the upstream streams' hash chains (shared/chain.py).
     chain_links: sa.Table | None = None
+    # Records held back per captive (a dead letter and what follows it), and operators' decisions.
+    parked: sa.Table | None = None
+    dead_letter_decisions: sa.Table | None = None
 
 
 # In chain_links, the stream of this row (version 0) marks a database whose consumer applied
@@ -41,6 +44,62 @@ def chain_links_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("chained", sa.Boolean, nullable=False),  # it had a prevhash
         sa.Column("event_id", sa.String(64), nullable=False),
+    )
+
+
+# What a parked record is (parked_records.state): the head of its captive's queue that an operator
+# must redrive or discard, the head that waits for a service knowing its event type or version
+# (retried by itself), or a record held behind a head, in order.
+DEAD_LETTER = "dead_letter"
+WAITING = "waiting"
+PARKED = "parked"
+
+
+def parked_records_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "parked_records",
+        metadata,
+        # The order in which this consumer set the records aside: a captive's records are released in it.
+        sa.Column("position", Position, primary_key=True, autoincrement=True),
+        sa.Column("captive", sa.String(200), nullable=False, index=True),  # the subject (or the record key)
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("kafka_partition", sa.Integer, nullable=False),
+        sa.Column("kafka_offset", sa.BigInteger, nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=True),  # None: the record did not decode
+        sa.Column("event_type", sa.String(100), nullable=True),
+        sa.Column("schema_version", sa.Integer, nullable=True),
+        sa.Column("record_key", sa.LargeBinary, nullable=True),
+        sa.Column("value", sa.LargeBinary, nullable=True),
+        sa.Column("headers", sa.JSON, nullable=False),  # [[name, base64 value], ...]
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("parked_at", UtcDateTime(), nullable=False),
+        # An operator's request (redrive or discard), carried out by the consumer in its own thread.
+        sa.Column("request", sa.String(20), nullable=True),
+        sa.Column("requested_by", sa.String(200), nullable=True),
+        sa.Column("request_reason", sa.Text, nullable=True),
+        sa.UniqueConstraint("topic", "kafka_partition", "kafka_offset", name="uq_parked_records_record"),
+    )
+
+
+def dead_letter_decisions_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "dead_letter_decisions",
+        metadata,
+        # Who redrove or discarded which dead letter, why, and what came of it. Replay skips the
+        # records discarded here, as the live consumer did.
+        sa.Column("id", Position, primary_key=True, autoincrement=True),
+        sa.Column("action", sa.String(20), nullable=False),  # "redrive" or "discard"
+        sa.Column("outcome", sa.Text, nullable=False),
+        sa.Column("captive", sa.String(200), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("kafka_partition", sa.Integer, nullable=False),
+        sa.Column("kafka_offset", sa.BigInteger, nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=True),
+        sa.Column("event_type", sa.String(100), nullable=True),
+        sa.Column("decided_by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("decided_at", UtcDateTime(), nullable=False),
     )
 
 
@@ -124,4 +183,6 @@ def event_store_tables(metadata: sa.MetaData, *, consumes: bool = False) -> Even
         idempotency_keys=idempotency_keys,
         outbox_discarded=outbox_discarded,
         chain_links=chain_links_table(metadata) if consumes else None,
+        parked=parked_records_table(metadata) if consumes else None,
+        dead_letter_decisions=dead_letter_decisions_table(metadata) if consumes else None,
     )
