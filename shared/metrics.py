@@ -113,6 +113,11 @@ class PipelineCollector(Collector):
             "Records dead-lettered because they break their stream's hash chain (forged, altered, out of order)",
             value=consumer.chain_breaks_total,
         )
+        yield CounterMetricFamily(
+            "captives_consumer_retries",
+            "Polls undone and read again because the database or the broker was away (never dead-lettered)",
+            value=consumer.retries_total,
+        )
         lag = GaugeMetricFamily(
             "captives_consumer_lag", "Records not yet handled, per assigned partition", labels=["topic", "partition"]
         )

@@ -146,6 +146,7 @@ class EventConsumer:
         self.parked_total = 0  # held behind their captive's dead letter (or waiting record)
         self.waiting_total = 0  # held because this build does not know their event type or version
         self.released_total = 0  # parked records applied (or found applied) once their head was resolved
+        self.retries_total = 0  # polls undone and read again because the database or broker was away
         self.lag: dict[TopicPartition, int] = {}
 
     # -- one poll's records of one partition, in one transaction -------------------------------
@@ -727,8 +728,12 @@ class EventConsumer:
                 self._release(head.captive)
 
     def _redrive(self, head) -> None:
-        released, outcome = self._release(head.captive)
-        self._decide(head, REDRIVE, outcome if outcome else f"applied; {released} parked records released after it")
+        released, stopped = self._release(head.captive)
+        if not released:
+            outcome = f"not applied: {stopped}"
+        else:
+            outcome = f"applied, then the {released - 1} records parked behind it" + (f"; {stopped}" if stopped else "")
+        self._decide(head, REDRIVE, outcome)
 
     def _discard(self, head) -> None:
         """Drop the head for good (recorded: who, why), then release its captive's other records.
@@ -747,8 +752,18 @@ class EventConsumer:
                 except IntegrityError:
                     pass
             session.execute(sa.delete(self.parked).where(self.parked.c.position == head.position))
-            self._decision_row(session, head, DISCARD, "discarded")
+            decision = self._decision_row(session, head, DISCARD, RELEASING)
         released, outcome = self._release(head.captive)
+        if decision is not None:
+            with self.sessions.begin() as session:
+                session.execute(
+                    sa.update(self.decisions)
+                    .where(self.decisions.c.id == decision)
+                    .values(
+                        outcome=f"discarded; {released} records parked behind it released"
+                        + (f"; {outcome}" if outcome else "")
+                    )
+                )
         log.warning(
             "dead letter discarded",
             captive=head.captive,
@@ -790,10 +805,10 @@ class EventConsumer:
             "dead letter " + ("redriven" if action == REDRIVE else action), captive=head.captive, outcome=outcome
         )
 
-    def _decision_row(self, session: Session, head, action: str, outcome: str) -> None:
+    def _decision_row(self, session: Session, head, action: str, outcome: str) -> int | None:
         if self.decisions is None:
-            return
-        session.execute(
+            return None
+        done = session.execute(
             sa.insert(self.decisions),
             dict(
                 action=action,
@@ -809,6 +824,7 @@ class EventConsumer:
                 decided_at=utc_now(),
             ),
         )
+        return done.inserted_primary_key[0]
 
     def parked_counts(self) -> dict[str, int]:
         """Records held now, by state (what /metrics reports); empty when the database is away."""
@@ -908,11 +924,13 @@ class EventConsumer:
                 self.poll_once()
                 backoff = 0.2
             except RetryLater as reason:
+                self.retries_total += 1
                 pause = backoff_with_jitter(backoff)
                 log.warning("consumer will retry", reason=str(reason), retry_in_s=round(pause, 3))
                 self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except (KafkaError, OSError) as error:
+                self.retries_total += 1
                 pause = backoff_with_jitter(backoff)
                 log.warning(
                     "consumer cannot reach the broker; will retry", error=repr(error), retry_in_s=round(pause, 3)
@@ -965,6 +983,7 @@ class _Sequenced(Exception):
 
 
 REDRIVE, DISCARD = "redrive", "discard"  # an operator's request, and the decision recorded
+RELEASING = "discarded; releasing the records parked behind it"  # a discard's outcome until they are
 
 
 @dataclass

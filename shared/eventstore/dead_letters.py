@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.eventstore.consumer import DISCARD, REDRIVE
+from shared.eventstore.consumer import DISCARD, REDRIVE, RELEASING
 from shared.eventstore.tables import PARKED, EventStoreTables
 
 ACTIONS = (REDRIVE, DISCARD)
@@ -34,9 +34,10 @@ def held(session: Session, tables: EventStoreTables) -> list[Held]:
     parked = tables.parked
     first = sa.select(sa.func.min(parked.c.position)).group_by(parked.c.captive).scalar_subquery()
     heads = session.execute(sa.select(parked).where(parked.c.position.in_(first)).order_by(parked.c.position)).all()
-    counts = dict(
-        session.execute(sa.select(parked.c.captive, sa.func.count()).group_by(parked.c.captive)).tuples().all()
-    )
+    counts = {
+        captive: count
+        for captive, count in session.execute(sa.select(parked.c.captive, sa.func.count()).group_by(parked.c.captive))
+    }
     return [Held(head, counts[head.captive] - 1) for head in heads]
 
 
@@ -86,7 +87,7 @@ def settled(session: Session, tables: EventStoreTables, head: sa.Row, since: int
     pending = session.execute(sa.select(parked.c.request).where(parked.c.position == head.position)).first()
     if pending is not None and pending.request is not None:
         return None
-    return session.execute(
+    decision = session.execute(
         sa.select(table)
         .where(
             (table.c.topic == head.topic)
@@ -97,3 +98,4 @@ def settled(session: Session, tables: EventStoreTables, head: sa.Row, since: int
         .order_by(table.c.id.desc())
         .limit(1)
     ).first()
+    return None if decision is None or decision.outcome == RELEASING else decision

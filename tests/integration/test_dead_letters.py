@@ -1,0 +1,363 @@
+"""Sequenced dead letters through the real broker and the real database (issue 18, item 2): a
+captive's records wait behind his dead letter, in order, while other captives' records go on;
+`captives dlq redrive` applies them in order, `captives dlq discard` drops the head and releases
+the rest; a record of an event version the consumer does not know waits, and is applied, once,
+by the build that knows it; the database away is retried, never dead-lettered; and replay skips
+what live holds back, so it rebuilds the same read models."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from deploy.postgres.cluster import PostgresCluster, create_database
+from services.cli import app as cli
+from services.status.app import definition as status_definition
+from services.status.tables import decisions, force_memberships
+from shared import replay as replaying
+from shared.chain import event_hash
+from shared.contracts import registry
+from shared.contracts.intake import ForceMembershipRecorded
+from shared.contracts.topics import dead_letter
+from shared.kafka_access import AUDITOR
+from tests.support import (
+    HEADERS,
+    KPA_MEMBERSHIP,
+    build_app,
+    caught_up,
+    producer,
+    read_topic,
+    registration,
+    settings_for,
+    signed_in,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(kafka_bootstrap, new_database, topic_prefix):
+    """Intake and status, both running; `restart()` replaces status with a new instance on the
+    same database, as a deploy does."""
+    intake_settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    status_settings = settings_for(
+        "status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    with signed_in(TestClient(build_app("intake", intake_settings))) as intake:
+        yield Stack(intake, status_settings, kafka_bootstrap, topic_prefix)
+
+
+class Stack:
+    def __init__(self, intake: TestClient, status_settings, bootstrap: str, prefix: str):
+        self.intake, self.status_settings, self.bootstrap = intake, status_settings, bootstrap
+        self.topic = f"{prefix}intake.events.v1"
+        self.group = f"{prefix}status"
+
+    def status(self) -> TestClient:
+        return signed_in(TestClient(build_app("status", self.status_settings)))
+
+    def register(self, name: str) -> str:
+        created = self.intake.post("/v1/captives", json=registration(name, name), headers=HEADERS)
+        assert created.status_code == 201, created.text
+        return created.json()["captive_id"]
+
+    def membership(self, captive_id: str, version: int, basis: str) -> None:
+        recorded = self.intake.post(
+            f"/v1/captives/{captive_id}/force-membership",
+            json={**KPA_MEMBERSHIP, "basis": basis},
+            headers={**HEADERS, "If-Match": f'"{version}"'},
+        )
+        assert recorded.status_code == 201, recorded.text
+
+    def caught_up(self) -> bool:
+        return caught_up(self.bootstrap, self.group, self.topic) and self.intake.app.state.runtime.relay.backlog() == 0
+
+    def dlq(self, *args: str) -> str:
+        done = CliRunner().invoke(
+            cli, ["dlq", *args, "--database-url", self.status_settings.database_url], env={"COLUMNS": "200"}
+        )
+        assert done.exit_code == 0, done.output
+        return done.output
+
+
+def memberships(status: TestClient, captive_id: str) -> list[int]:
+    with status.app.state.runtime.sessions() as session:
+        return sorted(
+            session.execute(
+                sa.select(force_memberships.c.stream_version).where(force_memberships.c.captive_id == captive_id)
+            ).scalars()
+        )
+
+
+def held(status: TestClient) -> list[tuple]:
+    parked = status.app.state.runtime.definition.store_tables.parked
+    with status.app.state.runtime.sessions() as session:
+        return [
+            (row.captive, row.state, row.event_type)
+            for row in session.execute(sa.select(parked).order_by(parked.c.position))
+        ]
+
+
+def refusing(status: TestClient, captive_id: str, applied: list, version: int = 2):
+    """Status's ForceMembershipRecorded handler refuses `captive_id`'s at stream `version` while
+    the returned switch is on (a bug, say), and lists every membership it applies, in order."""
+    consumer = status.app.state.runtime.consumer
+    real = consumer.handlers["ForceMembershipRecorded"]
+    switch = {"on": True}
+
+    def handler(session, event):
+        if switch["on"] and (event.envelope.subject, event.envelope.stream_version) == (captive_id, version):
+            raise ValueError("membership cannot be applied (a bug in this build)")
+        real(session, event)
+        applied.append((event.envelope.subject, event.envelope.stream_version))
+
+    consumer.handlers["ForceMembershipRecorded"] = handler
+    return switch
+
+
+def read_again(status: TestClient, records: int) -> None:
+    """Stop status's consumer thread, then read its topic again from offset 0 by hand: nothing
+    is applied a second time."""
+    consumer = status.app.state.runtime.consumer
+    consumer.stop()
+    consumer._stop.clear()
+    try:
+        wait_until(
+            lambda: (consumer.poll_once(timeout_ms=200), consumer.kafka.assignment())[1], what="partitions assigned"
+        )
+        applied, duplicates = consumer.applied_total, consumer.duplicates_total
+        consumer.kafka.seek_to_beginning()
+        wait_until(
+            lambda: (consumer.poll_once(timeout_ms=200), consumer.duplicates_total)[1] >= duplicates + records,
+            what=f"the {records} records read again",
+        )
+        assert consumer.applied_total == applied
+    finally:
+        consumer.close()
+
+
+def rebuilt_differences(stack: Stack, status: TestClient, tmp_path, held) -> list[str]:
+    """Replay status from offset 0 into a new database (skipping `held`) and compare it with live."""
+    wait_until(lambda: status.app.state.runtime.relay.backlog() == 0, what="status's outbox drained")
+    kafka = stack.status_settings.kafka
+    target = f"sqlite:///{tmp_path / f'rebuilt-{uuid.uuid4().hex[:6]}.db'}"
+    replaying.rebuild(
+        target,
+        status_definition.migrations,
+        status_definition.metadata,
+        status_definition.all_replay_appliers(),
+        replaying.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1"), stack.topic]),
+        held=held,
+    )
+    _digests, found = replaying.differences(
+        status.app.state.runtime.engine,
+        sa.create_engine(target),
+        list(status_definition.all_projection_tables()),
+    )
+    return found
+
+
+def test_a_dead_letter_parks_its_captives_later_records_others_flow_and_redrive_applies_them_in_order(stack, tmp_path):
+    choe, pak = stack.register("Choe"), stack.register("Pak")
+    applied: list = []
+    with stack.status() as status:
+        wait_until(stack.caught_up, what="both registrations applied")
+        switch = refusing(status, choe, applied)
+        stack.membership(choe, 1, "booklet")  # v2: refused three times, dead-lettered
+        stack.membership(choe, 2, "second booklet")  # v3: parked behind it
+        stack.membership(pak, 1, "booklet")  # another captive: applied
+        wait_until(stack.caught_up, what="the group's offsets past every record")
+        consumer = status.app.state.runtime.consumer
+        assert held(status) == [
+            (choe, "dead_letter", "ForceMembershipRecorded"),
+            (choe, "parked", "ForceMembershipRecorded"),
+        ]
+        assert applied == [(pak, 2)]
+        assert memberships(status, choe) == [] and memberships(status, pak) == [2]
+        assert consumer.dead_lettered_total == 1 and consumer.parked_total == 1
+        (dead,) = read_topic(stack.bootstrap, dead_letter(stack.topic))
+        assert b"a bug in this build" in dict(dead.headers)["dlq.error"]
+        metrics = status.get("/metrics").text
+        assert 'captives_parked_records{state="dead_letter"} 1.0' in metrics
+        assert 'captives_parked_records{state="parked"} 1.0' in metrics
+        listed = stack.dlq("list", "status", "--records")
+        assert choe in listed and "dead_letter" in listed and "parked" in listed
+        switch["on"] = False  # (this instance is stopped; the fix is in the next build)
+
+    with stack.status() as status:  # restarted: the parked records are still held, nothing applied
+        refusing(status, choe, applied)["on"] = False
+        assert held(status) == [
+            (choe, "dead_letter", "ForceMembershipRecorded"),
+            (choe, "parked", "ForceMembershipRecorded"),
+        ]
+        assert memberships(status, choe) == []
+        output = stack.dlq("redrive", "status", choe, "--reason", "fixed in build 2", "--by", "o.operator")
+        assert "nothing held any more" in output, output
+        assert applied == [(pak, 2), (choe, 2), (choe, 3)]
+        assert memberships(status, choe) == [2, 3]
+        assert held(status) == []
+        table = status.app.state.runtime.definition.store_tables.dead_letter_decisions
+        with status.app.state.runtime.sessions() as session:
+            (decision,) = session.execute(sa.select(table)).all()
+        assert (decision.action, decision.decided_by, decision.reason) == ("redrive", "o.operator", "fixed in build 2")
+        assert decision.captive == choe and decision.outcome == "applied, then the 1 records parked behind it"
+        # Replay applies the redriven records too, and rebuilds the same read models.
+        live = replaying.held_by(stack.status_settings.database_url, status_definition.store_tables)
+        assert len(live) == 0
+        assert rebuilt_differences(stack, status, tmp_path, live) == []
+
+
+def test_discard_records_who_and_why_releases_the_rest_and_replay_skips_the_discarded(stack, tmp_path):
+    choe, pak = stack.register("Choe"), stack.register("Pak")
+    applied: list = []
+    with stack.status() as status:
+        wait_until(stack.caught_up, what="both registrations applied")
+        refusing(status, choe, applied)
+        stack.membership(choe, 1, "a forged booklet")  # v2: refused, dead-lettered
+        stack.membership(choe, 2, "the real booklet")  # v3: parked
+        stack.membership(pak, 1, "booklet")
+        wait_until(stack.caught_up, what="the group's offsets past every record")
+        assert [state for _c, state, _t in held(status)] == ["dead_letter", "parked"]
+        live = replaying.held_by(stack.status_settings.database_url, status_definition.store_tables)
+        assert len(live) == 2
+        assert rebuilt_differences(stack, status, tmp_path, live) == []
+        # Without what live holds back, replay would apply the held memberships: the check can fail.
+        assert rebuilt_differences(stack, status, tmp_path, replaying.Held()) != []
+
+        output = stack.dlq("discard", "status", choe, "--reason", "the booklet was forged", "--by", "o.operator")
+        assert "nothing held any more" in output, output
+        assert applied == [(pak, 2), (choe, 3)]
+        assert memberships(status, choe) == [3]
+        table = status_definition.store_tables.dead_letter_decisions
+        with status.app.state.runtime.sessions() as session:
+            (decision,) = session.execute(sa.select(table)).all()
+        assert (decision.action, decision.decided_by, decision.reason) == (
+            "discard",
+            "o.operator",
+            "the booklet was forged",
+        )
+        assert decision.event_type == "ForceMembershipRecorded" and decision.captive == choe
+
+        # Read again from offset 0: the discarded record stays discarded, nothing is applied twice.
+        refusing(status, choe, applied)["on"] = False  # even a build that could apply it now does not
+        read_again(status, 5)
+        assert applied == [(pak, 2), (choe, 3)]
+        assert memberships(status, choe) == [3] and held(status) == []
+
+        live = replaying.held_by(stack.status_settings.database_url, status_definition.store_tables)
+        assert rebuilt_differences(stack, status, tmp_path, live) == []
+        assert rebuilt_differences(stack, status, tmp_path, replaying.Held()) != []
+
+
+def test_an_unknown_event_version_waits_and_is_applied_once_the_service_that_knows_it_is_deployed(stack):
+    kim, ryu = stack.register("Kim"), stack.register("Ryu")
+    with stack.status() as status:
+        wait_until(stack.caught_up, what="both registrations applied")
+        (registered,) = [r for r in read_topic(stack.bootstrap, stack.topic) if r.key.decode() == kim]
+        document = orjson.loads(registered.value)
+        newer = {
+            **document,
+            "id": str(uuid.uuid4()),
+            "type": "ForceMembershipRecorded",
+            "schemaversion": 2,  # a field version 1 does not have: only the next build knows it
+            "streamversion": 2,
+            "prevhash": event_hash(registered.value),
+            "data": {"captive_id": kim, "force": "Korean People's Army", "force_state": "KP", "unit": "11th Corps"},
+        }
+        newer_bytes = orjson.dumps(newer, option=orjson.OPT_SORT_KEYS)
+        after = {
+            **newer,
+            "id": str(uuid.uuid4()),
+            "schemaversion": 1,
+            "streamversion": 3,
+            "prevhash": event_hash(newer_bytes),
+            "data": {"captive_id": kim, "force": "Korean People's Army", "force_state": "KP"},
+        }
+        forger = producer(stack.bootstrap)  # as intake's next build would publish them
+        forger.send(stack.topic, key=kim.encode(), value=newer_bytes).get(10)
+        forger.send(stack.topic, key=kim.encode(), value=orjson.dumps(after, option=orjson.OPT_SORT_KEYS)).get(10)
+        forger.close()
+        stack.membership(ryu, 1, "booklet")
+        wait_until(stack.caught_up, what="the group's offsets past every record")
+        consumer = status.app.state.runtime.consumer
+        assert held(status) == [(kim, "waiting", "ForceMembershipRecorded"), (kim, "parked", "ForceMembershipRecorded")]
+        assert memberships(status, kim) == [] and memberships(status, ryu) == [2]
+        assert consumer.dead_lettered_total == 0 and consumer.waiting_total >= 1
+        assert read_topic(stack.bootstrap, dead_letter(stack.topic)) == [], (
+            "a record of a newer version was dead-lettered"
+        )
+        assert 'captives_parked_records{state="waiting"} 1.0' in status.get("/metrics").text
+        assert 'captives_events_consumed_total{outcome="waiting"}' in status.get("/metrics").text
+
+    @registry.event_type("ForceMembershipRecorded", 2)
+    class ForceMembershipRecordedV2(ForceMembershipRecorded):
+        unit: str
+
+    try:
+        with stack.status() as status:  # the build that knows version 2
+            wait_until(lambda: held(status) == [], what="the waiting record and the one after it applied")
+            assert memberships(status, kim) == [2, 3]
+            inbox = status_definition.store_tables.inbox
+            with status.app.state.runtime.sessions() as session:
+                ids = list(
+                    session.execute(sa.select(inbox.c.event_id).where(inbox.c.event_id == newer["id"])).scalars()
+                )
+                decided = session.execute(
+                    sa.select(sa.func.count()).select_from(decisions).where(decisions.c.captive_id == kim)
+                ).scalar_one()
+            assert ids == [newer["id"]], "applied exactly once"
+            read_again(status, 5)  # from offset 0: applied once still
+            assert memberships(status, kim) == [2, 3]
+            with status.app.state.runtime.sessions() as session:
+                again = session.execute(
+                    sa.select(sa.func.count()).select_from(decisions).where(decisions.c.captive_id == kim)
+                ).scalar_one()
+            assert again == decided
+    finally:
+        registry._MODELS.pop(("ForceMembershipRecorded", 2), None)
+
+
+def test_the_database_away_is_retried_never_dead_lettered(kafka_bootstrap, new_database, topic_prefix, tmp_path):
+    intake_settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    with PostgresCluster() as own:  # a database of its own, which the test stops and starts
+        status_settings = settings_for(
+            "status", database_url=create_database(own.url(), "status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+        )
+        topic = f"{topic_prefix}intake.events.v1"
+        with (
+            signed_in(TestClient(build_app("intake", intake_settings))) as intake,
+            signed_in(TestClient(build_app("status", status_settings))) as status,
+        ):
+            consumer = status.app.state.runtime.consumer
+            wait_until(lambda: consumer.kafka is not None and consumer.kafka.assignment(), what="status consuming")
+            own.stop()
+            captives = []
+            for n in range(5):
+                created = intake.post("/v1/captives", json=registration(f"포로{n}", f"Poro {n}"), headers=HEADERS)
+                assert created.status_code == 201, created.text
+                captives.append(created.json()["captive_id"])
+            wait_until(lambda: len(read_topic(kafka_bootstrap, topic)) == 5, what="the registrations published")
+            retries = consumer.retries_total
+            wait_until(lambda: consumer.retries_total >= retries + 3, what="status to retry with its database away")
+            own.start()
+            wait_until(
+                lambda: caught_up(kafka_bootstrap, f"{topic_prefix}status", topic),
+                timeout_s=120,
+                what="status to apply them once its database is back",
+            )
+            with status.app.state.runtime.sessions() as session:
+                decided = set(session.execute(sa.select(decisions.c.captive_id)).scalars())
+            assert decided == set(captives)
+            assert consumer.dead_lettered_total == 0 and consumer.parked_total == 0 and consumer.waiting_total == 0
+            assert held(status) == []
+            assert read_topic(kafka_bootstrap, dead_letter(topic)) == []
