@@ -67,16 +67,19 @@ def read_log(access: KafkaAccess, topics: list[str]) -> Iterator:
 class Held:
     """Records the live consumer has not applied and will not apply unless an operator redrives
     them: parked and discarded records by place (topic, partition, offset), and discarded events
-    by id (a copy of a discarded event re-sent elsewhere in the log is dropped too)."""
+    by id and bytes (an exact copy of a discarded event re-sent elsewhere in the log is dropped
+    too; an altered one under the same id is not the discarded event)."""
 
     records: frozenset[tuple[str, int, int]] = frozenset()
-    event_ids: frozenset[str] = frozenset()
+    copies: frozenset[tuple[str, str]] = frozenset()
 
     def has(self, record, event_id: str | None) -> bool:
-        if not (self.records or self.event_ids):
+        if not (self.records or self.copies):
             return False
         place = (getattr(record, "topic", None), getattr(record, "partition", None), getattr(record, "offset", None))
-        return place in self.records or (event_id is not None and event_id in self.event_ids)
+        if place in self.records:
+            return True
+        return event_id is not None and (event_id, chain.event_hash(record.value)) in self.copies
 
     def __len__(self) -> int:
         return len(self.records)
@@ -103,13 +106,18 @@ def held_by(database_url: str, tables) -> Held:
             }
             discarded = connection.execute(
                 sa.select(
-                    decisions.c.topic, decisions.c.kafka_partition, decisions.c.kafka_offset, decisions.c.event_id
+                    decisions.c.topic,
+                    decisions.c.kafka_partition,
+                    decisions.c.kafka_offset,
+                    decisions.c.event_id,
+                    decisions.c.record_hash,
                 ).where(decisions.c.action == "discard")
             ).all()
     finally:
         engine.dispose()
     records |= {(row.topic, row.kafka_partition, row.kafka_offset) for row in discarded}
-    return Held(frozenset(records), frozenset(row.event_id for row in discarded if row.event_id is not None))
+    copies = {(row.event_id, row.record_hash) for row in discarded if row.event_id and row.record_hash}
+    return Held(frozenset(records), frozenset(copies))
 
 
 @dataclass
@@ -191,11 +199,11 @@ def _apply_batch(
                 undecodable += 1  # the live consumer sent it to the dead-letter topic too
             continue
         verdict = chains.judge(record.value)
-        if holds:
-            skipped += 1  # parked, waiting or discarded live: not applied there either
-            continue
         if verdict is not None and verdict.breaks:
             breaks += 1  # the live consumer sent it to the dead-letter topic too
+            continue
+        if holds:
+            skipped += 1  # parked, waiting or discarded live: not applied there either
             continue
         if (verdict is not None and verdict.kind == chain.DUPLICATE) or event.envelope.id in seen:
             duplicates += 1

@@ -395,7 +395,7 @@ class EventConsumer:
                     self.duplicates_total += 1  # parked already, or discarded: a redelivery
                     return
                 if captive in holds.captives:
-                    if envelope is not None and self._in_inbox(session, envelope.id):
+                    if envelope is not None and self._applied_copy(session, record, envelope):
                         self.duplicates_total += 1
                         return
                     head = self._head(session, captive)
@@ -583,16 +583,29 @@ class EventConsumer:
             )
             rows = session.execute(
                 sa.select(
-                    decisions.c.topic, decisions.c.kafka_partition, decisions.c.kafka_offset, decisions.c.event_id
+                    decisions.c.topic,
+                    decisions.c.kafka_partition,
+                    decisions.c.kafka_offset,
+                    decisions.c.event_id,
+                    decisions.c.record_hash,
                 )
                 .where(decisions.c.action == DISCARD)
                 .where(sa.or_(by_record, decisions.c.event_id.in_(ids)))
             ).all()
             for row in rows:
                 holds.records.add((row.topic, row.kafka_partition, row.kafka_offset))
-                if row.event_id is not None:
-                    holds.event_ids.add(row.event_id)
+                if row.event_id is not None and row.record_hash is not None:
+                    holds.copies.add((row.event_id, row.record_hash))
         return holds
+
+    def _applied_copy(self, session: Session, record: ConsumerRecord, envelope: EventEnvelope) -> bool:
+        """Whether `record` is an exact copy of one applied here (a redelivery): then it need not
+        wait behind its captive's dead letter. An altered copy under the same id is not one."""
+        if self.chain_links is not None:
+            return self._linked(session, DecodedEvent(envelope, None), record) and (
+                self._in_inbox(session, envelope.id) or envelope.type not in self.handlers
+            )
+        return self._in_inbox(session, envelope.id)
 
     def _in_inbox(self, session: Session, event_id: str) -> bool:
         return (
@@ -819,6 +832,7 @@ class EventConsumer:
                 kafka_offset=head.kafka_offset,
                 event_id=head.event_id,
                 event_type=head.event_type,
+                record_hash=chain.event_hash(head.value) if head.value is not None else None,
                 decided_by=head.requested_by or "unknown",
                 reason=head.request_reason or "",
                 decided_at=utc_now(),
@@ -990,15 +1004,15 @@ RELEASING = "discarded; releasing the records parked behind it"  # a discard's o
 class _Holds:
     captives: set[str] = field(default_factory=set)  # with a parked record
     records: set[tuple[str, int, int]] = field(default_factory=set)  # parked or discarded already
-    event_ids: set[str] = field(default_factory=set)  # discarded
+    copies: set[tuple[str, str]] = field(default_factory=set)  # (event id, hash of the bytes) discarded
 
     def __bool__(self) -> bool:
-        return bool(self.captives or self.records or self.event_ids)
+        return bool(self.captives or self.records or self.copies)
 
     def has(self, record: ConsumerRecord, envelope: EventEnvelope | None) -> bool:
-        return (record.topic, record.partition, record.offset) in self.records or (
-            envelope is not None and envelope.id in self.event_ids
-        )
+        if (record.topic, record.partition, record.offset) in self.records:
+            return True
+        return envelope is not None and (envelope.id, chain.event_hash(record.value)) in self.copies
 
 
 @dataclass(frozen=True)

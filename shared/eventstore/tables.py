@@ -97,6 +97,8 @@ def dead_letter_decisions_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("kafka_offset", sa.BigInteger, nullable=False),
         sa.Column("event_id", sa.String(64), nullable=True),
         sa.Column("event_type", sa.String(100), nullable=True),
+        # SHA-256 of the record's bytes: a copy of a discarded event is discarded too, an altered one is not.
+        sa.Column("record_hash", sa.String(64), nullable=True),
         sa.Column("decided_by", sa.String(200), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("decided_at", UtcDateTime(), nullable=False),

@@ -146,9 +146,12 @@ def test_redelivered_events_change_nothing(intake_then_status):
     assert snapshot(status) == before
 
 
-def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_processed(
+def test_a_poison_record_goes_to_the_dead_letter_topic_and_holds_back_only_its_captive(
     intake_then_status, kafka_bootstrap, topic_prefix
 ):
+    """A record that is not JSON is dead-lettered and parks the later records of its key's
+    captive; a record of an event type nobody knows waits (no dead letter); another captive's
+    record behind both on the same partition is applied."""
     _intake, status = intake_then_status
     topic = f"{topic_prefix}intake.events.v1"
     good = CaptiveRegistered(captive_id="CAP-0000-0000-00GD", **registration())
@@ -167,29 +170,32 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_one_is_proce
         data=good.model_dump(mode="json"),
     )
     forger = producer(kafka_bootstrap)
-    key = good.captive_id.encode()  # same key, same partition: the good record comes after the poison
+    poisoned, teleported = b"CAP-0000-0000-00PS", "CAP-0000-0000-00TP"
     poison = forger.send(
-        topic, key=key, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]
+        topic, key=poisoned, value=b'{"specversion": "1.0", "type": "CaptiveRegi', headers=[("origin", b"fuzz")]
     ).get(10)
-    unknown = forger.send(topic, key=key, value=encode(envelope.model_copy(update={"type": "CaptiveTeleported"}))).get(
-        10
-    )
-    forger.send(topic, key=key, value=encode(envelope)).get(10)
+    unknown = envelope.model_copy(update={"type": "CaptiveTeleported", "subject": teleported, "id": "c0ffee-tp"})
+    forger.send(topic, key=teleported.encode(), value=encode(unknown), partition=poison.partition).get(10)
+    # The poisoned key's next record parks behind it; the good one (same partition) is applied.
+    behind = envelope.model_copy(update={"subject": poisoned.decode(), "id": "c0ffee-behind"})
+    forger.send(topic, key=poisoned, value=encode(behind), partition=poison.partition).get(10)
+    forger.send(topic, key=good.captive_id.encode(), value=encode(envelope), partition=poison.partition).get(10)
     forger.close()
 
     consume_until(status, lambda: count(status, decisions) == 1, "the good record applied")
 
-    dead = read_topic(kafka_bootstrap, dead_letter(topic))
-    assert len(dead) == 2
-    by_offset = {int(dict(record.headers)["dlq.original.offset"]): record for record in dead}
-    assert set(by_offset) == {poison.offset, unknown.offset}
-    headers = dict(by_offset[poison.offset].headers)
+    (dead,) = read_topic(kafka_bootstrap, dead_letter(topic))
+    headers = dict(dead.headers)
+    assert int(headers["dlq.original.offset"]) == poison.offset
     assert headers["dlq.original.topic"].decode() == topic
     assert int(headers["dlq.original.partition"]) == poison.partition
     assert b"not JSON" in headers["dlq.error"]
     assert headers["origin"] == b"fuzz", "the original headers travel with the dead letter"
-    assert by_offset[poison.offset].value == b'{"specversion": "1.0", "type": "CaptiveRegi'
-    assert b"unknown event type 'CaptiveTeleported'" in dict(by_offset[unknown.offset].headers)["dlq.error"]
+    assert dead.value == b'{"specversion": "1.0", "type": "CaptiveRegi'
+    parked = status.app.state.runtime.definition.store_tables.parked
+    with status.app.state.runtime.sessions() as session:
+        held = [(row.captive, row.state) for row in session.execute(sa.select(parked).order_by(parked.c.position))]
+    assert held == [(poisoned.decode(), "dead_letter"), (teleported, "waiting"), (poisoned.decode(), "parked")]
     assert status.get(f"/v1/captives/{good.captive_id}").json()["status"] == "PRESUMED_POW"
 
 

@@ -26,6 +26,7 @@ from shared import kafka as kafka_clients
 from shared import replay as replaying
 from shared.chain import event_hash
 from shared.contracts.topics import dead_letter
+from shared.eventstore import dead_letters
 from shared.kafka_access import AUDITOR, KafkaAccess, all_passwords
 from tests.broker import KAFKA_CREDENTIALS
 from tests.support import (
@@ -265,29 +266,39 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
     for value in forgeries.values():
         forger.send(topic, key=real.key, value=value).get(10)
     forger.close()
+    # The real stream goes on at intake: its next event names the real registration. Status holds
+    # it behind the forgeries (a captive's records wait behind his dead letter) until an operator
+    # has discarded them, one dead letter at a time.
+    recorded = intake.post(f"/v1/captives/{captive_id}/force-membership", json=KPA_MEMBERSHIP, headers=HEADERS)
+    assert recorded.status_code == 201, recorded.text
+    wait_until(lambda: caught_up(kafka_bootstrap, group, topic), what="status to hold the five records")
+    runtime = status.app.state.runtime
+    tables = runtime.definition.store_tables
 
-    dead = wait_until(
-        lambda: (found := read_topic(kafka_bootstrap, dead_letter(topic))) and len(found) >= 4 and found,
-        what="the four forgeries dead-lettered",
-    )
+    def held() -> list[str]:
+        with runtime.sessions() as session:
+            return [row.state for row in dead_letters.records_of(session, tables, captive_id)]
+
+    assert held() == ["dead_letter", "parked", "parked", "parked", "parked"]
+    assert status_tables(status) == before, "a forged record changed status's read models"
+    for left in (4, 3, 2, 1):
+        dead_letters.request(runtime.sessions, tables, captive_id, "discard", by="test", reason="a forgery")
+        wait_until(lambda left=left: len(held()) == left, what="the next forgery dead-lettered")
+    wait_until(lambda: held() == [], what="the real membership applied")
+
+    dead = read_topic(kafka_bootstrap, dead_letter(topic))
     assert len(dead) == 4
     reasons = {record.value: dict(record.headers)["dlq.error"].decode() for record in dead}
     for expected, value in forgeries.items():
         assert "hash chain broken" in reasons[value] and expected in reasons[value], reasons[value]
         assert dict(next(r for r in dead if r.value == value).headers)["dlq.consumer.group"] == group.encode()
-    assert status.app.state.runtime.consumer.chain_breaks_total == 4
-    assert status_tables(status) == before, "a forged record changed status's read models"
-
-    # The real stream goes on: intake's next event names the real registration, and is applied.
-    recorded = intake.post(f"/v1/captives/{captive_id}/force-membership", json=KPA_MEMBERSHIP, headers=HEADERS)
-    assert recorded.status_code == 201, recorded.text
-    wait_until(lambda: caught_up(kafka_bootstrap, group, topic), what="status to apply the membership")
-    with status.app.state.runtime.sessions() as session:
+    assert runtime.consumer.chain_breaks_total == 4
+    with runtime.sessions() as session:
         memberships = session.execute(
             sa.select(force_memberships.c.stream_version).where(force_memberships.c.captive_id == captive_id)
         ).all()
     assert len(memberships) == 1, memberships
-    assert len(read_topic(kafka_bootstrap, dead_letter(topic))) == 4
+    assert len(status_tables(status)["inbox"]) == len(before["inbox"]) + 1, "only the real membership was applied"
 
     # Replay from offset 0 skips what the consumer set aside, and rebuilds the same read models.
     wait_until(lambda: status.app.state.runtime.relay.backlog() == 0, what="status's outbox drained")
@@ -299,6 +310,7 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
         status_definition.metadata,
         status_definition.all_replay_appliers(),
         replaying.read_log(kafka.access(AUDITOR), [kafka.topic(status_definition.topic), topic]),
+        held=replaying.held_by(status_settings.database_url, status_definition.store_tables),
     )
     assert result.chain_breaks == 4
     live = status.app.state.runtime.engine

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("kafka_offset", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=True),
         sa.Column("event_type", sa.String(length=100), nullable=True),
+        sa.Column("record_hash", sa.String(length=64), nullable=True),
         sa.Column("decided_by", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
