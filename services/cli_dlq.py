@@ -97,7 +97,10 @@ def list_held(
                         str(item.behind) if n == 0 else "",
                         f"{row.request} by {row.requested_by}" if row.request else "",
                     )
-            console.print(table)
+            if heads:
+                console.print(table)
+            else:
+                console.print(f"{service.value}: nothing held (no dead letter, no waiting record)")
             if decided:
                 log = Table(title=f"{service.value}: dead-letter decisions")
                 for column in ("when", "action", "captive", "record", "event", "by", "reason", "outcome"):
@@ -108,7 +111,7 @@ def list_held(
                         row.action,
                         row.captive,
                         _where(row),
-                        _event(row) if row.event_type else "(undecodable)",
+                        f"{row.event_type}\n{row.event_id}" if row.event_type else "(undecodable)",
                         escape(row.decided_by),
                         escape(row.reason),
                         escape(row.outcome[:300]),

@@ -189,6 +189,7 @@ def test_a_dead_letter_parks_its_captives_later_records_others_flow_and_redrive_
         assert 'captives_parked_records{state="dead_letter"} 1.0' in metrics
         assert 'captives_parked_records{state="parked"} 1.0' in metrics
         listed = stack.dlq("list", "status", "--records")
+        print(listed)  # (what the README shows)
         assert choe in listed and "dead_letter" in listed and "parked" in listed
         switch["on"] = False  # (this instance is stopped; the fix is in the next build)
 
@@ -201,6 +202,8 @@ def test_a_dead_letter_parks_its_captives_later_records_others_flow_and_redrive_
         assert memberships(status, choe) == []
         output = stack.dlq("redrive", "status", choe, "--reason", "fixed in build 2", "--by", "o.operator")
         assert "nothing held any more" in output, output
+        print(output)
+        print(stack.dlq("list", "status", "--decisions"))
         assert applied == [(pak, 2), (choe, 2), (choe, 3)]
         assert memberships(status, choe) == [2, 3]
         assert held(status) == []
