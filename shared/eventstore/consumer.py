@@ -761,9 +761,10 @@ class EventConsumer:
                     heads, known = self._chain_state(session, [event])
                     verdict, row = self._judge(session, record, event, heads, known)
                     if row is not None:
-                        session.execute(sa.insert(self.chain_links), row)
+                        with session.begin_nested():  # a savepoint: the link may be taken already
+                            session.execute(sa.insert(self.chain_links), row)
                 except IntegrityError:
-                    pass
+                    pass  # another instance took its place at the same moment
             session.execute(sa.delete(self.parked).where(self.parked.c.position == head.position))
             decision = self._decision_row(session, head, DISCARD, RELEASING)
         released, outcome = self._release(head.captive)
