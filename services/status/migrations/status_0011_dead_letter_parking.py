@@ -1,7 +1,7 @@
 """dead-letter parking: a captive's records held behind his dead letter, and operators' decisions
 
 Revision ID: status_0011
-Revises: status_0009
+Revises: status_0010_outbox_parking
 Create Date: 2026-12-01 17:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "status_0011"
-down_revision: str | None = "status_0009"
+down_revision: str | None = "status_0010_outbox_parking"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
