@@ -30,8 +30,8 @@ from deploy.kafka.node import KafkaNode, fetch
 from deploy.processes import die_with_parent, tail
 from services import cli_access
 from services.cli_contracts import contracts
-from services.cli_outbox import outbox_commands
 from services.cli_dlq import dlq
+from services.cli_outbox import outbox_commands
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 
