@@ -1,7 +1,9 @@
-"""A real single-node Apache Kafka (KRaft broker + controller) run as a JVM process.
+"""A real Apache Kafka in KRaft mode, each node a broker + controller run as a JVM process: one
+node (`KafkaNode`, what `make up`, the tests and the benchmarks run) or a cluster of several
+(`Cluster(size=3)`: the same nodes, each voting in the controller quorum, with internal topics
+replicated on all of them).
 
-This is the one piece of code that fetches, formats, starts and stops the broker for `make up`,
-the tests and the benchmarks. The jars come from Maven Central through `pom.xml` beside this
+This is the one piece of code that fetches, formats, starts and stops the brokers. The jars come from Maven Central through `pom.xml` beside this
 file (cached in ~/.m2, copied into the git-ignored `lib/`), because these machines have no Docker
 engine and no other download. Everything listens on 127.0.0.1 only.
 
@@ -101,7 +103,10 @@ def new_cluster_id() -> str:
 class KafkaNode:
     """One broker+controller. `start()` formats the data dir on first use; `stop()` is SIGTERM
     (controlled shutdown) by PID; `kill()` is SIGKILL, for fault-injection tests. The ports stay
-    the same across restarts so clients configured with `bootstrap_servers` reconnect."""
+    the same across restarts so clients configured with `bootstrap_servers` reconnect.
+
+    Alone by default (node 1, the only voter); a `Cluster` gives each of its nodes its id, the
+    quorum's voters, the cluster id they were all formatted with, and the cluster's size."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
@@ -109,11 +114,17 @@ class KafkaNode:
     start_timeout_s: float = 90.0
     # One password file per principal (shared/kafka_access.py); default <data dir>/credentials.
     credentials_dir: Path | None = None
+    node_id: int = 1
+    voters: str | None = None  # controller.quorum.voters; default: this node alone
+    cluster_id: str | None = None  # default: a new one, when the storage is first formatted
+    cluster_size: int = 1  # how many replicas the internal topics get
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.credentials_dir is None:
             self.credentials_dir = self.data_dir / "credentials"
+        if self.voters is None:
+            self.voters = f"{self.node_id}@127.0.0.1:{self.controller_port}"
 
     def access(self, principal: str = ADMIN) -> KafkaAccess:
         """How a client connects as `principal` (whose password is in the credentials directory)."""
@@ -137,10 +148,11 @@ class KafkaNode:
     def _write_properties(self) -> None:
         logs = self.data_dir / "kraft-logs"
         admin = read_password(self.credentials_dir, ADMIN)
+        min_isr = min(2, self.cluster_size)
         properties = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"BROKER://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"BROKER://127.0.0.1:{self.port}",
             "inter.broker.listener.name": "BROKER",
@@ -165,12 +177,15 @@ class KafkaNode:
             "super.users": f"User:{ADMIN}",
             "log.dirs": str(logs),
             "num.partitions": "6",
-            "offsets.topic.replication.factor": "1",
+            # Internal topics on every node, and (from two nodes on) acknowledged by two of them.
+            "offsets.topic.replication.factor": str(self.cluster_size),
             "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": str(self.cluster_size),
+            "transaction.state.log.min.isr": str(min_isr),
+            "share.coordinator.state.topic.replication.factor": str(self.cluster_size),
+            "share.coordinator.state.topic.min.isr": str(min_isr),
+            "min.insync.replicas": str(min_isr),
+            "unclean.leader.election.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created explicitly by the services with their own settings.
             "auto.create.topics.enable": "false",
@@ -211,7 +226,7 @@ class KafkaNode:
                     "kafka.tools.StorageTool",
                     "format",
                     "-t",
-                    new_cluster_id(),
+                    self.cluster_id or new_cluster_id(),
                     "-c",
                     str(self.properties_file),
                     "--ignore-formatted",
@@ -228,8 +243,14 @@ class KafkaNode:
             raise KafkaNodeError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}".replace(admin, "***"))
 
     def start(self) -> KafkaNode:
+        self.wait_started(self.launch())
+        return self
+
+    def launch(self) -> int:
+        """Start the JVM without waiting for it (a cluster's nodes wait for each other's votes);
+        returns where in the server log this start's lines begin, for `wait_started`."""
         if self.running:
-            return self
+            return -1
         self.format_storage()
         log = self.server_log.open("ab")
         offset = self.server_log.stat().st_size
@@ -242,10 +263,12 @@ class KafkaNode:
             preexec_fn=die_with_parent,
         )
         log.close()
-        self._wait_until_started(offset)
-        return self
+        return offset
 
-    def _wait_until_started(self, offset: int) -> None:
+    def wait_started(self, offset: int) -> None:
+        """Until the start that `launch` returned `offset` for logs that the server started."""
+        if offset < 0:
+            return
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -285,6 +308,85 @@ class KafkaNode:
         wait_port_free(self.port)
 
     def __enter__(self) -> KafkaNode:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@dataclass
+class Cluster:
+    """`size` KafkaNodes that form one KRaft cluster: every node a broker and a voter of the
+    controller quorum, all formatted with one cluster id, on their own loopback ports (kept across
+    restarts), secured as one node is. `size=1` is one node as `KafkaNode` runs it alone.
+
+    With three nodes the quorum survives one node lost; topics created with replication factor 3
+    and min.insync.replicas 2 accept writes (acks=all) while two of their replicas are in sync."""
+
+    data_dir: Path
+    size: int = 3
+    credentials_dir: Path | None = None
+    start_timeout_s: float = 120.0
+    nodes: list[KafkaNode] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.credentials_dir is None:
+            self.credentials_dir = self.data_dir / "credentials"
+        ports = [(free_port(), free_port()) for _ in range(self.size)]
+        voters = ",".join(f"{number}@127.0.0.1:{controller}" for number, (_port, controller) in enumerate(ports, 1))
+        cluster_id = new_cluster_id()
+        self.nodes = [
+            KafkaNode(
+                self.data_dir / f"node-{number}",
+                port=port,
+                controller_port=controller,
+                start_timeout_s=self.start_timeout_s,
+                credentials_dir=self.credentials_dir,
+                node_id=number,
+                voters=voters,
+                cluster_id=cluster_id,
+                cluster_size=self.size,
+            )
+            for number, (port, controller) in enumerate(ports, 1)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    def access(self, principal: str = ADMIN) -> KafkaAccess:
+        return KafkaAccess(self.bootstrap_servers, principal, read_password(self.credentials_dir, principal))
+
+    def node(self, node_id: int) -> KafkaNode:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    @property
+    def running(self) -> bool:
+        """Every node is running."""
+        return all(node.running for node in self.nodes)
+
+    def start(self) -> Cluster:
+        """Start every node that is not running; a node waits for a quorum of voters, so all are
+        launched before any is waited for."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        for node, offset in [(node, node.launch()) for node in self.nodes]:
+            node.wait_started(offset)
+        return self
+
+    def stop(self) -> None:
+        """Every node told at once (one by one, the last would wait for a quorum long gone)."""
+        for node in self.nodes:
+            if node.running:
+                node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def __enter__(self) -> Cluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
