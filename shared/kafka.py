@@ -7,6 +7,7 @@ no caller builds a KafkaConsumer, KafkaProducer or KafkaAdminClient of its own."
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 
@@ -173,6 +174,26 @@ def admin(access: KafkaAccess, client_id: str) -> KafkaAdminClient:
         bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         request_timeout_ms=10_000,
     )
+
+
+def accepts_writes(access: KafkaAccess, client_id: str, in_sync: int = 1) -> bool:
+    """Whether the cluster answers and at least `in_sync` of its brokers (the topics'
+    min.insync.replicas) accept a connection: with fewer, a producer with acks=all has every
+    record refused, or held until it times out. Raises what the Admin client raises."""
+    client = admin(access, client_id)
+    try:
+        brokers = client.describe_cluster()["brokers"]
+    finally:
+        client.close()
+    return sum(_reachable(b["host"], b["port"]) for b in brokers if not b.get("is_fenced")) >= in_sync
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -286,17 +286,16 @@ class ServiceRuntime:
             return False
 
     def broker_ok(self) -> bool:
-        """Asks the broker for its cluster description, at most every 2 s (readiness probes are
-        frequent; a new admin connection each time would load the broker for nothing)."""
+        """Asks the broker for its cluster description and whether enough of its brokers are up
+        to acknowledge a record (min.insync.replicas), at most every 2 s (readiness probes are
+        frequent; a new admin connection each time would load the broker for nothing). Writes are
+        still recorded while it says no: they wait in the outbox."""
         if time.monotonic() - self._broker_checked_at < 2.0:
             return self._broker_ok
         try:
-            client = kafka_clients.admin(self.kafka_access(), f"{self.definition.name}-ready")
-            try:
-                client.describe_cluster()
-            finally:
-                client.close()
-            self._broker_ok = True
+            self._broker_ok = kafka_clients.accepts_writes(
+                self.kafka_access(), f"{self.definition.name}-ready", self.settings.kafka.min_insync_replicas or 1
+            )
         except (KafkaError, OSError, KafkaCredentialsMissing):
             self._broker_ok = False
         self._broker_checked_at = time.monotonic()
