@@ -406,6 +406,16 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
     def not_found(_request: Request, error: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=404)
 
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    def database_unavailable(_request: Request, error: sa.exc.DBAPIError) -> JSONResponse:
+        # The database went away mid-request (restarted, failed over): nothing was recorded that
+        # was not committed, and a retry with the same Idempotency-Key is answered once.
+        log.warning("database unavailable", error=type(error.orig).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
     # Inside the limits: text with U+0000, which PostgreSQL cannot store, is refused naming where it is.
     app.add_middleware(RefuseNul)
     # Outermost: refuse oversized or too deeply nested bodies before anything parses them.

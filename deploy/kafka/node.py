@@ -3,9 +3,10 @@ node (`KafkaNode`, what `make up`, the tests and the benchmarks run) or a cluste
 (`Cluster(size=3)`: the same nodes, each voting in the controller quorum, with internal topics
 replicated on all of them).
 
-This is the one piece of code that fetches, formats, starts and stops the brokers. The jars come from Maven Central through `pom.xml` beside this
-file (cached in ~/.m2, copied into the git-ignored `lib/`), because these machines have no Docker
-engine and no other download. Everything listens on 127.0.0.1 only.
+This is the one piece of code that fetches, formats, starts and stops the brokers. The jars come
+from Maven Central through `pom.xml` beside this file (cached in ~/.m2, copied into the
+git-ignored `lib/`), because these machines have no Docker engine and no other download.
+Everything listens on 127.0.0.1 only.
 
 The broker is secured (shared/kafka_access.py): its one client listener takes SASL/SCRAM-SHA-512
 only, and serves inter-broker traffic too; the controller listener takes SASL/PLAIN from the

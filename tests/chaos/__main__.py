@@ -1,7 +1,9 @@
-"""`make chaos`: the full fault-injection run, and a table of what it found.
+"""`make chaos`: the full fault-injection run on one broker, then on a cluster of three, and a
+table of what each found. It fails (exit 1) on what the test fails on (`run.problems`).
 
-python -m tests.chaos            # 10,000 writes, two rounds of every fault
-python -m tests.chaos --quick    # the short run `make test` also does
+python -m tests.chaos                 # 10,000 writes, two rounds of every fault, on 1 then 3 brokers
+python -m tests.chaos --quick         # the short runs `make test` also does
+python -m tests.chaos --brokers 3     # one of them only
 """
 
 from __future__ import annotations
@@ -16,36 +18,42 @@ from rich.console import Console
 from rich.table import Table
 
 import tests.support  # noqa: F401  (sets up the signing key and client registry the services read)
-from deploy.postgres.cluster import PostgresCluster
-from tests.chaos.run import FULL, QUICK, Report, run
+from tests.chaos.run import FULL, QUICK, Report, problems, run
 
 console = Console()
 
 
 def main(
-    quick: bool = typer.Option(False, help="the short run (800+ writes, one round of faults)"),
+    quick: bool = typer.Option(False, help="the short runs (800+ writes, one round of faults)"),
+    brokers: list[int] = typer.Option([1, 3], help="run on this many brokers (1 or 3; repeat for both)"),
     seed: int = typer.Option(2025, help="which instances the faults pick, and when"),
 ) -> None:
     # A SIGTERM unwinds like Ctrl-C, so the stack and PostgreSQL are stopped, not left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = QUICK if quick else FULL
-    console.print(
-        f"Chaos run: {plan.writes:,} writes by {plan.writers} writers, {plan.rounds} round(s) of faults, "
-        f"at most {plan.time_limit_s:.0f} s"
-    )
-    workdir = Path(tempfile.mkdtemp(prefix="captives-chaos-"))
-    with PostgresCluster() as cluster:
-        report = run(plan, workdir, cluster.url(), seed=seed)
-    show(report)
-    console.print(f"Logs of every instance: {workdir / 'logs'}")
-    if not report.findings.clean or report.five_xx:
-        for problem in [*report.findings.lost, *report.findings.duplicated, *report.findings.reordered][:20]:
+    failed = False
+    for size in brokers:
+        console.rule(f"{size} broker{'s' if size > 1 else ''}")
+        console.print(
+            f"Chaos run on {size} broker(s): {plan.writes:,} writes by {plan.writers} writers, "
+            f"{plan.rounds} round(s) of faults, at most {plan.time_limit_s:.0f} s"
+        )
+        workdir = Path(tempfile.mkdtemp(prefix=f"captives-chaos-{size}-"))
+        report = run(plan, workdir, brokers=size, seed=seed)
+        show(report)
+        console.print(f"Logs of every instance: {workdir / 'logs'}")
+        found = problems(report)
+        for problem in found[:20]:
             console.print(f"[red]{problem}")
+        if found:
+            console.print(f"[red]{len(found)} problem(s) on {size} broker(s)")
+        failed = failed or bool(found)
+    if failed:
         raise typer.Exit(1)
 
 
 def show(report: Report) -> None:
-    table = Table(title="Chaos run")
+    table = Table(title=f"Chaos run on {report.brokers} broker{'s' if report.brokers > 1 else ''}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in report.rows():
@@ -58,8 +66,8 @@ def show(report: Report) -> None:
     for fault in report.injected:
         faults.add_row(fault.name, fault.detail, f"{fault.seconds:.1f}")
     console.print(faults)
-    for skipped in report.skipped:
-        console.print(f"[dim]{skipped}")
+    for failure in report.failed:
+        console.print(f"[red]failed: {failure}")
 
 
 if __name__ == "__main__":

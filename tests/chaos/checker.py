@@ -1,14 +1,23 @@
-"""After a chaos run: every acknowledged write compared with what each service stored and with
-the topics. Nothing here reads logs; each finding names the write (its unique op) it is about.
+"""After a chaos run: every write compared with what each service stored, each store with its
+topic, and each topic with every consumer of it. Nothing here reads logs; each finding names the
+write (its unique marker) or the event it is about.
 
-- lost: an acknowledged write missing from intake's events, from the intake topic, or never
-  applied downstream (no status decided for a registration; a wish status or disposition did
-  not record).
-- duplicated: one write stored as two events (its unique value twice), or a status decided
-  twice for one registration (two decisions caused by one event).
-- reordered: a captive's events stored, published or applied in another order than their
-  writes were acknowledged in (the last acknowledged wish is not the one in force downstream).
-- gaps: a stream whose versions skip a number.
+Every write carries a unique marker, its `op`: sent as its Idempotency-Key and as its
+X-Correlation-ID, which becomes the `correlationid` of the event it appends and of every event
+that event causes downstream. So a write stored twice shows as two events with one marker,
+whatever its body (every registration's body is the same).
+
+- lost: an acknowledged write missing from intake's events or from the intake topic, or never
+  applied downstream (no status decided for a registration; a wish not in force); an event of a
+  service's store missing from its topic; an event of a topic that a consumer of it never saw
+  (neither applied, in its inbox, nor passed over as of a type it does not use, in its chain).
+- duplicated: more than one event with one write's marker, in a store or (distinct events) on a
+  topic; a status decided twice for one registration.
+- reordered: a captive's events stored, published or applied in another order than their writes
+  were acknowledged in (the last acknowledged wish is not the one in force downstream); a stream's
+  events on a topic out of version order.
+- gaps: a stream whose versions skip a number, in any service's store.
+- strays: an event on a topic that its service's store does not hold.
 
 Records the relay sent twice (it crashed between the broker's ack and its bookkeeping) are
 counted as `republished`: at-least-once publication is the design, and the consumers' inboxes
@@ -24,9 +33,12 @@ import orjson
 import sqlalchemy as sa
 
 from shared.contracts import decode
-from shared.contracts.topics import INTAKE_EVENTS, STATUS_EVENTS
+from shared.contracts.topics import DISPOSITION_EVENTS, INTAKE_EVENTS, STATUS_EVENTS
 from tests.chaos.workload import History, Write
 from tests.support import read_topic
+
+TOPICS = {"intake": INTAKE_EVENTS, "status": STATUS_EVENTS, "disposition": DISPOSITION_EVENTS}
+CONSUMERS = {"status": (INTAKE_EVENTS,), "disposition": (INTAKE_EVENTS, STATUS_EVENTS)}
 
 
 @dataclass
@@ -36,11 +48,17 @@ class Findings:
     duplicated: list[str] = field(default_factory=list)
     reordered: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
     republished: int = 0
+    events: dict[str, int] = field(default_factory=dict)  # service -> events in its store, all on its topic
+    markers: int = 0  # writes whose marker was counted in intake's store and topic
 
     @property
     def clean(self) -> bool:
-        return not (self.lost or self.duplicated or self.reordered or self.gaps)
+        return not (self.lost or self.duplicated or self.reordered or self.gaps or self.strays)
+
+    def problems(self) -> list[str]:
+        return [*self.lost, *self.duplicated, *self.reordered, *self.gaps, *self.strays]
 
     def summary(self) -> dict:
         return {
@@ -49,8 +67,42 @@ class Findings:
             "duplicated": len(self.duplicated),
             "reordered": len(self.reordered),
             "gaps": len(self.gaps),
+            "strays": len(self.strays),
             "republished": self.republished,
         }
+
+
+@dataclass
+class Published:
+    """A topic read from offset 0: each distinct event once (its first copy), and how many
+    copies were sent again."""
+
+    envelopes: list = field(default_factory=list)
+    copies: Counter = field(default_factory=Counter)
+    out_of_order: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, bootstrap: str, topic: str) -> Published:
+        published = cls()
+        last_version: dict[bytes, int] = {}
+        for record in read_topic(bootstrap, topic, timeout_s=120):  # partition by partition, in offset order
+            envelope = decode(record.value).envelope
+            published.copies[envelope.id] += 1
+            if published.copies[envelope.id] > 1:
+                continue  # a republished record: its first copy already stood in its place
+            if envelope.stream_version <= last_version.get(record.key, 0):
+                published.out_of_order.add(envelope.id)
+            last_version[record.key] = envelope.stream_version
+            published.envelopes.append(envelope)
+        return published
+
+    @property
+    def ids(self) -> set[str]:
+        return set(self.copies)
+
+    @property
+    def republished(self) -> int:
+        return sum(count - 1 for count in self.copies.values())
 
 
 def check(history: History, database_urls: dict[str, str], bootstrap: str, topic_prefix: str) -> Findings:
@@ -62,16 +114,17 @@ def check(history: History, database_urls: dict[str, str], bootstrap: str, topic
     for writes in by_captive.values():
         writes.sort(key=lambda write: write.version)
 
-    intake = _events(database_urls["intake"])
-    _check_intake_store(findings, acknowledged, by_captive, intake)
-    _check_topic(findings, acknowledged, read_topic(bootstrap, topic_prefix + INTAKE_EVENTS, timeout_s=120))
-    _check_status(findings, acknowledged, database_urls["status"])
-    status_records = read_topic(bootstrap, topic_prefix + STATUS_EVENTS, timeout_s=120)
-    decided = [decode(record.value).envelope for record in status_records]
-    status_ids = {envelope.id for envelope in decided if envelope.type == "StatusDetermined"}
+    stores = {service: _events(database_urls[service]) for service in TOPICS}
+    topics = {service: Published.read(bootstrap, topic_prefix + topic) for service, topic in TOPICS.items()}
+    for service in TOPICS:
+        _check_store_against_topic(findings, service, stores[service], topics[service])
+        _check_versions(findings, service, stores[service])
+    _check_intake_store(findings, acknowledged, stores["intake"])
+    _check_markers(findings, history.writes, stores["intake"], topics["intake"])
+    _check_status(findings, acknowledged, stores["status"])
     for service in ("status", "disposition"):
         _check_latest_wish(findings, by_captive, database_urls[service], service)
-    _check_applied_downstream(findings, acknowledged, status_ids, database_urls)
+    _check_consumers(findings, acknowledged, topics, database_urls)
     return findings
 
 
@@ -86,18 +139,48 @@ def _events(url: str) -> list[dict]:
             ).all()
     finally:
         engine.dispose()
-    return [
-        {"id": r.event_id, "stream": r.stream_id, "version": r.stream_version, "type": r.event_type, "raw": r.envelope}
-        for r in rows
-    ]
+    events = []
+    for row in rows:
+        envelope = orjson.loads(row.envelope)
+        events.append(
+            {
+                "id": row.event_id,
+                "stream": row.stream_id,
+                "version": row.stream_version,
+                "type": row.event_type,
+                "marker": envelope.get("correlationid"),
+                "cause": envelope.get("causationid"),
+            }
+        )
+    return events
 
 
-def _check_intake_store(findings: Findings, acknowledged, by_captive, events: list[dict]) -> None:
+def _check_store_against_topic(findings: Findings, service: str, events: list[dict], published: Published) -> None:
+    """The store and its topic hold the same events, each stream's in version order on the topic."""
     stored = {event["id"]: event for event in events}
-    # The unique value of an ICRC visit is its delegate (reference tier: stored in clear).
-    delegates = Counter(
-        orjson.loads(event["raw"])["data"].get("delegate") for event in events if event["type"] == "IcrcVisitRecorded"
-    )
+    findings.events[service] = len(stored)
+    findings.republished += published.republished
+    for event_id, event in stored.items():
+        if event_id not in published.ids:
+            findings.lost.append(f"{service} topic: {event['type']} {event_id} (v{event['version']}) never published")
+    for envelope in published.envelopes:
+        if envelope.id not in stored:
+            findings.strays.append(f"{service} topic: {envelope.type} {envelope.id} is in no store")
+        elif envelope.id in published.out_of_order:
+            findings.reordered.append(f"{service} topic: {envelope.id} published after a later version")
+
+
+def _check_versions(findings: Findings, service: str, events: list[dict]) -> None:
+    versions: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        versions[event["stream"]].append(event["version"])
+    for stream, found in versions.items():
+        if sorted(found) != list(range(1, len(found) + 1)):
+            findings.gaps.append(f"{service} store: {stream} has versions {sorted(found)[:10]}...")
+
+
+def _check_intake_store(findings: Findings, acknowledged: list[Write], events: list[dict]) -> None:
+    stored = {event["id"]: event for event in events}
     for write in acknowledged:
         event = stored.get(write.event_id)
         if event is None:
@@ -106,48 +189,37 @@ def _check_intake_store(findings: Findings, acknowledged, by_captive, events: li
             findings.reordered.append(
                 f"intake store: {write.op} acknowledged as v{write.version}, stored v{event['version']}"
             )
-        if write.kind == "visit" and delegates[write.op] > 1:
-            findings.duplicated.append(f"intake store: visit {write.op} stored {delegates[write.op]} times")
-    versions: dict[str, list[int]] = defaultdict(list)
-    for event in events:
-        versions[event["stream"]].append(event["version"])
-    for stream, found in versions.items():
-        if sorted(found) != list(range(1, len(found) + 1)):
-            findings.gaps.append(f"intake store: {stream} has versions {sorted(found)[:10]}...")
+        elif event["marker"] != write.op:
+            findings.lost.append(f"intake store: {write.op}'s event {write.event_id} carries {event['marker']}")
 
 
-def _check_topic(findings: Findings, acknowledged, records) -> None:
-    seen: Counter = Counter()
-    last_version: dict[bytes, int] = {}
-    out_of_order: set[str] = set()
-    for record in records:  # partition by partition, in offset order
-        envelope = decode(record.value).envelope
-        seen[envelope.id] += 1
-        if seen[envelope.id] > 1:
-            continue  # a republished record: its first copy already stood in its place
-        if envelope.stream_version <= last_version.get(record.key, 0):
-            out_of_order.add(envelope.id)
-        last_version[record.key] = envelope.stream_version
-    findings.republished += sum(count - 1 for count in seen.values())
-    for write in acknowledged:
-        if seen[write.event_id] == 0:
-            findings.lost.append(f"intake topic: {write.kind} {write.op}")
-        elif write.event_id in out_of_order:
-            findings.reordered.append(f"intake topic: {write.op} published after a later version")
+def _check_markers(findings: Findings, writes: list[Write], events: list[dict], published: Published) -> None:
+    """Every write, answered or not, is at most one event in intake's store and on its topic;
+    an acknowledged one exactly one (the store holds it by id: `_check_intake_store`)."""
+    stored = Counter(event["marker"] for event in events)
+    on_topic = Counter(envelope.correlation_id for envelope in published.envelopes)
+    for write in writes:
+        for where, counted in (("store", stored), ("topic", on_topic)):
+            if counted[write.op] > 1:
+                findings.duplicated.append(f"intake {where}: {write.kind} {write.op} is {counted[write.op]} events")
+            elif write.acknowledged and counted[write.op] == 0:
+                findings.lost.append(f"intake {where}: no event carries {write.kind} {write.op}")
+    findings.markers = sum(1 for write in writes if write.acknowledged and stored[write.op] == on_topic[write.op] == 1)
 
 
-def _check_status(findings: Findings, acknowledged, url: str) -> None:
-    decisions = Counter(
-        orjson.loads(event["raw"]).get("causationid") for event in _events(url) if event["type"] == "StatusDetermined"
-    )
+def _check_status(findings: Findings, acknowledged: list[Write], events: list[dict]) -> None:
+    """One decision per registration: caused by its event, and carrying its marker."""
+    decisions = [event for event in events if event["type"] == "StatusDetermined"]
+    caused = Counter(event["cause"] for event in decisions)
+    marked = Counter(event["marker"] for event in decisions)
     for write in acknowledged:
         if write.kind != "register":
             continue
-        decided = decisions[write.event_id]
-        if decided == 0:
-            findings.lost.append(f"status: no decision for registration {write.op}")
-        elif decided > 1:
-            findings.duplicated.append(f"status: {decided} decisions caused by registration {write.op}")
+        for how, counted in (("caused by", caused[write.event_id]), ("marked", marked[write.op])):
+            if counted == 0:
+                findings.lost.append(f"status: no decision {how} registration {write.op}")
+            elif counted > 1:
+                findings.duplicated.append(f"status: {counted} decisions {how} registration {write.op}")
 
 
 def _check_latest_wish(findings: Findings, by_captive, url: str, service: str) -> None:
@@ -169,21 +241,23 @@ def _check_latest_wish(findings: Findings, by_captive, url: str, service: str) -
             )
 
 
-def _check_applied_downstream(findings: Findings, acknowledged, status_ids: set[str], urls: dict[str, str]) -> None:
-    """Every intake event the downstream services use is in their inbox, and disposition has
-    applied every status decision published (an event is in an inbox once it is applied)."""
-    inboxes = {}
-    for service in ("status", "disposition"):
-        engine = sa.create_engine(urls[service])
+def _check_consumers(findings: Findings, acknowledged: list[Write], topics: dict[str, Published], urls) -> None:
+    """Every event of a topic reached every consumer of it: applied (in its inbox) or, of a type
+    it does not use, passed over (in its chain of the upstream stream). The writes the downstream
+    services use are applied, not passed over."""
+    by_topic = {TOPICS[service]: published for service, published in topics.items()}
+    for consumer, consumed in CONSUMERS.items():
+        engine = sa.create_engine(urls[consumer])
         try:
             with engine.connect() as connection:
-                inboxes[service] = set(connection.execute(sa.text("SELECT event_id FROM inbox")).scalars())
+                inbox = set(connection.execute(sa.text("SELECT event_id FROM inbox")).scalars())
+                chained = set(connection.execute(sa.text("SELECT event_id FROM chain_links")).scalars())
         finally:
             engine.dispose()
-    for write in acknowledged:
-        if write.kind in ("register", "wish"):
-            for service, inbox in inboxes.items():
-                if write.event_id not in inbox:
-                    findings.lost.append(f"{service} inbox: {write.kind} {write.op}")
-    missing = status_ids - inboxes["disposition"]
-    findings.lost.extend(f"disposition inbox: status event {event_id}" for event_id in sorted(missing))
+        for topic in consumed:
+            for envelope in by_topic[topic].envelopes:
+                if envelope.id not in inbox and envelope.id not in chained:
+                    findings.lost.append(f"{consumer} never saw {topic} {envelope.type} {envelope.id}")
+        for write in acknowledged:
+            if write.kind in ("register", "wish") and write.event_id not in inbox:
+                findings.lost.append(f"{consumer} inbox: {write.kind} {write.op}")

@@ -1,14 +1,22 @@
 """The faults a chaos run injects, each a function that breaks something and repairs it, and
-returns what it did. They run one after another while the writers keep writing."""
+returns what it did. They run one after another while the writers keep writing.
+
+Every fault must fire: one that cannot break what it is meant to break (a failpoint never
+reached, no instance to stop), or whose breakage does not show as it must (on three brokers with
+two down: writes still accepted, /readyz 503), raises FaultFailed, and the run fails. A fault
+that needs work to reach its failpoint drives writes at the stack while it waits (`_load`)."""
 
 from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -17,7 +25,7 @@ from shared.contracts.topics import INTAKE_EVENTS
 from shared.failpoints import CRASH_EXIT_CODE
 from shared.kafka_access import ADMIN
 from tests.chaos.stack import Instance, Stack
-from tests.chaos.workload import History, conflicting_writes
+from tests.chaos.workload import History, Writer, conflicting_writes
 from tests.support import kafka_access, producer, read_topic, wait_until
 
 
@@ -28,8 +36,34 @@ class Injected:
     seconds: float
 
 
+class FaultFailed(AssertionError):
+    """The fault did not fire, or what it broke did not behave as it must; the message says which."""
+
+
 Fault = Callable[[Stack, random.Random, History], str]
-SKIPPED = "skipped:"  # a fault that found nothing to break says so, and is not counted
+
+
+@contextmanager
+def _load(stack: Stack, history: History, *, captives: int = 300) -> Iterator[None]:
+    """A writer of its own at intake while the fault waits for something that needs writes (a
+    failpoint on the path of an event, an outbox filling): its writes are in the history too."""
+    stop, no_trickle = threading.Event(), threading.Event()
+    no_trickle.set()
+    writer = Writer(
+        stack.instances["intake-1"].url,
+        history,
+        captives=captives,
+        follow_ups=1,
+        deadline=time.monotonic() + 600,
+        stop=stop,
+        faults_done=no_trickle,
+    )
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join(30)
 
 
 def kill_9(service: str) -> Fault:
@@ -56,38 +90,147 @@ def sigterm(service: str) -> Fault:
 
 
 def kill_broker(stack: Stack, rng: random.Random, _history: History) -> str:
-    stack.broker.kill()
+    """One broker: the whole of Kafka is gone for a moment."""
+    (broker,) = stack.kafka.nodes
+    broker.kill()
     down = rng.uniform(1.0, 3.0)
     time.sleep(down)
-    stack.broker.start()
+    broker.start()
     return f"kill -9 the Kafka broker, down {down:.1f} s, restarted"
 
 
-def crash_at(failpoint: str, service: str) -> Fault:
-    """Restart an instance armed to crash at `failpoint`, wait for the crash, start it clean."""
+def kill_leader_then_another(stack: Stack, rng: random.Random, history: History) -> str:
+    """Three brokers: kill -9 the leader of the busiest intake partition while writes flow; once
+    another broker leads it, kill -9 a second broker. With one broker of three, no record can be
+    acknowledged (min.insync.replicas 2): writes must still be accepted, into the outbox, and
+    /readyz must say 503. Then both are started again, and the stack must be ready again."""
+    intake = stack.instances["intake-1"]
+    with _load(stack, history):
+        partition, leader, records = _busiest_partition(stack)
+        stack.kafka.node(leader).kill()
 
-    def fault(stack: Stack, rng: random.Random, _history: History) -> str:
-        instance = rng.choice([i for i in stack.of(service) if i.running])
-        instance.signal(signal.SIGTERM)
+        def new_leader() -> int | None:
+            now = _leader(stack, partition)
+            return now if now not in (leader, -1, 0) else None
+
+        moved = wait_until(new_leader, timeout_s=120, what=f"a new leader of {INTAKE_EVENTS}[{partition}]")
+        second = rng.choice([node for node in stack.kafka.nodes if node.running])
+        second.kill()
+        before = len(history.acknowledged())
+        wait_until(
+            lambda: len(history.acknowledged()) >= before + 20,
+            timeout_s=120,
+            what="20 writes acknowledged with two brokers of three down",
+        )
+        not_ready = _wait_readyz(intake, 503, "intake /readyz 503 with two brokers of three down")
+        backlog = wait_until(
+            lambda: (_readyz(intake)[1] or {}).get("outbox_backlog"), timeout_s=60, what="intake's outbox filling"
+        )
+        accepted = len(history.acknowledged()) - before
+        stack.kafka.start()
+        _wait_readyz(intake, 200, "intake /readyz 200 once the brokers are back")
+    return (
+        f"kill -9 broker {leader} (leader of {INTAKE_EVENTS}[{partition}], {records} records), broker {moved} "
+        f"took over; kill -9 broker {second.node_id}: {accepted} writes accepted into the outbox (backlog "
+        f"{backlog}), /readyz {not_ready}; both restarted, ready"
+    )
+
+
+def _busiest_partition(stack: Stack) -> tuple[int, int, int]:
+    """The intake partition with the most records: (partition, its leader, its records)."""
+    topic = stack.topic(INTAKE_EVENTS)
+    reader = kafka_clients.reader(kafka_access(stack.bootstrap, ADMIN))
+    try:
+        ends = reader.end_offsets([TopicPartition(topic, p) for p in range(int(stack.env["KAFKA_PARTITIONS"]))])
+    finally:
+        reader.close()
+    busiest = max(ends, key=ends.get)
+    leader = wait_until(
+        lambda: max(_leader(stack, busiest.partition), 0), timeout_s=60, what=f"the leader of {busiest}"
+    )
+    return busiest.partition, leader, ends[busiest]
+
+
+def _leader(stack: Stack, partition: int) -> int:
+    """The broker the cluster names leader of an intake partition (-1: none); 0 while no broker
+    answers."""
+    try:
+        admin = kafka_clients.admin(kafka_access(stack.bootstrap, ADMIN), "chaos-leaders")
+    except Exception:  # noqa: BLE001 (the brokers it knows may be the ones just killed)
+        return 0
+    try:
+        (described,) = admin.describe_topics([stack.topic(INTAKE_EVENTS)])
+        return next(p["leader_id"] for p in described["partitions"] if p["partition_index"] == partition)
+    except Exception:  # noqa: BLE001
+        return 0
+    finally:
+        admin.close()
+
+
+def _readyz(instance: Instance) -> tuple[int | None, dict | None]:
+    try:
+        answer = httpx.get(f"{instance.url}/readyz", timeout=5)
+        return answer.status_code, answer.json()
+    except (httpx.HTTPError, ValueError):
+        return None, None
+
+
+def _wait_readyz(instance: Instance, status: int, what: str) -> int:
+    return wait_until(lambda: _readyz(instance)[0] == status and status, timeout_s=120, interval_s=0.5, what=what)
+
+
+def kill_postgres(stack: Stack, rng: random.Random, history: History) -> str:
+    """kill -9 the PostgreSQL postmaster while writes flow, start it again (crash recovery from
+    the WAL, fsync and synchronous_commit on): no acknowledged write may be missing after it."""
+    before = sum(history.unavailable.values())
+    with _load(stack, history):
+        acknowledged = len(history.acknowledged())
+        wait_until(lambda: len(history.acknowledged()) > acknowledged, timeout_s=60, what="writes in flight")
+        stack.postgres.kill()
+        down = rng.uniform(1.0, 3.0)
+        time.sleep(down)
+        stack.postgres.start()
+        _wait_readyz(stack.instances["intake-1"], 200, "intake /readyz 200 once PostgreSQL is back")
+    return (
+        f"kill -9 the PostgreSQL postmaster, down {down:.1f} s, restarted (recovered from its WAL); "
+        f"{sum(history.unavailable.values()) - before} writes answered 503 meanwhile, retried"
+    )
+
+
+def crash_at(failpoint: str, service: str) -> Fault:
+    """Restart every instance of `service` armed to crash at `failpoint` (whichever instance
+    leads the relay, or holds the partitions, reaches it), drive writes until one crashes there,
+    then start them all clean."""
+
+    def fault(stack: Stack, rng: random.Random, history: History) -> str:
+        armed = [i for i in stack.of(service) if i.running]
         nth = rng.randint(1, 3)
-        instance.start(failpoints=f"{failpoint}={nth}", wait=False)
-        crashed = _wait_exit(instance, timeout_s=30)
+        for instance in armed:
+            instance.signal(signal.SIGTERM)
+        for instance in armed:
+            instance.start(failpoints=f"{failpoint}={nth}", wait=False)
+        with _load(stack, history):
+            crashed = _first_exit(armed, timeout_s=120)
+        for instance in armed:
+            instance.signal(signal.SIGTERM)
+        for instance in armed:
+            instance.start()
         if crashed is None:
-            instance.signal(signal.SIGTERM)  # no work reached the failpoint in time
-        instance.start()
-        if crashed != CRASH_EXIT_CODE:
-            return f"{SKIPPED} {instance.name} armed at {failpoint}={nth} did not reach it (exit {crashed})"
-        return f"{instance.name} crashed at {failpoint} (time {nth}), restarted"
+            raise FaultFailed(f"{service} armed at {failpoint}={nth}: no instance reached it under load")
+        if crashed.process.returncode != CRASH_EXIT_CODE:
+            raise FaultFailed(f"{crashed.name} armed at {failpoint} exited {crashed.process.returncode}")
+        return f"{crashed.name} crashed at {failpoint} (time {nth}), restarted"
 
     fault.__name__ = f"crash {service} at {failpoint}"
     return fault
 
 
-def _wait_exit(instance: Instance, timeout_s: float) -> int | None:
+def _first_exit(instances: list[Instance], timeout_s: float) -> Instance | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if instance.process.poll() is not None:
-            return instance.process.returncode
+        for instance in instances:
+            if instance.process.poll() is not None:
+                return instance
         time.sleep(0.1)
     return None
 
@@ -105,7 +248,7 @@ def grow_group(stack: Stack, _rng: random.Random, _history: History) -> str:
 def shrink_group(stack: Stack, _rng: random.Random, _history: History) -> str:
     extra = stack.instances.get("status-extra")
     if extra is None or not extra.running:
-        return f"{SKIPPED} no extra status instance to stop"
+        raise FaultFailed("no extra status instance to stop")
     extra.signal(signal.SIGTERM)
     return f"status group shrunk to {sum(i.running for i in stack.of('status'))} instances"
 
@@ -160,6 +303,8 @@ def conflicting(stack: Stack, _rng: random.Random, history: History) -> str:
 
 # The names the report shows.
 kill_broker.__name__ = "kill -9 the broker"
+kill_leader_then_another.__name__ = "kill -9 a partition leader, then a second broker"
+kill_postgres.__name__ = "kill -9 PostgreSQL"
 grow_group.__name__ = "grow the status group"
 shrink_group.__name__ = "shrink the status group"
 rewind_offsets.__name__ = "rewind status offsets"
@@ -167,16 +312,18 @@ redeliver_old_versions.__name__ = "redeliver old versions"
 conflicting.__name__ = "100 conflicting writes"
 
 
-def schedule() -> list[Fault]:
-    """One round: every kind of fault once (a full run does several rounds)."""
+def schedule(brokers: int = 1) -> list[Fault]:
+    """One round: every kind of fault once (a full run does several rounds). On three brokers,
+    two of them are killed where one broker's run kills its only one."""
     return [
         kill_9("status"),
         crash_at("relay.after_publish", "intake"),
         conflicting,
         kill_9("intake"),
         grow_group,
-        kill_broker,
+        kill_broker if brokers == 1 else kill_leader_then_another,
         shrink_group,
+        kill_postgres,
         kill_9("disposition"),
         crash_at("consumer.before_commit", "status"),
         sigterm("status"),

@@ -1,6 +1,9 @@
 """One chaos run: start the stack, write under faults, heal, wait until everything has flowed
 through, then check the history. Bounded: the writers stop at their count or their deadline,
-every wait has a timeout, and the stack is killed at the end whatever happened."""
+every wait has a timeout, and the stack is killed at the end whatever happened.
+
+`problems(report)` is what a run must satisfy, asserted alike by the test (`make test`) and by
+`python -m tests.chaos` (`make chaos`)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+import structlog
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shared.contracts.topics import INTAKE_EVENTS, STATUS_EVENTS
@@ -39,13 +43,19 @@ QUICK = Plan(writers=4, captives_per_writer=40, follow_ups=4, rounds=1, time_lim
 FULL = Plan(writers=8, captives_per_writer=250, follow_ups=4, rounds=2, time_limit_s=1500)  # 10,000+ writes, 28 faults
 
 
+log = structlog.get_logger(__name__)
+
+
 @dataclass
 class Report:
     plan: Plan
     findings: Findings
+    brokers: int = 1
+    scheduled: int = 0  # faults in the schedule; every one must be injected
     injected: list[faults.Injected] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # faults that did not fire or did not hold
     server_errors: dict = field(default_factory=dict)
+    unavailable: int = 0  # 503s while PostgreSQL was down, retried
     conflicts: list[dict] = field(default_factory=list)
     under_load: int = 0  # faults injected while writers were writing
     seconds: float = 0.0
@@ -56,27 +66,54 @@ class Report:
 
     def rows(self) -> list[tuple[str, str]]:
         summary = self.findings.summary()
+        events = ", ".join(f"{service} {count:,}" for service, count in self.findings.events.items())
         return [
-            ("faults injected", str(len(self.injected))),
+            ("brokers", str(self.brokers)),
+            ("faults injected", f"{len(self.injected)} of {self.scheduled}"),
             ("  of them while writing", str(self.under_load)),
+            ("  failed or did not fire", str(len(self.failed))),
             ("writes acknowledged", f"{summary['acknowledged']:,}"),
+            ("  each one event by its marker", f"{self.findings.markers:,}"),
+            ("events stored (each on its topic)", events or "-"),
             ("lost", str(summary["lost"])),
             ("duplicated", str(summary["duplicated"])),
             ("out of order", str(summary["reordered"])),
             ("version gaps", str(summary["gaps"])),
-            ("5xx responses", str(self.five_xx)),
+            ("on a topic, in no store", str(summary["strays"])),
+            ("5xx responses (not 503)", str(self.five_xx)),
+            ("503 while PostgreSQL was down (retried)", str(self.unavailable)),
             ("records republished (absorbed)", str(summary["republished"])),
             ("conflicting writes (answers)", "; ".join(str(dict(sorted(c.items()))) for c in self.conflicts) or "-"),
             ("seconds", f"{self.seconds:.0f}"),
         ]
 
 
-def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_progress: bool = True) -> Report:
+def problems(report: Report) -> list[str]:
+    """Everything a chaos run must not show (empty: it passed)."""
+    found = [f"fault failed: {failure}" for failure in report.failed]
+    if len(report.injected) != report.scheduled:
+        found.append(f"{len(report.injected)} faults injected of {report.scheduled} scheduled")
+    if report.under_load != len(report.injected):
+        found.append(f"only {report.under_load} of {len(report.injected)} faults injected while writing")
+    acknowledged = report.findings.acknowledged
+    if acknowledged < report.plan.writes * 0.9:
+        found.append(f"{acknowledged} writes acknowledged, fewer than 90% of {report.plan.writes}")
+    if report.findings.markers != acknowledged:
+        found.append(f"{report.findings.markers} of {acknowledged} acknowledged writes found once by their marker")
+    found.extend(report.findings.problems())
+    found.extend(f"{count} x {status} on {kind}" for (status, kind), count in report.server_errors.items())
+    # 100 writers at one version, each round: exactly one wins, every other one is told it lost.
+    if report.conflicts != [{201: 1, 409: 99}] * report.plan.rounds:
+        found.append(f"conflicting writes answered {report.conflicts}")
+    return found
+
+
+def run(plan: Plan, workdir: Path, *, brokers: int = 1, seed: int = 2025, show_progress: bool = True) -> Report:
     started = time.monotonic()
     rng = random.Random(seed)
-    stack = Stack(workdir, postgres_url)
+    stack = Stack(workdir, brokers=brokers)
     history = History()
-    report = Report(plan, Findings())
+    report = Report(plan, Findings(), brokers=brokers)
     stop, faults_done = threading.Event(), threading.Event()
     try:
         stack.start()
@@ -95,7 +132,8 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
         ]
         for writer in writers:
             writer.start()
-        schedule = faults.schedule() * plan.rounds
+        schedule = faults.schedule(brokers) * plan.rounds
+        report.scheduled = len(schedule)
         with _progress(show_progress) as progress:
             writes = progress.add_task("acknowledged writes", total=plan.writes)
             injected = progress.add_task("faults", total=len(schedule))
@@ -104,9 +142,12 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
                     break
                 began = time.monotonic()
                 under_load = any(writer.is_alive() for writer in writers)
-                detail = fault(stack, rng, history)
-                if detail.startswith(faults.SKIPPED):
-                    report.skipped.append(detail)
+                try:
+                    detail = fault(stack, rng, history)
+                except AssertionError as failure:  # FaultFailed, or a bounded wait that ran out
+                    log.error("fault failed", fault=fault.__name__, error=str(failure))
+                    report.failed.append(f"{fault.__name__}: {failure}")
+                    stack.heal()
                 else:
                     report.injected.append(faults.Injected(fault.__name__, detail, time.monotonic() - began))
                     report.under_load += under_load
@@ -125,6 +166,7 @@ def run(plan: Plan, workdir: Path, postgres_url: str, *, seed: int = 2025, show_
         _wait_quiet(stack)
         report.findings = check(history, stack.database_urls, stack.bootstrap, stack.prefix)
         report.server_errors = dict(history.server_errors)
+        report.unavailable = sum(history.unavailable.values())
         report.conflicts = stack.conflict_statuses
     finally:
         stop.set()

@@ -1,6 +1,8 @@
-"""The system under test for the chaos suite: its own Kafka broker (so it can be killed), one
-PostgreSQL database per service, and each service instance as a real `captives serve` process
-that can be killed, stopped and started again on the same port. Everything on 127.0.0.1."""
+"""The system under test for the chaos suite: its own Kafka (one broker, or a cluster of three,
+so brokers can be killed), its own PostgreSQL server with production durability (so it can be
+killed too) holding one database per service, and each service instance as a real `captives
+serve` process that can be killed, stopped and started again on the same port. Everything on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from deploy.kafka.node import KafkaNode
-from deploy.postgres.cluster import create_database
+from deploy.kafka.node import Cluster
+from deploy.postgres.cluster import PostgresCluster, create_database
 from deploy.processes import free_port, tail
 from tests.broker import KAFKA_CREDENTIALS, grant_prefix, register_broker
 from tests.realm import realm
@@ -82,24 +84,28 @@ class Instance:
 
 
 class Stack:
-    """Kafka, the databases and the service instances of one chaos run."""
+    """Kafka (`brokers` of them), PostgreSQL and the service instances of one chaos run. On
+    three brokers the services' topics are replicated on all three and take a write once two
+    hold it (replication factor 3, min.insync.replicas 2), as in production."""
 
-    def __init__(self, workdir: Path, postgres_url: str, *, status_instances: int = 2):
+    def __init__(self, workdir: Path, *, brokers: int = 1, status_instances: int = 2):
         self.workdir = workdir
         self.prefix = f"chaos{uuid.uuid4().hex[:6]}."
-        self.broker = KafkaNode(workdir / "kafka", credentials_dir=KAFKA_CREDENTIALS)
+        self.kafka = Cluster(workdir / "kafka", size=brokers, credentials_dir=KAFKA_CREDENTIALS)
+        self.postgres = PostgresCluster(durable=True)  # in a directory of its own, which its user may enter
         self.databases = {service: f"chaos_{service}_{uuid.uuid4().hex[:6]}" for service in SERVICES}
-        self.database_urls = {service: create_database(postgres_url, name) for service, name in self.databases.items()}
+        self.database_urls: dict[str, str] = {}
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
+        replication = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"} if brokers >= 3 else {}
         env = {
             **os.environ,
             "AUTH_OIDC_ISSUER": realm().credentials.issuer,  # the run's Keycloak (tests/realm.py)
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.broker.port}",
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "KAFKA_TOPIC_PREFIX": self.prefix,
             "KAFKA_PARTITIONS": "6",
+            **replication,
             # Checkpoints are not what this suite is about; they would only add broker traffic.
             **{f"{s.upper()}_CHECKPOINT_INTERVAL_S": "0" for s in SERVICES},
-            **{f"{s.upper()}_DATABASE_URL": url for s, url in self.database_urls.items()},
             **{f"{s.upper()}_LOG_JSON": "true" for s in SERVICES},
         }
         self.env = env
@@ -121,13 +127,17 @@ class Stack:
 
     @property
     def bootstrap(self) -> str:
-        return self.broker.bootstrap_servers
+        return self.kafka.bootstrap_servers
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
     def start(self) -> Stack:
-        self.broker.start()
+        self.postgres.start()
+        for service, name in self.databases.items():
+            self.database_urls[service] = create_database(self.postgres.url(), name)
+            self.env[f"{service.upper()}_DATABASE_URL"] = self.database_urls[service]
+        self.kafka.start()
         register_broker(self.bootstrap)  # the principals, and this run's ACLs (kept across restarts)
         grant_prefix(self.bootstrap, self.prefix)
         for instance in self.instances.values():
@@ -137,12 +147,16 @@ class Stack:
     def stop(self) -> None:
         for instance in self.instances.values():
             instance.signal(signal.SIGKILL, timeout_s=10)
-        self.broker.kill()
+        self.kafka.kill()
+        if not self.postgres.started:
+            self.postgres.kill()  # whatever a failed start left behind
+        self.postgres.destroy()
 
     def heal(self) -> None:
         """Whatever a fault left down is started again."""
-        if not self.broker.running:
-            self.broker.start()
+        if not self.postgres.started:
+            self.postgres.start()
+        self.kafka.start()
         for instance in self.instances.values():
             if not instance.running and instance.starts and not instance.name.endswith("-extra"):
                 instance.start()

@@ -1,5 +1,7 @@
-"""The load of a chaos run and the history it leaves: every write carries a unique value (its
-`op`, also its Idempotency-Key), and every answer is recorded, acknowledged or not.
+"""The load of a chaos run and the history it leaves: every write carries a unique marker (its
+`op`), sent as its Idempotency-Key and as its X-Correlation-ID, so it lands in the event the
+write appends (`correlationid`) and in every event that one causes downstream; every answer is
+recorded, acknowledged or not.
 
 Each writer owns its captives and writes to each in turn (register, then ICRC visits and wishes
 based on the version the last answer gave), so the order of one captive's acknowledged writes
@@ -49,7 +51,9 @@ class Write:
 @dataclass
 class History:
     writes: list[Write] = field(default_factory=list)
-    server_errors: Counter = field(default_factory=Counter)  # (status, path template) -> count
+    server_errors: Counter = field(default_factory=Counter)  # (status, kind of write) -> count
+    # 503s: the database was down (the PostgreSQL fault); retried like a dropped connection.
+    unavailable: Counter = field(default_factory=Counter)  # kind of write -> count
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, write: Write) -> None:
@@ -58,7 +62,10 @@ class History:
 
     def server_error(self, status: int, kind: str) -> None:
         with self.lock:
-            self.server_errors[(status, kind)] += 1
+            if status == 503:
+                self.unavailable[kind] += 1
+            else:
+                self.server_errors[(status, kind)] += 1
 
     def acknowledged(self) -> list[Write]:
         with self.lock:
@@ -136,7 +143,7 @@ class Writer(threading.Thread):
     def send(self, write: Write, path: str, body: dict, headers: dict, *, give_up_after_s: float = 120) -> dict | None:
         """POST until answered (bounded): a dropped connection or a 5xx is retried with the
         same Idempotency-Key, so the write lands once however often it is sent."""
-        headers = {**headers, "Idempotency-Key": write.op}
+        headers = {**headers, **marked(write)}
         backoff, started = 0.1, time.monotonic()
         while time.monotonic() - started < give_up_after_s and not self.stop_requested.is_set():
             write.attempts += 1
@@ -160,24 +167,23 @@ class Writer(threading.Thread):
         return None
 
 
+def marked(write: Write) -> dict[str, str]:
+    """The headers that carry a write's marker: its retries are answered once, and its events
+    (and theirs downstream) carry it as their correlation id."""
+    return {"Idempotency-Key": write.op, "X-Correlation-ID": write.op}
+
+
 def conflicting_writes(url: str, history: History, *, writers: int = 100) -> Counter:
     """`writers` clients write to one captive at once, all based on the same version: exactly one
     may win, the others must get 409. Returns the count of each answer's status."""
+    first = Write(op=f"op-{uuid.uuid4().hex}", kind="register", attempts=1)
     with signed_in(httpx.Client(base_url=url, timeout=30)) as client:
-        answer = client.post("/v1/captives", json=registration(), headers={"Idempotency-Key": uuid.uuid4().hex})
+        answer = client.post("/v1/captives", json=registration(), headers=marked(first))
         answer.raise_for_status()
         registered = answer.json()
-    history.add(
-        Write(
-            op=f"op-{uuid.uuid4().hex}",
-            kind="register",
-            captive_id=registered["captive_id"],
-            status=201,
-            event_id=registered["event_id"],
-            version=1,
-            attempts=1,
-        )
-    )
+    first.captive_id, first.status = registered["captive_id"], answer.status_code
+    first.event_id, first.version = registered["event_id"], registered["stream_version"]
+    history.add(first)
     captive_id, statuses = registered["captive_id"], Counter()
     start = threading.Barrier(writers)
 
@@ -190,7 +196,7 @@ def conflicting_writes(url: str, history: History, *, writers: int = 100) -> Cou
             answer = client.post(
                 f"/v1/captives/{captive_id}/icrc-visits",
                 json=body,
-                headers={"If-Match": '"1"', "Idempotency-Key": write.op},
+                headers={"If-Match": '"1"', **marked(write)},
             )
         write.status = answer.status_code
         if answer.status_code >= 500:
