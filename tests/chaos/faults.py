@@ -211,14 +211,15 @@ def crash_at(failpoint: str, service: str) -> Fault:
             instance.start(failpoints=f"{failpoint}={nth}", wait=False)
         with _load(stack, history):
             crashed = _first_exit(armed, timeout_s=120)
+        code = crashed.process.returncode if crashed else None
         for instance in armed:
             instance.signal(signal.SIGTERM)
         for instance in armed:
             instance.start()
         if crashed is None:
             raise FaultFailed(f"{service} armed at {failpoint}={nth}: no instance reached it under load")
-        if crashed.process.returncode != CRASH_EXIT_CODE:
-            raise FaultFailed(f"{crashed.name} armed at {failpoint} exited {crashed.process.returncode}")
+        if code != CRASH_EXIT_CODE:
+            raise FaultFailed(f"{crashed.name} armed at {failpoint} exited {code}")
         return f"{crashed.name} crashed at {failpoint} (time {nth}), restarted"
 
     fault.__name__ = f"crash {service} at {failpoint}"

@@ -81,7 +81,7 @@ class Report:
             ("version gaps", str(summary["gaps"])),
             ("on a topic, in no store", str(summary["strays"])),
             ("5xx responses (not 503)", str(self.five_xx)),
-            ("503 while PostgreSQL was down (retried)", str(self.unavailable)),
+            ("503, database down (retried)", str(self.unavailable)),
             ("records republished (absorbed)", str(summary["republished"])),
             ("conflicting writes (answers)", "; ".join(str(dict(sorted(c.items()))) for c in self.conflicts) or "-"),
             ("seconds", f"{self.seconds:.0f}"),
