@@ -48,7 +48,8 @@ test-unit: $(VENV)/.installed
 
 ## Faults and bad input: the long versions of the fuzz tests (schemathesis on every service's
 ## OpenAPI, hypothesis on every event version, raw HTTP edge cases), then 10,000 writes under two
-## rounds of every fault and the history checker's table.
+## rounds of every fault and the history checker's table, on one Kafka broker and then on a
+## cluster of three; fails on what `make test`'s short runs fail on.
 chaos: deps postgres keycloak
 	CHAOS_FULL=1 $(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_bad_input.py tests/unit/test_event_contracts.py
 	$(BIN)/python -m tests.chaos

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import sqlalchemy as sa
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -236,6 +237,63 @@ def _first_exit(instances: list[Instance], timeout_s: float) -> Instance | None:
     return None
 
 
+def zombie_relay(stack: Stack, _rng: random.Random, history: History) -> str:
+    """The status instance that leads the relay is paused (SIGSTOP) while events flow, and the
+    database session holding its leader lock is ended, as a network partition or a failover
+    would end it; a standby takes the lead. Then the old leader resumes (SIGCONT), for a moment
+    a zombie that still believes it leads, beside its successor, until it finds its lock gone.
+
+    Today's relay checks its lock between batches, so the zombie may publish the batch it was
+    in: the checker must find it absorbed (republished, nothing duplicated or out of order).
+    With a transactional relay (issue 18 item 4) a test can also ask that it publish nothing."""
+    with _load(stack, history):
+        leader = wait_until(lambda: _relay_leader(stack.of("status")), timeout_s=60, what="the status relay leader")
+        leader.process.send_signal(signal.SIGSTOP)
+        try:
+            ended = _end_advisory_lock_sessions(stack.database_urls["status"])
+            others = [i for i in stack.of("status") if i is not leader and i.running]
+            successor = wait_until(lambda: _relay_leader(others), timeout_s=60, what="a new status relay leader")
+        finally:
+            leader.process.send_signal(signal.SIGCONT)
+        wait_until(lambda: _relay_leader([leader]) is None, timeout_s=60, what=f"{leader.name} to step down")
+    if not ended:
+        raise FaultFailed(f"no database session held {leader.name}'s leader lock")
+    return (
+        f"{leader.name} paused while leading the status relay, its lock session ended; {successor.name} took "
+        f"the lead; {leader.name} resumed beside it, then stepped down"
+    )
+
+
+def _relay_leader(instances: list[Instance]) -> Instance | None:
+    """The one of `instances` whose /metrics says it leads its service's relay."""
+    for instance in instances:
+        try:
+            metrics = httpx.get(f"{instance.url}/metrics", timeout=3).text
+        except httpx.HTTPError:
+            continue
+        if any(line.startswith("captives_relay_leader{") and line.endswith(" 1.0") for line in metrics.splitlines()):
+            return instance
+    return None
+
+
+def _end_advisory_lock_sessions(database_url: str) -> int:
+    """End every session of the database that holds an advisory lock (the relay's leader lock;
+    no migration is running now). How many it ended."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return len(
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+
 def grow_group(stack: Stack, _rng: random.Random, _history: History) -> str:
     extra = stack.instances.get("status-extra") or stack.add("status", 0)
     if extra.name != "status-extra":  # stack.add names it status-0: keep one well-known name
@@ -306,6 +364,7 @@ def conflicting(stack: Stack, _rng: random.Random, history: History) -> str:
 kill_broker.__name__ = "kill -9 the broker"
 kill_leader_then_another.__name__ = "kill -9 a partition leader, then a second broker"
 kill_postgres.__name__ = "kill -9 PostgreSQL"
+zombie_relay.__name__ = "zombie relay leader"
 grow_group.__name__ = "grow the status group"
 shrink_group.__name__ = "shrink the status group"
 rewind_offsets.__name__ = "rewind status offsets"
@@ -328,6 +387,7 @@ def schedule(brokers: int = 1) -> list[Fault]:
         kill_9("disposition"),
         crash_at("consumer.before_commit", "status"),
         sigterm("status"),
+        zombie_relay,
         redeliver_old_versions,
         rewind_offsets,
         crash_at("relay.after_publish", "status"),
