@@ -372,16 +372,28 @@ redeliver_old_versions.__name__ = "redeliver old versions"
 conflicting.__name__ = "100 conflicting writes"
 
 
-def schedule(brokers: int = 1) -> list[Fault]:
+def schedule(brokers: int = 1, *, every: bool = True) -> list[Fault]:
     """One round: every kind of fault once (a full run does several rounds). On three brokers,
-    two of them are killed where one broker's run kills its only one."""
+    two of them are killed where one broker's run kills its only one. `every=False`: only the
+    faults of what a cluster changes (brokers, the relays publishing to them, PostgreSQL under
+    them, conflicting writes), for a short run."""
+    brokers_fault = kill_broker if brokers == 1 else kill_leader_then_another
+    if not every:
+        return [
+            crash_at("relay.after_publish", "intake"),
+            conflicting,
+            brokers_fault,
+            kill_postgres,
+            zombie_relay,
+            crash_at("relay.after_publish", "status"),
+        ]
     return [
         kill_9("status"),
         crash_at("relay.after_publish", "intake"),
         conflicting,
         kill_9("intake"),
         grow_group,
-        kill_broker if brokers == 1 else kill_leader_then_another,
+        brokers_fault,
         shrink_group,
         kill_postgres,
         kill_9("disposition"),
