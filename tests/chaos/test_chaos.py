@@ -11,7 +11,9 @@ import pytest
 
 from tests.chaos.run import QUICK, QUICK_CLUSTER, problems, run
 
-pytestmark = pytest.mark.integration
+# A bound on each run (it starts its own Kafka, PostgreSQL and service instances, and every fault
+# waits for its effect), not a timing assertion.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 
 @pytest.mark.parametrize("plan", [QUICK, QUICK_CLUSTER], ids=["one broker", "three brokers"])
