@@ -61,6 +61,7 @@ class Report:
     failed: list[str] = field(default_factory=list)  # faults that did not fire or did not hold
     server_errors: dict = field(default_factory=dict)
     unavailable: int = 0  # 503s while PostgreSQL was down, retried
+    durability: dict[str, str] = field(default_factory=dict)  # PostgreSQL's, as it reports them
     conflicts: list[dict] = field(default_factory=list)
     under_load: int = 0  # faults injected while writers were writing
     seconds: float = 0.0
@@ -89,6 +90,7 @@ class Report:
             ("503, database down (retried)", str(self.unavailable)),
             ("records republished (absorbed)", str(summary["republished"])),
             ("conflicting writes (answers)", "; ".join(str(dict(sorted(c.items()))) for c in self.conflicts) or "-"),
+            ("PostgreSQL " + ", ".join(self.durability), ", ".join(self.durability.values()) or "-"),
             ("seconds", f"{self.seconds:.0f}"),
         ]
 
@@ -96,6 +98,8 @@ class Report:
 def problems(report: Report) -> list[str]:
     """Everything a chaos run must not show (empty: it passed)."""
     found = [f"fault failed: {failure}" for failure in report.failed]
+    if set(report.durability.values()) != {"on"}:
+        found.append(f"PostgreSQL without production durability: {report.durability}")
     if len(report.injected) != report.scheduled:
         found.append(f"{len(report.injected)} faults injected of {report.scheduled} scheduled")
     if report.under_load != len(report.injected):
@@ -122,6 +126,7 @@ def run(plan: Plan, workdir: Path, *, seed: int = 2025, show_progress: bool = Tr
     stop, faults_done = threading.Event(), threading.Event()
     try:
         stack.start()
+        report.durability = stack.durability
         deadline = time.monotonic() + plan.time_limit_s
         writers = [
             Writer(

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from deploy.kafka.node import Cluster
-from deploy.postgres.cluster import PostgresCluster, create_database
+from deploy.postgres.cluster import DURABILITY, PostgresCluster, create_database
 from deploy.processes import free_port, tail
 from tests.broker import KAFKA_CREDENTIALS, grant_prefix, register_broker
 from tests.realm import realm
@@ -95,6 +96,7 @@ class Stack:
         self.postgres = PostgresCluster(durable=True)  # in a directory of its own, which its user may enter
         self.databases = {service: f"chaos_{service}_{uuid.uuid4().hex[:6]}" for service in SERVICES}
         self.database_urls: dict[str, str] = {}
+        self.durability: dict[str, str] = {}  # what the server says it runs with
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         replication = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"} if brokers >= 3 else {}
         env = {
@@ -134,6 +136,7 @@ class Stack:
 
     def start(self) -> Stack:
         self.postgres.start()
+        self.durability = durability(self.postgres.url())
         for service, name in self.databases.items():
             self.database_urls[service] = create_database(self.postgres.url(), name)
             self.env[f"{service.upper()}_DATABASE_URL"] = self.database_urls[service]
@@ -170,6 +173,16 @@ class Stack:
                     timeout_s=max(1.0, deadline - time.monotonic()),
                     what=f"{instance.name} /readyz",
                 )
+
+
+def durability(server_url: str) -> dict[str, str]:
+    """The durability settings PostgreSQL runs with, as it reports them (SHOW)."""
+    engine = sa.create_engine(server_url)
+    try:
+        with engine.connect() as connection:
+            return {name: connection.exec_driver_sql(f"SHOW {name}").scalar() for name in DURABILITY}
+    finally:
+        engine.dispose()
 
 
 def _ready(instance: Instance) -> bool:
