@@ -13,7 +13,7 @@ from kafka.errors import KafkaError
 from deploy.kafka.node import Cluster
 from shared import kafka as kafka_clients
 from shared.kafka_access import ADMIN, KafkaAccess
-from tests.broker import KAFKA_CREDENTIALS, register_broker
+from tests.broker import KAFKA_CREDENTIALS, grant_prefix, register_broker
 from tests.support import kafka_access, producer, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
@@ -24,8 +24,10 @@ def test_three_brokers_acknowledge_with_one_lost_refuse_with_two_lost_and_keep_e
         bootstrap = cluster.bootstrap_servers
         assert len(bootstrap.split(",")) == 3 and len({node.port for node in cluster.nodes}) == 3
         register_broker(bootstrap)
+        prefix = f"cluster{uuid.uuid4().hex[:6]}."
+        grant_prefix(bootstrap, prefix)  # intake may write its topic under this prefix, as deployed
         admin_access = kafka_access(bootstrap, ADMIN)
-        topic = f"cluster{uuid.uuid4().hex[:6]}.intake.events.v1"
+        topic = f"{prefix}intake.events.v1"
         kafka_clients.ensure_topics(
             admin_access, [topic], 3, client_id="test", replication_factor=3, min_insync_replicas=2
         )
