@@ -43,7 +43,10 @@ def test_three_brokers_acknowledge_with_one_lost_refuse_with_two_lost_and_keep_e
 
         leader = next(p["leader_id"] for p in partitions if p["partition_index"] == 0)
         cluster.node(leader).kill()
-        acknowledged += send(bootstrap, topic, "one lost", 10)  # its partitions led by another broker
+        # Its partitions get another leader once the controller notices it gone (the broker's
+        # session, 9 s by default): writes wait for that, then are acknowledged by the two left.
+        wait_until(lambda: led_without(admin_access, topic, leader), timeout_s=60, what=f"leaders other than {leader}")
+        acknowledged += send(bootstrap, topic, "one lost", 10)
         assert kafka_clients.accepts_writes(admin_access, "test", in_sync=2)
 
         second = next(node for node in cluster.nodes if node.running)
@@ -79,6 +82,19 @@ def send(bootstrap: str, topic: str, label: str, count: int) -> list[bytes]:
         return values
     finally:
         sender.close(timeout=1)
+
+
+def led_without(access: KafkaAccess, topic: str, gone: int) -> bool:
+    """Whether every partition of `topic` has a leader, and none is broker `gone`."""
+    admin = kafka_clients.admin(access, "test")
+    try:
+        (described,) = admin.describe_topics([topic])
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+    leaders = [p["leader_id"] for p in described["partitions"]]
+    return bool(leaders) and all(leader not in (gone, -1) for leader in leaders)
 
 
 def fully_replicated(access: KafkaAccess, topic: str) -> list[dict] | None:
