@@ -11,6 +11,7 @@ captives dlq ...          a consumer's dead letters and what they hold back: lis
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -80,6 +81,9 @@ def serve(service: Service) -> None:
 
     settings = service_settings(service)
     configure_logging(service.value, level=settings.log_level, json=settings.log_json)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: how an operator (or the chaos
+    # suite) sees where a relay or a consumer is stuck without stopping the process.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # A missing or refused secret will not fix itself: say so and stop, rather than retry forever.
     # An unreachable broker is different: the service starts, and its relay retries.
     try:

@@ -78,6 +78,11 @@ class PipelineCollector(Collector):
             "Times this instance's relay found a newer leader's producer had fenced it, and stepped down",
             value=runtime.relay.fenced_total,
         )
+        yield CounterMetricFamily(
+            "captives_relay_stalls",
+            "Times the relay's watchdog found a round stuck in a Kafka call and started a new relay thread",
+            value=runtime.relay.stalls_total,
+        )
 
         consumer = runtime.consumer
         if consumer is None:

@@ -31,13 +31,24 @@ publishes; the others wait as standbys.
 
 Each record carries the W3C trace context of the request or event that appended it, so a trace
 follows an event from one service to the next.
+
+Stalls: every wait of the relay's own is bounded, but a call into kafka-python may still never
+return (a chaos run on three brokers once left intake's relay inside one for seven minutes after
+two brokers came back, while the API went on filling the outbox). A watchdog thread notices a
+relay loop that has not come round for `stall_after_s`, logs where the stuck thread is (its
+stack), counts it in /metrics, and starts a new relay thread with a new producer, whose
+`init_transactions` fences whatever the stuck one might still send. The stuck thread, if it ever
+returns, finds itself replaced and leaves without touching the producer or the leader lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
+import traceback
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -102,6 +113,7 @@ class OutboxRelay:
         standby_wait_s: float = 2.0,
         max_backoff_s: float = 5.0,
         flush_timeout_s: float = 40.0,
+        stall_after_s: float = 150.0,
         clock: Callable[[], datetime] = utc_now,
     ):
         self.sessions = sessions
@@ -116,15 +128,22 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
         self.flush_timeout_s = flush_timeout_s
         self.clock = clock  # when a row was parked (a record, not a decision)
+        # Longer than one round of the loop can take when every bounded wait runs out
+        # (init_transactions, metadata, flush, commit): past it the round is stuck, not slow.
+        self.stall_after_s = stall_after_s
         self._producer: KafkaProducer | None = None
         self._prepared = False
         self._suspects: set[int] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._replaced: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # stuck, superseded
+        self._round_began = time.monotonic()
         self.published_total = 0
         self.parked_total = 0
         self.fenced_total = 0
+        self.stalls_total = 0
 
     def wake(self) -> None:
         """Called after a commit that appended events, so they go out without waiting a poll."""
@@ -176,8 +195,15 @@ class OutboxRelay:
             except BaseException:
                 _close_quietly(producer)
                 raise
+            if self._superseded():  # came back from a stall: the new relay thread owns the producer
+                _close_quietly(producer)
+                raise _Superseded()
             self._producer = producer
         return self._producer
+
+    def _superseded(self) -> bool:
+        """Whether this is a relay thread the watchdog replaced while it was stuck."""
+        return threading.current_thread() in self._replaced
 
     def publish_batch(self) -> int:
         """Publish up to one batch in one transaction; return how many rows were acknowledged and
@@ -199,6 +225,9 @@ class OutboxRelay:
         except BaseException as error:
             # The transaction is left open: the next producer's init_transactions aborts it, so
             # none of its records is ever read (consumers read committed).
+            if self._superseded():
+                _close_quietly(producer)  # its own, not the one its successor made
+                raise _Superseded() from error
             self._close_producer()
             if is_fenced(error):
                 raise Fenced(str(error)) from error
@@ -307,7 +336,8 @@ class OutboxRelay:
 
     def run(self) -> None:
         backoff = 0.2
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._superseded():
+            self._round_began = time.monotonic()
             try:
                 if self.leader is not None and not self.leader.try_hold():
                     self._close_producer()  # a standby holds no producer of the transactional id
@@ -318,9 +348,13 @@ class OutboxRelay:
                 if published < self.batch_size:
                     self._wake.wait(self.idle_wait_s)
                     self._wake.clear()
+            except _Superseded:
+                return  # the watchdog replaced this thread: its successor publishes
             except _Abandoned:
                 backoff = 0.2  # a row was parked or a suspect found: go on at once with the rest
             except Fenced as error:
+                if self._superseded():
+                    return
                 self.fenced_total += 1
                 log.error("relay fenced: a newer leader publishes this outbox; stepping down", error=str(error))
                 self._close_producer()
@@ -336,6 +370,8 @@ class OutboxRelay:
                 log.exception("relay failed; will retry", retry_in_s=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
+        if self._superseded():
+            return  # the producer and the leader lock are its successor's now
         self._close_producer()
         if self.leader is not None:
             self.leader.release()
@@ -350,14 +386,42 @@ class OutboxRelay:
             self._producer = None
 
     def start(self) -> None:
+        self._start_thread()
+        self._watchdog = threading.Thread(target=self._watch, name="outbox-relay-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _start_thread(self) -> None:
+        self._round_began = time.monotonic()
         self._thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
         self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(5.0, self.stall_after_s / 4)):
+            stuck = self._thread
+            stalled_s = time.monotonic() - self._round_began
+            if stuck is None or not stuck.is_alive() or stalled_s < self.stall_after_s:
+                continue
+            frame = sys._current_frames().get(stuck.ident)
+            log.error(
+                "relay stalled: one round has not come back; starting a new relay thread (the stuck one "
+                "is left where it is, and fenced by the new producer)",
+                stalled_s=round(stalled_s, 1),
+                stack="".join(traceback.format_stack(frame)) if frame is not None else "(gone)",
+            )
+            self.stalls_total += 1
+            self._replaced.add(stuck)
+            self._producer = None  # the stuck thread's: it closes it itself, if it ever comes back
+            self._start_thread()
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+class _Superseded(Exception):
+    """The watchdog replaced this relay thread while it was stuck in a call: it must stop."""
 
 
 class _Abandoned(Exception):

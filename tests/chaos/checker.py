@@ -18,6 +18,9 @@ whatever its body (every registration's body is the same).
   events on a topic out of version order.
 - gaps: a stream whose versions skip a number, in any service's store.
 - strays: an event on a topic that its service's store does not hold.
+- stuck: anything still held once the run is over (a dead letter, a parked or waiting record, a
+  parked outbox row), counted with the lost; and the poison fault's records (a poison record, a
+  forged event), which must be on intake's topic, discarded by every consumer, applied by none.
 
 Records the relay sent twice (it crashed between the broker's ack and its bookkeeping) are
 counted as `republished`: at-least-once publication is the design, and the consumers' inboxes
@@ -52,6 +55,7 @@ class Findings:
     republished: int = 0
     events: dict[str, int] = field(default_factory=dict)  # service -> events in its store, all on its topic
     markers: int = 0  # writes whose marker was counted in intake's store and topic
+    injected: int = 0  # the poison fault's records on intake's topic (each discarded by every consumer)
 
     @property
     def clean(self) -> bool:
@@ -81,11 +85,16 @@ class Published:
     copies: Counter = field(default_factory=Counter)
     out_of_order: set[str] = field(default_factory=set)
 
+    injected: int = 0  # records of the poison fault, which no store holds and no consumer applies
+
     @classmethod
-    def read(cls, bootstrap: str, topic: str) -> Published:
+    def read(cls, bootstrap: str, topic: str, injected: dict[bytes, str | None]) -> Published:
         published = cls()
         last_version: dict[bytes, int] = {}
         for record in read_topic(bootstrap, topic, timeout_s=120):  # partition by partition, in offset order
+            if record.value in injected:
+                published.injected += 1
+                continue
             envelope = decode(record.value).envelope
             published.copies[envelope.id] += 1
             if published.copies[envelope.id] > 1:
@@ -115,7 +124,9 @@ def check(history: History, database_urls: dict[str, str], bootstrap: str, topic
         writes.sort(key=lambda write: write.version)
 
     stores = {service: _events(database_urls[service]) for service in TOPICS}
-    topics = {service: Published.read(bootstrap, topic_prefix + topic) for service, topic in TOPICS.items()}
+    topics = {
+        service: Published.read(bootstrap, topic_prefix + topic, history.injected) for service, topic in TOPICS.items()
+    }
     for service in TOPICS:
         _check_store_against_topic(findings, service, stores[service], topics[service])
         _check_versions(findings, service, stores[service])
@@ -125,6 +136,9 @@ def check(history: History, database_urls: dict[str, str], bootstrap: str, topic
     for service in ("status", "disposition"):
         _check_latest_wish(findings, by_captive, database_urls[service], service)
     _check_consumers(findings, acknowledged, topics, database_urls)
+    findings.injected = topics["intake"].injected
+    _check_injected(findings, history.injected, topics["intake"], database_urls, topic_prefix + INTAKE_EVENTS)
+    _check_nothing_held(findings, database_urls)
     return findings
 
 
@@ -261,3 +275,53 @@ def _check_consumers(findings: Findings, acknowledged: list[Write], topics: dict
         for write in acknowledged:
             if write.kind in ("register", "wish") and write.event_id not in inbox:
                 findings.lost.append(f"{consumer} inbox: {write.kind} {write.op}")
+
+
+def _check_injected(
+    findings: Findings, injected: dict[bytes, str | None], published: Published, urls, topic: str
+) -> None:
+    """Every record the poison fault injected is on intake's topic, and every consumer set it
+    aside and an operator discarded it: never applied."""
+    if published.injected < len(injected):
+        findings.lost.append(f"intake topic: {published.injected} of the {len(injected)} injected records")
+    for consumer in CONSUMERS:
+        engine = sa.create_engine(urls[consumer])
+        try:
+            with engine.connect() as connection:
+                discarded = connection.execute(
+                    sa.text("SELECT count(*) FROM dead_letter_decisions WHERE action = 'discard' AND topic = :t"),
+                    {"t": topic},
+                ).scalar()
+                ids = [event_id for event_id in injected.values() if event_id]
+                applied = connection.execute(
+                    sa.text("SELECT count(*) FROM inbox WHERE event_id = ANY(:ids)"), {"ids": ids}
+                ).scalar()
+        finally:
+            engine.dispose()
+        if discarded < len(injected):
+            findings.lost.append(f"{consumer}: {discarded} of the {len(injected)} injected records discarded")
+        if applied:
+            findings.duplicated.append(f"{consumer} applied {applied} injected (forged) records")
+
+
+def _check_nothing_held(findings: Findings, urls) -> None:
+    """Once the run is over nothing is stuck: no consumer holds a record (dead letter, parked or
+    waiting), no outbox row is parked."""
+    for service, url in urls.items():
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                parked_rows = connection.execute(
+                    sa.text("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL")
+                ).scalar()
+                held = (
+                    connection.execute(sa.text("SELECT state, count(*) FROM parked_records GROUP BY state")).all()
+                    if service in CONSUMERS
+                    else []
+                )
+        finally:
+            engine.dispose()
+        if parked_rows:
+            findings.lost.append(f"{service}: {parked_rows} outbox rows parked")
+        for state, count in held:
+            findings.lost.append(f"{service}: {count} records still held ({state})")

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import orjson
 import sqlalchemy as sa
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -26,7 +30,7 @@ from shared.contracts.topics import INTAKE_EVENTS
 from shared.failpoints import CRASH_EXIT_CODE
 from shared.kafka_access import ADMIN
 from tests.chaos.stack import Instance, Stack
-from tests.chaos.workload import History, Writer, conflicting_writes
+from tests.chaos.workload import History, Write, Writer, conflicting_writes
 from tests.support import kafka_access, producer, read_topic, wait_until
 
 
@@ -294,6 +298,193 @@ def _end_advisory_lock_sessions(database_url: str) -> int:
         engine.dispose()
 
 
+def poison_and_dead_letter(stack: Stack, _rng: random.Random, history: History) -> str:
+    """Mid-run, two records no consumer may apply reach intake's topic, each about a captive of
+    its own that is still being written to: a poison record (bytes that are no event at all,
+    keyed by the captive) and a forged event (a valid envelope whose prevhash is not the hash of
+    its stream's last event). Every consumer must dead-letter both and park each captive's later
+    records behind its dead letter, in order, while other captives' records go on; an operator
+    then discards both heads (`captives dlq discard`, as a subprocess against the service's
+    database), and the parked records must be applied, in order. The history knows both
+    records, so the checker finds each discarded in every consumer and applied by none."""
+    writer = Writer(
+        stack.instances["intake-1"].url,
+        history,
+        captives=0,
+        follow_ups=0,
+        deadline=time.monotonic() + 600,
+        stop=threading.Event(),
+        faults_done=threading.Event(),
+    )
+    consumers = ("status", "disposition")
+    with _load(stack, history), writer.client:  # (a writer not run as a thread: its client closed here)
+        poisoned, forged = writer.register(), writer.register()
+        if poisoned is None or forged is None:
+            raise FaultFailed("the two captives to poison could not be registered")
+        (poisoned_id, _), (forged_id, forged_version) = poisoned, forged
+        registrations = [write.event_id for write in _writes_to(history, poisoned_id, forged_id)]
+        for service in consumers:
+            wait_until(
+                lambda s=service: _applied(stack, s, registrations),
+                timeout_s=180,
+                what=f"{service} to apply both registrations",
+            )
+        poison = f"poison {uuid.uuid4().hex}: not an event".encode()
+        forgery = _forged(stack, forged_id, forged_version)
+        history.inject(poison, None)
+        history.inject(forgery, orjson.loads(forgery)["id"])
+        _publish(stack, [(poisoned_id, poison), (forged_id, forgery)])
+        # Each captive's next writes (acknowledged by intake) must wait behind its dead letter.
+        for captive_id, version in (poisoned, forged):
+            for number in range(2):
+                kind = "visit" if number % 2 == 0 else "wish"
+                version = writer.follow_up(kind, captive_id, version, number) or version
+        later = [write for write in _writes_to(history, poisoned_id, forged_id) if write.kind != "register"]
+        if len(later) != 4 or not all(write.acknowledged for write in later):
+            raise FaultFailed("writes after the poison were not acknowledged")
+        applied_before = {service: _inbox_size(stack, service) for service in consumers}
+        for service in consumers:
+            wait_until(
+                lambda s=service: (
+                    _held(stack, s, (poisoned_id, forged_id))
+                    == {
+                        poisoned_id: ["dead_letter", "parked", "parked"],
+                        forged_id: ["dead_letter", "parked", "parked"],
+                    }
+                ),
+                timeout_s=180,
+                what=f"{service} to hold both captives' later records behind their dead letters",
+            )
+            if _applied(stack, service, [write.event_id for write in later], any_of=True):
+                raise FaultFailed(f"{service} applied a record held behind a dead letter")
+        # Meanwhile other captives' records go on.
+        for service in consumers:
+            wait_until(
+                lambda s=service: _inbox_size(stack, s) > applied_before[s] + 10,
+                timeout_s=120,
+                what=f"{service} applying other captives' records past the dead letters",
+            )
+        for service in consumers:
+            for captive_id, why in ((poisoned_id, "not an event"), (forged_id, "a forgery: breaks its chain")):
+                _discard(stack, service, captive_id, why)
+            wait_until(
+                lambda s=service: _applied(stack, s, [write.event_id for write in later]),
+                timeout_s=120,
+                what=f"{service} to apply the released records",
+            )
+    return (
+        f"poison record for {poisoned_id}, forged event for {forged_id} (prevhash not its chain's); both "
+        f"dead-lettered by {' and '.join(consumers)}, {len(later)} later records parked behind them while "
+        f"others flowed; discarded by the operator, the parked ones then applied"
+    )
+
+
+def _writes_to(history: History, *captive_ids: str) -> list[Write]:
+    with history.lock:
+        return [write for write in history.writes if write.captive_id in captive_ids]
+
+
+def _forged(stack: Stack, captive_id: str, version: int) -> bytes:
+    """The captive's event at `version` as intake stored it, under a new id, one version on, and
+    naming a previous hash that is not its stream's: what a forger without the chain would send."""
+    engine = sa.create_engine(stack.database_urls["intake"])
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.text("SELECT envelope FROM events WHERE stream_id = :s AND stream_version = :v"),
+                {"s": captive_id, "v": version},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    envelope = orjson.loads(stored)
+    envelope.update(id=uuid.uuid4().hex, streamversion=version + 1, prevhash="f" * 64, correlationid="forged")
+    return orjson.dumps(envelope)
+
+
+def _publish(stack: Stack, records: list[tuple[str, bytes]]) -> None:
+    # As intake's relay publishes: the principal that may write intake's topic.
+    sender = producer(stack.bootstrap, "intake")
+    try:
+        for key, value in records:
+            sender.send(stack.topic(INTAKE_EVENTS), key=key.encode(), value=value)
+        sender.flush(30)
+    finally:
+        sender.close()
+
+
+def _query(stack: Stack, service: str, sql: str, **params) -> list:
+    engine = sa.create_engine(stack.database_urls[service])
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(sql), params).all()
+    except sa.exc.OperationalError:
+        return []  # the database is restarting (another fault): asked again
+    finally:
+        engine.dispose()
+
+
+def _applied(stack: Stack, service: str, event_ids: list[str], *, any_of: bool = False) -> bool:
+    """Whether `service` has taken these events (`any_of`: any of them): applied (its inbox) or,
+    of a type it does not use, passed over in its place in the stream's chain."""
+    rows = _query(
+        stack,
+        service,
+        "SELECT event_id FROM inbox WHERE event_id = ANY(:ids) "
+        "UNION SELECT event_id FROM chain_links WHERE event_id = ANY(:ids)",
+        ids=event_ids,
+    )
+    found = {row.event_id for row in rows}
+    return bool(found) if any_of else found == set(event_ids)
+
+
+def _inbox_size(stack: Stack, service: str) -> int:
+    rows = _query(stack, service, "SELECT count(*) AS n FROM inbox")
+    return rows[0].n if rows else 0
+
+
+def _held(stack: Stack, service: str, captives: tuple[str, ...]) -> dict[str, list[str]]:
+    held: dict[str, list[str]] = {}
+    for row in _query(
+        stack,
+        service,
+        "SELECT captive, state FROM parked_records WHERE captive = ANY(:c) ORDER BY position",
+        c=list(captives),
+    ):
+        held.setdefault(row.captive, []).append(row.state)
+    return held
+
+
+def _discard(stack: Stack, service: str, captive_id: str, why: str) -> None:
+    """What an operator runs: `captives dlq discard`, which waits for the consumer to carry it out."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dlq",
+            "discard",
+            service,
+            captive_id,
+            "--reason",
+            why,
+            "--by",
+            "chaos operator",
+            "--database-url",
+            stack.database_urls[service],
+            "--timeout",
+            "120",
+        ],
+        env={**stack.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if done.returncode != 0 or "nothing held any more" not in done.stdout:
+        raise FaultFailed(
+            f"captives dlq discard {service} {captive_id} exited {done.returncode}: {done.stdout}{done.stderr}"
+        )
+
+
 def grow_group(stack: Stack, _rng: random.Random, _history: History) -> str:
     extra = stack.instances.get("status-extra") or stack.add("status", 0)
     if extra.name != "status-extra":  # stack.add names it status-0: keep one well-known name
@@ -338,10 +529,11 @@ def _rewound(admin, group: str, partitions: list[TopicPartition]) -> bool:
         return False
 
 
-def redeliver_old_versions(stack: Stack, rng: random.Random, _history: History) -> str:
+def redeliver_old_versions(stack: Stack, rng: random.Random, history: History) -> str:
     """Publish again, after newer ones, records of streams' first versions (an old copy arriving
     late, as after a producer retry or a mirror's replay)."""
     records = read_topic(stack.bootstrap, stack.topic(INTAKE_EVENTS), timeout_s=60)
+    records = [record for record in records if record.value not in history.injected]  # (the poison fault's)
     old = rng.sample(records, min(50, len(records)))
     # As intake's relay would re-send them: the principal that may write intake's topic.
     resender = producer(stack.bootstrap, "intake")
@@ -365,6 +557,7 @@ kill_broker.__name__ = "kill -9 the broker"
 kill_leader_then_another.__name__ = "kill -9 a partition leader, then a second broker"
 kill_postgres.__name__ = "kill -9 PostgreSQL"
 zombie_relay.__name__ = "zombie relay leader"
+poison_and_dead_letter.__name__ = "poison event and a dead letter"
 grow_group.__name__ = "grow the status group"
 shrink_group.__name__ = "shrink the status group"
 rewind_offsets.__name__ = "rewind status offsets"
@@ -385,6 +578,7 @@ def schedule(brokers: int = 1, *, every: bool = True) -> list[Fault]:
             brokers_fault,
             kill_postgres,
             zombie_relay,
+            poison_and_dead_letter,
             crash_at("relay.after_publish", "status"),
         ]
     return [
@@ -400,6 +594,7 @@ def schedule(brokers: int = 1, *, every: bool = True) -> list[Fault]:
         crash_at("consumer.before_commit", "status"),
         sigterm("status"),
         zombie_relay,
+        poison_and_dead_letter,
         redeliver_old_versions,
         rewind_offsets,
         crash_at("relay.after_publish", "status"),

@@ -86,6 +86,7 @@ class Report:
             ("out of order", str(summary["reordered"])),
             ("version gaps", str(summary["gaps"])),
             ("on a topic, in no store", str(summary["strays"])),
+            ("poison records (dead-lettered, discarded)", str(self.findings.injected)),
             ("5xx responses (not 503)", str(self.five_xx)),
             ("503, database down (retried)", str(self.unavailable)),
             ("records republished (absorbed)", str(summary["republished"])),

@@ -54,7 +54,14 @@ class History:
     server_errors: Counter = field(default_factory=Counter)  # (status, kind of write) -> count
     # 503s: the database was down (the PostgreSQL fault); retried like a dropped connection.
     unavailable: Counter = field(default_factory=Counter)  # kind of write -> count
+    # Records put on intake's topic that no consumer may apply (the poison fault): their bytes,
+    # and the event id each claims (None: not an event at all).
+    injected: dict[bytes, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(self, value: bytes, event_id: str | None) -> None:
+        with self.lock:
+            self.injected[value] = event_id
 
     def add(self, write: Write) -> None:
         with self.lock:

@@ -7,6 +7,7 @@ transactional producer, publishes nothing."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -358,3 +359,67 @@ def test_a_record_refused_with_others_in_its_batch_is_tried_alone_and_only_it_is
         finally:
             relay._close_producer()
             relay.leader.release()
+
+
+def test_a_relay_stuck_in_a_kafka_call_is_replaced_and_the_stuck_thread_touches_nothing(
+    kafka_bootstrap, new_database, topic_prefix
+):
+    """A call into kafka-python that never returns (a chaos run on three brokers once kept intake's
+    relay in one for seven minutes) must not stop publication: the watchdog starts a new relay
+    thread, whose producer fences the stuck one, and the stuck thread, once it comes back, leaves
+    the new thread's producer and the leader lock alone."""
+    url = new_database("intake")
+    settings = settings_for("intake", database_url=url, bootstrap=kafka_bootstrap, prefix=topic_prefix)
+    with TestClient(build_app("intake", settings, background=False, verify_tokens=False)) as client:
+        runtime = client.app.state.runtime
+        engine = create_engine(url)
+        release, stuck_in_flush = threading.Event(), threading.Event()
+        made: list = []
+
+        def producer_factory():
+            producer = runtime.relay.producer_factory()
+            if not made:  # the first producer's flush hangs, as the library's call once did
+                real_flush = producer.flush
+
+                def flush(timeout=None):
+                    stuck_in_flush.set()
+                    release.wait(120)
+                    return real_flush(timeout)
+
+                producer.flush = flush
+            made.append(producer)
+            return producer
+
+        relay = OutboxRelay(
+            session_factory(engine),
+            runtime.definition.store_tables,
+            producer_factory,
+            prepare=runtime.ensure_topics,
+            leader=LeaderLock(engine, "intake-relay"),
+            stall_after_s=3,
+        )
+        topic = runtime.topic
+        relay.start()
+        try:
+            first = insert_event(runtime, "CAP-0000-0000-00S1", 1)
+            relay.wake()
+            assert stuck_in_flush.wait(60), "the first producer never reached its flush"
+            stuck = relay._thread
+            wait_until(lambda: relay.stalls_total == 1, timeout_s=60, what="the watchdog to notice the stall")
+            wait_until(lambda: not outbox_ids(runtime), timeout_s=60, what="the new relay thread to publish")
+            assert relay._thread is not stuck and relay._thread.is_alive()
+            assert published_ids(kafka_bootstrap, topic) == [first]
+
+            release.set()  # the stuck call returns: its transaction was fenced by the new producer
+            stuck.join(60)
+            assert not stuck.is_alive(), "the replaced thread did not leave"
+            assert relay.leader.held and relay._producer is made[-1], "the stuck thread touched its successor's"
+            second = insert_event(runtime, "CAP-0000-0000-00S2", 1)
+            relay.wake()
+            wait_until(lambda: not outbox_ids(runtime), timeout_s=60, what="the next event published")
+            assert published_ids(kafka_bootstrap, topic) == [first, second]
+            assert relay.stalls_total == 1
+        finally:
+            release.set()
+            relay.stop()
+            engine.dispose()
