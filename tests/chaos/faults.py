@@ -215,7 +215,9 @@ def crash_at(failpoint: str, service: str) -> Fault:
         for instance in armed:
             instance.start(failpoints=f"{failpoint}={nth}", wait=False)
         with _load(stack, history):
-            crashed = _first_exit(armed, timeout_s=120)
+            # Longer than the relay's watchdog takes to replace a stuck round (150 s): a stall
+            # shows in the report (`relay stalls`) instead of as a failpoint never reached.
+            crashed = _first_exit(armed, timeout_s=240)
         code = crashed.process.returncode if crashed else None
         for instance in armed:
             instance.signal(signal.SIGTERM)

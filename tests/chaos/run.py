@@ -64,6 +64,7 @@ class Report:
     durability: dict[str, str] = field(default_factory=dict)  # PostgreSQL's, as it reports them
     conflicts: list[dict] = field(default_factory=list)
     under_load: int = 0  # faults injected while writers were writing
+    stalls: int = 0  # rounds of a relay its watchdog found stuck (and replaced), from the logs
     seconds: float = 0.0
 
     @property
@@ -90,6 +91,7 @@ class Report:
             ("5xx responses (not 503)", str(self.five_xx)),
             ("503, database down (retried)", str(self.unavailable)),
             ("records republished (absorbed)", str(summary["republished"])),
+            ("relay rounds stuck, replaced by the watchdog", str(self.stalls)),
             ("conflicting writes (answers)", "; ".join(str(dict(sorted(c.items()))) for c in self.conflicts) or "-"),
             ("PostgreSQL " + ", ".join(self.durability), ", ".join(self.durability.values()) or "-"),
             ("seconds", f"{self.seconds:.0f}"),
@@ -183,8 +185,15 @@ def run(plan: Plan, workdir: Path, *, seed: int = 2025, show_progress: bool = Tr
     finally:
         stop.set()
         stack.stop()
+        report.stalls = _stalls(workdir / "logs")
         report.seconds = time.monotonic() - started
     return report
+
+
+def _stalls(logs: Path) -> int:
+    """How often a relay's watchdog replaced a stuck round (shared/eventstore/relay.py), in any
+    instance's log."""
+    return sum(log.read_text(errors="replace").count('"relay stalled:') for log in logs.glob("*.log"))
 
 
 def _pause(seconds: float, progress: Progress, task, history: History) -> None:
