@@ -157,6 +157,26 @@ OFFICER = as_person("i.bondarenko")
 APPROVER = as_person("m.shevchenko")
 
 
+def settled(stack: dict) -> bool:
+    """Whether an end-to-end stack (tests/e2e/conftest.py) has nothing in flight: every outbox
+    drained (before and after, so an event a consumer appended is counted) and every consumer
+    group past the last record of every topic it reads. Groups alone are not enough: an event
+    still in intake's outbox is on no topic yet, so every group looks caught up."""
+    prefix, bootstrap = stack["topic_prefix"], stack["bootstrap"]
+    services = ("intake", "status", "disposition")
+
+    def drained() -> bool:
+        return all(stack[s].get("/readyz").json()["outbox_backlog"] == 0 for s in services)
+
+    return (
+        drained()
+        and caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
+        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
+        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
+        and drained()
+    )
+
+
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """Whether consumer group `group` has committed, in every partition, an offset past the last
     record. (Not the end offset itself: the relay publishes in transactions, and a transaction's

@@ -859,7 +859,13 @@ def refuse_list_step(
     detail: str,
     blocked: list[ListEntryResult],
 ):
-    event = ExchangeListStepRefused(list_id=list_id, step=step, reason=detail[:4000], blocked=blocked)
+    parts = in_parts(blocked)
+    refused = [
+        ExchangeListStepRefused(
+            list_id=list_id, step=step, reason=detail[:4000], blocked=part, part=number, parts=len(parts)
+        )
+        for number, part in enumerate(parts, start=1)
+    ]
     blocked_rules = [rule for result in blocked for rule in result.blocked_by]
 
     def answer(envelopes):
@@ -867,7 +873,8 @@ def refuse_list_step(
         response.body["blocked"] = [result.model_dump(mode="json") for result in blocked]
         return response
 
-    return [one_append(runtime, session, list_stream(list_id), event, metadata)], answer
+    stream = list_stream(list_id)
+    return [StreamAppend(stream, runtime.store.stream_version(session, stream), refused, metadata)], answer
 
 
 @router.get("/exchange-lists/{list_id}", dependencies=[allow(Scope.DISPOSITION_OVERVIEW)], responses=refusals(404))
@@ -1063,15 +1070,19 @@ def execute_list(
             detail = f"no approved entry of exchange list {list_id} is eligible now: {_entries(withheld)}"
             return refuse_list_step(runtime, session, metadata, list_id, ListStep.EXECUTE, detail, withheld)
         versions = runtime.store.stream_versions(session, exchanged)
-        appends = [
-            one_append(
-                runtime,
-                session,
-                list_stream(list_id),
-                ExchangeListExecuted(list_id=list_id, captive_ids=exchanged, withheld=withheld),
-                metadata,
+        parts = in_parts(withheld)
+        executed = [
+            ExchangeListExecuted(
+                list_id=list_id,
+                captive_ids=exchanged if number == 1 else [],
+                withheld=part,
+                part=number,
+                parts=len(parts),
             )
+            for number, part in enumerate(parts, start=1)
         ]
+        stream = list_stream(list_id)
+        appends = [StreamAppend(stream, runtime.store.stream_version(session, stream), executed, metadata)]
         appends += [
             StreamAppend(
                 captive_id,

@@ -284,7 +284,7 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             )
         case ExchangeListApproved():
             _list(session, payload.list_id, stage="APPROVED", approved_by=envelope.actor)
-        case ExchangeListExecuted():
+        case ExchangeListExecuted() if payload.part == 1:  # (later parts add withheld entries only)
             _list(session, payload.list_id, stage="EXECUTED", executed_ids=payload.captive_ids)
         case DispositionProposed():
             rows(session).insert(

@@ -226,6 +226,8 @@ class ExchangeList:
                 )
             case ExchangeListApproved():
                 return replace(at, stage=ListStage.APPROVED, approved_by=envelope.actor)
+            case ExchangeListExecuted() if payload.part > 1:  # more of the same execution's withheld entries
+                return replace(at, withheld=self.withheld + tuple(payload.withheld))
             case ExchangeListExecuted():
                 return replace(
                     at,

@@ -285,18 +285,26 @@ class ExchangeListApproved(EventPayload):
 @event_type("ExchangeListExecuted", 1)
 class ExchangeListExecuted(EventPayload):
     """The exchange took place for `captive_ids`: the approved entries still eligible at that
-    moment. The others (`withheld`) stay in custody, each with its reasons."""
+    moment. The others (`withheld`) stay in custody, each with its reasons. Like a check, an
+    execution that withholds many entries is recorded in `parts` events appended together: part 1
+    names the exchanged entries, every part some of the withheld ones, in order."""
 
     list_id: ShortText = tiered(REF)
     captive_ids: list[CaptiveRef] = tiered(REF)
     withheld: list[ListEntryResult] = tiered(WISH, default_factory=list)
+    part: Annotated[int, Field(ge=1)] = tiered(REF, 1)
+    parts: Annotated[int, Field(ge=1)] = tiered(REF, 1)
 
 
 @event_type("ExchangeListStepRefused", 1)
 class ExchangeListStepRefused(EventPayload):
-    """A step of the list was refused at that moment (by whom: the envelope's actor)."""
+    """A step of the list was refused at that moment (by whom: the envelope's actor). A refusal
+    that names many blocked entries is recorded in `parts` events appended together, each with
+    the reason and some of the blocked entries, in order."""
 
     list_id: ShortText = tiered(REF)
     step: ListStep = tiered(REF)
     reason: LongText = tiered(REF)
     blocked: list[ListEntryResult] = tiered(WISH, default_factory=list)
+    part: Annotated[int, Field(ge=1)] = tiered(REF, 1)
+    parts: Annotated[int, Field(ge=1)] = tiered(REF, 1)

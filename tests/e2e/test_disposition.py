@@ -18,7 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
-from tests.support import APPROVER, HEADERS, as_person, caught_up, producer, read_topic, registration, wait_until
+from tests.support import (
+    APPROVER,
+    HEADERS,
+    as_person,
+    producer,
+    read_topic,
+    registration,
+    settled,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,15 +47,6 @@ MEDIA = {
     "setting": "MEDIA",
     "free_and_informed": True,
 }
-
-
-def settled(stack) -> bool:
-    prefix, bootstrap = stack["topic_prefix"], stack["bootstrap"]
-    return (
-        caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
-    )
 
 
 def wait_settled(stack) -> None:

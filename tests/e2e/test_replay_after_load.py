@@ -20,7 +20,7 @@ from rich.console import Console
 
 from services import demo
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
-from tests.support import HEADERS, caught_up, wait_until
+from tests.support import HEADERS, settled, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -135,18 +135,6 @@ def test_status_fuzzed_after_the_demo(case):
 @disposition.parametrize()
 def test_disposition_fuzzed_after_the_demo(case):
     fuzz(case, "disposition")
-
-
-def settled(stack) -> bool:
-    prefix, bootstrap = stack["topic_prefix"], stack["bootstrap"]
-    drained = all(stack[s].get("/readyz").json()["outbox_backlog"] == 0 for s in SERVICES)
-    return (
-        drained
-        and caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
-        and all(stack[s].get("/readyz").json()["outbox_backlog"] == 0 for s in SERVICES)
-    )
 
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:

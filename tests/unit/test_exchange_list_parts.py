@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from services.disposition.api import CHECK_PART_BYTES, in_parts
 from services.disposition.workflow import ListStage, exchange_list
 from shared.contracts import EventEnvelope, encode
-from shared.contracts.disposition import ExchangeListChecked, ExchangeListCreated, ListEntryResult
+from shared.contracts.disposition import (
+    ExchangeListChecked,
+    ExchangeListCreated,
+    ExchangeListExecuted,
+    ExchangeListStepRefused,
+    ListEntryResult,
+    ListStep,
+)
 from shared.contracts.status import RuleApplied
 from shared.kafka import MAX_MESSAGE_BYTES, record_headers, record_size
 
@@ -86,3 +93,56 @@ def test_the_parts_read_back_as_one_check_under_the_first_parts_id():
 def test_an_event_of_the_first_version_without_parts_reads_as_a_whole_check():
     old = ExchangeListChecked.model_validate({"list_id": "XL-1", "results": []})
     assert (old.part, old.parts) == (1, 1)
+
+
+def _within_the_brokers_limit(event, version: int) -> bool:
+    raw = encode(envelope(event, version, f"e-{version}"))
+    return record_size(b"list:XL-1", raw, record_headers("00-" + "1" * 32 + "-" + "2" * 16 + "-01", None)) < (
+        MAX_MESSAGE_BYTES
+    )
+
+
+def test_an_execution_that_withholds_2000_entries_is_recorded_in_parts_and_read_back_as_one():
+    """Executing a long list whose entries became ineligible meanwhile must still be recordable:
+    the withheld entries, with their reasons, would make one event larger than the broker takes."""
+    withheld = [result for result in results(2000) if not result.eligible]
+    exchanged = [f"CAP-0000-0001-{n:04d}" for n in range(3)]
+    parts = in_parts(withheld)
+    assert len(parts) > 1
+    executed = [
+        ExchangeListExecuted(
+            list_id="XL-1",
+            captive_ids=exchanged if number == 1 else [],
+            withheld=part,
+            part=number,
+            parts=len(parts),
+        )
+        for number, part in enumerate(parts, start=1)
+    ]
+    assert all(_within_the_brokers_limit(event, number + 5) for number, event in enumerate(executed))
+    state = exchange_list("XL-1", [])
+    for number, event in enumerate(executed, start=1):
+        state = state.apply(envelope(event, number, f"x-{number}"), event)
+    assert state.stage is ListStage.EXECUTED
+    assert state.executed_ids == tuple(exchanged)  # named by part 1, not undone by the others
+    assert list(state.withheld) == withheld
+
+
+def test_a_refusal_that_names_2000_blocked_entries_is_recorded_in_parts():
+    blocked = [result for result in results(2000) if not result.eligible]
+    parts = in_parts(blocked)
+    refused = [
+        ExchangeListStepRefused(
+            list_id="XL-1", step=ListStep.EXECUTE, reason="none eligible", blocked=part, part=n, parts=len(parts)
+        )
+        for n, part in enumerate(parts, start=1)
+    ]
+    assert len(refused) > 1
+    assert all(_within_the_brokers_limit(event, number + 5) for number, event in enumerate(refused))
+    assert [result for event in refused for result in event.blocked] == blocked
+
+
+def test_an_execution_or_refusal_of_the_first_version_without_parts_reads_as_whole():
+    executed = ExchangeListExecuted.model_validate({"list_id": "XL-1", "captive_ids": ["CAP-0000-0000-0001"]})
+    refused = ExchangeListStepRefused.model_validate({"list_id": "XL-1", "step": "EXECUTE", "reason": "r"})
+    assert (executed.part, executed.parts, refused.part, refused.parts) == (1, 1, 1, 1)
