@@ -130,24 +130,10 @@ def discard(
         raise CannotDiscard(
             f"outbox row {outbox_id} is not parked: only a row the broker refused for good may be discarded"
         )
-    original = session.execute(sa.select(events).where(events.c.event_id == row.event_id)).one()
-    later = session.execute(
-        sa.select(events.c.position, events.c.event_id, events.c.stream_version, events.c.envelope)
-        .where(events.c.stream_id == original.stream_id, events.c.stream_version > original.stream_version)
-        .order_by(events.c.stream_version)
-        .with_for_update()
-    ).all()
-    waiting = set(
-        session.execute(sa.select(outbox.c.event_id).where(outbox.c.event_id.in_([e.event_id for e in later])))
-        .scalars()
-        .all()
-    )
-    published = [event.stream_version for event in later if event.event_id not in waiting]
-    if published:
-        raise CannotDiscard(
-            f"versions {published} of stream {original.stream_id} are no longer in the outbox: they chain from "
-            "the event it would discard, so it cannot be replaced"
-        )
+    # Locked first: an append to this stream reads its head's bytes under a share lock
+    # (EventStore.stream_heads), so it either waits for this rewrite or is seen below.
+    original = session.execute(sa.select(events).where(events.c.event_id == row.event_id).with_for_update()).one()
+    later = _later_events(session, tables, original.stream_id, original.stream_version)
 
     kept = decode(original.envelope.encode()).envelope
     stand_in = EventEnvelope(
@@ -196,13 +182,18 @@ def discard(
             schema_version=PublicationWithheld.schema_version,
         )
     )
-    previous = event_hash(raw)
-    for event in later:
-        rechained = with_previous_hash(event.envelope.encode(), previous)
-        session.execute(
-            sa.update(events).where(events.c.event_id == event.event_id).values(envelope=rechained.decode())
-        )
-        previous = event_hash(rechained)
+    previous, rechained_count, batch = event_hash(raw), 0, later
+    while batch:
+        for event in batch:
+            rechained = with_previous_hash(event.envelope.encode(), previous)
+            # (Waits for an append that read this event's old bytes under its share lock to commit:
+            # the next round finds that append's event and chains it again too.)
+            session.execute(
+                sa.update(events).where(events.c.event_id == event.event_id).values(envelope=rechained.decode())
+            )
+            previous = event_hash(rechained)
+        rechained_count += len(batch)
+        batch = _later_events(session, tables, original.stream_id, batch[-1].stream_version)
     session.execute(sa.update(outbox).where(outbox.c.id == outbox_id).values(parked_at=None, parked_error=None))
     log.warning(
         "outbox event discarded: a PublicationWithheld stand-in takes its place",
@@ -211,10 +202,36 @@ def discard(
         stream=original.stream_id,
         stream_version=original.stream_version,
         event_type=original.event_type,
-        rechained=len(later),
+        rechained=rechained_count,
         actor=actor,
     )
-    return Discarded(original.event_id, original.stream_id, original.stream_version, original.event_type, len(later))
+    return Discarded(
+        original.event_id, original.stream_id, original.stream_version, original.event_type, rechained_count
+    )
+
+
+def _later_events(session: Session, tables: EventStoreTables, stream_id: str, after_version: int) -> list:
+    """The stream's events after `after_version`, locked, each still waiting in the outbox
+    (CannotDiscard otherwise: a published event chains from bytes that would change)."""
+    events, outbox = tables.events, tables.outbox
+    later = session.execute(
+        sa.select(events.c.position, events.c.event_id, events.c.stream_version, events.c.envelope)
+        .where(events.c.stream_id == stream_id, events.c.stream_version > after_version)
+        .order_by(events.c.stream_version)
+        .with_for_update()
+    ).all()
+    waiting = set(
+        session.execute(sa.select(outbox.c.event_id).where(outbox.c.event_id.in_([e.event_id for e in later])))
+        .scalars()
+        .all()
+    )
+    published = [event.stream_version for event in later if event.event_id not in waiting]
+    if published:
+        raise CannotDiscard(
+            f"versions {published} of stream {stream_id} are no longer in the outbox: they chain from "
+            "the event it would discard, so it cannot be replaced"
+        )
+    return later
 
 
 def with_previous_hash(raw: bytes, previous: str) -> bytes:

@@ -197,8 +197,12 @@ class EventStore:
                 where = (events.c.stream_id == stream) & (events.c.stream_version == version)
             else:
                 where = sa.tuple_(events.c.stream_id, events.c.stream_version).in_(chunk)
+            # A share lock: an operator's `outbox discard` rewrites a head's bytes (and chains the
+            # stream's later events again); an append must chain from the bytes that will stand.
             rows = session.execute(
-                sa.select(events.c.stream_id, events.c.envelope, events.c.recorded_at).where(where)
+                sa.select(events.c.stream_id, events.c.envelope, events.c.recorded_at)
+                .where(where)
+                .with_for_update(read=True)
             ).all()
             found.update({stream: StreamHead(event_hash(raw.encode()), at) for stream, raw, at in rows})
         return found

@@ -323,6 +323,68 @@ def test_a_discarded_event_is_replaced_by_a_stand_in_and_its_stream_stays_chaine
     assert kept.reason == "larger than the topic takes" and "MessageSizeTooLarge" in kept.error
 
 
+def park_a_big_event(intake, kafka_bootstrap, topic_prefix) -> tuple[str, str, int]:
+    """Registers a captive, lowers intake's topic's limit below his next event, appends it: the
+    broker refuses it and it is parked. (His captive id, its event id, its outbox row.)"""
+    runtime = intake.app.state.runtime
+    captive = register(intake, 1)
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the registration published")
+    events = runtime.definition.store_tables.events
+    with runtime.sessions() as session:
+        small = max(len(envelope) for envelope in session.execute(sa.select(events.c.envelope)).scalars())
+    set_topic_limit(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}", small + 400)
+    big = amend(intake, captive, 1, reason="a long account of the unit papers " * 110)
+    assert big.status_code == 201, big.text
+    wait_until(lambda: runtime.relay.parked() == 1, what="the broker-refused event parked")
+    return captive, big.json()["event_id"], outbox_ids(runtime)[big.json()["event_id"]]
+
+
+def test_an_append_during_a_discard_chains_from_the_stand_in_not_the_bytes_it_replaces(
+    intake, kafka_bootstrap, topic_prefix
+):
+    """The operator's discard rewrites the parked event (and the stream's later ones) while the
+    API goes on appending to that stream: an append that read the old bytes would chain from an
+    event no topic will ever hold, and every consumer would set the captive's later events aside.
+    The append waits for the discard, then chains from the stand-in."""
+    from shared import chain
+    from shared.contracts import decode
+    from shared.eventstore import outbox as outbox_rows
+
+    runtime = intake.app.state.runtime
+    captive, _big, parked_id = park_a_big_event(intake, kafka_bootstrap, topic_prefix)
+    answers: list = []
+    session = runtime.sessions()
+    try:
+        outbox_rows.discard(
+            session,
+            runtime.definition.store_tables,
+            parked_id,
+            reason="larger than the topic takes",
+            actor="o.operator",
+            agency="ua-coordination-hq",
+            at=datetime(2025, 6, 1, tzinfo=UTC),
+        )
+        appending = threading.Thread(target=lambda: answers.append(amend(intake, captive, 2)))
+        appending.start()
+        appending.join(3)
+        assert appending.is_alive(), "the append did not wait for the discard: it read the bytes being replaced"
+        session.commit()
+    finally:
+        session.close()
+    appending.join(60)
+    assert answers and answers[0].status_code == 201, answers
+    wait_until(lambda: runtime.relay.backlog() == 0, what="the stand-in and the event after it published")
+    records = read_topic(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}")
+    verified = chain.verify(records)
+    assert verified.ok, verified.problems
+    stream = [decode(r.value).envelope for r in records if decode(r.value).envelope.subject == captive]
+    assert [(e.stream_version, e.type) for e in stream] == [
+        (1, "CaptiveRegistered"),
+        (2, "PublicationWithheld"),
+        (3, "IdentityAmended"),
+    ]
+
+
 def test_a_record_refused_with_others_in_its_batch_is_tried_alone_and_only_it_is_parked(
     kafka_bootstrap, new_database, topic_prefix
 ):
