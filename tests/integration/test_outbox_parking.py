@@ -263,14 +263,30 @@ def set_topic_limit(bootstrap: str, topic: str, max_bytes: int) -> None:
         client.close()
 
 
+def chained_with_a_stand_in(bootstrap: str, topic: str, captive_id: str) -> list:
+    """Every chain of the topic verifies, and the captive's stream is his registration, the
+    stand-in of his discarded event, and the event appended after it. (His envelopes.)"""
+    from shared import chain
+    from shared.contracts import decode
+
+    records = read_topic(bootstrap, topic)
+    verified = chain.verify(records)
+    assert verified.ok, verified.problems
+    stream = [decode(r.value).envelope for r in records if decode(r.value).envelope.subject == captive_id]
+    assert [(e.stream_version, e.type) for e in stream] == [
+        (1, "CaptiveRegistered"),
+        (2, "PublicationWithheld"),
+        (3, "IdentityAmended"),
+    ]
+    return stream
+
+
 def test_a_discarded_event_is_replaced_by_a_stand_in_and_its_stream_stays_chained(
     intake, kafka_bootstrap, topic_prefix
 ):
     """The broker refuses an event of one captive (its topic now takes less than that event);
     the operator discards it: a PublicationWithheld of the same id and version takes its place,
     the captive's later event is chained from it, and the whole topic's chains verify."""
-    from shared import chain
-    from shared.contracts import decode
 
     runtime = intake.app.state.runtime
     topic = f"{topic_prefix}{INTAKE_TOPIC}"
@@ -307,15 +323,7 @@ def test_a_discarded_event_is_replaced_by_a_stand_in_and_its_stream_stays_chaine
     assert done.exit_code == 0, done.output
     wait_until(lambda: runtime.relay.backlog() == 0, what="the stand-in and the event behind it published")
 
-    records = read_topic(kafka_bootstrap, topic)
-    verified = chain.verify(records)
-    assert verified.ok, verified.problems
-    stream = [decode(r.value).envelope for r in records if decode(r.value).envelope.subject == refused_captive]
-    assert [(e.stream_version, e.type) for e in stream] == [
-        (1, "CaptiveRegistered"),
-        (2, "PublicationWithheld"),
-        (3, "IdentityAmended"),
-    ]
+    stream = chained_with_a_stand_in(kafka_bootstrap, topic, refused_captive)
     discarded = runtime.definition.store_tables.outbox_discarded
     with runtime.sessions() as session:
         (kept,) = session.execute(sa.select(discarded)).all()
@@ -346,8 +354,6 @@ def test_an_append_during_a_discard_chains_from_the_stand_in_not_the_bytes_it_re
     API goes on appending to that stream: an append that read the old bytes would chain from an
     event no topic will ever hold, and every consumer would set the captive's later events aside.
     The append waits for the discard, then chains from the stand-in."""
-    from shared import chain
-    from shared.contracts import decode
     from shared.eventstore import outbox as outbox_rows
 
     runtime = intake.app.state.runtime
@@ -374,15 +380,7 @@ def test_an_append_during_a_discard_chains_from_the_stand_in_not_the_bytes_it_re
     appending.join(60)
     assert answers and answers[0].status_code == 201, answers
     wait_until(lambda: runtime.relay.backlog() == 0, what="the stand-in and the event after it published")
-    records = read_topic(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}")
-    verified = chain.verify(records)
-    assert verified.ok, verified.problems
-    stream = [decode(r.value).envelope for r in records if decode(r.value).envelope.subject == captive]
-    assert [(e.stream_version, e.type) for e in stream] == [
-        (1, "CaptiveRegistered"),
-        (2, "PublicationWithheld"),
-        (3, "IdentityAmended"),
-    ]
+    chained_with_a_stand_in(kafka_bootstrap, f"{topic_prefix}{INTAKE_TOPIC}", captive)
 
 
 def test_a_record_refused_with_others_in_its_batch_is_tried_alone_and_only_it_is_parked(
