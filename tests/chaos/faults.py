@@ -249,9 +249,10 @@ def zombie_relay(stack: Stack, _rng: random.Random, history: History) -> str:
     would end it; a standby takes the lead. Then the old leader resumes (SIGCONT), for a moment
     a zombie that still believes it leads, beside its successor, until it finds its lock gone.
 
-    Today's relay checks its lock between batches, so the zombie may publish the batch it was
-    in: the checker must find it absorbed (republished, nothing duplicated or out of order).
-    With a transactional relay (issue 18 item 4) a test can also ask that it publish nothing."""
+    The relay publishes in transactions of a transactional id fixed per service: the successor's
+    init_transactions fences the zombie, so what it still sends or commits is refused and never
+    read (tests/integration/test_outbox_parking.py asserts that exactly). Here the checker asks
+    that whatever the pair sent is absorbed: nothing duplicated, nothing out of order."""
     with _load(stack, history):
         leader = wait_until(lambda: _relay_leader(stack.of("status")), timeout_s=60, what="the status relay leader")
         leader.process.send_signal(signal.SIGSTOP)
