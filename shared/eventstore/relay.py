@@ -340,6 +340,8 @@ class OutboxRelay:
             self._round_began = time.monotonic()
             try:
                 if self.leader is not None and not self.leader.try_hold():
+                    if self._superseded():
+                        return  # came back from a stall in try_hold: the producer is its successor's
                     self._close_producer()  # a standby holds no producer of the transactional id
                     self._stop.wait(self.standby_wait_s)  # another instance publishes
                     continue
