@@ -615,6 +615,15 @@ SCENARIO = Scenario(
             {CHOE: Expect(exchange=("D4",))},
         ),
         Step(
+            date(2025, 5, 21),
+            "The ICRC hears the men on the list again",
+            "Nobody is handed over on an old wish: the wish a hand-over rests on must have been heard in a "
+            "private interview within 30 days of it (rule D17). The delegate sees each approved man alone "
+            "again; each still wants to go home.",
+            (home_wish(PAK), home_wish(CHOE)),
+            {**same(Expect(wish="REPATRIATE", verified=True), PAK, CHOE)},
+        ),
+        Step(
             date(2025, 5, 23),
             "The exchange is carried out",
             "At the moment of hand-over the rules run again for every approved entry: those eligible now leave "
@@ -659,6 +668,23 @@ SCENARIO = Scenario(
                 ),
                 CheckTransfer(JO, "KR"),
             ),
+        ),
+        Step(
+            date(2025, 6, 23),
+            "The ICRC hears Jo Kwang-chol again",
+            "Three months after his first interview, the delegate sees him alone again before his transfer: "
+            "he still asks to go to the Republic of Korea.",
+            (
+                DeclareWish(
+                    JO,
+                    "THIRD_STATE",
+                    "PRIVATE_ICRC_INTERVIEW",
+                    PRIVATE,
+                    "still wants to live in the Republic of Korea",
+                    third_state="KR",
+                ),
+            ),
+            {JO: Expect(wish="THIRD_STATE KR", verified=True)},
         ),
         Step(
             date(2025, 6, 24),
@@ -1339,6 +1365,8 @@ def article5_tribunal(run: Run, step: Step, action: Article5Tribunal) -> None:
     hearing = {
         "interpreter": "K. Lee",
         "captive_present": True,
+        "proceedings_language": "ukr",
+        "captive_language": "kor",
         "evidence_refs": list(action.evidence),
         "occurred_at": at(action.heard_on),
     }

@@ -118,9 +118,7 @@ class Command:
 
     def metadata(self, occurred_at: datetime | None = None) -> EventMetadata:
         """Who acted (as the verified token says) for which agency, and when the fact happened."""
-        return EventMetadata(
-            actor=self.caller.actor, actor_id=self.caller.actor_id, agency=self.caller.agency, occurred_at=occurred_at
-        )
+        return self.caller.metadata(occurred_at)
 
     @property
     def agency(self) -> str:

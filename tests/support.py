@@ -155,6 +155,12 @@ def signed_in(client, headers: BearerHeaders | None = None):
 # The two persons of the two-person rule: a disposition officer proposes, an approver approves.
 OFFICER = as_person("i.bondarenko")
 APPROVER = as_person("m.shevchenko")
+# The persons whose own record gives a fact its legal weight (shared/contracts/standing.py): the
+# ICRC delegate who hears wishes and consents in private, a member of the mixed medical commission,
+# and a legal officer of the detaining state who may clear a destination.
+DELEGATE = as_person("c.favre")
+COMMISSION_DOCTOR = as_person("h.lindqvist")
+LEGAL_OFFICER = as_person("d.lysenko")
 
 
 def settled(stack: dict) -> bool:
@@ -173,6 +179,7 @@ def settled(stack: dict) -> bool:
         and caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
         and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
         and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
+        and caught_up(bootstrap, f"{prefix}intake", f"{prefix}disposition.events.v1")
         and drained()
     )
 

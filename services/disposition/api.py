@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session
 from services.disposition import projections
 from services.disposition.eligibility import counterparts, gather, recompute
 from services.disposition.facts import DispositionFacts
-from services.disposition.rules import RULES, Verdict, commission_release, disposition, exchange_eligibility
+from services.disposition.rules import (
+    REFERRAL_DAYS,
+    RULES,
+    HandOver,
+    Verdict,
+    commission_referral,
+    commission_release,
+    disposition,
+    exchange_eligibility,
+    explanation_period,
+)
 from services.disposition.tables import captives, eligibility
 from services.disposition.workflow import (
     Disposition,
@@ -40,6 +50,7 @@ from shared.contracts.disposition import (
     DispositionCompleted,
     DispositionKind,
     DispositionProposed,
+    DispositionReferred,
     DispositionRequest,
     DispositionStep,
     DispositionStepRefused,
@@ -123,7 +134,19 @@ class AssuranceRequest(When):
     accepts_for_resettlement: bool = False
     neutral_accommodation_agreement: bool = False
     repatriation_commission_agreement: bool = False
+    commission_explanation_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="the explanation period the commission's agreement records, if not the 1953 terms' 90 days",
+    )
     assessment: LongText
+
+    @model_validator(mode="after")
+    def _period_with_an_agreement(self):
+        if self.commission_explanation_days is not None and not self.repatriation_commission_agreement:
+            raise ValueError("commission_explanation_days belongs to a repatriation_commission_agreement")
+        return self
 
 
 class ProposalRequest(DispositionRequest, When, ClientInput):
@@ -548,6 +571,7 @@ def refuse_step(
     kind: DispositionKind,
     disposition_id: str | None = None,
     stopped: Disposition | None = None,
+    wish_confirmation_days: int | None = None,
 ):
     """Record the refusal of a disposition step and answer 409 with its reasons (for a stopped
     disposition, the rules that stopped it and any that block now)."""
@@ -566,6 +590,7 @@ def refuse_step(
         blocked_by=verdict.blocked_by,
         stopped_by=stopped_by,
         events_used=list(verdict.events_used),
+        wish_confirmation_days=wish_confirmation_days,
     )
     return [one_append(runtime, session, captive_id, event, metadata)], _refusal(detail, blocked)
 
@@ -650,10 +675,21 @@ def two_persons(proposer: str | None, caller: Caller) -> None:
         raise HTTPException(403, f"{TWO_PERSON_RULE}: {caller.actor} proposed this; another person must approve it")
 
 
-def _step_verdict(facts: DispositionFacts, found: Disposition, step: DispositionStep) -> Verdict:
+# The steps that move him: the rules run then also ask that the wish the move rests on is recent.
+MOVING_STEPS = {DispositionStep.HAND_TO_COMMISSION, DispositionStep.COMPLETE}
+
+
+def hand_over_of(runtime: ServiceRuntime) -> HandOver:
+    return HandOver(runtime.settings.wish_confirmation_days)
+
+
+def _step_verdict(facts: DispositionFacts, found: Disposition, step: DispositionStep, hand_over: HandOver) -> Verdict:
+    moving = hand_over if step in MOVING_STEPS else None
+    if found.via_commission and step is DispositionStep.REFER:
+        return commission_referral(facts, found.disposition_id)
     if found.via_commission and step is DispositionStep.COMPLETE:
-        return commission_release(facts, found.disposition_id)
-    return disposition(found.kind, facts, found.destination)
+        return commission_release(facts, found.disposition_id, moving)
+    return disposition(found.kind, facts, found.destination, moving)
 
 
 def _disposition_step(command: Command, captive_id: str, disposition_id: str, step: DispositionStep, carry_out):
@@ -662,11 +698,13 @@ def _disposition_step(command: Command, captive_id: str, disposition_id: str, st
     (session, disposition, verdict) -> the events to append."""
     runtime = command.runtime
     metadata = metadata_for(command)
+    hand_over = hand_over_of(runtime)
+    confirmation = hand_over.wish_confirmation_days if step in MOVING_STEPS else None
 
     def produce(session: Session):
         found = _disposition_of(runtime, session, captive_id, disposition_id)
         if found.stage is DispositionStage.STOPPED:  # the refusal is recorded, with why it stopped
-            verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step)
+            verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step, hand_over)
             return refuse_step(
                 runtime,
                 session,
@@ -677,11 +715,13 @@ def _disposition_step(command: Command, captive_id: str, disposition_id: str, st
                 kind=found.kind,
                 disposition_id=disposition_id,
                 stopped=found,
+                wish_confirmation_days=confirmation,
             )
         found.next_stage(step)
         if step is DispositionStep.APPROVE:
             two_persons(found.proposer, command.caller)
-        verdict = _step_verdict(facts_of(session, captive_id, _at(metadata)), found, step)
+        facts = facts_of(session, captive_id, _at(metadata))
+        verdict = _step_verdict(facts, found, step, hand_over)
         if not verdict.allowed:
             return refuse_step(
                 runtime,
@@ -692,8 +732,9 @@ def _disposition_step(command: Command, captive_id: str, disposition_id: str, st
                 verdict=verdict,
                 kind=found.kind,
                 disposition_id=disposition_id,
+                wish_confirmation_days=confirmation,
             )
-        events = carry_out(found, verdict)
+        events = carry_out(found, verdict, facts)
         version = runtime.store.stream_version(session, captive_id)
         ended = any(isinstance(event, CustodyEnded) for event in events)
 
@@ -723,7 +764,7 @@ def approve_disposition(
     """Approve by a person other than the proposer; refused (409, recorded) if the rules no
     longer allow it."""
 
-    def approve(found: Disposition, verdict: Verdict):
+    def approve(found: Disposition, verdict: Verdict, _facts: DispositionFacts):
         return [
             DispositionApproved(
                 captive_id=captive_id,
@@ -745,9 +786,28 @@ class CommissionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     commission: Name = Field(description="the neutral repatriation commission taking custody of him")
-    explanation_days: int = Field(
-        default=90, ge=1, le=365, description="how long explanations run before he may be released (1953: 90 days)"
+    explanation_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="how long explanations run before he may be released: at most 90 days (1953), or the "
+        "period the commission's agreement records (default: that period)",
     )
+
+
+class ReferralRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    referral_days: int = Field(
+        default=REFERRAL_DAYS,
+        ge=1,
+        le=90,
+        description="how long after the referral he is released to civilian status if still undecided (1953: 30)",
+    )
+
+
+class PeriodConflict(DomainConflict):
+    """A commission's explanation period longer than its agreement allows; the API answers 409."""
 
 
 @router.post(
@@ -760,20 +820,54 @@ def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: Commiss
     """Hand him to the neutral repatriation commission (an approved NEUTRAL_REPATRIATION_COMMISSION
     disposition): the rules are run again at this moment; the explanation period starts."""
 
-    def hand_over(_found: Disposition, verdict: Verdict):
+    def hand_over(found: Disposition, verdict: Verdict, facts: DispositionFacts):
+        allowed = explanation_period(facts, found.destination)
+        if body.explanation_days is not None and body.explanation_days > allowed:
+            raise PeriodConflict(
+                f"explanations may last at most {allowed} days with the commission {found.destination} hosts "
+                f"(the 1953 terms' 90 days, unless its recorded agreement gives another period), "
+                f"not {body.explanation_days}"
+            )
         return [
             HandedToRepatriationCommission(
                 captive_id=captive_id,
                 disposition_id=disposition_id,
                 commission=body.commission,
-                explanation_days=body.explanation_days,
+                explanation_days=body.explanation_days or allowed,
                 reasons=verdict.reasons,
                 events_used=list(verdict.events_used),
+                wish_confirmation_days=command.runtime.settings.wish_confirmation_days,
             )
         ]
 
     step = _disposition_step(command, captive_id, disposition_id, DispositionStep.HAND_TO_COMMISSION, hand_over)
     return write(command, body, step)
+
+
+@router.post(
+    "/captives/{captive_id}/dispositions/{disposition_id}/referral",
+    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
+    status_code=201,
+    responses=refusals(404, 409, 413),
+)
+def refer_after_explanations(captive_id: CaptiveId, disposition_id: str, body: ReferralRequest, command: Writer):
+    """He is still undecided when the commission's explanations end: refer him on (1953 terms of
+    reference, para. 11). If he is still undecided when `referral_days` have passed, completing
+    the disposition releases him to civilian status where he is; if he chooses meanwhile (a
+    verified wish), completing it releases him to his choice."""
+
+    def refer(_found: Disposition, verdict: Verdict, _facts: DispositionFacts):
+        return [
+            DispositionReferred(
+                captive_id=captive_id,
+                disposition_id=disposition_id,
+                referral_days=body.referral_days,
+                reasons=verdict.reasons,
+                events_used=list(verdict.events_used),
+            )
+        ]
+
+    return write(command, body, _disposition_step(command, captive_id, disposition_id, DispositionStep.REFER, refer))
 
 
 @router.post(
@@ -794,7 +888,7 @@ def complete_disposition(
     recorded). From the commission he is released as a civilian to the country his verified wish
     names now, once its explanations are over."""
 
-    def complete(found: Disposition, verdict: Verdict):
+    def complete(found: Disposition, verdict: Verdict, _facts: DispositionFacts):
         destination = verdict.destination if found.via_commission else found.destination
         return [
             DispositionCompleted(
@@ -804,6 +898,7 @@ def complete_disposition(
                 destination=destination,
                 reasons=verdict.reasons,
                 events_used=list(verdict.events_used),
+                wish_confirmation_days=command.runtime.settings.wish_confirmation_days,
             ),
             CustodyEnded(
                 captive_id=captive_id, kind=found.kind, destination=destination, disposition_id=disposition_id
@@ -828,9 +923,14 @@ def _list_of(runtime: ServiceRuntime, session: Session, list_id: str) -> Exchang
 
 
 def check_entries(
-    session: Session, captive_ids: list[str], counterpart: str, at: datetime | None = None
+    session: Session,
+    captive_ids: list[str],
+    counterpart: str,
+    at: datetime | None = None,
+    hand_over: HandOver | None = None,
 ) -> list[ListEntryResult]:
-    """Each entry checked against the exchange rules at `at`, all facts gathered in a few queries."""
+    """Each entry checked against the exchange rules at `at` (at the exchange itself, `hand_over`
+    asks for recently confirmed wishes too), all facts gathered in a few queries."""
     facts = gather(session, captive_ids, at)
     unknown = RuleApplied(rule_id="D0", article="GC III Art. 122", finding="BLOCKED: not a registered captive")
     results = []
@@ -838,7 +938,7 @@ def check_entries(
         if captive_id not in facts:
             results.append(ListEntryResult(captive_id=captive_id, eligible=False, blocked_by=[unknown]))
             continue
-        verdict = exchange_eligibility(facts[captive_id], counterpart)
+        verdict = exchange_eligibility(facts[captive_id], counterpart, hand_over)
         results.append(ListEntryResult(captive_id=captive_id, eligible=verdict.allowed, blocked_by=verdict.blocked_by))
     return results
 
@@ -1063,7 +1163,8 @@ def execute_list(
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.EXECUTE)
-        results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata))
+        hand_over = hand_over_of(runtime)
+        results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata), hand_over)
         exchanged = [result.captive_id for result in results if result.eligible]
         withheld = [result for result in results if not result.eligible]
         if not exchanged:
@@ -1078,6 +1179,7 @@ def execute_list(
                 withheld=part,
                 part=number,
                 parts=len(parts),
+                wish_confirmation_days=hand_over.wish_confirmation_days,
             )
             for number, part in enumerate(parts, start=1)
         ]

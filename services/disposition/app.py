@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.disposition import api, handlers, projections, tables
+from services.disposition.rules import WISH_CONFIRMATION_DAYS
 from shared.contracts import registered_types, topics
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
@@ -15,6 +17,8 @@ class DispositionSettings(ServiceSettings):
 
     port: int = 8003
     database_url: str = "sqlite:///var/disposition.db"
+    # Rule D17: how recent the verified wish a hand-over rests on must be (docs/legal-basis.md).
+    wish_confirmation_days: int = Field(default=WISH_CONFIRMATION_DAYS, ge=1, le=365)
 
 
 definition = ServiceDefinition(

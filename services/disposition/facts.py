@@ -8,14 +8,24 @@ about a past date never uses what happened later, and an audit can ask what we k
 (docs/legal-basis.md, "Bitemporal answers").
 
 How each kind of fact is read is a legal choice, made here once:
-- a wish counts only when verified (a private ICRC interview judged free and informed); it stands
-  until another verified wish replaces it; media and other statements are kept for the trace and
-  never override it (BRIEF section 4);
+- a fact takes its legal weight from who verifiably recorded it (`standing` in its data, from the
+  envelope: shared/contracts/standing.py), never from a field of the request;
+- a wish counts only when verified (an ICRC delegate, as herself, recorded a private interview she
+  judged free and informed); it stands until another verified wish replaces it, and its date is
+  the last time it was confirmed; media and other statements are kept for the trace and never
+  override it (BRIEF section 4);
+- "seriously wounded or sick" counts only as a member of a mixed medical commission found it;
+- fitness to travel: the latest finding that says stands; an admission to hospital leaves it
+  unknown (so blocking) until a finding made after it says he is fit; a finding that he is fit
+  counts only from a person (an officer or the commission), one that he is not from anyone;
+- a "no real risk" assessment or a state's assurance clears him only when an officer of the
+  detaining state recorded it as himself; a system's record of either is read as none;
 - the newest risk assessment by its own date stands for each destination, whatever the order in
   which assessments were recorded; an exposure (Art. 13(2)) or a wish to defect made public makes
   older assessments of the states concerned stale (BRIEF section 3);
-- hostilities cease and resume per party, each from its date; a cessation dated before his
-  capture does not concern him (he was taken in hostilities after it)."""
+- hostilities cease and resume per party, each from its date, and only in the conflict he is held
+  in; a capture dated after a cessation with no resumption is a contradiction for the legal
+  officer, never a lifelong block: the cessation applies to him (Art. 118)."""
 
 from __future__ import annotations
 
@@ -25,6 +35,8 @@ from datetime import datetime, timedelta
 
 from shared.contracts.disposition import RiskOutcome
 from shared.contracts.intake import InterviewSetting, MovementKind, Wish
+from shared.contracts.standing import clears, clears_fitness, commission_finding, verifies_wish
+from shared.contracts.status import DEFAULT_CONFLICT
 
 # ConflictFactKind values (shared/contracts/status.py) the repatriation rules read.
 CEASED, RESUMED = "HOSTILITIES_CEASED", "HOSTILITIES_RESUMED"
@@ -55,12 +67,19 @@ class DeclaredWish:
     free_and_informed: bool
     event_id: str
     declared_at: datetime | None = None
+    standing: str | None = None  # who verifiably recorded it (shared/contracts/standing.py)
 
     @property
     def verified(self) -> bool:
-        """Only a private ICRC interview judged free and informed verifies a wish; a media
-        interview never does (the captive is exposed and cannot speak freely)."""
-        return self.setting is InterviewSetting.PRIVATE_ICRC_INTERVIEW and self.free_and_informed
+        """Only an ICRC delegate's own record of a private interview judged free and informed
+        verifies a wish; a media interview never does (the captive is exposed and cannot speak
+        freely), nor does anyone else's record naming a private interview."""
+        return verifies_wish(self.standing, self.setting, self.free_and_informed)
+
+    @property
+    def claims_verification(self) -> bool:
+        """It names a private interview judged free and informed, but its author cannot verify it."""
+        return not self.verified and verifies_wish("ICRC_DELEGATE", self.setting, self.free_and_informed)
 
     def describe(self) -> str:
         return self.wish.value + (f" to {self.third_state}" if self.third_state else "")
@@ -85,6 +104,7 @@ class Assurance:
     neutral_accommodation_agreement: bool
     event_id: str
     repatriation_commission_agreement: bool = False
+    commission_explanation_days: int | None = None  # the period the commission's agreement records
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,17 @@ class Hostilities:
     ceased: bool
     finding: str
     event_ids: tuple[str, ...] = ()
+    contradiction: str | None = None  # for the legal officer: a capture after the cessation
+
+
+@dataclass(frozen=True)
+class Fitness:
+    """Whether he may travel (Arts. 46-47, 109(1), 119(1)): None while no finding or admission to
+    hospital bears on it (nothing to block), else what the latest one says."""
+
+    fit: bool | None = None
+    finding: str = "no medical finding bears on his fitness to travel"
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +133,17 @@ class Commission:
     handed_at: datetime
     explanation_days: int
     event_id: str
+    referred_at: datetime | None = None  # still undecided when the explanations ended: referred on
+    referral_days: int = 0
+    referral_event_id: str | None = None
 
     @property
     def explanations_end(self) -> datetime:
         return self.handed_at + timedelta(days=self.explanation_days)
+
+    @property
+    def referral_end(self) -> datetime | None:
+        return None if self.referred_at is None else self.referred_at + timedelta(days=self.referral_days)
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,8 @@ class DispositionFacts:
     risks: Mapping[str, Risk] = field(default_factory=dict)
     seriously_wounded_or_sick: bool = False  # found by a mixed medical commission
     medical_event_id: str | None = None
+    fitness: Fitness = Fitness()
+    conflict: str = DEFAULT_CONFLICT  # the conflict he is held in: only its hostilities concern him
     assurances: Mapping[str, Assurance] = field(default_factory=dict)
     partner_claims: Mapping[str, str] = field(default_factory=dict)  # state -> event id
     hostilities: Hostilities = Hostilities(False, "no cessation of active hostilities recorded")
@@ -189,6 +229,7 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                     bool(data["free_and_informed"]),
                     fact.event_id,
                     fact.effective_at,
+                    data.get("standing"),
                 )
                 if wish.verified:
                     values["wish"] = wish
@@ -197,13 +238,24 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                     if wish.setting is InterviewSetting.MEDIA and wish.wish is not Wish.REPATRIATE:
                         exposures.append(fact)  # a wish to defect made public
             case "MedicalAssessed":
-                values.update(
-                    seriously_wounded_or_sick=bool(data["seriously_wounded_or_sick"])
-                    and bool(data["by_mixed_medical_commission"]),
-                    medical_event_id=fact.event_id,
-                )
+                author = data.get("standing")
+                if commission_finding(author, data["by_mixed_medical_commission"]):
+                    # The commission's finding stands until the commission finds otherwise.
+                    values.update(
+                        seriously_wounded_or_sick=bool(data["seriously_wounded_or_sick"]),
+                        medical_event_id=fact.event_id,
+                    )
+                if (fitness := _fitness(data, author, fact)) is not None:
+                    values["fitness"] = fitness
             case "MovementRecorded":
                 kind = MovementKind(data["kind"])
+                if kind is MovementKind.HOSPITALISED:
+                    values["fitness"] = Fitness(
+                        False,
+                        f"admitted to hospital on {fact.effective_at.date().isoformat()} (event {fact.event_id}); "
+                        "no finding since that he is fit to travel",
+                        fact.event_id,
+                    )
                 if kind is MovementKind.DIED:
                     values.update(in_custody=False, dead=True, custody_event_id=fact.event_id)
                 elif kind in (MovementKind.ESCAPED, MovementKind.RELEASED) and not values.get("dead"):
@@ -216,6 +268,14 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                 values["commission"] = Commission(
                     data["disposition_id"], fact.effective_at, int(data["explanation_days"]), fact.event_id
                 )
+            case "DispositionReferred" if (commission := values.get("commission")) is not None:
+                if commission.disposition_id == data["disposition_id"]:
+                    values["commission"] = replace(
+                        commission,
+                        referred_at=fact.effective_at,
+                        referral_days=int(data["referral_days"]),
+                        referral_event_id=fact.event_id,
+                    )
             case "ProsecutionRecorded":
                 if data["stage"] == "OPENED":
                     prosecutions[data["proceedings_id"]] = fact.event_id
@@ -228,8 +288,11 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                 onward = tuple(
                     dict.fromkeys([*(data.get("onward_states") or ()), *filter(None, [data.get("onward_state")])])
                 )
+                outcome = RiskOutcome(data["outcome"])
+                if outcome is RiskOutcome.NO_REAL_RISK and not clears(data.get("standing")):
+                    outcome = RiskOutcome.NOT_ASSESSED  # only an officer, as himself, may clear a destination
                 risks[data["destination"]] = Risk(
-                    RiskOutcome(data["outcome"]),
+                    outcome,
                     True if onward else data.get("would_hand_on"),
                     onward,
                     bool(data.get("diplomatic_assurances")),
@@ -237,19 +300,20 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                     fact.event_id,
                     fact.effective_at,
                 )
-            case "StateAssuranceRecorded":
+            case "StateAssuranceRecorded" if clears(data.get("standing")):
                 assurances[data["state"]] = Assurance(
                     bool(data["willing_and_able_to_apply_gc_iii"]),
                     bool(data.get("accepts_for_resettlement")),
                     bool(data.get("neutral_accommodation_agreement")),
                     fact.event_id,
                     bool(data.get("repatriation_commission_agreement")),
+                    data.get("commission_explanation_days"),
                 )
             case "PartnerStateClaimRecorded":
                 claims[data["state"]] = fact.event_id
             case "ConflictFactRecorded":
-                if data["kind"] in (CEASED, RESUMED):
-                    hostilities.append(fact)
+                if data["kind"] in (CEASED, RESUMED) and (data.get("conflict") or DEFAULT_CONFLICT) == DEFAULT_CONFLICT:
+                    hostilities.append(fact)  # another conflict's hostilities never concern him
     facts_now = DispositionFacts(
         **values,
         assurances=assurances,
@@ -258,6 +322,17 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
         used_events=tuple(used),
     )
     return _with_derived(facts_now, risks, hostilities, exposures)
+
+
+def _fitness(data: Mapping, author: str | None, fact: Dated) -> Fitness | None:
+    """What a medical finding says of his fitness to travel, if it says anything that counts."""
+    fit = data.get("fit_to_travel")
+    when = fact.effective_at.date().isoformat()
+    if fit is False:
+        return Fitness(False, f"found not fit to travel on {when} (event {fact.event_id})", fact.event_id)
+    if fit is True and clears_fitness(author):
+        return Fitness(True, f"found fit to travel on {when} (event {fact.event_id})", fact.event_id)
+    return None
 
 
 def _moment(value) -> datetime:
@@ -311,11 +386,16 @@ def stale_assessments(home: str | None, risks: dict[str, Risk], exposures: list[
 
 def hostilities_with(parties: tuple[str, ...], captured_at: datetime | None, facts: list[Dated]) -> Hostilities:
     """Have active hostilities ceased with every party he fought for? Each party's latest
-    cessation or resumption (one naming no state concerns every party) decides; a cessation
-    dated before his capture does not concern him."""
+    cessation or resumption (one naming no state concerns every party) decides.
+
+    A capture dated after the cessation that stands, with no resumption recorded, contradicts it:
+    either hostilities went on (a resumption not recorded) or he was taken after their end. Either
+    way he may not be held for ever on that account: the cessation applies to him, and to be
+    released without delay is what Art. 118 asks; the contradiction is named for the legal
+    officer to resolve (by recording the resumption, if there was one)."""
     if not parties:
         return Hostilities(False, "the party he fought for is not established (no force recorded)")
-    findings, events = [], []
+    findings, events, contradictions = [], [], []
     for party in parties:
         concerning = [fact for fact in facts if fact.data.get("state") in (None, party)]
         if not concerning:
@@ -324,11 +404,16 @@ def hostilities_with(parties: tuple[str, ...], captured_at: datetime | None, fac
         events.append(latest.event_id)
         if latest.data["kind"] != CEASED:
             return Hostilities(False, f"hostilities with {party} resumed (event {latest.event_id})", tuple(events))
+        ceased_on = latest.effective_at.date().isoformat()
+        findings.append(f"ceased with {party} on {ceased_on} (event {latest.event_id})")
         if captured_at is not None and latest.effective_at <= captured_at:
-            return Hostilities(
-                False,
-                f"the cessation with {party} (event {latest.event_id}) is dated before his capture",
-                tuple(events),
+            contradictions.append(
+                f"he was captured on {captured_at.date().isoformat()}, after active hostilities with {party} "
+                f"ceased on {ceased_on} (event {latest.event_id}), and no resumption is recorded: a contradiction "
+                "for the legal officer to resolve"
             )
-        findings.append(f"ceased with {party} on {latest.effective_at.date().isoformat()} (event {latest.event_id})")
-    return Hostilities(True, "active hostilities " + "; ".join(findings), tuple(events))
+    contradiction = "; ".join(contradictions) or None
+    finding = "active hostilities " + "; ".join(findings)
+    if contradiction:
+        finding += f" (CONTRADICTION: {contradiction}; until it is resolved the cessation applies to him)"
+    return Hostilities(True, finding, tuple(events), contradiction)

@@ -25,6 +25,7 @@ from shared.contracts.disposition import (
     DispositionApproved,
     DispositionCompleted,
     DispositionProposed,
+    DispositionReferred,
     DispositionStopped,
     ExchangeEligibilityChanged,
     ExchangeListApproved,
@@ -45,6 +46,7 @@ from shared.contracts.intake import (
     MovementRecorded,
     WishDeclared,
 )
+from shared.contracts.standing import commission_finding, standing
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
 from shared.readmodels import rows
 from shared.sealing import as_published
@@ -76,7 +78,7 @@ FACT_FIELDS: dict[str, dict] = {
     "ForceMembershipRecorded": {"force": True, "force_state": True, "integrated_in_forces_of": True},
     "StatusDetermined": {"status": True},
     "WishDeclared": {"wish": True, "third_state": True, "provenance": {"setting", "free_and_informed"}},
-    "MedicalAssessed": {"seriously_wounded_or_sick": True, "by_mixed_medical_commission": True},
+    "MedicalAssessed": {"seriously_wounded_or_sick": True, "by_mixed_medical_commission": True, "fit_to_travel": True},
     "MovementRecorded": {"kind": True},
     "ProsecutionRecorded": {"proceedings_id": True, "stage": True},
     "MediaExposureRecorded": {"kind": True},
@@ -96,16 +98,21 @@ FACT_FIELDS: dict[str, dict] = {
         "accepts_for_resettlement": True,
         "neutral_accommodation_agreement": True,
         "repatriation_commission_agreement": True,
+        "commission_explanation_days": True,
     },
     "PartnerStateClaimRecorded": {"state": True},
     "CustodyEnded": {"kind": True, "destination": True},
     "HandedToRepatriationCommission": {"disposition_id": True, "explanation_days": True},
+    "DispositionReferred": {"disposition_id": True, "referral_days": True},
 }
 GLOBAL_FACTS = {"ConflictFactRecorded", "StateAssuranceRecorded"}
 
 
-def fact_data(kind: str, payload: EventPayload) -> dict:
-    data = payload.model_dump(mode="json", include=FACT_FIELDS[kind])
+def fact_data(envelope: EventEnvelope, payload: EventPayload) -> dict:
+    """What the rules read of a fact, with who verifiably recorded it: its legal weight comes from
+    that (shared/contracts/standing.py), never from a field of the request."""
+    data = payload.model_dump(mode="json", include=FACT_FIELDS[envelope.type])
+    data["standing"] = standing(envelope).value
     if "provenance" in data:  # flattened: the rules read the setting and whether it was free
         data.update(data.pop("provenance"))
     if "capture" in data:
@@ -133,7 +140,7 @@ def record_fact(session: Session, envelope: EventEnvelope, payload: EventPayload
             effective_at=fact_effective_at(envelope, payload),
             recorded_at=envelope.recorded_at,
             stream_version=envelope.stream_version,
-            data=fact_data(envelope.type, payload),
+            data=fact_data(envelope, payload),
         ),
     )
 
@@ -159,13 +166,15 @@ def project_upstream(session: Session, envelope: EventEnvelope, payload: EventPa
                 # never his statement: free text stays in intake's events, sealed there
                 wish={**payload.model_dump(mode="json", exclude={"statement"}), "event_id": envelope.id},
             )
-        case MedicalAssessed() if _later(session, payload.captive_id, "medical_at", envelope.occurred_at):
-            found = payload.seriously_wounded_or_sick and payload.by_mixed_medical_commission
+        case MedicalAssessed() if commission_finding(
+            standing(envelope), payload.by_mixed_medical_commission
+        ) and _later(session, payload.captive_id, "medical_at", envelope.occurred_at):
+            # Only the commission's own findings: another assessment neither makes nor unmakes one.
             _captive(
                 session,
                 payload.captive_id,
                 medical_at=envelope.occurred_at,
-                seriously_wounded_or_sick=found,
+                seriously_wounded_or_sick=payload.seriously_wounded_or_sick,
                 medical_event_id=envelope.id,
             )
         case MovementRecorded() if payload.kind in END_OF_CUSTODY:
@@ -302,6 +311,8 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
             _disposition(session, payload.disposition_id, stage="APPROVED", approved_by=envelope.actor)
         case HandedToRepatriationCommission():
             _disposition(session, payload.disposition_id, stage="WITH_COMMISSION")
+        case DispositionReferred():
+            _disposition(session, payload.disposition_id, stage="REFERRED")
         case DispositionCompleted():
             _disposition(session, payload.disposition_id, stage="COMPLETED", destination=payload.destination)
         case DispositionStopped():

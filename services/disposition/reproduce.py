@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from services.disposition.facts import Dated, fold
 from services.disposition.handlers import stopping
 from services.disposition.projections import FACT_FIELDS, fact_data, fact_effective_at
-from services.disposition.rules import Verdict, commission_release, disposition, exchange_eligibility
+from services.disposition.rules import (
+    HandOver,
+    Verdict,
+    commission_referral,
+    commission_release,
+    disposition,
+    exchange_eligibility,
+)
 from services.disposition.workflow import Disposition, dispositions_of
 from shared.contracts import DecodedEvent
 from shared.contracts.disposition import (
@@ -19,6 +26,7 @@ from shared.contracts.disposition import (
     DispositionCompleted,
     DispositionKind,
     DispositionProposed,
+    DispositionReferred,
     DispositionStep,
     DispositionStepRefused,
     DispositionStopped,
@@ -32,6 +40,7 @@ DECISIONS = (
     DispositionProposed,
     DispositionApproved,
     HandedToRepatriationCommission,
+    DispositionReferred,
     DispositionCompleted,
     DispositionStepRefused,
     DispositionStopped,
@@ -60,7 +69,7 @@ def dated(event: DecodedEvent) -> Dated | None:
         envelope.type,
         fact_effective_at(envelope, event.payload),
         envelope.recorded_at,
-        fact_data(envelope.type, event.payload),
+        fact_data(envelope, event.payload),
         envelope.stream_version,
     )
 
@@ -88,10 +97,17 @@ def _again(event: DecodedEvent, facts: dict[str, Dated], before: dict[str, Dispo
     at = getattr(payload, "decided_at", None) or envelope.occurred_at
     folded = fold(payload.captive_id, [facts[e] for e in payload.events_used if e in facts], at)
 
+    # The confirmation period a hand-over applied is recorded with it (rule D17).
+    days = getattr(payload, "wish_confirmation_days", None)
+    hand_over = HandOver(days) if days is not None else None
+
     def with_kind(found: Disposition | None, kind: DispositionKind, destination, step: DispositionStep) -> Verdict:
-        if kind is DispositionKind.NEUTRAL_REPATRIATION_COMMISSION and step is DispositionStep.COMPLETE:
-            return commission_release(folded, payload.disposition_id)
-        return disposition(kind, folded, destination)
+        commission = kind is DispositionKind.NEUTRAL_REPATRIATION_COMMISSION
+        if commission and step is DispositionStep.REFER:
+            return commission_referral(folded, payload.disposition_id)
+        if commission and step is DispositionStep.COMPLETE:
+            return commission_release(folded, payload.disposition_id, hand_over)
+        return disposition(kind, folded, destination, hand_over)
 
     match payload:
         case ExchangeEligibilityChanged():
@@ -106,11 +122,12 @@ def _again(event: DecodedEvent, facts: dict[str, Dated], before: dict[str, Dispo
             found = before[payload.disposition_id]
             recorded = payload.blocked_by
             again = stopping(found, folded, disposition(found.kind, folded, found.destination)) or []
-        case _:  # approved, handed over, completed: the rules as checked at that step
+        case _:  # approved, handed over, referred, completed: the rules as checked at that step
             found = before[payload.disposition_id]
             step = {
                 DispositionApproved: DispositionStep.APPROVE,
                 HandedToRepatriationCommission: DispositionStep.HAND_TO_COMMISSION,
+                DispositionReferred: DispositionStep.REFER,
                 DispositionCompleted: DispositionStep.COMPLETE,
             }[type(payload)]
             recorded, again = payload.reasons, with_kind(found, found.kind, found.destination, step).reasons

@@ -10,10 +10,11 @@ question the assessment leaves open, an unknown home state or an unestablished p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from services.disposition.facts import DeclaredWish, DispositionFacts, Risk
-from shared.contracts.disposition import DispositionKind, RiskOutcome
+from services.disposition.facts import DeclaredWish, DispositionFacts
+from services.disposition.refoulement import non_refoulement
+from shared.contracts.disposition import DispositionKind
 from shared.contracts.intake import InterviewSetting, Wish
 from shared.contracts.status import FactUsed, RuleApplied
 
@@ -39,6 +40,9 @@ NO_RETURN_TO_RISK_AGAINST_WILL = Rule("D12", "GC III Art. 118; ICRC 2020 Comment
 DID_NOT_INSIST_ON_RETURN = Rule("D13", "Korean Armistice Agreement 1953, Annex (NNRC terms of reference)")
 COMMISSION_AGREEMENT = Rule("D14", "Korean Armistice Agreement 1953, Annex, paras. 1-4")
 EXPLANATIONS_COMPLETED = Rule("D15", "Korean Armistice Agreement 1953, Annex, paras. 8, 11")
+FIT_TO_TRAVEL = Rule("D16", "GC III Arts. 46-47, 109(1), 119(1)")
+WISH_CONFIRMED = Rule("D17", "GC III Art. 7; ICRC practice: a private interview shortly before the hand-over")
+REFERRAL_COMPLETED = Rule("D18", "Korean Armistice Agreement 1953, Annex, para. 11")
 
 RULES = (
     IN_CUSTODY,
@@ -56,9 +60,27 @@ RULES = (
     DID_NOT_INSIST_ON_RETURN,
     COMMISSION_AGREEMENT,
     EXPLANATIONS_COMPLETED,
+    FIT_TO_TRAVEL,
+    WISH_CONFIRMED,
+    REFERRAL_COMPLETED,
 )
 
-POW_STATUSES = {"POW", "PRESUMED_POW"}
+# Protected as prisoners of war: a POW, a man presumed one until a tribunal decides (AP I Art.
+# 45(1)), and one who forfeited the status for failing to distinguish himself but keeps
+# protections "equivalent in all respects" (AP I Art. 44(4)): every row open to a POW is open to him.
+POW_STATUSES = {"POW", "PRESUMED_POW", "POW_EQUIVALENT"}
+
+# How long before a hand-over the verified wish it rests on must have been heard again in a private
+# interview, unless the deployment sets another period (DISPOSITION_WISH_CONFIRMATION_DAYS).
+WISH_CONFIRMATION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """The moment he is moved (a hand-over, a transfer, a release, an exchange carried out): the
+    rules run then also ask that the wish the move rests on was confirmed recently."""
+
+    wish_confirmation_days: int = WISH_CONFIRMATION_DAYS
 
 
 @dataclass(frozen=True)
@@ -124,14 +146,59 @@ def _custody(facts: DispositionFacts, *, commission_of: str | None = None) -> Ch
 def _status(facts: DispositionFacts) -> Check:
     if facts.status in POW_STATUSES:
         return Check(PROTECTED_STATUS, True, f"status {facts.status} (event {facts.status_event_id})")
-    return Check(PROTECTED_STATUS, False, f"status {facts.status or 'not yet determined'} is not POW or presumed POW")
+    return Check(
+        PROTECTED_STATUS,
+        False,
+        f"status {facts.status or 'not yet determined'} is not POW, presumed POW or POW-equivalent",
+    )
 
 
 def _unverified(wish: DeclaredWish | None) -> str:
     if wish is None:
         return ""
-    how = "a media statement never verifies a wish" if wish.setting is InterviewSetting.MEDIA else "not verified"
+    if wish.setting is InterviewSetting.MEDIA:
+        how = "a media statement never verifies a wish"
+    elif wish.claims_verification:
+        who = _author(wish.standing)
+        how = f"it names a private interview, but was recorded by {who}, not by an ICRC delegate as herself"
+    else:
+        how = "not verified"
     return f"; a statement ({wish.describe()}, event {wish.event_id}) is recorded: {how}"
+
+
+def _author(standing: str | None) -> str:
+    return {
+        "AGENCY_SYSTEM": "an agency's system",
+        "UNKNOWN": "an author whose standing is not recorded",
+        None: "an author whose standing is not recorded",
+    }.get(standing, f"a person of standing {standing}")
+
+
+def _fit(facts: DispositionFacts) -> Check:
+    """Nobody is moved while a medical finding says he is not fit to travel (Arts. 46-47: no
+    transfer while the journey endangers recovery; 109(1): cared for until fit to travel)."""
+    fitness = facts.fitness
+    if fitness.fit is False:
+        return Check(FIT_TO_TRAVEL, False, fitness.finding)
+    return Check(FIT_TO_TRAVEL, True, fitness.finding)
+
+
+def _confirmed(facts: DispositionFacts, hand_over: HandOver) -> Check:
+    """The verified wish a hand-over rests on must have been heard in a private interview within
+    `wish_confirmation_days` before it: a wish can change, and nobody is moved on an old one."""
+    wish, days = facts.wish, hand_over.wish_confirmation_days
+    if wish is None or wish.declared_at is None or facts.at is None:
+        return Check(WISH_CONFIRMED, False, "no verified wish to confirm before the hand-over")
+    age = facts.at - wish.declared_at
+    heard = f"the verified wish (event {wish.event_id}) was last heard on {wish.declared_at.date().isoformat()}"
+    if age <= timedelta(days=days):
+        return Check(WISH_CONFIRMED, True, f"{heard}, {age.days} days before the hand-over (at most {days})")
+    return Check(
+        WISH_CONFIRMED,
+        False,
+        f"{heard}, {age.days} days before the hand-over: more than the {days} days allowed; "
+        "it must be confirmed again in a private interview",
+    )
 
 
 def _wish(facts: DispositionFacts, wanted: Wish, state: str | None = None) -> Check:
@@ -167,78 +234,6 @@ def _medical(facts: DispositionFacts) -> Check:
     return Check(SERIOUSLY_WOUNDED_OR_SICK, False, "no finding of a mixed medical commission that he is seriously ill")
 
 
-# -- non-refoulement ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Refoulement:
-    """What stands between him and `destination`: the states checked (the destination and every
-    state he could be sent on to from there) and each problem found."""
-
-    destination: str | None
-    checked: tuple[str, ...]
-    unresolved: tuple[str, ...]  # not assessed, stale, or an onward question left open
-    real_risks: tuple[str, ...]
-
-    @property
-    def clear(self) -> bool:
-        return self.destination is not None and not self.unresolved and not self.real_risks
-
-    def finding(self) -> str:
-        if self.destination is None:
-            return "no destination state known"
-        if self.clear:
-            return "no real risk in " + ", ".join(self.checked)
-        return "; ".join((*self.real_risks, *self.unresolved))
-
-
-def non_refoulement(facts: DispositionFacts, destination: str | None) -> Refoulement:
-    """Fails closed: for the destination and every state it would hand him on to, "not assessed"
-    blocks exactly as "real risk" does, and so does an assessment that leaves the onward question
-    open, one made stale by a later exposure, or a "no real risk" that rests on assurances."""
-    if destination is None:
-        return Refoulement(None, (), ("no destination state known",), ())
-    checked: list[str] = []
-    unresolved: list[str] = []
-    real: list[str] = []
-    frontier: list[tuple[str, tuple[str, ...]]] = [(destination, ())]
-    while frontier:
-        state, path = frontier.pop(0)
-        if state in checked:
-            continue
-        checked.append(state)
-        via = f" (he could be sent on there from {' via '.join(path)})" if path else ""
-        risk: Risk | None = facts.risks.get(state)
-        if risk is None or risk.outcome is RiskOutcome.NOT_ASSESSED:
-            unresolved.append(f"risk in {state}{via} not assessed")
-            continue
-        if risk.stale_since:
-            unresolved.append(
-                f"the assessment of {state} (event {risk.event_id}) predates event {risk.stale_since}, which "
-                "raised the risk: it must be assessed again"
-            )
-            continue
-        if risk.outcome is RiskOutcome.REAL_RISK:
-            cleared = " (diplomatic assurances do not clear it)" if risk.diplomatic_assurances else ""
-            real.append(f"real risk in {state}{via}{cleared} (event {risk.event_id})")
-            continue
-        if risk.relies_on_assurances:
-            real.append(
-                f"'no real risk' in {state} rests on diplomatic assurances (event {risk.event_id}), "
-                "which never clear a risk"
-            )
-            continue
-        if risk.would_hand_on is None or (risk.would_hand_on and not risk.onward_states):
-            unresolved.append(
-                f"the assessment of {state} (event {risk.event_id}) does not say whether {state} would hand him on, "
-                "or to whom: the onward question is open"
-            )
-            continue
-        for onward in risk.onward_states:
-            frontier.append((onward, (*path, state)))
-    return Refoulement(destination, tuple(checked), tuple(unresolved), tuple(real))
-
-
 def _no_risk(facts: DispositionFacts, destination: str | None) -> Check:
     found = non_refoulement(facts, destination)
     return Check(NO_REAL_RISK, found.clear, found.finding())
@@ -272,7 +267,17 @@ def _facts(facts: DispositionFacts, states: tuple[str | None, ...] = ()) -> tupl
             value=facts.hostilities.ceased,
             source_event_id=facts.hostilities.event_ids[-1] if facts.hostilities.event_ids else None,
         ),
+        FactUsed(name="conflict", value=facts.conflict, source_event_id=None),
+        FactUsed(name="fit_to_travel", value=facts.fitness.fit, source_event_id=facts.fitness.event_id),
     ]
+    if facts.hostilities.contradiction:
+        used.append(
+            FactUsed(
+                name="contradiction",
+                value=facts.hostilities.contradiction,
+                source_event_id=facts.hostilities.event_ids[-1] if facts.hostilities.event_ids else None,
+            )
+        )
     used += [
         FactUsed(name=f"prosecution:{pid}", value="OPEN", source_event_id=event)
         for pid, event in sorted(facts.open_prosecutions.items())
@@ -300,18 +305,36 @@ def _facts(facts: DispositionFacts, states: tuple[str | None, ...] = ()) -> tupl
 
 
 # -- the verdicts -----------------------------------------------------------------------------------
+#
+# Each verdict lists its checks; `hand_over` is given at the step that moves him (a hand-over, a
+# completion, an exchange carried out), where the verified wish the move rests on must also have
+# been confirmed recently (D17).
 
 
-def exchange_eligibility(facts: DispositionFacts, counterpart: str) -> Verdict:
+def _verdict(
+    facts: DispositionFacts,
+    checks: list[Check],
+    destination: str | None,
+    *,
+    rests_on_wish: bool = False,
+    hand_over: HandOver | None = None,
+) -> Verdict:
+    if rests_on_wish and hand_over is not None:
+        checks.append(_confirmed(facts, hand_over))
+    return Verdict(tuple(checks), _facts(facts, (destination,)), destination, facts.used_events, facts.at)
+
+
+def exchange_eligibility(facts: DispositionFacts, counterpart: str, hand_over: HandOver | None = None) -> Verdict:
     """May he be on a prisoner exchange to `counterpart` during hostilities (Arts. 6, 109(2))?"""
-    checks = (
+    checks = [
         _custody(facts),
         _status(facts),
         _wish(facts, Wish.REPATRIATE),
         _no_risk(facts, counterpart),
         _prosecution(facts),
-    )
-    return Verdict(checks, _facts(facts, (counterpart,)), counterpart, facts.used_events, facts.at)
+        _fit(facts),
+    ]
+    return _verdict(facts, checks, counterpart, rests_on_wish=True, hand_over=hand_over)
 
 
 def _assured(facts: DispositionFacts, rule: Rule, state: str | None, flag: str, yes: str, no: str) -> Check:
@@ -337,26 +360,31 @@ def _repatriation(facts: DispositionFacts, destination: str | None) -> tuple[str
     return home, None
 
 
-def _return_despite_risk(facts: DispositionFacts, home: str) -> Check:
+def _return_despite_risk(facts: DispositionFacts, home: str) -> tuple[Check, bool]:
     """Art. 118 and a release home from the commission: the risk must have been assessed (never
-    assumed); a real risk blocks unless his verified free and informed wish is to return."""
+    assumed); a real risk blocks unless his verified free and informed wish is to return. Also
+    says whether the answer rests on that wish."""
     found = non_refoulement(facts, home)
     if found.clear:
-        return Check(NO_RETURN_TO_RISK_AGAINST_WILL, True, found.finding())
+        return Check(NO_RETURN_TO_RISK_AGAINST_WILL, True, found.finding()), False
     if found.unresolved:
-        return Check(NO_RETURN_TO_RISK_AGAINST_WILL, False, found.finding())
+        return Check(NO_RETURN_TO_RISK_AGAINST_WILL, False, found.finding()), False
     wants = _wish(facts, Wish.REPATRIATE)
     if wants.satisfied:
-        return Check(NO_RETURN_TO_RISK_AGAINST_WILL, True, f"{found.finding()}; he wishes to return ({wants.finding})")
-    return Check(NO_RETURN_TO_RISK_AGAINST_WILL, False, f"{found.finding()}, and he does not wish to return")
+        return Check(
+            NO_RETURN_TO_RISK_AGAINST_WILL, True, f"{found.finding()}; he wishes to return ({wants.finding})"
+        ), True
+    return Check(NO_RETURN_TO_RISK_AGAINST_WILL, False, f"{found.finding()}, and he does not wish to return"), False
 
 
-def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str | None) -> Verdict:
+def disposition(
+    kind: DispositionKind, facts: DispositionFacts, destination: str | None, hand_over: HandOver | None = None
+) -> Verdict:
     """May this disposition be proposed, approved or carried out now? (For the neutral
     repatriation commission: may he be handed to it; his release is `commission_release`.)"""
     custody = _custody(facts)
     if kind is DispositionKind.EXCHANGE:
-        return exchange_eligibility(facts, destination or "")
+        return exchange_eligibility(facts, destination or "", hand_over)
     if kind is DispositionKind.ART_12_TRANSFER:
         claim = facts.partner_claims.get(destination or "")
         applies = _assured(
@@ -368,15 +396,17 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
             + (f"; it claims him as its national (event {claim})" if claim else ""),
             "has given no recorded assurance that it is willing and able to apply GC III",
         )
-        checks = (
+        checks = [
             custody,
             _status(facts),
             _wish(facts, Wish.THIRD_STATE, destination),
             applies,
             _no_risk(facts, destination),
             _prosecution(facts),
-        )
-    elif kind is DispositionKind.RESETTLEMENT:
+            _fit(facts),
+        ]
+        return _verdict(facts, checks, destination, rests_on_wish=True, hand_over=hand_over)
+    if kind is DispositionKind.RESETTLEMENT:
         accepts = _assured(
             facts,
             RECEIVING_STATE_ACCEPTS,
@@ -385,16 +415,18 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
             "accepts him for resettlement",
             "has not accepted him",
         )
-        checks = (
+        checks = [
             custody,
             _wish(facts, Wish.THIRD_STATE, destination),
             accepts,
             _prosecution(facts),
             _no_risk(facts, destination),
-        )
-    elif kind is DispositionKind.STAY_IN_DETAINING_STATE:
-        checks = (custody, _wish(facts, Wish.STAY_IN_DETAINING_STATE))
-    elif kind is DispositionKind.DIRECT_REPATRIATION:
+            _fit(facts),
+        ]
+        return _verdict(facts, checks, destination, rests_on_wish=True, hand_over=hand_over)
+    if kind is DispositionKind.STAY_IN_DETAINING_STATE:  # no removal: nothing to confirm or travel
+        return _verdict(facts, [custody, _wish(facts, Wish.STAY_IN_DETAINING_STATE)], destination)
+    if kind is DispositionKind.DIRECT_REPATRIATION:
         home, wrong = _repatriation(facts, destination)
         will = _wish(facts, Wish.REPATRIATE)
         ceased = facts.hostilities
@@ -404,9 +436,10 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
             f"{will.finding}" if not ceased.ceased else ceased.finding,
         )
         risk = wrong or Check(NO_REAL_RISK, *_clear(non_refoulement(facts, home)))
-        checks = (custody, _medical(facts), against_will, risk, _prosecution(facts))
-        return Verdict(checks, _facts(facts, (home,)), home, facts.used_events, facts.at)
-    elif kind is DispositionKind.NEUTRAL_ACCOMMODATION:
+        checks = [custody, _medical(facts), against_will, risk, _prosecution(facts), _fit(facts)]
+        # During hostilities he goes only by his will (Art. 109(3)): the move rests on his wish.
+        return _verdict(facts, checks, home, rests_on_wish=not ceased.ceased, hand_over=hand_over)
+    if kind is DispositionKind.NEUTRAL_ACCOMMODATION:
         agreement = _assured(
             facts,
             NEUTRAL_AGREEMENT,
@@ -415,8 +448,9 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
             "has agreed to accommodate him",
             "has no accommodation agreement with the detaining state",
         )
-        checks = (custody, _medical(facts), agreement, _no_risk(facts, destination), _prosecution(facts))
-    elif kind is DispositionKind.NEUTRAL_REPATRIATION_COMMISSION:
+        checks = [custody, _medical(facts), agreement, _no_risk(facts, destination), _prosecution(facts), _fit(facts)]
+        return _verdict(facts, checks, destination)
+    if kind is DispositionKind.NEUTRAL_REPATRIATION_COMMISSION:
         agreement = _assured(
             facts,
             COMMISSION_AGREEMENT,
@@ -425,20 +459,22 @@ def disposition(kind: DispositionKind, facts: DispositionFacts, destination: str
             "hosts a neutral repatriation commission that will take custody of him",
             "hosts no neutral repatriation commission by agreement",
         )
-        checks = (
+        checks = [
             custody,
             _status(facts),
             _did_not_insist(facts),
             agreement,
             _no_risk(facts, destination),
             _prosecution(facts),
-        )
-    else:  # REPATRIATION_AFTER_HOSTILITIES
-        home, wrong = _repatriation(facts, destination)
-        ceased = Check(HOSTILITIES_CEASED, facts.hostilities.ceased, facts.hostilities.finding)
-        checks = (custody, ceased, wrong or _return_despite_risk(facts, home), _prosecution(facts))
-        return Verdict(checks, _facts(facts, (home,)), home, facts.used_events, facts.at)
-    return Verdict(checks, _facts(facts, (destination,)), destination, facts.used_events, facts.at)
+            _fit(facts),
+        ]
+        return _verdict(facts, checks, destination, rests_on_wish=True, hand_over=hand_over)
+    # REPATRIATION_AFTER_HOSTILITIES
+    home, wrong = _repatriation(facts, destination)
+    ceased = Check(HOSTILITIES_CEASED, facts.hostilities.ceased, facts.hostilities.finding)
+    returning, on_wish = (wrong, False) if wrong else _return_despite_risk(facts, home)
+    checks = [custody, ceased, returning, _prosecution(facts), _fit(facts)]
+    return _verdict(facts, checks, home, rests_on_wish=on_wish, hand_over=hand_over)
 
 
 def _clear(found) -> tuple[bool, str]:
@@ -456,33 +492,94 @@ def _did_not_insist(facts: DispositionFacts) -> Check:
     )
 
 
-def commission_release(facts: DispositionFacts, disposition_id: str) -> Verdict:
-    """May he be released as a civilian from the neutral repatriation commission's custody, now
-    that its explanations are over, to the country his verified wish names at this moment?"""
+# -- the neutral repatriation commission's route -------------------------------------------------------
+#
+# The 1953 terms of reference (Korean Armistice Agreement, Annex): explanations for 90 days; then
+# those who have not chosen are referred on for 30 days; then those still undecided are released
+# to civilian status. Each step is a step of the disposition with its own rules.
+
+# The longest explanation period, unless the parties' agreement records another (para. 8: 90 days).
+EXPLANATION_DAYS = 90
+REFERRAL_DAYS = 30  # para. 11: thirty days after the referral
+
+
+def explanation_period(facts: DispositionFacts, host: str | None) -> int:
+    """How long explanations may last with the commission `host` holds: the period its agreement
+    records, or 90 days."""
+    assurance = facts.assurances.get(host or "")
+    recorded = assurance.commission_explanation_days if assurance is not None else None
+    return recorded or EXPLANATION_DAYS
+
+
+def _explanations_over(facts: DispositionFacts) -> Check:
     commission = facts.commission
-    custody = _custody(facts, commission_of=disposition_id)
-    days = commission.explanation_days if commission else 0
-    if commission is not None and facts.at is not None and facts.at >= commission.explanations_end:
-        over = Check(
-            EXPLANATIONS_COMPLETED,
-            True,
-            f"the {days} days of explanations ended on {commission.explanations_end.date().isoformat()}",
-        )
-    elif commission is not None:
-        over = Check(
-            EXPLANATIONS_COMPLETED,
-            False,
-            f"the {days} days of explanations run until {commission.explanations_end.isoformat()}",
-        )
+    if commission is None:
+        return Check(EXPLANATIONS_COMPLETED, False, "he was not handed to the commission")
+    days, end = commission.explanation_days, commission.explanations_end
+    if facts.at is not None and facts.at >= end:
+        return Check(EXPLANATIONS_COMPLETED, True, f"the {days} days of explanations ended on {end.date().isoformat()}")
+    return Check(EXPLANATIONS_COMPLETED, False, f"the {days} days of explanations run until {end.isoformat()}")
+
+
+def _undecided(facts: DispositionFacts) -> bool:
+    return facts.wish is None or facts.wish.wish is Wish.UNDECIDED
+
+
+def commission_referral(facts: DispositionFacts, disposition_id: str) -> Verdict:
+    """May he, still undecided when the explanations end, be referred on (para. 11)? One who has
+    chosen is released to his choice instead."""
+    chosen = facts.wish
+    if _undecided(facts):
+        choice = Check(VERIFIED_WISH, True, "he has not chosen, by a verified wish, where to go")
     else:
-        over = Check(EXPLANATIONS_COMPLETED, False, "he was not handed to the commission")
+        choice = Check(
+            VERIFIED_WISH,
+            False,
+            f"he has chosen: {chosen.describe()} (event {chosen.event_id}); release him to his choice instead",
+        )
+    checks = [_custody(facts, commission_of=disposition_id), _explanations_over(facts), choice]
+    return _verdict(facts, checks, None)
+
+
+def _referral_over(facts: DispositionFacts) -> Check:
+    commission = facts.commission
+    if commission is None or commission.referred_at is None:
+        return Check(
+            REFERRAL_COMPLETED,
+            False,
+            "he has not chosen, by a verified wish, where to go, and was not referred on after the explanations",
+        )
+    end = commission.referral_end
+    if facts.at is not None and facts.at >= end:
+        return Check(
+            REFERRAL_COMPLETED,
+            True,
+            f"still undecided {commission.referral_days} days after his referral "
+            f"(event {commission.referral_event_id}), which ended on {end.date().isoformat()}: "
+            "released to civilian status",
+        )
+    return Check(
+        REFERRAL_COMPLETED,
+        False,
+        f"referred on (event {commission.referral_event_id}); the {commission.referral_days} days run until "
+        f"{end.isoformat()}",
+    )
+
+
+def commission_release(facts: DispositionFacts, disposition_id: str, hand_over: HandOver | None = None) -> Verdict:
+    """May he be released as a civilian from the neutral repatriation commission's custody, now
+    that its explanations are over: to the country his verified wish names at this moment, or,
+    still undecided after his referral, to civilian status where he is (no removal)?"""
+    custody = _custody(facts, commission_of=disposition_id)
     wish = facts.wish
     destination: str | None = None
-    if wish is None or wish.wish is Wish.UNDECIDED:
-        choice = [Check(VERIFIED_WISH, False, "he has not chosen, by a verified wish, where to go")]
+    on_wish = True
+    if _undecided(facts):
+        choice, on_wish = [_referral_over(facts)], False
     elif wish.wish is Wish.REPATRIATE:
         destination, wrong = _repatriation(facts, None)
-        choice = [wrong or _return_despite_risk(facts, destination)]
+        returning, _ = (wrong, False) if wrong else _return_despite_risk(facts, destination)
+        choice = [returning, _fit(facts)]
     elif wish.wish is Wish.THIRD_STATE:
         destination = wish.third_state
         choice = [
@@ -496,8 +593,10 @@ def commission_release(facts: DispositionFacts, disposition_id: str) -> Verdict:
                 "has not accepted him",
             ),
             _no_risk(facts, destination),
+            _fit(facts),
         ]
     else:  # he stays, released as a civilian in the detaining state: no removal
         choice = [Check(VERIFIED_WISH, True, f"verified wish {wish.describe()} (event {wish.event_id})")]
-    checks = (custody, over, *choice, _prosecution(facts))
-    return Verdict(checks, _facts(facts, (destination,)), destination, facts.used_events, facts.at)
+        on_wish = False
+    checks = [custody, _explanations_over(facts), *choice, _prosecution(facts)]
+    return _verdict(facts, checks, destination, rests_on_wish=on_wish, hand_over=hand_over)

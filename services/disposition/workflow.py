@@ -18,6 +18,7 @@ from shared.contracts.disposition import (
     DispositionCompleted,
     DispositionKind,
     DispositionProposed,
+    DispositionReferred,
     DispositionStep,
     DispositionStopped,
     ExchangeListApproved,
@@ -45,19 +46,26 @@ class DispositionStage(StrEnum):
     PROPOSED = "PROPOSED"
     APPROVED = "APPROVED"
     WITH_COMMISSION = "WITH_COMMISSION"  # handed to the neutral repatriation commission
+    REFERRED = "REFERRED"  # with the commission, undecided after the explanations: referred on
     COMPLETED = "COMPLETED"
     STOPPED = "STOPPED"
 
 
-PENDING = {DispositionStage.PROPOSED, DispositionStage.APPROVED, DispositionStage.WITH_COMMISSION}
+PENDING = {
+    DispositionStage.PROPOSED,
+    DispositionStage.APPROVED,
+    DispositionStage.WITH_COMMISSION,
+    DispositionStage.REFERRED,
+}
 
 # step -> (stages it may follow, stage it leads to)
 DISPOSITION_STEPS: dict[DispositionStep, tuple[set[DispositionStage], DispositionStage]] = {
     DispositionStep.PROPOSE: ({DispositionStage.NONE}, DispositionStage.PROPOSED),
     DispositionStep.APPROVE: ({DispositionStage.PROPOSED}, DispositionStage.APPROVED),
     DispositionStep.HAND_TO_COMMISSION: ({DispositionStage.APPROVED}, DispositionStage.WITH_COMMISSION),
+    DispositionStep.REFER: ({DispositionStage.WITH_COMMISSION}, DispositionStage.REFERRED),
     DispositionStep.COMPLETE: (
-        {DispositionStage.APPROVED, DispositionStage.WITH_COMMISSION},
+        {DispositionStage.APPROVED, DispositionStage.WITH_COMMISSION, DispositionStage.REFERRED},
         DispositionStage.COMPLETED,
     ),
 }
@@ -92,12 +100,12 @@ class Disposition:
     def next_stage(self, step: DispositionStep) -> DispositionStage:
         """The stage `step` leads to; StepConflict if it cannot follow this one."""
         allowed_from, leads_to = DISPOSITION_STEPS[step]
-        if step is DispositionStep.HAND_TO_COMMISSION and not self.via_commission:
+        if step in (DispositionStep.HAND_TO_COMMISSION, DispositionStep.REFER) and not self.via_commission:
             raise StepConflict(f"disposition {self.disposition_id} is a {self.kind}, not a hand-over to a commission")
         if (
             step is DispositionStep.COMPLETE
             and self.via_commission
-            and self.stage is not DispositionStage.WITH_COMMISSION
+            and self.stage not in (DispositionStage.WITH_COMMISSION, DispositionStage.REFERRED)
         ):
             raise StepConflict(
                 f"disposition {self.disposition_id} is {self.stage.value}: he must be handed to the commission "
@@ -126,6 +134,8 @@ class Disposition:
                 return replace(at, stage=DispositionStage.APPROVED, approved_by=envelope.actor)
             case HandedToRepatriationCommission():
                 return replace(at, stage=DispositionStage.WITH_COMMISSION)
+            case DispositionReferred():
+                return replace(at, stage=DispositionStage.REFERRED)
             case DispositionCompleted():
                 return replace(at, stage=DispositionStage.COMPLETED, destination=payload.destination)
             case DispositionStopped():
@@ -143,6 +153,7 @@ def dispositions_of(captive_id: str, events: Iterable[tuple[EventEnvelope, Event
             DispositionProposed
             | DispositionApproved
             | HandedToRepatriationCommission
+            | DispositionReferred
             | DispositionCompleted
             | DispositionStopped,
         ):

@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from shared.auth.gate import Caller, allow
 from shared.auth.roles import SENSITIVE_TIERS, Scope
-from shared.contracts import EventMetadata
 from shared.contracts.access import DataAccessed, access_stream
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.tiers import DataTier
@@ -40,7 +39,7 @@ def record_access(
         tiers=sensitive,
         captive_ids=sorted(set(captive_ids)),
     )
-    metadata = EventMetadata(actor=caller.actor, actor_id=caller.actor_id, agency=caller.agency)
+    metadata = caller.metadata()
     try:
         with runtime.sessions.begin() as session:
             [envelope] = runtime.store.append(session, access_stream(uuid.uuid4().hex), 0, [event], metadata)

@@ -23,6 +23,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ from shared.auth import agencies as directories
 from shared.auth.agencies import Agency
 from shared.auth.oidc import InvalidOidcToken, IssuerUnreachable, OidcVerifier, VerifiedCaller
 from shared.auth.roles import AgencyKind, Role, Scope, scopes_of, tiers_of
+from shared.contracts.envelope import EventMetadata
 from shared.contracts.intake import UNSAFE_IN_NAMES
 from shared.contracts.tiers import DataTier
 from shared.limits import RateLimiter
@@ -120,6 +122,18 @@ class Caller:
 
     def may(self, scope: Scope) -> bool:
         return scope.value in self.grant.scopes
+
+    def metadata(self, occurred_at: datetime | None = None) -> EventMetadata:
+        """Who acts, as the verified token and the agency directory say, for the events this
+        request appends: the standing a fact takes its legal weight from
+        (shared/contracts/standing.py), never a field of the request."""
+        return EventMetadata(
+            actor=self.actor,
+            actor_id=self.actor_id,
+            agency=self.agency,
+            agency_kind=self.grant.agency.kind.value,
+            occurred_at=occurred_at,
+        )
 
 
 def _display(text: str) -> str:

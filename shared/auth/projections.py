@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
 from shared.contracts.access import DataAccessed
 from shared.contracts.intake import DisclosureConsentRecorded, InterviewSetting, Wish, WishDeclared
+from shared.contracts.standing import Standing, standing, verifies_wish
 from shared.db import UtcDateTime
 from shared.readmodels import rows
 
@@ -38,9 +39,9 @@ class AccessTables:
     def apply(self, session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:
         match payload:
             case WishDeclared():
-                self._wish(session, payload)
+                self._wish(session, standing(envelope), payload)
             case DisclosureConsentRecorded():
-                self._consent(session, payload)
+                self._consent(session, standing(envelope), payload)
             case DataAccessed():
                 self._accessed(session, envelope, payload)
 
@@ -61,21 +62,24 @@ class AccessTables:
         if not rows(session).update(self.partner_visibility, key, **values):
             rows(session).insert(self.partner_visibility, {**key, "wish": False, "consent": False, **values})
 
-    def _wish(self, session: Session, payload: WishDeclared) -> None:
-        # Only a verified wish (a private ICRC interview, free and informed) opens a partner
-        # state's view, and only another verified wish closes it: a media statement changes
-        # nothing. A new verified wish replaces the last one, so no state keeps a wish he no
-        # longer holds.
+    def _wish(self, session: Session, author: Standing, payload: WishDeclared) -> None:
+        # Only a verified wish (an ICRC delegate's own record of a private interview, free and
+        # informed) opens a partner state's view, and only another verified wish closes it: a
+        # media statement, or anyone else's record naming a private interview, changes nothing.
+        # A new verified wish replaces the last one, so no state keeps a wish he no longer holds.
         provenance = payload.provenance
-        if not (provenance.setting is InterviewSetting.PRIVATE_ICRC_INTERVIEW and provenance.free_and_informed):
+        if not verifies_wish(author, provenance.setting, provenance.free_and_informed):
             return
         rows(session).update_where(self.partner_visibility, {"captive_id": payload.captive_id}, wish=False)
         if payload.wish is Wish.THIRD_STATE and payload.third_state:
             self._upsert(session, payload.captive_id, str(payload.third_state), wish=True)
 
-    def _consent(self, session: Session, payload: DisclosureConsentRecorded) -> None:
-        # A consent counts only if it was free and informed; a withdrawal always counts.
-        given = payload.given and payload.provenance.free_and_informed
+    def _consent(self, session: Session, author: Standing, payload: DisclosureConsentRecorded) -> None:
+        # A consent counts only as an ICRC delegate recorded it, as herself, from an interview she
+        # judged free and informed (the same weight as a wish); a withdrawal always counts.
+        given = payload.given and verifies_wish(
+            author, InterviewSetting.PRIVATE_ICRC_INTERVIEW, payload.provenance.free_and_informed
+        )
         self._upsert(session, payload.captive_id, str(payload.recipient_state), consent=given)
 
     def _accessed(self, session: Session, envelope: EventEnvelope, payload: DataAccessed) -> None:

@@ -50,6 +50,7 @@ class Role(StrEnum):
     DISPOSITION_OFFICER = "disposition_officer"
     DISPOSITION_APPROVER = "disposition_approver"
     ICRC_DELEGATE = "icrc_delegate"
+    MEDICAL_COMMISSION_MEMBER = "medical_commission_member"  # a mixed medical commission (Art. 112, Annex II)
     PARTNER_STATE_LIAISON = "partner_state_liaison"
     AUDITOR = "auditor"
 
@@ -98,6 +99,9 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             S.TIER_WISHES_AND_RISK,
         }
     ),
+    # A mixed medical commission examines the sick and wounded and decides who is to be repatriated
+    # (Arts. 110, 112; Annex II): it records its findings, and must know whom it examined.
+    Role.MEDICAL_COMMISSION_MEMBER: frozenset(_READ_ALL | {S.INTAKE_MEDICAL, S.TIER_IDENTITY, S.TIER_MEDICAL}),
     # Only about captives who asked to go to that state and consented (see shared/auth/disclosure.py).
     Role.PARTNER_STATE_LIAISON: frozenset(
         _READ_ALL | {S.DISPOSITION_CLAIMS, S.FEED_READ, S.TIER_IDENTITY, S.TIER_WISHES_AND_RISK}
@@ -118,6 +122,8 @@ class AgencyKind(StrEnum):
     DETAINING_STATE = "detaining_state"  # coordination headquarters, intelligence, legal, disposition
     TRIBUNAL = "tribunal"
     ICRC = "icrc"
+    # Two neutral doctors appointed by the ICRC and one of the detaining Power (Annex II, Art. 1).
+    MIXED_MEDICAL_COMMISSION = "mixed_medical_commission"
     PARTNER_STATE = "partner_state"
     OVERSIGHT = "oversight"  # auditors, ombudsman
     # The deployment's own tools (test suites, benchmarks, `captives` commands): every role but
@@ -139,6 +145,7 @@ KIND_ROLES: dict[AgencyKind, frozenset[Role]] = {
     ),
     AgencyKind.TRIBUNAL: frozenset({Role.TRIBUNAL}),
     AgencyKind.ICRC: frozenset({Role.ICRC_DELEGATE}),
+    AgencyKind.MIXED_MEDICAL_COMMISSION: frozenset({Role.MEDICAL_COMMISSION_MEMBER}),
     AgencyKind.PARTNER_STATE: frozenset({Role.PARTNER_STATE_LIAISON}),
     AgencyKind.OVERSIGHT: frozenset({Role.AUDITOR}),
     AgencyKind.OPERATOR: frozenset(Role) - {Role.PARTNER_STATE_LIAISON},

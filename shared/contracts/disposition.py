@@ -23,6 +23,9 @@ REF, WISH = DataTier.REFERENCE, DataTier.WISHES_AND_RISK
 EvidenceRef = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 CaptiveRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 EventRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# How recent the verified wish a hand-over rests on had to be (rule D17), recorded with the step
+# so that it reproduces under the period that applied; None before the rule existed.
+ConfirmationDays = Annotated[int, Field(ge=1, le=365)] | None
 
 
 def state_stream(state: str) -> str:
@@ -105,6 +108,9 @@ class StateAssurance(Part):
     # It hosts a neutral repatriation commission that takes custody of captives who do not insist
     # on return (the Korean War route, 1953 Armistice Agreement Annex).
     repatriation_commission_agreement: bool = tiered(REF, False)
+    # The explanation period the parties' agreement records, if it departs from the 1953 terms'
+    # 90 days; a hand-over to the commission may not name a longer one.
+    commission_explanation_days: Annotated[int, Field(ge=1, le=365)] | None = tiered(REF, None)
     assessment: LongText = tiered(REF)
 
 
@@ -148,6 +154,7 @@ class DispositionStep(StrEnum):
     PROPOSE = "PROPOSE"
     APPROVE = "APPROVE"
     HAND_TO_COMMISSION = "HAND_TO_COMMISSION"  # the neutral repatriation commission route only
+    REFER = "REFER"  # the commission route: undecided when the explanations end, referred on
     COMPLETE = "COMPLETE"  # handed over, transferred, repatriated, released
 
 
@@ -194,6 +201,7 @@ class DispositionStepRefused(EventPayload):
     blocked_by: list[RuleApplied] = tiered(WISH)  # what the rules found at that moment
     stopped_by: list[RuleApplied] = tiered(WISH, default_factory=list)  # for a stopped one: why it stopped
     events_used: list[EventRef] = tiered(REF, default_factory=list)
+    wish_confirmation_days: ConfirmationDays = tiered(REF, None)  # at a hand-over: the period D17 applied
 
 
 @event_type("DispositionStopped", 1)
@@ -219,6 +227,20 @@ class HandedToRepatriationCommission(EventPayload):
     explanation_days: Annotated[int, Field(ge=1, le=365)] = tiered(REF, 90)
     reasons: list[RuleApplied] = tiered(WISH, default_factory=list)
     events_used: list[EventRef] = tiered(REF, default_factory=list)
+    wish_confirmation_days: ConfirmationDays = tiered(REF, None)
+
+
+@event_type("DispositionReferred", 1)
+class DispositionReferred(EventPayload):
+    """Still undecided when the commission's explanations ended, he is referred on (1953 terms of
+    reference, para. 11); if he is still undecided `referral_days` after the event's `time`, he is
+    released to civilian status."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    disposition_id: ShortText = tiered(REF)
+    referral_days: Annotated[int, Field(ge=1, le=90)] = tiered(REF, 30)
+    reasons: list[RuleApplied] = tiered(WISH, default_factory=list)
+    events_used: list[EventRef] = tiered(REF, default_factory=list)
 
 
 @event_type("DispositionCompleted", 1)
@@ -229,6 +251,7 @@ class DispositionCompleted(EventPayload):
     destination: CountryAlpha2 | None = tiered(REF, None)
     reasons: list[RuleApplied] = tiered(WISH, default_factory=list)  # the rules as checked at the hand-over
     events_used: list[EventRef] = tiered(REF, default_factory=list)
+    wish_confirmation_days: ConfirmationDays = tiered(REF, None)
 
 
 @event_type("CustodyEnded", 1)
@@ -294,6 +317,7 @@ class ExchangeListExecuted(EventPayload):
     withheld: list[ListEntryResult] = tiered(WISH, default_factory=list)
     part: Annotated[int, Field(ge=1)] = tiered(REF, 1)
     parts: Annotated[int, Field(ge=1)] = tiered(REF, 1)
+    wish_confirmation_days: ConfirmationDays = tiered(REF, None)
 
 
 @event_type("ExchangeListStepRefused", 1)

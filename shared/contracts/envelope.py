@@ -47,6 +47,11 @@ class EventEnvelope(BaseModel):
     # Who acted, as the verified token says: `person:<subject>` or `client:<client id>` (absent on
     # events recorded before identities came from the identity provider, and on a service's own).
     actor_id: str | None = Field(default=None, alias="actorid", max_length=200)
+    # The kind of agency the verified caller acted for (`icrc`, `tribunal`, `detaining_state`, ...:
+    # shared/auth/roles.py AgencyKind), from the deployment's agency directory at that moment. With
+    # `actorid` it is the author's standing, from which a fact takes its legal weight
+    # (shared/contracts/standing.py). Absent on a service's own events and on older ones.
+    agency_kind: str | None = Field(default=None, alias="agencykind", max_length=40)
     # SHA-256 of the exact bytes of the previous event in this stream (shared/chain.py).
     previous_hash: str | None = Field(default=None, alias="prevhash", pattern=r"^[0-9a-f]{64}$")
     data: dict[str, Any]
@@ -60,6 +65,7 @@ class EventMetadata(BaseModel):
     actor: str
     agency: str
     actor_id: str | None = None  # `person:<subject>` or `client:<client id>` of the verified caller
+    agency_kind: str | None = None  # the kind of the verified caller's agency (shared/auth/roles.py)
     occurred_at: datetime | None = None
     # The request's X-Correlation-ID when there is one, so the caller can find its events.
     correlation_id: str = Field(default_factory=lambda: request_correlation_id.get() or str(uuid.uuid4()))

@@ -281,6 +281,7 @@ class EventStore:
                     causation_id=append.metadata.causation_id,
                     actor=append.metadata.actor,
                     actor_id=append.metadata.actor_id,
+                    agency_kind=append.metadata.agency_kind,
                     agency=append.metadata.agency,
                     previous_hash=chain[append.stream_id],
                     data=data,

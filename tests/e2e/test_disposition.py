@@ -20,6 +20,7 @@ from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leav
 from shared.contracts import decode
 from tests.support import (
     APPROVER,
+    DELEGATE,
     HEADERS,
     as_person,
     producer,
@@ -72,9 +73,10 @@ def risk(stack, captive_id: str, destination: str, outcome: str, onward: str | N
     return answer.json()
 
 
-def wish(stack, captive_id: str, kind: str, provenance: dict, third_state: str | None = None) -> None:
+def wish(stack, captive_id: str, kind: str, provenance: dict, third_state: str | None = None, by=DELEGATE) -> None:
+    """A wish as the ICRC delegate who heard it records it, as herself (what verifies it)."""
     body = {"wish": kind, "provenance": provenance, **({"third_state": third_state} if third_state else {})}
-    answer = stack["intake"].post(f"/v1/captives/{captive_id}/wishes", json=body, headers=HEADERS)
+    answer = stack["intake"].post(f"/v1/captives/{captive_id}/wishes", json=body, headers=by)
     assert answer.status_code == 201, answer.text
 
 

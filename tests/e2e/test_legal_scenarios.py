@@ -23,7 +23,7 @@ from tests.e2e.test_disposition import (
     wait_settled,
     wish,
 )
-from tests.support import HEADERS, read_topic, registration, wait_until
+from tests.support import DELEGATE, HEADERS, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -223,7 +223,7 @@ def test_eligibility_as_of_a_date_before_his_wish_was_first_heard_does_not_use_i
     wait_settled(stack)
     heard = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
     body = {"wish": "REPATRIATE", "provenance": PRIVATE_ICRC, "occurred_at": heard.isoformat()}
-    assert stack["intake"].post(f"/v1/captives/{him}/wishes", json=body, headers=HEADERS).status_code == 201
+    assert stack["intake"].post(f"/v1/captives/{him}/wishes", json=body, headers=DELEGATE).status_code == 201
     risk(stack, him, "RU", "NO_REAL_RISK")  # assessed now
     wait_settled(stack)
     path = f"/v1/captives/{him}/eligibility"

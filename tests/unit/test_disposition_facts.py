@@ -54,6 +54,7 @@ def verified(wish: str, effective: str, third_state=None, recorded=None) -> Date
         third_state=third_state,
         setting="PRIVATE_ICRC_INTERVIEW",
         free_and_informed=True,
+        standing="ICRC_DELEGATE",  # recorded by an ICRC delegate as herself
     )
 
 
@@ -68,6 +69,7 @@ def assessed(destination: str, outcome: str, effective: str, recorded=None, **mo
         onward_states=more.pop("onward_states", []),
         diplomatic_assurances=False,
         relies_on_assurances=False,
+        standing=more.pop("standing", "DETAINING_STATE_OFFICER"),
         **more,
     )
 
@@ -151,7 +153,8 @@ def test_a_wish_to_defect_made_public_raises_the_risk():
 def test_hostilities_cease_and_resume_per_party_from_their_dates():
     ceased_1999 = fact("ConflictFactRecorded", "1999-06-01", kind="HOSTILITIES_CEASED", state=None, conflict="main")
     ceased_2000 = fact("ConflictFactRecorded", "2000-06-01", kind="HOSTILITIES_CEASED", state="KP", conflict="main")
-    assert not fold(CAPTIVE, [*BASE, ceased_1999, ceased_2000], day("2025-06-01")).hostilities.ceased
+    before_capture = fold(CAPTIVE, [*BASE, ceased_1999, ceased_2000], day("2025-06-01")).hostilities
+    assert before_capture.ceased and before_capture.contradiction  # taken after both: a contradiction
     ceased = fact("ConflictFactRecorded", "2025-09-01", kind="HOSTILITIES_CEASED", state=None, conflict="main")
     assert fold(CAPTIVE, [*BASE, ceased], day("2025-10-01")).hostilities.ceased
     assert not fold(CAPTIVE, [*BASE, ceased], day("2025-08-01")).hostilities.ceased
@@ -161,12 +164,29 @@ def test_hostilities_cease_and_resume_per_party_from_their_dates():
     assert not fold(CAPTIVE, [*BASE, ceased, resumed], day("2025-12-01")).hostilities.ceased
 
 
-def test_sick_captive_not_cleared_by_a_cessation_dated_before_his_capture():
-    sick = fact("MedicalAssessed", "2025-02-01", seriously_wounded_or_sick=True, by_mixed_medical_commission=True)
+def test_a_capture_after_a_cessation_is_a_contradiction_for_the_legal_officer_never_a_lifelong_block():
+    # Captured in 2025 after a cessation recorded in 1999 with no resumption: either hostilities
+    # went on unrecorded or he was taken after their end; he may not be held for ever on that
+    # account (Art. 118), and the contradiction is named.
+    sick = fact(
+        "MedicalAssessed",
+        "2025-02-01",
+        seriously_wounded_or_sick=True,
+        by_mixed_medical_commission=True,
+        standing="MIXED_MEDICAL_COMMISSION",
+    )
     ceased_1999 = fact("ConflictFactRecorded", "1999-06-01", kind="HOSTILITIES_CEASED", state=None, conflict="main")
     facts = [*BASE, sick, ceased_1999, assessed("KP", "NO_REAL_RISK", "2025-02-01")]
-    verdict = disposition(DispositionKind.DIRECT_REPATRIATION, fold(CAPTIVE, facts, day("2025-06-01")), None)
-    assert [r.rule_id for r in verdict.blocked_by] == ["D9"]
+    folded = fold(CAPTIVE, facts, day("2025-06-01"))
+    assert folded.hostilities.ceased
+    assert "captured on 2025-01-11" in folded.hostilities.contradiction
+    verdict = disposition(DispositionKind.REPATRIATION_AFTER_HOSTILITIES, folded, None)
+    assert verdict.allowed
+    assert any(f.name == "contradiction" for f in verdict.facts)
+    # A resumption recorded after it resolves the contradiction: he was taken in hostilities.
+    resumed = fact("ConflictFactRecorded", "2000-01-01", kind="HOSTILITIES_RESUMED", state=None, conflict="main")
+    again = fold(CAPTIVE, [*facts, resumed], day("2025-06-01"))
+    assert not again.hostilities.ceased and again.hostilities.contradiction is None
 
 
 def test_a_prosecution_is_open_from_its_opening_until_it_is_closed():

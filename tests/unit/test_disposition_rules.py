@@ -23,8 +23,11 @@ NOW = datetime(2025, 6, 1, tzinfo=UTC)
 REAL, NONE_, NOT = RiskOutcome.REAL_RISK, RiskOutcome.NO_REAL_RISK, RiskOutcome.NOT_ASSESSED
 
 
-def wish(kind: Wish, state: str | None = None, setting=PRIVATE, free: bool = True) -> DeclaredWish:
-    return DeclaredWish(kind, state, setting, free, f"ev-wish-{kind.value}")
+def wish(kind: Wish, state: str | None = None, setting=PRIVATE, free: bool = True, days_ago: int = 3) -> DeclaredWish:
+    """A wish an ICRC delegate recorded as herself, heard `days_ago` before NOW."""
+    return DeclaredWish(
+        kind, state, setting, free, f"ev-wish-{kind.value}", NOW - timedelta(days=days_ago), "ICRC_DELEGATE"
+    )
 
 
 def risk(outcome: RiskOutcome, *onward: str, hands_on: bool | None = False, assurances=False, relies=False) -> Risk:
@@ -60,14 +63,14 @@ READY = dict(wish=wish(Wish.REPATRIATE), risks=RU_KEEPS)
 
 
 def test_every_rule_has_an_id_and_an_article():
-    assert [rule.rule_id for rule in RULES] == [f"D{n}" for n in range(1, 16)]
+    assert [rule.rule_id for rule in RULES] == [f"D{n}" for n in range(1, 19)]
     assert all(rule.article for rule in RULES)
 
 
 def test_a_pow_with_a_verified_wish_to_return_and_no_risk_is_exchange_eligible():
     verdict = exchange_eligibility(facts(**READY), "RU")
     assert verdict.allowed and blocked(verdict) == []
-    assert [r.rule_id for r in verdict.reasons] == ["D1", "D2", "D3", "D4", "D7"]
+    assert [r.rule_id for r in verdict.reasons] == ["D1", "D2", "D3", "D4", "D7", "D16"]
     assert all(r.finding.startswith("satisfied") for r in verdict.reasons)
 
 
@@ -76,7 +79,7 @@ def test_a_pow_with_a_verified_wish_to_return_and_no_risk_is_exchange_eligible()
     [
         ({"in_custody": False, "custody_event_id": "ev-escaped"}, "D1", "no longer in custody"),
         ({"in_custody": False, "dead": True, "custody_event_id": "ev-died"}, "D1", "he died"),
-        ({"status": "CIVILIAN_GC_IV"}, "D2", "not POW or presumed POW"),
+        ({"status": "CIVILIAN_GC_IV"}, "D2", "not POW, presumed POW or POW-equivalent"),
         ({"wish": None}, "D3", "no verified wish"),
         ({"wish": wish(Wish.THIRD_STATE, "KR")}, "D3", "THIRD_STATE to KR (event ev-wish-THIRD_STATE), not REPATRIATE"),
         ({"risks": {}}, "D4", "risk in RU not assessed"),

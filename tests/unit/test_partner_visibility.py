@@ -4,11 +4,19 @@ provenance")."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.auth.projections import access_tables
 from shared.contracts.intake import DisclosureConsentRecorded, WishDeclared
+
+# Who recorded an event, as its envelope says: an ICRC delegate signed in as herself, unless a
+# test says otherwise (shared/contracts/standing.py).
+DELEGATE = SimpleNamespace(actor_id="person:c-favre", agency_kind="icrc")
+OPERATOR_SYSTEM = SimpleNamespace(actor_id="client:captives-operator", agency_kind="operator")
+DETAINING_OFFICER = SimpleNamespace(actor_id="person:o-kovalenko", agency_kind="detaining_state")
 
 CAPTIVE = "CAP-0000-0000-0001"
 
@@ -39,7 +47,8 @@ def sees(*events) -> bool:
     metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         for event in events:
-            tables.apply(session, None, event)
+            author, payload = event if isinstance(event, tuple) else (DELEGATE, event)
+            tables.apply(session, author, payload)
         return tables.visible(session, "KR", [CAPTIVE]) == {CAPTIVE}
 
 
@@ -65,3 +74,15 @@ def test_a_withdrawal_of_consent_always_counts():
 
 def test_a_verified_change_of_wish_closes_it():
     assert not sees(wish("THIRD_STATE", "KR"), consent(), wish("STAY_IN_DETAINING_STATE"))
+
+
+def test_a_private_interview_recorded_by_anyone_but_an_icrc_delegate_opens_nothing():
+    # The operator client holds the ICRC scope among many others; a detaining state's officer may
+    # name a private interview too: neither is the delegate who heard him.
+    assert not sees((OPERATOR_SYSTEM, wish("THIRD_STATE", "KR")), consent())
+    assert not sees((DETAINING_OFFICER, wish("THIRD_STATE", "KR")), consent())
+    assert not sees(wish("THIRD_STATE", "KR"), (OPERATOR_SYSTEM, consent()))
+
+
+def test_a_withdrawal_of_consent_counts_whoever_records_it():
+    assert not sees(wish("THIRD_STATE", "KR"), consent(), (OPERATOR_SYSTEM, consent(given=False)))

@@ -98,6 +98,12 @@ class Log:
             correlation_id="corr",
             actor="officer-7",
             agency="UA-HQ",
+            # Wishes and consents weigh only as an ICRC delegate recorded them (shared/contracts/standing.py).
+            **(
+                {"actor_id": "person:delegate-4", "agency_kind": "icrc"}
+                if payload.event_type in ("WishDeclared", "DisclosureConsentRecorded")
+                else {"actor_id": "person:officer-7", "agency_kind": "detaining_state"}
+            ),
             data=payload.model_dump(mode="json"),
         )
         self.records.append(Record(encode(envelope)))
