@@ -21,7 +21,8 @@ from services.status.redecision import redecide
 from services.status.rulebook import RULEBOOKS, RULES
 from services.status.tables import captive_facts, conflict_facts, decisions, force_memberships, rulebook_adoptions
 from shared.auth.gate import allow
-from shared.auth.roles import Scope
+from shared.auth.roles import AgencyKind, Scope
+from shared.auth.standing import person_of
 from shared.contracts import EventPayload
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
@@ -47,7 +48,7 @@ from shared.contracts.status import (
     TribunalRulingReviewed,
 )
 from shared.contracts.tiers import DataTier, tiered
-from shared.contracts.withheld import ClientInput
+from shared.contracts.withheld import SEALED_KEY, ClientInput, withhold
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
 from shared.http import (
@@ -98,6 +99,14 @@ class ConveningRequest(TribunalConvening, When, ClientInput):
 
 class HearingRequest(TribunalHearing, When, ClientInput):
     evidence_refs: list[EvidenceRef] = tiered(DataTier.IDENTITY, default_factory=list, max_length=MAX_EVIDENCE_REFS)
+
+    @model_validator(mode="after")
+    def _absence_only_when_absent(self):
+        if self.captive_present and (self.absence_reason is not None or self.absence_details is not None):
+            raise ValueError("absence_reason and absence_details are given only when the captive was not present")
+        if self.absence_details is not None and self.absence_reason is None:
+            raise ValueError("absence_details needs the absence_reason it describes")
+        return self
 
 
 class RulingRequest(TribunalRuling, When, ClientInput):
@@ -394,10 +403,17 @@ def captive_write(
 def tribunal_of(session: Session, runtime: ServiceRuntime, captive_id: str) -> tribunal.Tribunal:
     """The captive's tribunal, folded from his own tribunal events in recorded order."""
     return tribunal.fold(
-        Dated(stored.envelope.occurred_at, stored.envelope.id, stored.envelope.type, stored.envelope.data)
+        Dated(stored.envelope.occurred_at, stored.envelope.id, stored.envelope.type, published(stored.envelope.data))
         for stored in runtime.store.read_stream(session, captive_id)
         if stored.envelope.type in tribunal.TRIBUNAL_EVENTS
     )
+
+
+def published(data: dict) -> dict:
+    """An event's data as the read models hold it (shared/sealing.py `as_published`): a sealed
+    value is there as `{"withheld": "sealed"}`, so the tribunal is folded here from what the
+    status rules fold it from."""
+    return withhold(data) if SEALED_KEY in data else data
 
 
 def tribunal_step(
@@ -409,15 +425,21 @@ def tribunal_step(
     make_event: Callable[[tribunal.Tribunal], EventPayload],
 ) -> JSONResponse:
     """One step of the Art. 5 tribunal: refused with 409 unless the table of
-    services/status/tribunal.py lets it follow the stage the tribunal is in."""
+    services/status/tribunal.py lets it follow the stage the tribunal is in, and, for a ruling or
+    a review, unless a ruling that he is not a POW it would leave standing has the tribunal's
+    guarantees on record (tribunal.missing_guarantees). Nothing is appended when refused."""
 
     def checked(session: Session) -> EventPayload:
         current = tribunal_of(session, command.runtime, captive_id)
+        at = body.occurred_at or utc_now()
         try:
-            current.check(step, captive_id, body.occurred_at or utc_now())
+            current.check(step, captive_id, at)
         except tribunal.StepRefused as why:
             raise refused(why.field, str(why)) from None
-        return make_event(current)
+        event = make_event(current)
+        if step in (tribunal.Step.RULE, tribunal.Step.REVIEW):
+            current.check_guarantees(step, event.model_dump(mode="json"), captive_id, at)
+        return event
 
     return captive_write(command, captive_id, body, if_match, checked)
 
@@ -442,13 +464,17 @@ def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer,
 
 @router.post(
     "/captives/{captive_id}/tribunal/convening",
-    dependencies=[allow(Scope.STATUS_CONVENE)],
+    dependencies=[
+        allow(Scope.STATUS_CONVENE),
+        person_of(AgencyKind.DETAINING_STATE, AgencyKind.TRIBUNAL, step="convening an Art. 5 tribunal"),
+    ],
     status_code=201,
     responses=refusals(404, 409, 413),
 )
 def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
     """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive.
-    409 unless no tribunal is convened for him yet (stage NONE)."""
+    Only a person of the detaining state's agencies or of a tribunal, signed in as himself, may
+    (403 otherwise). 409 unless no tribunal is convened for him yet (stage NONE)."""
     return tribunal_step(
         command,
         captive_id,
@@ -461,26 +487,33 @@ def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Wri
 
 @router.post(
     "/captives/{captive_id}/tribunal/hearings",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a tribunal's hearing")],
     status_code=201,
     responses=refusals(404, 409, 413),
 )
 def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
-    """A hearing: interpreter, whether the captive was present, the evidence examined. 409 unless
-    the tribunal is convened or has already heard him, and has not ruled."""
+    """A hearing: whether the captive was present (or why not: absence_reason), the language it
+    was held in and a language he speaks, the interpreter, the evidence examined. A hearing without
+    him and without a reason is recorded but does not count as his hearing (see the ruling). Only
+    a person of a tribunal, signed in as himself, may record it (403 otherwise). 409 unless the
+    tribunal is convened or has already heard him, and has not ruled."""
     return tribunal_step(
         command,
         captive_id,
         body,
         if_match,
         tribunal.Step.HEAR,
-        lambda _t: TribunalHearingHeld(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"})),
+        lambda _t: TribunalHearingHeld(
+            captive_id=captive_id,
+            evidence_count=len(body.evidence_refs),
+            **body.model_dump(exclude={"occurred_at"}),
+        ),
     )
 
 
 @router.post(
     "/captives/{captive_id}/tribunal/ruling",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a tribunal's ruling")],
     status_code=201,
     responses=refusals(404, 409, 413),
 )
@@ -488,7 +521,12 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
     """The tribunal's ruling with written reasons; it overrides the presumption (R8). NOT_POW
     names its ground: FAILURE_TO_DISTINGUISH gives POW-equivalent protection (AP I Art. 44(4));
     ESPIONAGE, MERCENARY (AP I Arts. 46, 47) and NOT_A_COMBATANT give GC IV where its nationality
-    test is met, otherwise AP I Art. 75. 409 unless the tribunal has heard him and not yet ruled."""
+    test is met, otherwise AP I Art. 75. 409 unless the tribunal has heard him and not yet ruled.
+    A ruling of NOT_POW removes the presumption, so it is refused (409, naming each one missing)
+    unless the record shows the tribunal's guarantees (GC III Art. 5(2)): notice; a hearing with
+    the captive present or his absence recorded with its reason; an interpreter where he does not
+    speak the language of the proceedings; evidence examined at such a hearing; written reasons. A
+    ruling of POW needs none. Only a person of a tribunal, signed in as himself, may rule (403)."""
     return tribunal_step(
         command,
         captive_id,
@@ -501,14 +539,17 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
 
 @router.post(
     "/captives/{captive_id}/tribunal/review",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL)],
+    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a review of a tribunal's ruling")],
     status_code=201,
     responses=refusals(404, 409, 413),
 )
 def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
     """Review of the ruling that stands: upheld, or reversed with written reasons (reversing a
     POW ruling names the ground and the GC IV test, as a NOT_POW ruling does). 409 unless the
-    tribunal has ruled."""
+    tribunal has ruled, and 409 (naming each one missing) when it would leave standing a ruling
+    that he is not a POW (a reversal of a POW ruling, or upholding a NOT_POW one) without the
+    tribunal's guarantees on record, as for the ruling. Only a person of a tribunal, signed in as
+    himself, may record it (403)."""
 
     def reviewed(current: tribunal.Tribunal) -> TribunalRulingReviewed:
         try:

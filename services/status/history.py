@@ -114,13 +114,17 @@ class CaptiveHistory:
         legal = in_force(self.legal)
         for fact in legal:
             self._apply_finding(values, fact)
-        standing = tribunal.fold(legal).standing
+        folded = tribunal.fold(legal)
+        standing = folded.standing
         if standing is not None:
             values.update(
                 tribunal_outcome=standing.outcome,
                 tribunal_event_id=standing.event_id,
                 tribunal_ground=standing.ground,
                 gc_iv_nationality_test_met=standing.gc_iv_nationality_test_met,
+                # A ruling that he is not a POW without the tribunal's guarantees does not override
+                # the presumption (BRIEF s.2 r.8): the rules read what is missing and set it aside.
+                tribunal_guarantees_missing=tuple(g.value for g in tribunal.missing_guarantees(folded)),
             )
         return CaptiveFacts(
             captive_id=self.captive_id,

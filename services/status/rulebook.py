@@ -50,7 +50,12 @@ R6 = Rule(
     "right to POW status; a legal officer's finding is only evidence",
 )
 R7 = Rule("R7", "AP I Art. 45(1); GC III Art. 5(2)", "in doubt, a captive is presumed a POW until a tribunal decides")
-R8 = Rule("R8", "GC III Art. 5(2)", "a competent tribunal's ruling overrides the presumption")
+R8 = Rule(
+    "R8",
+    "GC III Art. 5(2)",
+    "a competent tribunal's ruling overrides the presumption; one that he is not a POW only with the tribunal's "
+    "guarantees (notice, hearing, interpreter, evidence, written reasons)",
+)
 R9 = Rule(
     "R9",
     "GC IV Art. 4; AP I Art. 75",
@@ -95,6 +100,10 @@ class CaptiveFacts:
     tribunal_event_id: str | None = None
     tribunal_ground: NotPowGround | None = None
     gc_iv_nationality_test_met: bool | None = None
+    # The guarantees of GC III Art. 5(2) that the record of a standing ruling that he is not a POW
+    # does not show (services/status/tribunal.py Guarantee values); such a ruling is set aside (R8).
+    # Empty for any other ruling, and in decisions recorded before it was read.
+    tribunal_guarantees_missing: tuple[str, ...] = ()
 
     def trace(self) -> list[FactUsed]:
         """The facts as the trace records them: every field, with the event it came from."""
@@ -118,6 +127,7 @@ class CaptiveFacts:
             "tribunal_outcome": self.tribunal_event_id,
             "tribunal_ground": self.tribunal_event_id,
             "gc_iv_nationality_test_met": self.tribunal_event_id,
+            "tribunal_guarantees_missing": self.tribunal_event_id,
         }
         values = {
             "at": self.at.isoformat(),
@@ -138,6 +148,7 @@ class CaptiveFacts:
             "tribunal_outcome": self.tribunal_outcome.value if self.tribunal_outcome else None,
             "tribunal_ground": self.tribunal_ground.value if self.tribunal_ground else None,
             "gc_iv_nationality_test_met": self.gc_iv_nationality_test_met,
+            "tribunal_guarantees_missing": ", ".join(self.tribunal_guarantees_missing) or None,
         }
         return [FactUsed(name=name, value=values[name], source_event_id=source[name]) for name in values]
 
@@ -182,6 +193,9 @@ class CaptiveFacts:
             tribunal_event_id=source("tribunal_outcome"),
             tribunal_ground=NotPowGround(value("tribunal_ground")) if value("tribunal_ground") else None,
             gc_iv_nationality_test_met=value("gc_iv_nationality_test_met"),
+            tribunal_guarantees_missing=tuple(value("tribunal_guarantees_missing").split(", "))
+            if value("tribunal_guarantees_missing")
+            else (),
         )
 
 
@@ -251,6 +265,16 @@ class RulebookV1:
         said = f"the competent tribunal ruled {outcome.value}"
         if outcome is TribunalOutcome.NOT_POW:
             said += f" on the ground {ground.value}"
+        if outcome is TribunalOutcome.NOT_POW and facts.tribunal_guarantees_missing:
+            fired.append(
+                _applied(
+                    R8,
+                    f"{said} (event {facts.tribunal_event_id}), but its record does not show the tribunal's "
+                    f"guarantees of {', '.join(facts.tribunal_guarantees_missing)}: a ruling reached without them "
+                    "does not override the presumption: the other rules decide, as if no ruling had been made",
+                )
+            )
+            return None
         fired.append(_applied(R8, f"{said} (event {facts.tribunal_event_id})"))
         if outcome is TribunalOutcome.POW:
             return LegalStatus.POW

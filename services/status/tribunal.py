@@ -1,14 +1,24 @@
 """The Art. 5 tribunal of one captive as an aggregate (pure; no I/O): folded from his own
-tribunal events, in the order they were recorded, into a stage and the ruling that stands.
+tribunal events, in the order they were recorded, into a stage, the ruling that stands, and what
+the record shows of the tribunal's guarantees.
 
 GC III Art. 5(2) and AP I Art. 45: a competent tribunal is convened with notice to the captive,
 hears him (with an interpreter), rules with written reasons, and its ruling may be reviewed. Each
 step may follow only the stages the table below names; any other is refused with the stage the
-tribunal is in and what the step needs (TribunalConflict, 409)."""
+tribunal is in and what the step needs (TribunalConflict, 409).
+
+A ruling that he is not a POW takes away the presumption of AP I Art. 45(1), so it stands only on
+a record that shows every guarantee (`missing_guarantees`; ../shared/domain/BRIEF.md s.2 r.8):
+notice, a hearing he attended or whose absence is explained, an interpreter where needed,
+evidence, written reasons. The API refuses such a ruling (or a review that would leave one
+standing) without them, and the status rules set aside any that was recorded without them (an
+older event): fail closed, the presumption holds. A ruling that he is a POW needs none: a ruling
+in his favour cannot harm him. Review is the guarantee that follows the ruling: any ruling may be
+reviewed, again and again (the table below)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +89,37 @@ STAGE_WORDS = {
 }
 
 
+class Guarantee(StrEnum):
+    """A guarantee of a competent tribunal (GC III Art. 5(2); BRIEF s.2 r.8) that a ruling that
+    he is not a POW needs the record to show."""
+
+    NOTICE = "notice"
+    HEARING = "hearing"
+    INTERPRETER = "interpreter"
+    EVIDENCE = "evidence"
+    WRITTEN_REASONS = "written_reasons"
+
+
+# What each guarantee asks of the record, said when it is not shown.
+GUARANTEE_WORDS = {
+    Guarantee.NOTICE: "notice to the captive, in a language, when the tribunal was convened",
+    Guarantee.HEARING: "a hearing with the captive present, or with his absence recorded with its reason "
+    "(absence_reason)",
+    Guarantee.INTERPRETER: "an interpreter where he does not speak the language of the proceedings: at a hearing "
+    "he attended, an interpreter named, or the language of the proceedings and his own recorded and the same",
+    Guarantee.EVIDENCE: "evidence examined at a hearing that counts as his hearing",
+    Guarantee.WRITTEN_REASONS: "written reasons for the ruling",
+}
+
+
+class GuaranteesMissing(TribunalConflict):
+    """A ruling that he is not a POW would stand without the tribunal's guarantees (409)."""
+
+    def __init__(self, message: str, missing: tuple[Guarantee, ...]):
+        super().__init__(message)
+        self.missing = missing
+
+
 class Recorded(Protocol):
     """A recorded tribunal event as the fold reads it (history.Dated fits)."""
 
@@ -96,6 +137,47 @@ class Ruling:
     event_id: str  # the ruling, or the review that reversed it
     ground: NotPowGround | None = None  # for NOT_POW; NOT_A_COMBATANT where an old event named none
     gc_iv_nationality_test_met: bool | None = None
+    written_reasons: bool = True  # whether its event gives written reasons
+
+
+@dataclass(frozen=True)
+class Hearing:
+    """What the guarantees read from one recorded hearing."""
+
+    captive_present: bool
+    absence_reason: str | None
+    interpreter: bool
+    proceedings_language: str | None
+    captive_language: str | None
+    evidence_count: int
+
+    @classmethod
+    def of(cls, data: Mapping) -> Hearing:
+        count = data.get("evidence_count")
+        refs = data.get("evidence_refs")
+        if count is None and isinstance(refs, list):  # unsealed data (the references themselves)
+            count = len(refs)
+        return cls(
+            captive_present=data.get("captive_present") is True,
+            absence_reason=data.get("absence_reason") or None,
+            interpreter=bool(data.get("interpreter")),
+            proceedings_language=data.get("proceedings_language") or None,
+            captive_language=data.get("captive_language") or None,
+            evidence_count=count if isinstance(count, int) else 0,
+        )
+
+    @property
+    def counts(self) -> bool:
+        """His hearing: he was present, or his absence is recorded with its reason."""
+        return self.captive_present or self.absence_reason is not None
+
+    @property
+    def interpreted(self) -> bool:
+        """He could follow it: an interpreter was there, or he speaks the language it was held in
+        (both recorded). Where neither is shown, it is not (fail closed)."""
+        if self.interpreter:
+            return True
+        return self.proceedings_language is not None and self.proceedings_language == self.captive_language
 
 
 @dataclass(frozen=True)
@@ -103,6 +185,26 @@ class Tribunal:
     stage: Stage = Stage.NONE
     standing: Ruling | None = None
     last_step_at: datetime | None = None
+    notice: bool = False  # the convening recorded notice to the captive, and its language
+    hearings: tuple[Hearing, ...] = ()
+
+    def guarantees_missing(self) -> tuple[Guarantee, ...]:
+        """The guarantees of GC III Art. 5(2) the record does not show, for the ruling that stands
+        (whatever it is; `missing_guarantees` asks only where it removes the presumption)."""
+        missing = []
+        if not self.notice:
+            missing.append(Guarantee.NOTICE)
+        heard = [hearing for hearing in self.hearings if hearing.counts]
+        if not heard:
+            missing.append(Guarantee.HEARING)
+        attended = [hearing for hearing in heard if hearing.captive_present]
+        if attended and not any(hearing.interpreted for hearing in attended):
+            missing.append(Guarantee.INTERPRETER)
+        if not any(hearing.evidence_count > 0 for hearing in heard):
+            missing.append(Guarantee.EVIDENCE)
+        if self.standing is None or not self.standing.written_reasons:
+            missing.append(Guarantee.WRITTEN_REASONS)
+        return tuple(missing)
 
     def allows(self, step: Step) -> bool:
         return self.stage in TRANSITIONS[step][0]
@@ -141,6 +243,27 @@ class Tribunal:
                 "ground" if ground is not None else "gc_iv_nationality_test_met",
             )
 
+    def check_guarantees(self, step: Step, data: Mapping, captive_id: str, at: datetime) -> None:
+        """Whether recording this ruling or review (`data`, its body) would leave standing a
+        ruling that he is not a POW without the tribunal's guarantees: GuaranteesMissing (409)
+        naming each one the record does not show, if so."""
+        after = self.after(Pending(at, PENDING, step.value, dict(data)))
+        missing = missing_guarantees(after)
+        if not missing:
+            return
+        what = (
+            "a ruling that he is not a POW"
+            if step is Step.RULE
+            else "this review would leave standing a ruling that he is not a POW, which"
+        )
+        shown = "; ".join(f"{guarantee.value}: {GUARANTEE_WORDS[guarantee]}" for guarantee in missing)
+        raise GuaranteesMissing(
+            f"{step.value} refused: {what} removes the presumption that {captive_id} is one (AP I Art. 45(1)) "
+            f"and stands only with the guarantees of a competent tribunal (GC III Art. 5(2)); the tribunal's "
+            f"record does not show {len(missing)} of them: {shown}. A ruling that he is a POW needs none",
+            missing,
+        )
+
     def after(self, event: Recorded) -> Tribunal:
         """The tribunal after one recorded step (TribunalConflict if it cannot follow)."""
         step = Step(event.kind)
@@ -149,6 +272,10 @@ class Tribunal:
             raise TribunalConflict(f"{step.value} cannot follow stage {self.stage.value}; {NEEDS[step]}")
         moved = replace(self, stage=leads_to, last_step_at=event.effective_at)
         data = event.data
+        if step is Step.CONVENE:
+            return replace(moved, notice=bool(data.get("notice_to_captive") and data.get("notice_language")))
+        if step is Step.HEAR:
+            return replace(moved, hearings=(*self.hearings, Hearing.of(data)))
         if step is Step.RULE:
             outcome = TribunalOutcome(data["outcome"])
             return replace(moved, standing=_ruling(outcome, event.event_id, data))
@@ -159,11 +286,36 @@ class Tribunal:
         return moved
 
 
-def _ruling(outcome: TribunalOutcome, event_id: str, data: dict) -> Ruling:
+PENDING = "(the step being recorded)"  # the event id of a step not yet recorded
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A step as a request would record it, to be checked before anything is appended."""
+
+    effective_at: datetime
+    event_id: str
+    kind: str
+    data: dict
+
+
+def _ruling(outcome: TribunalOutcome, event_id: str, data: Mapping) -> Ruling:
+    # Written reasons are required in every ruling and review; sealed, they read as a marker.
+    reasons = bool(data.get("written_reasons"))
     if outcome is TribunalOutcome.POW:
-        return Ruling(outcome, event_id)
+        return Ruling(outcome, event_id, written_reasons=reasons)
     ground = NotPowGround(data["ground"]) if data.get("ground") else NotPowGround.NOT_A_COMBATANT
-    return Ruling(outcome, event_id, ground, data.get("gc_iv_nationality_test_met"))
+    return Ruling(outcome, event_id, ground, data.get("gc_iv_nationality_test_met"), reasons)
+
+
+def missing_guarantees(tribunal: Tribunal) -> tuple[Guarantee, ...]:
+    """The guarantees the record does not show for the ruling that stands, where that ruling
+    removes the presumption (NOT_POW, by the tribunal or by a review); () for any other (no
+    ruling, or a ruling that he is a POW: one in his favour cannot harm him). What the API refuses
+    a ruling or review for, and what makes the status rules set a recorded one aside."""
+    if tribunal.standing is None or tribunal.standing.outcome is not TribunalOutcome.NOT_POW:
+        return ()
+    return tribunal.guarantees_missing()
 
 
 def fold(events: Iterable[Recorded]) -> Tribunal:

@@ -154,6 +154,10 @@ class LegalFindingRecorded(LegalFinding, EventPayload):
     captive_id: str = tiered(REF)
 
 
+# A language, as an ISO 639-2/639-3 code of three letters ("kor", "ukr", "rus").
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+
+
 class TribunalConvening(Part):
     tribunal: Name = tiered(REF)
     notice_to_captive: LongText | Withheld = tiered(ID)  # how and in which language he was told
@@ -167,15 +171,38 @@ class TribunalConvened(TribunalConvening, EventPayload):
     captive_id: str = tiered(REF)
 
 
+class AbsenceReason(StrEnum):
+    """Why a hearing was held without the captive. A hearing without him counts as his hearing
+    only with one of these recorded (GC III Art. 5(2); services/status/tribunal.py)."""
+
+    DECLINED_TO_ATTEND = "DECLINED_TO_ATTEND"  # told of the hearing, he chose not to come: he cannot be compelled
+    UNABLE_TO_ATTEND = "UNABLE_TO_ATTEND"  # his wounds, illness or another cause beyond his control kept him away
+
+
 class TribunalHearing(Part):
+    """One hearing. What the guarantees of GC III Art. 5(2) read from it (services/status/tribunal.py):
+    whether he was present, or why not; the language the hearing was held in and a language he
+    speaks (where they differ, an interpreter is needed; where they are not recorded, a named
+    interpreter shows that one was there); the evidence examined. All but `captive_present` are
+    optional, as in hearings recorded before they were asked for."""
+
     interpreter: Name | None = tiered(REF, None)  # staff: stays in clear, the record of who did what
     captive_present: bool = tiered(REF)
+    # Only when he was absent: why (in clear, so the rules can read it), and the circumstances (sealed).
+    absence_reason: AbsenceReason | None = tiered(REF, None)
+    absence_details: LongText | Withheld | None = tiered(ID, None)
+    proceedings_language: LanguageCode | None = tiered(REF, None)  # the language the hearing was held in
+    captive_language: LanguageCode | None = tiered(REF, None)  # a language he speaks, as the tribunal found
     evidence_refs: list[EvidenceRef] | Withheld = tiered(ID, default_factory=list)
 
 
 @event_type("TribunalHearingHeld", 1)
 class TribunalHearingHeld(TribunalHearing, EventPayload):
     captive_id: str = tiered(REF)
+    # How many items of evidence the hearing examined, counted by the service: the references
+    # themselves are sealed, and the rules must see that there were some. None in hearings
+    # recorded before it was counted (the evidence is then not shown: services/status/tribunal.py).
+    evidence_count: int | None = tiered(REF, None, ge=0)
 
 
 class TribunalOutcome(StrEnum):

@@ -33,7 +33,7 @@ from shared import kafka as kafka_clients
 from shared.contracts import decode
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
-from tests.support import OFFICER, caught_up, kafka_access, read_topic, registration, wait_until
+from tests.support import OFFICER, as_person, caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -308,21 +308,26 @@ def record_everything(stack) -> tuple[str, str]:
         f"/v1/captives/{him}/findings",
         {"finding": "ESPIONAGE", "basis": c["finding_basis"], "evidence_refs": [c["finding_evidence"]]},
     )
+    # A tribunal's steps count only from its persons; the legal officer convenes (shared/auth/standing.py).
+    legal_officer, tribunal_person = as_person("d.lysenko"), as_person("v.hrytsenko")
     posted(
         status,
         f"{tribunal}/convening",
         {"tribunal": STAFF["tribunal"], "notice_to_captive": c["tribunal_notice"], "notice_language": "kor"},
+        legal_officer,
     )
     posted(
         status,
         f"{tribunal}/hearings",
         {"interpreter": STAFF["interpreter"], "captive_present": True, "evidence_refs": [c["hearing_evidence"]]},
+        tribunal_person,
     )
-    posted(status, f"{tribunal}/ruling", {"outcome": "POW", "written_reasons": c["ruling_reasons"]})
+    posted(status, f"{tribunal}/ruling", {"outcome": "POW", "written_reasons": c["ruling_reasons"]}, tribunal_person)
     posted(
         status,
         f"{tribunal}/review",
         {"outcome": "UPHELD", "reviewing_body": "Review board", "written_reasons": c["review_reasons"]},
+        tribunal_person,
     )
     posted(
         status,

@@ -10,7 +10,7 @@ import pytest
 
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from tests.support import HEADERS, KPA_MEMBERSHIP, caught_up, read_topic, registration, wait_until
+from tests.support import HEADERS, KPA_MEMBERSHIP, as_person, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,13 @@ def rule_ids(decision: dict) -> list[str]:
     return [rule["rule_id"] for rule in decision["rules"]]
 
 
+# A tribunal's steps count only from its persons; the legal officer convenes (shared/auth/standing.py).
+LEGAL_OFFICER, TRIBUNAL = as_person("d.lysenko"), as_person("v.hrytsenko")
+
+
 def post(stack, path: str, body: dict, **headers):
-    return stack["status"].post(path, json=body, headers={**HEADERS, **headers})
+    who = LEGAL_OFFICER if path.endswith("/tribunal/convening") else TRIBUNAL if "/tribunal/" in path else HEADERS
+    return stack["status"].post(path, json=body, headers={**who, **headers})
 
 
 def test_the_worked_example(stack):

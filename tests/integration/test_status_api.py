@@ -1,5 +1,6 @@
 """The status API on real PostgreSQL: bad input is refused with the reason and changes nothing;
-the tribunal's steps come in order; any body gets a 4xx, never a 5xx."""
+the tribunal's steps come in order, are taken by a tribunal's persons, and a ruling that he is not
+a POW needs the tribunal's guarantees; any body gets a 4xx, never a 5xx."""
 
 from __future__ import annotations
 
@@ -14,11 +15,34 @@ from hypothesis import strategies as st
 
 from shared.contracts import DecodedEvent, EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
-from tests.support import HEADERS, KPA_MEMBERSHIP, build_app, registration, settings_for, signed_in
+from tests.support import (
+    HEADERS,
+    KPA_MEMBERSHIP,
+    as_client,
+    as_person,
+    build_app,
+    registration,
+    settings_for,
+    signed_in,
+)
 
 pytestmark = pytest.mark.integration
 
 CAPTIVE = "CAP-0000-0000-00ST"
+
+# Tribunal steps take their weight from who takes them (shared/auth/standing.py): the legal
+# officer, a person of the detaining state, convenes; the tribunal's person hears, rules, reviews.
+LEGAL_OFFICER = as_person("d.lysenko")
+TRIBUNAL = as_person("v.hrytsenko")
+
+
+def headers_for(path: str):
+    """Who sends a request to `path` in these tests: a tribunal step's person, or the operator."""
+    if path.endswith("/tribunal/convening"):
+        return LEGAL_OFFICER
+    if "/tribunal/" in path:
+        return TRIBUNAL
+    return HEADERS
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +188,14 @@ def stored(client: TestClient) -> int:
 )
 def test_bad_status_writes_are_refused_with_the_reason_and_store_nothing(status, path, body, code, message):
     before = stored(status)
-    answer = status.post(path, json=body, headers=HEADERS)
+    answer = status.post(path, json=body, headers=headers_for(path))
     assert answer.status_code == code, answer.text
     assert message in answer.text, answer.text
     assert stored(status) == before
 
 
-def post(client: TestClient, path: str, body: dict):
-    return client.post(path, json=body, headers=HEADERS)
+def post(client: TestClient, path: str, body: dict, headers=None):
+    return client.post(path, json=body, headers=headers or headers_for(path))
 
 
 def fact(kind: str, when: str, state: str | None = None, **more) -> dict:
@@ -184,12 +208,13 @@ def fact(kind: str, when: str, state: str | None = None, **more) -> dict:
     }
 
 
-def refused_and_nothing_stored(client: TestClient, path: str, body: dict, code: int, message: str) -> None:
+def refused_and_nothing_stored(client: TestClient, path: str, body: dict, code: int, message: str, headers=None):
     before = stored(client)
-    answer = post(client, path, body)
+    answer = post(client, path, body, headers)
     assert answer.status_code == code, answer.text
     assert message in answer.text, answer.text
     assert stored(client) == before
+    return answer
 
 
 def test_conflict_facts_are_refused_unless_their_dates_mean_something(status):
@@ -276,12 +301,34 @@ def test_the_tribunal_refuses_steps_out_of_order_with_its_stage_and_a_finding_is
         422,
         "before the tribunal's last step",
     )
-    assert (
-        post(
-            status, f"{base}/tribunal/hearings", {"captive_present": True, "occurred_at": "2025-08-20T00:00:00Z"}
-        ).status_code
-        == 201
+    refused_and_nothing_stored(
+        status,
+        f"{base}/tribunal/hearings",
+        {"captive_present": True, "absence_reason": "DECLINED_TO_ATTEND", "occurred_at": "2025-08-10T00:00:00Z"},
+        422,
+        "only when the captive was not present",
     )
+    # A hearing without him and without a reason is recorded, but it is not his hearing.
+    hearing = {"proceedings_language": "ukr", "captive_language": "kor", "evidence_refs": ["capture report 17"]}
+    absent = {**hearing, "captive_present": False, "occurred_at": "2025-08-10T00:00:00Z"}
+    assert post(status, f"{base}/tribunal/hearings", absent).status_code == 201
+    refused_and_nothing_stored(
+        status,
+        f"{base}/tribunal/ruling",
+        ruling,
+        409,
+        "does not show 2 of them: hearing: a hearing with the captive present, or with his absence recorded "
+        "with its reason (absence_reason); evidence: evidence examined at a hearing that counts",
+    )
+    # Present, but held in Ukrainian with no interpreter for a captive who speaks Korean.
+    present = {**hearing, "captive_present": True, "occurred_at": "2025-08-15T00:00:00Z"}
+    assert post(status, f"{base}/tribunal/hearings", present).status_code == 201
+    refused = post(status, f"{base}/tribunal/ruling", ruling)
+    assert refused.status_code == 409, refused.text
+    assert "does not show 1 of them: interpreter: an interpreter where he does not speak" in refused.text
+    assert "hearing:" not in refused.text and "evidence:" not in refused.text
+    interpreted = {**present, "interpreter": "K. Lee", "occurred_at": "2025-08-20T00:00:00Z"}
+    assert post(status, f"{base}/tribunal/hearings", interpreted).status_code == 201
     ruled = post(status, f"{base}/tribunal/ruling", ruling)
     assert ruled.status_code == 201, ruled.text
     now = status.get(base).json()
@@ -295,6 +342,15 @@ def test_the_tribunal_refuses_steps_out_of_order_with_its_stage_and_a_finding_is
         409,
         "stage RULED",
     )
+    # Upholding it keeps it: the review is its own step, and the ruling stands.
+    upheld = {
+        "outcome": "UPHELD",
+        "reviewing_body": "board",
+        "written_reasons": "r",
+        "occurred_at": "2025-09-15T00:00:00Z",
+    }
+    assert post(status, f"{base}/tribunal/review", upheld).status_code == 201
+    assert status.get(base).json()["status"] == "AP_I_ART_75"
     review = {
         "outcome": "REVERSED",
         "reviewing_body": "board",
@@ -313,6 +369,47 @@ def test_the_tribunal_refuses_steps_out_of_order_with_its_stage_and_a_finding_is
         == 201
     )
     assert status.get(base).json()["status"] == "POW_EQUIVALENT"
+
+
+RULING = {
+    "outcome": "NOT_POW",
+    "ground": "NOT_A_COMBATANT",
+    "gc_iv_nationality_test_met": True,
+    "written_reasons": "r",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "who", "message"),
+    [
+        ("ruling", RULING, HEADERS, "client captives-operator is a system of operator (kind operator), not a person"),
+        ("ruling", {"outcome": "POW", "written_reasons": "r"}, HEADERS, "not a person"),
+        ("hearings", {"captive_present": True}, HEADERS, "a tribunal's hearing counts only when taken by a person"),
+        ("review", {"outcome": "UPHELD", "reviewing_body": "b", "written_reasons": "r"}, HEADERS, "not a person"),
+        ("ruling", RULING, as_client("tribunal"), "is a system of ua-art5-tribunal (kind tribunal), not a person"),
+        (
+            "convening",
+            {"tribunal": "t", "notice_to_captive": "n", "notice_language": "kor"},
+            HEADERS,
+            "convening an Art. 5 tribunal counts only when taken by a person of an agency of kind detaining_state "
+            "or tribunal",
+        ),
+    ],
+    ids=["operator-rules", "operator-rules-pow", "operator-hears", "operator-reviews", "tribunal-system", "convening"],
+)
+def test_tribunal_steps_count_only_when_a_tribunal_s_person_takes_them(status, path, body, who, message):
+    """The operator client holds every role, and a tribunal's own system holds the tribunal's, but
+    neither is a person: what they record could be anyone's, so neither may take a tribunal step,
+    whatever the body (a ruling in his favour included)."""
+    answer = refused_and_nothing_stored(
+        status,
+        f"/v1/captives/{CAPTIVE}/tribunal/{path}",
+        body,
+        403,
+        "counts only when taken by a person of an agency of kind",
+        headers=who,
+    )
+    assert message in answer.text, answer.text
 
 
 def test_as_of_before_the_capture_or_malformed(status):
@@ -346,7 +443,9 @@ ENDPOINTS = [
 def test_any_body_gets_no_5xx(status, body, endpoint):
     before = stored(status)
     answer = status.post(
-        endpoint, content=json.dumps(body).encode(), headers={**HEADERS, "content-type": "application/json"}
+        endpoint,
+        content=json.dumps(body).encode(),
+        headers={**headers_for(endpoint), "content-type": "application/json"},
     )
     assert answer.status_code < 500, answer.text
     if answer.status_code >= 400:

@@ -294,7 +294,8 @@ def test_a_sealed_value_moved_into_another_event_does_not_open(status_db):
 def test_what_is_sealed_in_each_service_s_events():
     assert set(identity_paths(LegalFindingRecorded)) == {"basis", "evidence_refs"}
     assert set(identity_paths(TribunalConvened)) == {"notice_to_captive", "notice_language"}
-    assert set(identity_paths(TribunalHearingHeld)) == {"evidence_refs"}  # the interpreter stays in clear
+    # The interpreter, the languages and why he was absent stay in clear (the rules read them).
+    assert set(identity_paths(TribunalHearingHeld)) == {"evidence_refs", "absence_details"}
     assert set(identity_paths(RiskAssessed)) == {"basis", "evidence_refs"}  # the assessor stays in clear
     assert set(identity_paths(DispositionProposed)) == {"note"}
     assert not identity_paths(StatusDetermined)

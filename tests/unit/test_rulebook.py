@@ -182,6 +182,21 @@ def test_r8_a_tribunal_ruling_overrides_everything_else():
     assert rule_ids(ruled) == ["R1", "R8"] and "ev-ruling" in ruled.rules[-1].finding
 
 
+@pytest.mark.parametrize("ground", list(NotPowGround))
+def test_r8_a_not_pow_ruling_without_the_tribunal_s_guarantees_does_not_override_the_presumption(ground):
+    missing = ("hearing", "interpreter")
+    presumed = decide(ruled_not_pow(ground, False, **NO_MEMBERSHIP, tribunal_guarantees_missing=missing))
+    assert presumed.status is LegalStatus.PRESUMED_POW
+    assert rule_ids(presumed) == ["R1", "R8", "R7"]
+    assert "hearing, interpreter" in presumed.rules[1].finding and "ev-ruling" in presumed.rules[1].finding
+    # Where R3 holds, he stays a POW: the other rules decide as if there were no ruling.
+    member = decide(ruled_not_pow(ground, False, at=ACKNOWLEDGED, **KP_PARTY, tribunal_guarantees_missing=missing))
+    assert member.status is LegalStatus.POW and rule_ids(member)[:2] == ["R1", "R8"] and rule_ids(member)[-1] == "R3"
+    # What is missing is in the trace, from the ruling's event, so the decision reproduces.
+    [fact] = [fact for fact in presumed.facts if fact.name == "tribunal_guarantees_missing"]
+    assert (fact.value, fact.source_event_id) == ("hearing, interpreter", "ev-ruling")
+
+
 def test_r6_ruled_failure_to_distinguish_forfeits_status_but_keeps_pow_equivalent_protection():
     for test_met in (True, False, None):
         decision = decide(ruled_not_pow(NotPowGround.FAILURE_TO_DISTINGUISH, test_met, **KP_PARTY))
@@ -249,6 +264,7 @@ captive_facts = st.builds(
     tribunal_outcome=st.sampled_from([None, *TribunalOutcome]),
     tribunal_ground=st.sampled_from([None, *NotPowGround]),
     gc_iv_nationality_test_met=st.sampled_from([None, True, False]),
+    tribunal_guarantees_missing=st.sampled_from([(), ("hearing",), ("interpreter", "evidence")]),
 )
 
 
@@ -286,6 +302,9 @@ def test_nationality_never_decides(case, version, nationality):
 @given(captive_facts, st.sampled_from(["v1", "v2"]))
 def test_a_spy_never_gets_pow_equivalent_status(case, version):
     spy = replace(case, tribunal_outcome=TribunalOutcome.NOT_POW, tribunal_ground=NotPowGround.ESPIONAGE)
+    if spy.tribunal_guarantees_missing:  # set aside (R8): the other rules decide, never POW-equivalent
+        assert decide(spy, version).status in (LegalStatus.POW, LegalStatus.PRESUMED_POW, LegalStatus.AP_I_ART_75)
+        spy = replace(spy, tribunal_guarantees_missing=())
     assert decide(spy, version).status in (LegalStatus.CIVILIAN_GC_IV, LegalStatus.AP_I_ART_75)
 
 
@@ -312,13 +331,32 @@ IAC = Dated(datetime(2022, 2, 24, tzinfo=UTC), "ev-iac", "CONFLICT_INTERNATIONAL
 ACK = Dated(ACKNOWLEDGED, "ev-ack", "STATE_ACKNOWLEDGED_AS_PARTY", {"state": "KP"})
 OTHER_ACK = Dated(datetime(2025, 2, 1, tzinfo=UTC), "ev-by", "STATE_ACKNOWLEDGED_AS_PARTY", {"state": "BY"})
 RU_ACK = Dated(datetime(2022, 2, 24, tzinfo=UTC), "ev-ru", "STATE_ACKNOWLEDGED_AS_PARTY", {"state": "RU"})
-CONVENED = Dated(datetime(2025, 8, 1, tzinfo=UTC), "ev-convened", "TribunalConvened", {}, 2)
-HEARD = Dated(datetime(2025, 8, 20, tzinfo=UTC), "ev-heard", "TribunalHearingHeld", {}, 3)
+SEALED = {"withheld": "sealed"}  # a sealed value, as the read models hold it
+# A tribunal with every guarantee of GC III Art. 5(2) on record (services/status/tribunal.py).
+CONVENED = Dated(
+    datetime(2025, 8, 1, tzinfo=UTC),
+    "ev-convened",
+    "TribunalConvened",
+    {"notice_to_captive": SEALED, "notice_language": SEALED},
+    2,
+)
+HEARD = Dated(
+    datetime(2025, 8, 20, tzinfo=UTC),
+    "ev-heard",
+    "TribunalHearingHeld",
+    {"captive_present": True, "interpreter": "K. Lee", "evidence_refs": SEALED, "evidence_count": 1},
+    3,
+)
 RULING = Dated(
     datetime(2025, 9, 1, tzinfo=UTC),
     "ev-ruling",
     "TribunalRuled",
-    {"outcome": "NOT_POW", "gc_iv_nationality_test_met": True, "ground": "NOT_A_COMBATANT"},
+    {
+        "outcome": "NOT_POW",
+        "gc_iv_nationality_test_met": True,
+        "ground": "NOT_A_COMBATANT",
+        "written_reasons": SEALED,
+    },
     4,
 )
 TRIBUNAL = [CONVENED, HEARD, RULING]
@@ -340,7 +378,13 @@ def test_the_worked_example_timeline():
 
 
 def test_a_reversal_on_review_stands_from_its_date():
-    review = Dated(datetime(2025, 10, 1, tzinfo=UTC), "ev-review", "TribunalRulingReviewed", {"outcome": "REVERSED"}, 5)
+    review = Dated(
+        datetime(2025, 10, 1, tzinfo=UTC),
+        "ev-review",
+        "TribunalRulingReviewed",
+        {"outcome": "REVERSED", "written_reasons": SEALED},
+        5,
+    )
     timeline = history_with(conflict=[IAC, ACK], legal=[*TRIBUNAL, review]).timeline()
     assert [decision.status for _, decision in timeline] == [
         LegalStatus.PRESUMED_POW,
