@@ -27,8 +27,9 @@ console = Console()
 
 
 class Consuming(StrEnum):
-    """The services that consume topics, and so may hold dead letters (intake consumes none)."""
+    """The services that consume topics, and so may hold dead letters."""
 
+    intake = "intake"  # the hand-overs out of custody, from disposition.events.v1
     status = "status"
     disposition = "disposition"
 

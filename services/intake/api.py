@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, get_args
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from services.intake import deadlines
 from services.intake.checks import fact_time_problems, problem, registration_problems
-from services.intake.custody import CustodyConflict, CustodyState, after
-from services.intake.projections import captured_row, clock_facts_as_of, project, registered_row
+from services.intake.custody import CustodyConflict, CustodyState, LeftCustody, after
+from services.intake.projections import captured_row, clock_facts_as_of, handovers_of, project, registered_row
 from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives, clock_facts
 from shared.auth.access_log import record_access
@@ -192,12 +193,21 @@ class Written(BaseModel):
     event_id: str
 
 
+# Which writes stay open once he has left the detaining state's custody (exchanged, transferred to
+# another Power, repatriated, released, handed to the neutral repatriation commission), keyed by
+# the request each endpoint takes: only the notifications still owed for him (Arts. 122(5), 123:
+# the bureau must still tell his family and the Agency where he went). Every other fact, a card,
+# a medical assessment, an ICRC visit, a movement, a death, a correction of his identity, is no
+# longer the detaining state's to record: 409 naming the hand-over (services/intake/custody.py).
+STILL_RECORDED: frozenset[type[When]] = frozenset({NotificationRequest})
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
 def load_record(runtime: ServiceRuntime, session: Session, captive_id: str) -> CaptiveRecord:
     stored = runtime.reveal(session, runtime.store.read_stream(session, captive_id))  # identity in clear
-    record = fold(item.event for item in stored)
+    record = fold((item.event for item in stored), handovers_of(session, captive_id))
     if record is None:
         raise NotFound(f"no captive {captive_id}")
     return record
@@ -224,7 +234,12 @@ def record_fact(
     runtime = command.runtime
 
     def write(session: Session) -> Answer:
+        # His row first, locked until commit: a hand-over the consumer applies meanwhile waits
+        # for this write, or this write waits for it and then sees it (services/intake/projections.py).
+        session.execute(sa.select(captives.c.captive_id).where(captives.c.captive_id == captive_id).with_for_update())
         record = load_record(runtime, session, captive_id)
+        if record.left_custody is not None and type(body) not in STILL_RECORDED:
+            raise LeftCustody(captive_id, record.left_custody)
         if expected is not None and expected != record.stream_version:
             raise ConcurrencyConflict(captive_id, expected, record.stream_version)
         now = utc_now()
@@ -370,49 +385,67 @@ def get_history(
 )
 def get_overdue(
     session: DbSession,
+    runtime: Runtime,
+    request: Request,
+    caller: CallerDep,
     as_of: Annotated[
         str | None, Query(description="a date (2025-02-01, read as 00:00 UTC) or a datetime with a zone; default now")
     ] = None,
 ):
     """The obligations overdue as of a moment, from the facts in effect then: the Art. 70
     capture cards (to his family and to the Central Prisoners of War Agency, within a week of
-    each arrival at a camp, a hospital or another camp) and the Arts. 122-123 notifications to
-    the National Information Bureau and the Central Tracing Agency (of the capture and of each
-    transfer, hospitalisation, escape, recapture, death and release, carrying the fields each
-    must carry). Each names its article, the event that started its clock and, for a
-    notification that was sent without every required field, the fields it lacked."""
+    each arrival at a camp, a hospital or another camp, and of a finding that he is seriously
+    wounded or sick), the Arts. 122-123 notifications to the National Information Bureau and the
+    Central Tracing Agency (of the capture and of each transfer, hospitalisation, escape,
+    recapture, death and release, and of each hand-over out of custody: exchange, transfer to
+    another Power, repatriation, release, hand-over to the neutral repatriation commission,
+    carrying the fields each must carry) and the weekly Art. 122(6) reports on the health of
+    the seriously wounded or sick. Each names its article, the event that started its clock and,
+    for a notification that was sent without every required field, the fields it lacked. What a
+    finding of serious wounds or sickness started is medical tier: listed only for callers who
+    may read that tier (the others get `withheld_tiers`), and recorded in the access log."""
     moment = parse_as_of(as_of) if as_of else utc_now()
     # nothing is overdue before its window has run out, and every clock starts at or after capture
-    captured_before = moment - min(deadlines.CAPTURE_CARD_WINDOW, deadlines.NOTIFICATION_WINDOW)
+    captured_before = moment - deadlines.SHORTEST_WINDOW
     captives_facts = clock_facts_as_of(session, moment, captured_before)
     found = [item for facts in captives_facts for item in deadlines.overdue(facts, moment)]
-    return {
+    medical = DataTier.MEDICAL in caller.tiers
+    if not medical:
+        found = [item for item in found if not item.medical]
+    if sick := sorted({item.captive_id for item in found if item.medical}):
+        record_access(runtime, request, caller, {DataTier.MEDICAL}, sick)
+    answer = {
         "as_of": iso(moment),
         "count": len(found),
-        "overdue": [
-            {
-                "captive_id": item.captive_id,
-                "obligation": item.obligation,
-                "to": item.to,
-                "article": item.article,
-                "trigger": item.trigger,
-                "started_by": item.started_by,
-                "started_at": iso(item.started_at),
-                "due_at": iso(item.due_at),
-                "days_overdue": item.days_overdue,
-                **(
-                    {
-                        "required_fields": list(item.required_fields),
-                        "missing_fields": list(item.missing_fields),
-                        "insufficient_notifications": list(item.insufficient_notifications),
-                    }
-                    if item.obligation == deadlines.Obligation.NOTIFICATION
-                    else {}
-                ),
-            }
-            for item in found
-        ],
+        "overdue": [_overdue_item(item) for item in found],
     }
+    if not medical:
+        answer["withheld_tiers"] = [DataTier.MEDICAL.value]
+    return answer
+
+
+def _overdue_item(item: deadlines.Overdue) -> dict[str, Any]:
+    shown = {
+        "captive_id": item.captive_id,
+        "obligation": item.obligation,
+        "to": item.to,
+        "article": item.article,
+        "trigger": item.trigger,
+        "started_by": item.started_by,
+        "started_at": iso(item.started_at),
+        "due_at": iso(item.due_at),
+        "days_overdue": item.days_overdue,
+    }
+    if item.obligation in deadlines.NOTIFIED:
+        shown |= {
+            "required_fields": list(item.required_fields),
+            "missing_fields": list(item.missing_fields),
+            "insufficient_notifications": list(item.insufficient_notifications),
+        }
+    if item.obligation == deadlines.Obligation.HEALTH_REPORT:
+        # the week runs from the finding (first report) or from the report before it
+        shown |= {"week_from": item.since, "week_from_at": iso(item.since_at)}
+    return shown
 
 
 @router.get(
@@ -542,7 +575,10 @@ def record_capture_card(captive_id: CaptiveId, body: CaptureCardRequest, command
 def record_notification(captive_id: CaptiveId, body: NotificationRequest, command: Writer, if_match: IfMatch = None):
     """Information sent to the National Information Bureau or the Central Tracing Agency
     (Arts. 122-123), with exactly which fields were sent, and optionally which of his events
-    (the registration, or a transfer, hospitalisation, escape, recapture, death or release) it reports."""
+    (the registration, or a transfer, hospitalisation, escape, recapture, death or release, a
+    hand-over out of custody recorded by the disposition service, or an assessment finding him
+    seriously wounded or sick) it reports. Still accepted after he left custody: the
+    notifications of where he went are owed then (Art. 122(5))."""
 
     def notification(record: CaptiveRecord, at: datetime) -> NotificationSent:
         if (concerning := body.concerning_event_id) is not None:
@@ -555,7 +591,8 @@ def record_notification(captive_id: CaptiveId, body: NotificationRequest, comman
                             where,
                             f"{concerning} is not an event of {captive_id} that Arts. 122-123 require to be "
                             "notified (his registration, or a transfer, hospitalisation, escape, recapture, "
-                            "death or release)",
+                            "death or release, a hand-over out of custody, or an assessment finding him "
+                            "seriously wounded or sick)",
                         )
                     ]
                 )

@@ -5,24 +5,34 @@ docs/legal-basis.md ("Intake: records and clocks").
 
 - Art. 70, the capture card: within a week of each arrival at a camp, a hospital or another camp
   (ARRIVED_AT_CAMP, TRANSFERRED, HOSPITALISED, and RECAPTURED, which brings him back to a camp),
-  one card to his family and one to the Central Prisoners of War Agency. Each arrival opens both;
-  each is met only by a card SENT to that addressee at or after the arrival, or by his declining
-  the card (DECLINED_BY_CAPTIVE, which meets both). "Immediately upon capture" also counts: a
-  captive with no arrival recorded within the week after capture owes both cards for the capture.
-  An obligation lapses if custody ended (escape, death, release) before its week was out.
+  and "likewise in case of sickness": the assessment that first finds him seriously wounded or
+  sick while held (SICKNESS), one card to his family and one to the Central Prisoners of War
+  Agency. Each such trigger opens both; each is met only by a card SENT to that addressee at or
+  after it, or by his declining the card (DECLINED_BY_CAPTIVE, which meets both). "Immediately
+  upon capture" also counts: a captive with no arrival recorded within the week after capture
+  owes both cards for the capture. An obligation lapses if custody ended (escape, death,
+  release, or a hand-over out of the detaining state's custody) before its week was out.
 - Arts. 122-123 (and 94, 120): a notification to the National Information Bureau and to the
-  Central Tracing Agency of the capture and of each transfer, admission to hospital, escape,
-  recapture, death and release; one counts only if sent at or after the event and if its
-  `fields_sent` carry every field that kind of notification must carry (REQUIRED_FIELDS).
+  Central Tracing Agency of the capture, of each transfer, admission to hospital, escape,
+  recapture, death and release, and of each hand-over out of custody that the disposition
+  service recorded (exchange, transfer to another Power, repatriation, release, resettlement,
+  accommodation in a neutral state, hand-over to the neutral repatriation commission: Art.
+  122(5)); one counts only if sent at or after the event and if its `fields_sent` carry every
+  field that kind of notification must carry (REQUIRED_FIELDS, HANDOVER_FIELDS).
+- Art. 122(6): while he is held and his latest assessment finds him seriously wounded or sick, a
+  report on his health ("health" in `fields_sent`) to each of them every week
+  (HEALTH_REPORT_INTERVAL), counted from the assessment and then from each report, until an
+  assessment finds he no longer is, or custody ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from services.intake.custody import CustodyState
 from shared.contracts.intake import (
     END_OF_CUSTODY,
     CaptureCardAction,
@@ -40,9 +50,16 @@ CAPTURE_CARD_WINDOW = timedelta(days=7)
 # possible" / "within the shortest possible period" and set no number of days. Seven days puts
 # a late notification on the same weekly review as a late card. Change it here only.
 NOTIFICATION_WINDOW = timedelta(days=7)
-LONGEST_WINDOW = max(CAPTURE_CARD_WINDOW, NOTIFICATION_WINDOW)
+# Art. 122(6): "supplied regularly, every week if possible".
+HEALTH_REPORT_INTERVAL = timedelta(days=7)
+LONGEST_WINDOW = max(CAPTURE_CARD_WINDOW, NOTIFICATION_WINDOW, HEALTH_REPORT_INTERVAL)
+SHORTEST_WINDOW = min(CAPTURE_CARD_WINDOW, NOTIFICATION_WINDOW, HEALTH_REPORT_INTERVAL)
 
 CAPTURE = "CAPTURE"  # the trigger of the obligations the registration (the capture) opens
+# The trigger of what a finding of serious wounds or sickness opens: Art. 70's card "in case of
+# sickness" and Art. 122(6)'s weekly health reports. It says something of the medical tier.
+SICKNESS = "SERIOUSLY_WOUNDED_OR_SICK"
+MEDICAL_TRIGGERS = frozenset({SICKNESS})
 
 # Movements after which Art. 70 calls for a card: arrival at a camp (a transit camp too), a
 # transfer to another camp, admission to hospital, and a recapture, which brings him back to a camp.
@@ -51,8 +68,23 @@ CARD_ARRIVALS = frozenset(
 )
 
 # What each kind of notification must carry (the names are NotifiableField's), and its article.
+# The capture's: Art. 122(4) "subject to the provisions of Article 17" and "in so far as
+# available": the Art. 17 minimum, the Power on which he depends and the address for his
+# correspondence. A field he declined or that is not known is still listed: the bureau is told
+# it was declined or is not known, which is the information available to it. (Art. 122(4)'s
+# "army, regimental, personal or serial number" is his service number; his force may be sent
+# as `armed_force`, and is not required.)
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    CAPTURE: ("surname", "first_names", "rank", "date_of_birth", "service_number", "capture"),
+    CAPTURE: (
+        "surname",
+        "first_names",
+        "rank",
+        "date_of_birth",
+        "service_number",
+        "power_depended_on",
+        "internment_address",
+        "capture",
+    ),
     MovementKind.TRANSFERRED: ("transfer", "internment_address"),
     MovementKind.HOSPITALISED: ("health",),
     MovementKind.ESCAPED: ("escape",),
@@ -69,6 +101,23 @@ NOTIFICATION_ARTICLES: dict[str, str] = {
     MovementKind.DIED: "GC III Arts. 120, 122(5)",
     MovementKind.RELEASED: "GC III Art. 122(5)",
 }
+# Art. 122(5) "transfers, releases, repatriations": what the notification of each hand-over out of
+# custody must carry, besides `destination` (where he went: the receiving state, the neutral
+# state, the commission), which it must carry whenever the hand-over names one. An exchange is
+# reported as such; the transfer to another Power, to a neutral state for accommodation and to
+# the neutral repatriation commission are transfers of custody.
+HANDOVER_FIELDS: dict[CustodyState, tuple[str, ...]] = {
+    CustodyState.EXCHANGED: ("exchange",),
+    CustodyState.TRANSFERRED_TO_POWER: ("transfer",),
+    CustodyState.REPATRIATED: ("repatriation",),
+    CustodyState.RESETTLED: ("release",),
+    CustodyState.RELEASED: ("release",),
+    CustodyState.INTERNED_IN_NEUTRAL_STATE: ("transfer",),
+    CustodyState.WITH_COMMISSION: ("transfer",),
+}
+HANDOVER_ARTICLE = "GC III Art. 122(5)"
+HEALTH_REPORT_FIELDS = ("health",)
+HEALTH_REPORT_ARTICLE = "GC III Art. 122(6)"
 RECIPIENT_ARTICLES = {
     NotificationRecipient.NATIONAL_INFORMATION_BUREAU: "",  # the bureau is Art. 122's own
     NotificationRecipient.CENTRAL_TRACING_AGENCY: "; Art. 123",  # the bureau forwards to the Agency
@@ -78,13 +127,20 @@ RECIPIENT_ARTICLES = {
 class Obligation(StrEnum):
     CAPTURE_CARD = "CAPTURE_CARD"
     NOTIFICATION = "NOTIFICATION"
+    HEALTH_REPORT = "HEALTH_REPORT"  # Art. 122(6): weekly, while he is seriously wounded or sick
+
+
+# Obligations met by a notification: the overdue list shows the fields they must carry.
+NOTIFIED = frozenset({Obligation.NOTIFICATION, Obligation.HEALTH_REPORT})
 
 
 class Standing(StrEnum):
     PENDING = "PENDING"  # its window is still open
     MET = "MET"
     OVERDUE = "OVERDUE"
-    LAPSED = "LAPSED"  # custody ended before the card's week was out: no card can be asked of him
+    # Custody ended (or, for a health report, he was found no longer seriously wounded or sick)
+    # before it fell due: it can no longer be asked.
+    LAPSED = "LAPSED"
 
 
 # -- the facts the clocks read (one per event) ----------------------------------------------------
@@ -115,9 +171,29 @@ class Notified:
 
 
 @dataclass(frozen=True)
+class Assessed:
+    """A medical assessment: whether it found him seriously wounded or sick."""
+
+    event_id: str
+    at: datetime
+    seriously_wounded_or_sick: bool
+
+
+@dataclass(frozen=True)
+class LeftCustody:
+    """A hand-over out of the detaining state's custody, recorded by the disposition service."""
+
+    event_id: str
+    at: datetime
+    state: CustodyState  # what it made of him (EXCHANGED, REPATRIATED, WITH_COMMISSION, ...)
+    destination: str | None  # where he went; None: not named
+
+
+@dataclass(frozen=True)
 class ClockFacts:
     """What the clocks read about one captive: his capture (the registration event) and his
-    movements, cards and notifications, each with the time it took effect."""
+    movements, cards, notifications, medical assessments and hand-overs out of custody, each
+    with the time it took effect."""
 
     captive_id: str
     registered_event_id: str
@@ -125,6 +201,8 @@ class ClockFacts:
     movements: tuple[Moved, ...] = ()
     cards: tuple[CardRecorded, ...] = ()
     notifications: tuple[Notified, ...] = ()
+    assessments: tuple[Assessed, ...] = ()
+    handovers: tuple[LeftCustody, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,8 +213,8 @@ class Due:
     obligation: Obligation
     to: str  # a CardAddressee or a NotificationRecipient
     article: str
-    trigger: str  # CAPTURE or the MovementKind that started the clock
-    started_by: str  # the event id of that capture or movement
+    trigger: str  # CAPTURE, the MovementKind, SICKNESS, or the custody state a hand-over left him in
+    started_by: str  # the event id of that capture, movement, assessment or hand-over
     started_at: datetime
     due_at: datetime
     standing: Standing
@@ -147,7 +225,12 @@ class Due:
     # fields the most complete of them lacked
     insufficient: tuple[str, ...] = ()
     missing_fields: tuple[str, ...] = ()
-    lapsed_by: str | None = None  # the escape, death or release that ended custody within the week
+    # what made it lapse: the escape, death, release or hand-over that ended custody in time, or
+    # the assessment that found him no longer seriously wounded or sick
+    lapsed_by: str | None = None
+    # a health report: the finding (for the first) or the report before it, from which its week runs
+    since: str | None = None
+    since_at: datetime | None = None
 
     def days_overdue(self, as_of: datetime) -> int:
         return max((as_of - self.due_at).days, 0)
@@ -167,9 +250,35 @@ class Overdue:
     required_fields: tuple[str, ...] = field(default=())
     missing_fields: tuple[str, ...] = field(default=())
     insufficient_notifications: tuple[str, ...] = field(default=())
+    since: str | None = None  # a health report: the finding or the report its week runs from
+    since_at: datetime | None = None
+
+    @property
+    def medical(self) -> bool:
+        """Whether it tells that he was found seriously wounded or sick (medical tier)."""
+        return self.trigger in MEDICAL_TRIGGERS
 
 
 # -- the rules ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A fact that ended his custody (an escape, death or release; a hand-over)."""
+
+    event_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class _Sickness:
+    """A spell of serious wounds or sickness while held: from the assessment that found it, until
+    the assessment that found it over or the end of custody (None: still running)."""
+
+    onset: Assessed
+    assessments: tuple[str, ...]  # the ids of the assessments that found it, within the spell
+    ended_by: str | None = None
+    ended_at: datetime | None = None
 
 
 def obligations(facts: ClockFacts, as_of: datetime) -> list[Due]:
@@ -178,20 +287,44 @@ def obligations(facts: ClockFacts, as_of: datetime) -> list[Due]:
     movements = sorted((m for m in facts.movements if m.at <= as_of), key=lambda m: m.at)
     cards = sorted((c for c in facts.cards if c.at <= as_of), key=lambda c: c.at)
     notifications = sorted((n for n in facts.notifications if n.at <= as_of), key=lambda n: n.at)
+    assessments = sorted((a for a in facts.assessments if a.at <= as_of), key=lambda a: a.at)
+    handovers = sorted((h for h in facts.handovers if h.at <= as_of), key=lambda h: h.at)
     if facts.captured_at > as_of:
         return []
+    endings = sorted(
+        [_Ending(m.event_id, m.at) for m in movements if m.kind in END_OF_CUSTODY]
+        + [_Ending(h.event_id, h.at) for h in handovers],
+        key=lambda e: e.at,
+    )
+    spells = _sicknesses(movements, assessments, handovers)
     found: list[Due] = []
-    for trigger, event_id, at in _card_triggers(facts, movements):
-        lapsed = _custody_ended(movements, at, at + CAPTURE_CARD_WINDOW)
+    for trigger, event_id, at in _card_triggers(facts, movements, spells):
+        lapsed = _custody_ended(endings, at, at + CAPTURE_CARD_WINDOW)
         for addressee in CardAddressee:
             found.append(_card(facts, cards, trigger, event_id, at, addressee, lapsed, as_of))
-    triggers = [(CAPTURE, facts.registered_event_id, facts.captured_at)] + [
-        (m.kind, m.event_id, m.at) for m in movements if m.kind in REQUIRED_FIELDS
+    # (trigger, event, when, what it must carry, article)
+    capture = (CAPTURE, facts.registered_event_id, facts.captured_at)
+    triggers = [(*capture, REQUIRED_FIELDS[CAPTURE], NOTIFICATION_ARTICLES[CAPTURE])]
+    triggers += [
+        (m.kind.value, m.event_id, m.at, REQUIRED_FIELDS[m.kind], NOTIFICATION_ARTICLES[m.kind])
+        for m in movements
+        if m.kind in REQUIRED_FIELDS
     ]
-    for trigger, event_id, at in triggers:
+    triggers += [(h.state.value, h.event_id, h.at, handover_fields(h), HANDOVER_ARTICLE) for h in handovers]
+    for trigger, event_id, at, required, article in triggers:
         for recipient in NotificationRecipient:
-            found.append(_notification(facts, notifications, trigger, event_id, at, recipient, as_of))
+            found.append(
+                _notification(facts, notifications, trigger, event_id, at, recipient, as_of, required, article)
+            )
+    for spell in spells:
+        for recipient in NotificationRecipient:
+            found.extend(_health_reports(facts, notifications, spell, recipient, as_of))
     return found
+
+
+def handover_fields(left: LeftCustody) -> tuple[str, ...]:
+    """What the notification of a hand-over out of custody must carry."""
+    return HANDOVER_FIELDS[left.state] + (("destination",) if left.destination else ())
 
 
 def overdue(facts: ClockFacts, as_of: datetime) -> list[Overdue]:
@@ -211,26 +344,69 @@ def overdue(facts: ClockFacts, as_of: datetime) -> list[Overdue]:
             required_fields=due.required_fields,
             missing_fields=due.missing_fields,
             insufficient_notifications=due.insufficient,
+            since=due.since,
+            since_at=due.since_at,
         )
         for due in obligations(facts, as_of)
         if due.standing is Standing.OVERDUE
     ]
 
 
-def _card_triggers(facts: ClockFacts, movements: list[Moved]) -> Iterable[tuple[str, str, datetime]]:
+def _sicknesses(movements: list[Moved], assessments: list[Assessed], handovers: list[LeftCustody]) -> list[_Sickness]:
+    """His spells of serious wounds or sickness while held, in time order. A spell starts at an
+    assessment that finds him seriously wounded or sick while none runs; it ends at the first
+    later assessment that finds he no longer is, or when custody ends (an escape, his death, a
+    release, a hand-over). Held again after a recapture, he starts a new spell only with a new
+    finding."""
+    # (time, order at that time, what): an assessment at the same moment as a movement is read after it
+    timeline: list[tuple[datetime, int, object]] = [(m.at, 0, m) for m in movements]
+    timeline += [(h.at, 0, h) for h in handovers]
+    timeline += [(a.at, 1, a) for a in assessments]
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    spells: list[_Sickness] = []
+    held, onset, ids = True, None, []
+    for _at, _order, what in timeline:
+        ended = None
+        if isinstance(what, Moved):
+            if what.kind in END_OF_CUSTODY:
+                held, ended = False, what
+            elif what.kind is MovementKind.RECAPTURED:
+                held = True
+        elif isinstance(what, LeftCustody):
+            held, ended = False, what
+        elif isinstance(what, Assessed) and held:
+            if what.seriously_wounded_or_sick:
+                if onset is None:
+                    onset, ids = what, []
+                ids.append(what.event_id)
+            elif onset is not None:
+                ended = what
+        if ended is not None and onset is not None:
+            spells.append(_Sickness(onset, tuple(ids), ended.event_id, ended.at))
+            onset = None
+    if onset is not None:
+        spells.append(_Sickness(onset, tuple(ids)))
+    return spells
+
+
+def _card_triggers(
+    facts: ClockFacts, movements: list[Moved], spells: list[_Sickness]
+) -> Iterable[tuple[str, str, datetime]]:
     arrivals = [(m.kind.value, m.event_id, m.at) for m in movements if m.kind in CARD_ARRIVALS]
     week_after_capture = facts.captured_at + CAPTURE_CARD_WINDOW
     if not any(at <= week_after_capture for _, _, at in arrivals):
         # "immediately upon capture": held a week with no arrival recorded, he still owes cards
         yield CAPTURE, facts.registered_event_id, facts.captured_at
-    yield from arrivals
+    # "likewise in case of sickness": the finding that starts each spell of serious wounds or sickness
+    sick = [(SICKNESS, spell.onset.event_id, spell.onset.at) for spell in spells]
+    yield from sorted(arrivals + sick, key=lambda trigger: trigger[2])
 
 
-def _custody_ended(movements: list[Moved], since: datetime, until: datetime) -> Moved | None:
-    """The escape, death or release that ended his custody after `since`, if by `until`."""
-    for movement in movements:
-        if movement.at >= since and movement.kind in END_OF_CUSTODY:
-            return movement if movement.at <= until else None
+def _custody_ended(endings: list[_Ending], since: datetime, until: datetime) -> _Ending | None:
+    """The escape, death, release or hand-over that ended his custody after `since`, if by `until`."""
+    for ending in endings:
+        if ending.at >= since:
+            return ending if ending.at <= until else None
     return None
 
 
@@ -241,7 +417,7 @@ def _card(
     event_id: str,
     at: datetime,
     addressee: CardAddressee,
-    lapsed: Moved | None,
+    lapsed: _Ending | None,
     as_of: datetime,
 ) -> Due:
     due_at = at + CAPTURE_CARD_WINDOW
@@ -289,8 +465,9 @@ def _notification(
     at: datetime,
     recipient: NotificationRecipient,
     as_of: datetime,
+    required: tuple[str, ...],
+    article: str,
 ) -> Due:
-    required = REQUIRED_FIELDS[trigger]
     due_at = at + NOTIFICATION_WINDOW
     candidates = [
         n
@@ -299,17 +476,89 @@ def _notification(
     ]
     met = next((n for n in candidates if set(required) <= n.fields_sent), None)
     short = [n for n in candidates if met is None or n.at < met.at]
-    short = [n for n in short if not set(required) <= n.fields_sent]
+    standing = Standing.MET if met is not None else _unmet(due_at, as_of)
+    article += RECIPIENT_ARTICLES[recipient]
+    started = (trigger, event_id, at, recipient, article, required)
+    return _notified(facts, Obligation.NOTIFICATION, *started, due_at, standing, met, short)
+
+
+def _health_reports(
+    facts: ClockFacts,
+    notifications: list[Notified],
+    spell: _Sickness,
+    recipient: NotificationRecipient,
+    as_of: datetime,
+) -> list[Due]:
+    """Art. 122(6) for one spell and one recipient: a report on his health due a week after the
+    finding, then a week after each report, until the spell ends. A report falls due only while
+    the spell runs: one whose week outlasts the spell lapses; one already late when the spell
+    ended stays overdue until it is sent. A notification reports on his health if it carries
+    "health" and names no event, or one of the spell's findings."""
+    reports = [
+        n
+        for n in notifications
+        if n.recipient is recipient and n.at >= spell.onset.at and n.concerning_event_id in (None, *spell.assessments)
+    ]
+    found: list[Due] = []
+    since_id, since_at = spell.onset.event_id, spell.onset.at
+    article = HEALTH_REPORT_ARTICLE + RECIPIENT_ARTICLES[recipient]
+    while spell.ended_at is None or since_at < spell.ended_at:
+        due_at = since_at + HEALTH_REPORT_INTERVAL
+        later = [n for n in reports if n.at > since_at or (n.at == since_at and since_id == spell.onset.event_id)]
+        met = next((n for n in later if set(HEALTH_REPORT_FIELDS) <= n.fields_sent), None)
+        short = [n for n in later if (met is None or n.at < met.at) and not set(HEALTH_REPORT_FIELDS) <= n.fields_sent]
+        lapsed = spell.ended_at is not None and spell.ended_at <= due_at and (met is None or met.at > spell.ended_at)
+        if lapsed:
+            standing = Standing.LAPSED
+        elif met is not None:
+            standing = Standing.MET
+        else:
+            standing = _unmet(due_at, as_of)
+        due = _notified(
+            facts,
+            Obligation.HEALTH_REPORT,
+            SICKNESS,
+            spell.onset.event_id,
+            spell.onset.at,
+            recipient,
+            article,
+            HEALTH_REPORT_FIELDS,
+            due_at,
+            standing,
+            met if standing is Standing.MET else None,
+            short,
+        )
+        found.append(replace(due, lapsed_by=spell.ended_by if lapsed else None, since=since_id, since_at=since_at))
+        if standing is not Standing.MET:
+            break
+        since_id, since_at = met.event_id, met.at
+    return found
+
+
+def _notified(
+    facts: ClockFacts,
+    obligation: Obligation,
+    trigger: str,
+    event_id: str,
+    at: datetime,
+    recipient: NotificationRecipient,
+    article: str,
+    required: tuple[str, ...],
+    due_at: datetime,
+    standing: Standing,
+    met: Notified | None,
+    candidates: list[Notified],
+) -> Due:
+    short = [n for n in candidates if not set(required) <= n.fields_sent]
     missing: tuple[str, ...] = ()
     if short:
         best = max(short, key=lambda n: (len(set(required) & n.fields_sent), n.at))
         missing = tuple(name for name in required if name not in best.fields_sent)
-    standing = Standing.MET if met is not None else _unmet(due_at, as_of)
     return Due(
         captive_id=facts.captive_id,
-        obligation=Obligation.NOTIFICATION,
+        obligation=obligation,
         to=recipient.value,
-        article=NOTIFICATION_ARTICLES[trigger] + RECIPIENT_ARTICLES[recipient],
+        article=article,
         trigger=str(trigger),
         started_by=event_id,
         started_at=at,

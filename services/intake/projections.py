@@ -1,6 +1,14 @@
-"""The intake read model, built only from intake's own events, so replaying the stream rebuilds
-it exactly. The API applies each event it appends through `project`, in the same transaction;
-replay applies them in batches (shared/readmodels.py)."""
+"""The intake read model, built from intake's own events and the hand-overs out of custody it
+consumes from disposition.events.v1, so replaying both topics rebuilds it exactly. The API
+applies each event it appends through `project`, in the same transaction; the consumer applies
+each hand-over through `project_handover`; replay applies both in batches (shared/readmodels.py).
+
+Replay reads intake's topic before disposition's, so it applies a captive's hand-over after every
+event of his, whenever they were recorded. Live, the only events of his appended after a
+hand-over are notifications (the API refuses the rest), which do not touch his custody; a
+hand-over sets the custody columns it owns without reading them; and an API write locks his row
+first (services/intake/api.py), so a movement and a hand-over racing each other end as replay
+ends them. So the order live and the order replayed give the same rows."""
 
 from __future__ import annotations
 
@@ -14,14 +22,16 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from services.intake import deadlines
-from services.intake.custody import CustodyState, after
+from services.intake.custody import CustodyState, Handover, after, handover
 from services.intake.tables import captives, clock_facts
 from shared.contracts import EventEnvelope, EventPayload
+from shared.contracts.disposition import CustodyEnded, HandedToRepatriationCommission
 from shared.contracts.intake import (
     CaptiveRegistered,
     CaptureCardAction,
     CaptureCardRecorded,
     CardAddressee,
+    MedicalAssessed,
     MovementKind,
     MovementRecorded,
     NotificationRecipient,
@@ -46,6 +56,55 @@ def project(session: Session, envelope: EventEnvelope, payload: EventPayload) ->
         changes["custody_state"] = after(CustodyState(row["custody_state"]), payload.kind).value
         changes["custody_since"] = envelope.occurred_at
     rows(session).update(captives, {"captive_id": captive_id}, **changes)
+
+
+def project_handover(
+    session: Session, envelope: EventEnvelope, payload: CustodyEnded | HandedToRepatriationCommission
+) -> None:
+    """A hand-over out of custody, from disposition.events.v1 (the consumer's handler and replay's
+    applier): a clock fact of its own (LEFT), and his custody state, set whatever it was."""
+    left = handover(envelope.id, envelope.type, envelope.occurred_at, payload)
+    captive_id = envelope.subject
+    changes = {"custody_state": left.state.value, "custody_since": left.at}
+    if not rows(session).update(captives, {"captive_id": captive_id}, **changes):
+        raise NoResultFound(f"{envelope.type} {envelope.id} for {captive_id}, who was never registered here")
+    rows(session).insert(
+        clock_facts,
+        _fact(
+            envelope,
+            "LEFT",
+            left.state.value,
+            destination=left.destination,
+            detail={
+                "event_type": left.event_type,
+                "disposition_kind": left.disposition_kind,
+                "disposition_id": left.disposition_id,
+            },
+        ),
+    )
+
+
+def handovers_of(session: Session, captive_id: str) -> list[Handover]:
+    """The hand-overs out of custody recorded for him, in the order of his disposition stream."""
+    found = session.execute(
+        sa.select(clock_facts)
+        .where(clock_facts.c.captive_id == captive_id, clock_facts.c.fact == "LEFT")
+        .order_by(clock_facts.c.stream_version)
+    ).all()
+    return [_handover(row) for row in found]
+
+
+def _handover(row) -> Handover:
+    detail = row.detail or {}
+    return Handover(
+        event_id=row.event_id,
+        event_type=detail.get("event_type", ""),
+        at=row.occurred_at,
+        state=CustodyState(row.kind),
+        destination=row.destination,
+        disposition_kind=detail.get("disposition_kind"),
+        disposition_id=detail.get("disposition_id", ""),
+    )
 
 
 def registered_row(envelope: EventEnvelope, payload: CaptiveRegistered) -> dict:
@@ -81,7 +140,14 @@ def clock_row(envelope: EventEnvelope, payload: EventPayload) -> dict | None:
                 fields_sent=list(payload.fields_sent),
                 concerning_event_id=payload.concerning_event_id,
             )
+        case MedicalAssessed():
+            # Art. 70 "in case of sickness" and Art. 122(6) read whether he was found seriously
+            # wounded or sick (medical tier, in clear in the event; the findings stay sealed).
+            return _fact(envelope, "MEDICAL", SERIOUS if payload.seriously_wounded_or_sick else NOT_SERIOUS)
     return None
+
+
+SERIOUS, NOT_SERIOUS = deadlines.SICKNESS, "NOT_" + deadlines.SICKNESS
 
 
 def _fact(envelope: EventEnvelope, fact: str, kind: str, *, occurred_at: datetime | None = None, **values: Any):
@@ -95,6 +161,8 @@ def _fact(envelope: EventEnvelope, fact: str, kind: str, *, occurred_at: datetim
         "addressee": None,
         "fields_sent": None,
         "concerning_event_id": None,
+        "destination": None,
+        "detail": None,
         **values,
     }
 
@@ -113,9 +181,15 @@ def clock_facts_as_of(session: Session, as_of: datetime, captured_before: dateti
 
 
 def facts_of(captive_id: str, found: Iterable) -> deadlines.ClockFacts:
-    registered, movements, cards, notifications = None, [], [], []
+    registered, movements, cards, notifications, assessments, handovers = None, [], [], [], [], []
     for row in found:
         match row.fact:
+            case "MEDICAL":
+                assessments.append(deadlines.Assessed(row.event_id, row.occurred_at, row.kind == SERIOUS))
+            case "LEFT":
+                handovers.append(
+                    deadlines.LeftCustody(row.event_id, row.occurred_at, CustodyState(row.kind), row.destination)
+                )
             case "CAPTURED":
                 registered = row
             case "MOVED":
@@ -144,4 +218,6 @@ def facts_of(captive_id: str, found: Iterable) -> deadlines.ClockFacts:
         movements=tuple(movements),
         cards=tuple(cards),
         notifications=tuple(notifications),
+        assessments=tuple(assessments),
+        handovers=tuple(handovers),
     )

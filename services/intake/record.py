@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.intake.custody import CustodyState, after
+from services.intake.custody import HELD, CustodyState, Handover, after
 from shared.contracts import DecodedEvent
 from shared.contracts.intake import (
     Art17Date,
@@ -20,6 +20,7 @@ from shared.contracts.intake import (
     CaptiveRegistered,
     IdentityAmended,
     IdentityErased,
+    MedicalAssessed,
     MovementKind,
     MovementRecorded,
     ProsecutionRecorded,
@@ -55,10 +56,14 @@ class Proceedings:
 
 @dataclass(frozen=True)
 class Reportable:
-    """An event that Arts. 122-123 require to be notified (the capture, or a movement of that kind)."""
+    """An event that Arts. 122-123 require to be notified: the capture, a movement of that kind, a
+    hand-over out of custody, or an assessment finding him seriously wounded or sick (Art. 122(6))."""
 
-    kind: str  # "CAPTURE" or the MovementKind
+    kind: str  # "CAPTURE", the MovementKind, the custody state a hand-over left him in, or SERIOUSLY_WOUNDED_OR_SICK
     occurred_at: datetime
+
+
+SERIOUSLY_WOUNDED_OR_SICK = "SERIOUSLY_WOUNDED_OR_SICK"
 
 
 @dataclass
@@ -72,6 +77,9 @@ class CaptiveRecord:
     custody: CustodyState = CustodyState.CAPTURED
     custody_since: datetime | None = None
     last_movement_at: datetime | None = None
+    # The hand-over that ended the detaining state's custody of him (the latest, if several: the
+    # commission, then its release), from disposition.events.v1; None while he is held.
+    left_custody: Handover | None = None
     proceedings: dict[str, Proceedings] = field(default_factory=dict)
     # event id -> what it reports, for the events a notification may say it concerns
     reportable: dict[str, Reportable] = field(default_factory=dict)
@@ -82,7 +90,11 @@ class CaptiveRecord:
             "captive_id": self.captive_id,
             "captured_at": _iso(self.captured_at),  # protection runs from here (Art. 5(1))
             **self.tiers[DataTier.REFERENCE],
-            "custody": {"state": self.custody.value, "since": _iso(self.custody_since)},
+            "custody": {
+                "state": self.custody.value,
+                "since": _iso(self.custody_since),
+                **(_left(self.left_custody) if self.left_custody else {}),
+            },
             # proceedings still open (Arts. 115, 119(5)): he may be kept back from release
             "open_proceedings": sorted(
                 name for name, item in self.proceedings.items() if item.stage is ProsecutionStage.OPENED
@@ -96,7 +108,13 @@ class CaptiveRecord:
         }
 
 
-def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
+def fold(events: Iterable[DecodedEvent], handovers: Iterable[Handover] = ()) -> CaptiveRecord | None:
+    """His record from his intake events, in order, then the hand-overs out of custody that
+    disposition recorded for him, in their order. A hand-over comes last whatever its time: once
+    one is recorded intake accepts no other fact about him but notifications, which do not move
+    him. It applies whatever intake's own movements say (the hand-over happened; intake cannot
+    refuse it): where they say he was no longer held (dead, escaped, released), the entry says
+    so in `custody_before`, for a person to reconcile the two records."""
     record = None
     for event in events:
         envelope, payload = event.envelope, event.payload
@@ -128,9 +146,37 @@ def fold(events: Iterable[DecodedEvent]) -> CaptiveRecord | None:
                 record.proceedings[payload.proceedings_id] = Proceedings(
                     payload.stage, envelope.occurred_at, payload.court
                 )
+            case MedicalAssessed() if payload.seriously_wounded_or_sick:
+                # Art. 122(6): the weekly reports on his health may name the assessment they follow.
+                record.reportable[envelope.id] = Reportable(SERIOUSLY_WOUNDED_OR_SICK, envelope.occurred_at)
         if envelope.type in FACT_LISTS:
             _append_fact(record, event)
+    if record is not None:
+        for left in handovers:
+            _hand_over(record, left)
     return record
+
+
+def _hand_over(record: CaptiveRecord, left: Handover) -> None:
+    entry = {**_left(left), "occurred_at": _iso(left.at)}
+    if record.custody not in HELD and record.left_custody is None:
+        entry["custody_before"] = record.custody.value  # intake's own record says he was not held then
+    record.custody = left.state
+    record.custody_since = left.at
+    record.left_custody = left
+    record.reportable[left.event_id] = Reportable(left.state.value, left.at)
+    record.tiers[DataTier.REFERENCE].setdefault("custody_handovers", []).append(entry)
+
+
+def _left(left: Handover) -> dict[str, Any]:
+    """A hand-over as the record shows it (every value reference tier)."""
+    return {
+        "event_id": left.event_id,
+        "event_type": left.event_type,
+        "destination": left.destination,
+        "disposition_kind": left.disposition_kind,
+        "disposition_id": left.disposition_id,
+    }
 
 
 # Movements Arts. 122-123 require to be notified (the capture is the other such event).

@@ -1,5 +1,7 @@
-"""The intake database: the event store, plus one row per captive with what cross-captive
-queries need (deadlines, custody). A single captive's full record is folded from his events."""
+"""The intake database: the event store (with the inbox, hash chains and parked records of its
+consumer of disposition.events.v1), plus one row per captive with what cross-captive queries need
+(deadlines, custody). A single captive's full record is folded from his events and the hand-overs
+out of custody recorded for him (clock_facts rows of fact LEFT)."""
 
 import sqlalchemy as sa
 
@@ -9,7 +11,8 @@ from shared.eventstore import event_store_tables
 from shared.sealing import key_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-store_tables = event_store_tables(metadata)
+# Intake consumes the hand-overs out of custody from disposition.events.v1 (services/intake/custody.py).
+store_tables = event_store_tables(metadata, consumes=True)
 access = access_tables(metadata)  # partner visibility and the access log
 
 captives = sa.Table(
@@ -26,20 +29,29 @@ captives = sa.Table(
 )
 
 # What the Art. 70 and Arts. 122-123 clocks read (services/intake/deadlines.py): one row per
-# capture, movement, capture card and notification, with the time it took effect. Every value is
-# reference tier, so it is in clear in the events too.
+# capture, movement, capture card, notification and medical assessment of his, and per hand-over
+# out of custody consumed from disposition.events.v1, with the time it took effect. Every value is
+# in clear in the events too: reference tier, but for a medical assessment's kind (whether he was
+# found seriously wounded or sick: medical tier, not sealed; GET /v1/overdue shows what it starts
+# only to callers who may read that tier).
 clock_facts = sa.Table(
     "clock_facts",
     metadata,
     sa.Column("event_id", sa.String(64), primary_key=True),
     sa.Column("captive_id", sa.String(64), nullable=False),
+    # The event's version in its own stream: his intake stream, or (LEFT) his disposition stream.
     sa.Column("stream_version", sa.Integer, nullable=False),
     sa.Column("occurred_at", UtcDateTime(), nullable=False),  # for the capture: when he was captured
-    sa.Column("fact", sa.String(16), nullable=False),  # CAPTURED, MOVED, CARD, NOTIFIED
-    sa.Column("kind", sa.String(64), nullable=False),  # CAPTURE, the movement, the card's action, the recipient
+    sa.Column("fact", sa.String(16), nullable=False),  # CAPTURED, MOVED, CARD, NOTIFIED, MEDICAL, LEFT
+    # CAPTURE, the movement, the card's action, the recipient, SERIOUSLY_WOUNDED_OR_SICK or
+    # NOT_SERIOUSLY_WOUNDED_OR_SICK, the custody state a hand-over left him in
+    sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("addressee", sa.String(32)),  # a card's addressee (None: not recorded)
     sa.Column("fields_sent", sa.JSON),  # a notification's fields
     sa.Column("concerning_event_id", sa.String(200)),  # the event a notification reports
+    sa.Column("destination", sa.String(200)),  # a hand-over's: the receiving state, or the commission
+    # a hand-over's event type, disposition kind and disposition (or exchange list) id
+    sa.Column("detail", sa.JSON),
     sa.Index("ix_clock_facts_captive", "captive_id", "stream_version"),
 )
 

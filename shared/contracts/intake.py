@@ -390,6 +390,15 @@ NotifiableField = Literal[
     "escape",
     "transfer",
     "recapture",
+    # Art. 122(4): "indication of the Power on which he depends" (the state of the force he belongs
+    # to); his force itself may be sent too.
+    "power_depended_on",
+    "armed_force",
+    # Art. 122(5): where he went when he left the detaining state's custody (the receiving Power,
+    # the neutral state or commission, the state he was released to), and how.
+    "destination",
+    "exchange",
+    "repatriation",
 ]
 
 
@@ -415,12 +424,23 @@ class ProsecutionStage(StrEnum):
     CLOSED = "CLOSED"
 
 
+class ProceedingsKind(StrEnum):
+    """Art. 115 tells the two apart: judicial proceedings may keep him back (115(2), 119(5));
+    a disciplinary punishment never does (115(1))."""
+
+    JUDICIAL = "JUDICIAL"  # Arts. 82-88, 99-108
+    DISCIPLINARY = "DISCIPLINARY"  # Arts. 89-98
+
+
 class Prosecution(Part):
-    """Judicial proceedings against the captive (GC III Arts. 82-88, 99-108); while any are open he may be
-    kept back from release, repatriation and transfer (Arts. 115, 119(5))."""
+    """Proceedings against the captive: judicial (GC III Arts. 82-88, 99-108), while open he may be
+    kept back from release, repatriation and transfer (Arts. 115(2), 119(5)) unless the detaining
+    Power consents; or disciplinary (Arts. 89-98), which never keep him back (Art. 115(1))."""
 
     proceedings_id: ShortText = tiered(REF)
     stage: ProsecutionStage = tiered(REF)
+    # None in events recorded before the two were told apart: read as JUDICIAL (it may keep him back).
+    proceedings_kind: ProceedingsKind | None = tiered(REF, None)
     court: Name = tiered(REF)  # an organisation: stays in clear
     offence: LongText | Withheld | None = tiered(ID, None)  # required when OPENED (the API enforces it)
     outcome: LongText | Withheld | None = tiered(ID, None)

@@ -4,11 +4,18 @@ batch intake, idempotent retries, and bad input that is refused without changing
 from __future__ import annotations
 
 import threading
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from kafka.consumer.fetcher import ConsumerRecord
 
+from services.intake.tables import clock_facts
+from shared.chain import GENESIS, event_hash
+from shared.contracts import EventEnvelope, EventPayload, encode
+from shared.contracts.disposition import CustodyEnded, DispositionApproved
 from tests.support import HEADERS, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
@@ -200,7 +207,17 @@ def test_the_full_capture_record_and_every_later_fact_come_back_in_order(intake)
     assert view["reference"]["notifications"][0]["fields_sent"] == ["surname", "rank", "capture"]
 
 
-CAPTURE_FIELDS = ["surname", "first_names", "rank", "date_of_birth", "service_number", "capture"]
+# Art. 122(4): the Art. 17 minimum, the Power on which he depends, the address for his letters, the capture.
+CAPTURE_FIELDS = [
+    "surname",
+    "first_names",
+    "rank",
+    "date_of_birth",
+    "service_number",
+    "power_depended_on",
+    "internment_address",
+    "capture",
+]
 
 
 def test_overdue_cards_and_notifications_as_of_a_date(intake):
@@ -647,3 +664,124 @@ def test_a_notification_names_the_event_it_reports_only_if_it_is_his_and_came_be
     assert answer.status_code == 201, answer.text
     view = intake.get(f"/v1/captives/{captive_id}").json()
     assert view["reference"]["notifications"][0]["concerning_event_id"] == hospitalised
+
+
+# -- after he left custody --------------------------------------------------------------------------
+
+EXCHANGED_AT = datetime(2025, 5, 20, 10, tzinfo=UTC)
+
+
+def disposition_records(topic: str, captive_id: str, payloads: list[EventPayload], at: datetime) -> list:
+    """His disposition stream as the disposition service would publish it (chained), as records
+    of `topic` read by intake's consumer."""
+    records, previous = [], GENESIS
+    for version, payload in enumerate(payloads, start=1):
+        envelope = EventEnvelope(
+            id=str(uuid.uuid4()),
+            source="/services/disposition",
+            type=payload.event_type,
+            subject=captive_id,
+            occurred_at=at,
+            recorded_at=at,
+            stream_version=version,
+            schema_version=payload.schema_version,
+            correlation_id="exchange-1",
+            actor="I. Bondarenko",
+            agency="ua-coordination-hq",
+            previous_hash=previous,
+            data=payload.model_dump(mode="json"),
+        )
+        value = encode(envelope)
+        previous = event_hash(value)
+        records.append(
+            ConsumerRecord(topic, 0, None, version - 1, 0, 0, captive_id.encode(), value, [], None, -1, len(value), -1)
+        )
+    return records
+
+
+def test_after_an_exchange_intake_refuses_every_fact_but_the_notifications_still_owed(intake):
+    """Art. 122(5): once disposition records that he left custody (here: exchanged to RU), intake
+    shows it, owes the notification of it, accepts that notification and refuses (409, naming
+    the exchange) any other fact about him. The consumer takes only the hand-over from the
+    disposition topic, passes every other event by without a dead letter, and a redelivery
+    changes nothing."""
+    captive_id = register(intake)
+    arrival = {"kind": "ARRIVED_AT_CAMP", "location": "Camp 1", "occurred_at": CAMP_ARRIVAL}
+    assert post(intake, captive_id, "movements", arrival).status_code == 201
+    runtime = intake.app.state.runtime
+    topic = runtime.consumed_topics[0]
+    approved = DispositionApproved(captive_id=captive_id, disposition_id="D-1", proposed_by="I. Bondarenko", reasons=[])
+    exchanged = CustodyEnded(captive_id=captive_id, kind="EXCHANGE", destination="RU", disposition_id="list-1")
+    records = disposition_records(topic, captive_id, [approved, exchanged], EXCHANGED_AT)
+    exchange_id = EventEnvelope.model_validate_json(records[1].value).id
+
+    consumer = runtime.consumer
+    consumer.process_batch(records)
+    assert (consumer.applied_total, consumer.ignored_total, consumer.dead_lettered_total) == (1, 1, 0)
+    consumer.process_batch(records)  # redelivered
+    assert (consumer.applied_total, consumer.dead_lettered_total) == (1, 0)
+    with runtime.sessions() as session:
+        left = session.execute(sa.select(clock_facts).where(clock_facts.c.fact == "LEFT")).all()
+        parked = session.execute(sa.select(sa.func.count()).select_from(runtime.definition.store_tables.parked))
+        assert [(row.event_id, row.kind, row.destination) for row in left] == [(exchange_id, "EXCHANGED", "RU")]
+        assert parked.scalar() == 0
+
+    view = intake.get(f"/v1/captives/{captive_id}").json()
+    custody = view["reference"]["custody"]
+    assert (custody["state"], custody["since"], custody["destination"], custody["event_id"]) == (
+        "EXCHANGED",
+        "2025-05-20T10:00:00Z",
+        "RU",
+        exchange_id,
+    )
+    assert view["stream_version"] == 2  # his intake stream: nothing was appended to it
+
+    before = event_count(intake)
+    later = {"occurred_at": "2025-05-21T00:00:00Z"}
+    refused = {
+        "movements": {"kind": "TRANSFERRED", "location": "Camp 2", **later},
+        "medical-assessments": {"assessor": "Dr. K", "findings": "fit", "seriously_wounded_or_sick": False, **later},
+        "capture-card": {"action": "OFFERED", **later},
+        "icrc-visits": {"delegate": "D. Müller", "place": "Camp 1", "private_interview": True, **later},
+        "wishes": {"wish": "UNDECIDED", "provenance": PRIVATE_ICRC, **later},
+        "prosecutions": {"proceedings_id": "P-1", "stage": "OPENED", "court": "Kyiv", "offence": "a charge", **later},
+    }
+    for what, body in refused.items():
+        answer = post(intake, captive_id, what, body)
+        assert answer.status_code == 409, (what, answer.text)
+        expected = f"captive {captive_id} left custody: EXCHANGED to RU on 2025-05-20T10:00:00Z"
+        assert answer.json()["detail"].startswith(f"{expected} (disposition event {exchange_id}"), answer.text
+    amended = post(
+        intake,
+        captive_id,
+        "identity-amendments",
+        {"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": "papers", **later},
+        **{"If-Match": '"2"'},
+    )
+    assert amended.status_code == 409 and "left custody" in amended.text
+    assert event_count(intake) == before
+
+    # The notification of the exchange is still owed, and accepted; it may name the exchange.
+    def overdue_exchange(as_of: str) -> set:
+        found = intake.get("/v1/overdue", params={"as_of": as_of}).json()["overdue"]
+        return {
+            (item["to"], item["started_by"], item["article"], tuple(item["required_fields"]))
+            for item in found
+            if item["captive_id"] == captive_id and item["trigger"] == "EXCHANGED"
+        }
+
+    assert overdue_exchange("2025-05-27") == set()
+    assert overdue_exchange("2025-05-28") == {
+        ("NATIONAL_INFORMATION_BUREAU", exchange_id, "GC III Art. 122(5)", ("exchange", "destination")),
+        ("CENTRAL_TRACING_AGENCY", exchange_id, "GC III Art. 122(5); Art. 123", ("exchange", "destination")),
+    }
+    notice = {
+        "recipient": "NATIONAL_INFORMATION_BUREAU",
+        "fields_sent": ["exchange", "destination"],
+        "concerning_event_id": exchange_id,
+    }
+    early = post(intake, captive_id, "notifications", {**notice, "occurred_at": "2025-05-19T00:00:00Z"})
+    assert early.status_code == 422 and "before the EXCHANGED it reports" in early.text
+    sent = post(intake, captive_id, "notifications", {**notice, "occurred_at": "2025-05-21T00:00:00Z"})
+    assert sent.status_code == 201, sent.text
+    assert {to for to, *_ in overdue_exchange("2025-05-28")} == {"CENTRAL_TRACING_AGENCY"}

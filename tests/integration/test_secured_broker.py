@@ -184,11 +184,17 @@ def test_each_service_writes_only_its_own_topics_and_reads_only_what_it_consumes
     assert records_as(status, other) == []
     assert records_as(kafka_access(kafka_bootstrap, "intake").client_config(), other) == []
 
-    # intake consumes nothing: it reads no other service's topic, and writes none.
+    # intake consumes only disposition's topic (the hand-overs out of custody): it reads that one,
+    # and may dead-letter what it cannot apply, but writes it never; status's it does not read.
     intake = kafka_access(kafka_bootstrap, "intake").client_config()
-    assert records_as(intake, disposition_topic) == []
+    assert [record.value for record in records_as(intake, disposition_topic)] == [b'{"a": "medical finding"}']
     with pytest.raises(KafkaError, match="AuthorizationFailed"):
         write_as(intake, disposition_topic)
+    intake_dead = kafka_clients.producer(kafka_access(kafka_bootstrap, "intake"), "test")
+    intake_dead.send(dead_letter(disposition_topic), value=b"set aside").get(10)
+    intake_dead.close()
+    status_topic = seeded(kafka_bootstrap, topic_prefix, "status")
+    assert records_as(intake, status_topic) == []
     # The auditor reads every topic of the deployment and writes none.
     auditor = kafka_access(kafka_bootstrap, AUDITOR).client_config()
     assert len(records_as(auditor, disposition_topic)) == 1

@@ -1,5 +1,5 @@
-"""Intake's migration to clock facts (intake_0006) on SQLite: a database that already holds
-events gets the rows the clocks read, the same rows the live projection writes."""
+"""Intake's migrations to clock facts (intake_0006, intake_0009) on SQLite: a database that
+already holds events gets the rows the clocks read, the same rows the live projection writes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from services.intake import tables
 from services.intake.app import definition
 from services.intake.projections import captured_row, clock_row
 from shared.contracts import EventMetadata
-from shared.contracts.intake import CaptiveRegistered, CaptureCardRecorded, MovementRecorded, NotificationSent
+from shared.contracts.intake import (
+    CaptiveRegistered,
+    CaptureCardRecorded,
+    MedicalAssessed,
+    MovementRecorded,
+    NotificationSent,
+)
 from shared.db import alembic_config, create_engine, session_factory
 from shared.eventstore import EventStore
 from shared.sealing import Keyring
@@ -56,4 +62,44 @@ def test_the_clock_facts_of_events_recorded_before_them_are_filled_in(tmp_path):
         columns = {column["name"] for column in sa.inspect(connection).get_columns("captives")}
     assert expected[0]["occurred_at"] == datetime(2025, 1, 11, 9, tzinfo=UTC)  # the capture, not the registration
     assert "card_settled_at" not in columns and "custody_state" in columns
+    engine.dispose()
+
+
+def test_intake_0009_gives_the_clocks_the_medical_assessments_already_recorded_and_the_consumer_its_tables(tmp_path):
+    """Art. 70 "in case of sickness" and Art. 122(6) read whether an assessment found him
+    seriously wounded or sick: the rows of assessments recorded before are filled in, the same
+    rows the live projection writes; and intake's consumer of disposition.events.v1 gets its
+    hash chains, parked records and decisions."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'intake.db'}")
+    config = alembic_config(definition.migrations, tables.metadata)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "intake_0008_outbox_parking")
+    keyring = Keyring("intake", tables.keys, bytes(32))
+    store = EventStore(tables.store_tables, source="/services/intake", topic="intake.events.v1", sealer=keyring)
+    facts = [
+        CaptiveRegistered(captive_id=CAPTIVE, **registration()),
+        MedicalAssessed(captive_id=CAPTIVE, assessor="Dr. K", findings="sepsis", seriously_wounded_or_sick=True),
+        MedicalAssessed(captive_id=CAPTIVE, assessor="Dr. K", findings="recovered", seriously_wounded_or_sick=False),
+    ]
+    with session_factory(engine).begin() as session:
+        meta = EventMetadata(actor="a", agency="b", occurred_at=datetime(2025, 1, 13, tzinfo=UTC))
+        envelopes = store.append(session, CAPTIVE, 0, facts, meta)
+    assert "sealed" in envelopes[1].data and envelopes[1].data["seriously_wounded_or_sick"] is True
+
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    expected = [clock_row(e, p) for e, p in zip(envelopes[1:], facts[1:], strict=True)]
+    assert [row["kind"] for row in expected] == ["SERIOUSLY_WOUNDED_OR_SICK", "NOT_SERIOUSLY_WOUNDED_OR_SICK"]
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.select(tables.clock_facts)
+            .where(tables.clock_facts.c.fact == "MEDICAL")
+            .order_by(tables.clock_facts.c.stream_version)
+        )
+        assert [dict(row._mapping) for row in found] == expected
+        present = set(sa.inspect(connection).get_table_names())
+    assert {"chain_links", "parked_records", "dead_letter_decisions", "inbox"} <= present
     engine.dispose()
