@@ -36,6 +36,13 @@ def operator_headers(**extra: str) -> BearerHeaders:
     return BearerHeaders(Credentials.read(Path(os.environ["CAPTIVES_BENCH_CREDENTIALS"])).client(OPERATOR), **extra)
 
 
+def person_headers(username: str, **extra: str) -> BearerHeaders:
+    """A demo person's current token: the benchmarks' facts that weigh only as a person of a given
+    standing records them (shared/contracts/standing.py), e.g. a legal officer clearing a risk."""
+    credentials = Credentials.read(Path(os.environ["CAPTIVES_BENCH_CREDENTIALS"]))
+    return BearerHeaders(credentials.person(username), **extra)
+
+
 def quiet_logs() -> None:
     """Warnings and errors only, from the in-process services and the shared modules alike, so
     the progress display stays readable; kafka-python logs every reconnect, so not even those."""

@@ -27,7 +27,13 @@ def registration(captive_id: str) -> CaptiveRegistered:
     )
 
 
-def envelope(payload: EventPayload, subject: str, source: str = "/services/intake") -> EventEnvelope:
+# The standing a benchmark's wishes are recorded with: an ICRC delegate as herself, as verifies them.
+ICRC_DELEGATE = {"actor_id": "person:bench-delegate", "agency_kind": "icrc"}
+
+
+def envelope(
+    payload: EventPayload, subject: str, source: str = "/services/intake", author: dict | None = None
+) -> EventEnvelope:
     return EventEnvelope(
         id=str(uuid.uuid4()),
         source=source,
@@ -40,6 +46,7 @@ def envelope(payload: EventPayload, subject: str, source: str = "/services/intak
         correlation_id="bench",
         actor="bench",
         agency="bench",
+        **(author or {}),
         data=payload.model_dump(mode="json"),
     )
 

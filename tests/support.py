@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -116,13 +117,20 @@ def build_app(service: str, settings, *, background: bool = True, verify_tokens:
 
 
 class _Lazy(TokenSource):
-    """A token source that starts the test realm at its first token, not at import."""
+    """A token source that starts the test realm at its first token, not at import, and then keeps
+    the source it picked: its token is reused until it is about to expire, so a module does not
+    sign the same person in again at every request (the identity provider guards sign-ins)."""
 
     def __init__(self, pick):
         self._pick = pick
+        self._source: TokenSource | None = None
+        self._picking = threading.Lock()
 
     def token(self) -> str:
-        return self._pick(realm()).token()
+        with self._picking:
+            if self._source is None:
+                self._source = self._pick(realm())
+        return self._source.token()
 
     @property
     def who(self) -> str:

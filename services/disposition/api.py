@@ -18,7 +18,7 @@ from pydantic_extra_types.country import CountryAlpha2
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
-from services.disposition.eligibility import counterparts, gather, recompute
+from services.disposition.eligibility import counterparts, dated_facts, gather, recompute
 from services.disposition.facts import DispositionFacts
 from services.disposition.rules import (
     REFERRAL_DAYS,
@@ -42,9 +42,14 @@ from services.disposition.workflow import (
 )
 from shared.auth.access_log import record_access
 from shared.auth.gate import Caller, CallerDep, allow
-from shared.auth.roles import Scope
+from shared.auth.roles import AgencyKind, Scope
+from shared.auth.standing import person_of
 from shared.contracts import EventEnvelope, EventMetadata, EventPayload
 from shared.contracts.disposition import (
+    Art12Measures,
+    Art12MeasuresRecorded,
+    ConventionFailure,
+    ConventionFailureRecorded,
     CustodyEnded,
     DispositionApproved,
     DispositionCompleted,
@@ -66,6 +71,7 @@ from shared.contracts.disposition import (
     ListStep,
     PartnerClaim,
     PartnerStateClaimRecorded,
+    ReleaseDuringProceedingsConsented,
     RiskAssessed,
     RiskAssessment,
     RiskOutcome,
@@ -170,6 +176,15 @@ class ListRequest(BaseModel):
 
 class Step(BaseModel):
     """An empty body for a step that needs no data (check, propose, approve, execute)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LateStep(When):
+    """A step of a disposition, which may be recorded after it took place: `occurred_at` says when.
+    The rules run as of that moment, against every fact in effect then; it may not be dated before
+    the disposition's previous step, nor before any fact already recorded about him (or about the
+    states and the conflict) takes effect, so that no recorded fact goes unread."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -306,7 +321,26 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
         "exchange_eligibility": {
             answer.counterpart_state: {"eligible": answer.eligible, "event_id": answer.event_id} for answer in answers
         },
+        "duties": _duties(gather(session, [captive_id]).get(captive_id)),
     }
+
+
+def _duties(facts: DispositionFacts | None) -> list[dict[str, Any]]:
+    """What the detaining state still owes him after he left its custody: the measures of Art.
+    12(3) while the Power he was transferred to fails to carry out the Convention."""
+    duty = facts.art_12_duty if facts is not None else None
+    if duty is None:
+        return []
+    return [
+        {
+            "article": "GC III Art. 12(3)",
+            "state": duty.state,
+            "duty": "take effective measures to correct the situation, or request his return",
+            "since": iso(duty.since),
+            "notified_by": duty.notified_by,
+            "event_id": duty.event_id,
+        }
+    ]
 
 
 def _moments(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
@@ -525,6 +559,105 @@ def record_assurance(
     return write(command, body, produce)
 
 
+class ConsentRequest(When):
+    model_config = ConfigDict(extra="forbid")
+
+    proceedings_id: Annotated[str, Field(min_length=1, max_length=200)]
+    basis: LongText = Field(description="why the detaining Power lets him leave before the proceedings end")
+
+
+@router.post(
+    "/captives/{captive_id}/proceedings-consents",
+    dependencies=[
+        allow(Scope.DISPOSITION_RISK),
+        person_of(AgencyKind.DETAINING_STATE, step="the detaining Power's consent (Art. 115(2))"),
+    ],
+    status_code=201,
+    responses=refusals(403, 404, 409, 413),
+)
+def consent_to_leave_during_proceedings(captive_id: CaptiveId, body: ConsentRequest, command: Writer):
+    """The detaining Power consents that he leave before the end of open judicial proceedings
+    (GC III Arts. 115(2), 119(5)): they no longer keep him back (D7). It lifts a hold, so only an
+    officer of the detaining state, signed in as himself, records it; proceedings that are not open
+    are a 409."""
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
+
+    def produce(session: Session):
+        facts = facts_of(session, captive_id, _at(metadata))
+        if body.proceedings_id not in facts.open_prosecutions:
+            raise DomainConflict(
+                f"no judicial proceedings {body.proceedings_id} are open against {captive_id} at {iso(_at(metadata))}"
+            )
+        event = ReleaseDuringProceedingsConsented(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+        return [one_append(runtime, session, captive_id, event, metadata)], lambda envelopes: created(
+            envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[0])
+        )
+
+    return write(command, body, produce)
+
+
+class ConventionFailureRequest(ConventionFailure, When):
+    pass
+
+
+class Art12MeasuresRequest(Art12Measures, When):
+    pass
+
+
+@router.post(
+    "/states/{state}/convention-failures",
+    dependencies=[allow(Scope.DISPOSITION_RISK)],
+    status_code=201,
+    responses=refusals(409, 413),
+)
+def record_convention_failure(
+    state: Annotated[CountryAlpha2, Path(description="the Power the prisoners were transferred to")],
+    body: ConventionFailureRequest,
+    command: Writer,
+):
+    """GC III Art. 12(3): the Protecting Power (or the ICRC) notified that `state`, to which
+    prisoners were transferred, fails to carry out the Convention in an important respect. Every
+    prisoner transferred there now shows the detaining state's duty to act, and no new Art. 12
+    transfer there is allowed, until its measures are recorded. Recorded by anyone with the scope:
+    it only holds back."""
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
+
+    def produce(session: Session):
+        event = ConventionFailureRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
+        return [one_append(runtime, session, state_stream(state), event, metadata)], created
+
+    return write(command, body, produce)
+
+
+@router.post(
+    "/states/{state}/art12-measures",
+    dependencies=[
+        allow(Scope.DISPOSITION_RISK),
+        person_of(AgencyKind.DETAINING_STATE, step="the detaining state's measures (Art. 12(3))"),
+    ],
+    status_code=201,
+    responses=refusals(403, 409, 413),
+)
+def record_art12_measures(
+    state: Annotated[CountryAlpha2, Path(description="the Power the prisoners were transferred to")],
+    body: Art12MeasuresRequest,
+    command: Writer,
+):
+    """What the detaining state did about a recorded failure of `state` (Art. 12(3)): the situation
+    corrected, or the prisoners' return requested. It meets the duty, so only an officer of the
+    detaining state, signed in as himself, may record it."""
+    runtime = command.runtime
+    metadata = metadata_for(command, body)
+
+    def produce(session: Session):
+        event = Art12MeasuresRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
+        return [one_append(runtime, session, state_stream(state), event, metadata)], created
+
+    return write(command, body, produce)
+
+
 # -- dispositions: proposed by one person, approved by another, then carried out ---------------------
 #
 # Each step that moves him runs the rules again, against the facts as they stand at that moment
@@ -692,12 +825,36 @@ def _step_verdict(facts: DispositionFacts, found: Disposition, step: Disposition
     return disposition(found.kind, facts, found.destination, moving)
 
 
-def _disposition_step(command: Command, captive_id: str, disposition_id: str, step: DispositionStep, carry_out):
+class LateStepConflict(DomainConflict):
+    """A step dated before what is already known; the API answers 409."""
+
+
+def _not_before_what_is_known(session: Session, found: Disposition, captive_id: str, at: datetime) -> None:
+    """A step recorded late may not be dated before its disposition's previous step, nor before a
+    fact already recorded takes effect: the rules would not read that fact."""
+    if found.last_at is not None and at < found.last_at:
+        raise LateStepConflict(
+            f"disposition {found.disposition_id}'s last step was at {iso(found.last_at)}; this one, at {iso(at)}, "
+            "cannot come before it"
+        )
+    own, shared = dated_facts(session, [captive_id])
+    latest = max((*own.get(captive_id, ()), *shared), key=lambda fact: fact.effective_at, default=None)
+    if latest is not None and at < latest.effective_at:
+        raise LateStepConflict(
+            f"this step is dated {iso(at)}, before {latest.kind} (event {latest.event_id}) took effect at "
+            f"{iso(latest.effective_at)}: a step may not be dated before a fact already recorded, which the rules "
+            "would then not read"
+        )
+
+
+def _disposition_step(
+    command: Command, captive_id: str, disposition_id: str, step: DispositionStep, carry_out, body: LateStep
+):
     """Take `step` of a disposition: the transition table first (409 if it cannot follow), then
     the rules again at this moment (409 and a recorded refusal if they block), then `carry_out`
     (session, disposition, verdict) -> the events to append."""
     runtime = command.runtime
-    metadata = metadata_for(command)
+    metadata = metadata_for(command, body)
     hand_over = hand_over_of(runtime)
     confirmation = hand_over.wish_confirmation_days if step in MOVING_STEPS else None
 
@@ -720,6 +877,8 @@ def _disposition_step(command: Command, captive_id: str, disposition_id: str, st
         found.next_stage(step)
         if step is DispositionStep.APPROVE:
             two_persons(found.proposer, command.caller)
+        if body.occurred_at is not None:
+            _not_before_what_is_known(session, found, captive_id, body.occurred_at)
         facts = facts_of(session, captive_id, _at(metadata))
         verdict = _step_verdict(facts, found, step, hand_over)
         if not verdict.allowed:
@@ -759,7 +918,7 @@ def approve_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Approve by a person other than the proposer; refused (409, recorded) if the rules no
     longer allow it."""
@@ -775,14 +934,13 @@ def approve_disposition(
             )
         ]
 
+    body = body or LateStep()
     return write(
-        command,
-        body or Step(),
-        _disposition_step(command, captive_id, disposition_id, DispositionStep.APPROVE, approve),
+        command, body, _disposition_step(command, captive_id, disposition_id, DispositionStep.APPROVE, approve, body)
     )
 
 
-class CommissionRequest(BaseModel):
+class CommissionRequest(LateStep):
     model_config = ConfigDict(extra="forbid")
 
     commission: Name = Field(description="the neutral repatriation commission taking custody of him")
@@ -795,7 +953,7 @@ class CommissionRequest(BaseModel):
     )
 
 
-class ReferralRequest(BaseModel):
+class ReferralRequest(LateStep):
     model_config = ConfigDict(extra="forbid")
 
     referral_days: int = Field(
@@ -840,7 +998,7 @@ def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: Commiss
             )
         ]
 
-    step = _disposition_step(command, captive_id, disposition_id, DispositionStep.HAND_TO_COMMISSION, hand_over)
+    step = _disposition_step(command, captive_id, disposition_id, DispositionStep.HAND_TO_COMMISSION, hand_over, body)
     return write(command, body, step)
 
 
@@ -867,7 +1025,9 @@ def refer_after_explanations(captive_id: CaptiveId, disposition_id: str, body: R
             )
         ]
 
-    return write(command, body, _disposition_step(command, captive_id, disposition_id, DispositionStep.REFER, refer))
+    return write(
+        command, body, _disposition_step(command, captive_id, disposition_id, DispositionStep.REFER, refer, body)
+    )
 
 
 @router.post(
@@ -880,7 +1040,7 @@ def complete_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Record that an approved disposition is carried out (he is handed over, transferred,
     repatriated or released) and custody ends. The rules are run again at this moment: a wish
@@ -905,10 +1065,9 @@ def complete_disposition(
             ),
         ]
 
+    body = body or LateStep()
     return write(
-        command,
-        body or Step(),
-        _disposition_step(command, captive_id, disposition_id, DispositionStep.COMPLETE, complete),
+        command, body, _disposition_step(command, captive_id, disposition_id, DispositionStep.COMPLETE, complete, body)
     )
 
 

@@ -128,6 +128,17 @@ class Fitness:
 
 
 @dataclass(frozen=True)
+class ConventionFailure:
+    """A receiving Power's failure to carry out the Convention (Art. 12(3)) that no measure has met
+    yet, as it stands at the moment asked."""
+
+    state: str
+    notified_by: str
+    event_id: str
+    since: datetime
+
+
+@dataclass(frozen=True)
 class Commission:
     disposition_id: str
     handed_at: datetime
@@ -172,10 +183,21 @@ class DispositionFacts:
     assurances: Mapping[str, Assurance] = field(default_factory=dict)
     partner_claims: Mapping[str, str] = field(default_factory=dict)  # state -> event id
     hostilities: Hostilities = Hostilities(False, "no cessation of active hostilities recorded")
-    open_prosecutions: Mapping[str, str] = field(default_factory=dict)  # proceedings id -> event id
+    open_prosecutions: Mapping[str, str] = field(default_factory=dict)  # judicial proceedings id -> event id
+    # Open proceedings the detaining Power consented he leave before their end (Art. 115(2)): id -> event
+    consented_proceedings: Mapping[str, str] = field(default_factory=dict)
     commission: Commission | None = None
+    transferred_to: str | None = None  # the Power he was transferred to under Art. 12, if he was
+    failures: Mapping[str, ConventionFailure] = field(default_factory=dict)  # open Art. 12(3) failures, by state
     exposures: tuple[str, ...] = ()  # events that raised the risk of his return
     used_events: tuple[str, ...] = ()  # every event the fold read
+
+    @property
+    def art_12_duty(self) -> ConventionFailure | None:
+        """Art. 12(3): he was transferred to a Power that, as notified, fails to carry out the
+        Convention in an important respect, and no measure has met that failure yet: the detaining
+        state must take effective measures to correct it or request his return."""
+        return self.failures.get(self.transferred_to or "")
 
     @property
     def home_state(self) -> str | None:
@@ -202,6 +224,8 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
     assurances: dict[str, Assurance] = {}
     claims: dict[str, str] = {}
     prosecutions: dict[str, str] = {}
+    consents: dict[str, str] = {}
+    failures: dict[str, ConventionFailure] = {}
     hostilities: list[Dated] = []
     exposures: list[Dated] = []
     used: list[str] = []
@@ -264,6 +288,14 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                     values.update(in_custody=True, custody_event_id=None)
             case "CustodyEnded":
                 values.update(in_custody=False, custody_event_id=fact.event_id, commission=None)
+                if data.get("kind") == "ART_12_TRANSFER":
+                    values["transferred_to"] = data.get("destination")
+            case "ConventionFailureRecorded":
+                failures[data["state"]] = ConventionFailure(
+                    data["state"], data["notified_by"], fact.event_id, fact.effective_at
+                )
+            case "Art12MeasuresRecorded" if clears(data.get("standing")):
+                failures.pop(data["state"], None)  # the duty is met
             case "HandedToRepatriationCommission":
                 values["commission"] = Commission(
                     data["disposition_id"], fact.effective_at, int(data["explanation_days"]), fact.event_id
@@ -276,11 +308,16 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                         referral_days=int(data["referral_days"]),
                         referral_event_id=fact.event_id,
                     )
+            case "ProsecutionRecorded" if data.get("proceedings_kind") == "DISCIPLINARY":
+                pass  # Art. 115(1): a disciplinary punishment never keeps him back
             case "ProsecutionRecorded":
                 if data["stage"] == "OPENED":
                     prosecutions[data["proceedings_id"]] = fact.event_id
+                    consents.pop(data["proceedings_id"], None)
                 else:
                     prosecutions.pop(data["proceedings_id"], None)
+            case "ReleaseDuringProceedingsConsented" if clears(data.get("standing")):
+                consents[data["proceedings_id"]] = fact.event_id
             case "MediaExposureRecorded":  # identity or images made public (Art. 13(2)), or a wish to defect
                 exposures.append(fact)
             case "RiskAssessed":
@@ -319,6 +356,8 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
         assurances=assurances,
         partner_claims=claims,
         open_prosecutions=prosecutions,
+        consented_proceedings={pid: event for pid, event in consents.items() if pid in prosecutions},
+        failures=failures,
         used_events=tuple(used),
     )
     return _with_derived(facts_now, risks, hostilities, exposures)

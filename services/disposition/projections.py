@@ -80,7 +80,8 @@ FACT_FIELDS: dict[str, dict] = {
     "WishDeclared": {"wish": True, "third_state": True, "provenance": {"setting", "free_and_informed"}},
     "MedicalAssessed": {"seriously_wounded_or_sick": True, "by_mixed_medical_commission": True, "fit_to_travel": True},
     "MovementRecorded": {"kind": True},
-    "ProsecutionRecorded": {"proceedings_id": True, "stage": True},
+    "ProsecutionRecorded": {"proceedings_id": True, "stage": True, "proceedings_kind": True},
+    "ReleaseDuringProceedingsConsented": {"proceedings_id": True},
     "MediaExposureRecorded": {"kind": True},
     "ConflictFactRecorded": {"kind": True, "state": True, "conflict": True},
     "RiskAssessed": {
@@ -101,11 +102,13 @@ FACT_FIELDS: dict[str, dict] = {
         "commission_explanation_days": True,
     },
     "PartnerStateClaimRecorded": {"state": True},
+    "ConventionFailureRecorded": {"state": True, "notified_by": True},
+    "Art12MeasuresRecorded": {"state": True, "measure": True},
     "CustodyEnded": {"kind": True, "destination": True},
     "HandedToRepatriationCommission": {"disposition_id": True, "explanation_days": True},
     "DispositionReferred": {"disposition_id": True, "referral_days": True},
 }
-GLOBAL_FACTS = {"ConflictFactRecorded", "StateAssuranceRecorded"}
+GLOBAL_FACTS = {"ConflictFactRecorded", "StateAssuranceRecorded", "ConventionFailureRecorded", "Art12MeasuresRecorded"}
 
 
 def fact_data(envelope: EventEnvelope, payload: EventPayload) -> dict:

@@ -29,7 +29,7 @@ IN_CUSTODY = Rule("D1", "GC III Arts. 5(1), 21, 120")
 PROTECTED_STATUS = Rule("D2", "GC III Arts. 6, 12, 109(2)")
 VERIFIED_WISH = Rule("D3", "GC III Art. 7; ICRC practice: private interview")
 NO_REAL_RISK = Rule("D4", "CAT Art. 3; ICCPR Arts. 6-7 (non-refoulement)")
-RECEIVING_STATE_APPLIES_GC_III = Rule("D5", "GC III Art. 12(2)")
+RECEIVING_STATE_APPLIES_GC_III = Rule("D5", "GC III Art. 12(2)-(3)")
 RECEIVING_STATE_ACCEPTS = Rule("D6", "state practice (Korean War, 1953)")
 NO_PENDING_PROSECUTION = Rule("D7", "GC III Arts. 115, 119(5)")
 SERIOUSLY_WOUNDED_OR_SICK = Rule("D8", "GC III Arts. 109-110, Annex I")
@@ -218,9 +218,18 @@ def _wish(facts: DispositionFacts, wanted: Wish, state: str | None = None) -> Ch
 
 
 def _prosecution(facts: DispositionFacts) -> Check:
-    if facts.open_prosecutions:
-        open_ = ", ".join(f"{pid} (event {event})" for pid, event in sorted(facts.open_prosecutions.items()))
+    """Open judicial proceedings keep him back (Arts. 115(2), 119(5)) unless the detaining Power
+    consented that he leave before their end; disciplinary ones never do (Art. 115(1))."""
+    consented = facts.consented_proceedings
+    holding = {pid: event for pid, event in facts.open_prosecutions.items() if pid not in consented}
+    if holding:
+        open_ = ", ".join(f"{pid} (event {event})" for pid, event in sorted(holding.items()))
         return Check(NO_PENDING_PROSECUTION, False, f"judicial proceedings open: {open_}")
+    if consented:
+        which = ", ".join(f"{pid} (consent, event {event})" for pid, event in sorted(consented.items()))
+        return Check(
+            NO_PENDING_PROSECUTION, True, f"judicial proceedings open, the detaining Power consenting: {which}"
+        )
     return Check(NO_PENDING_PROSECUTION, True, "no judicial proceedings open")
 
 
@@ -281,6 +290,10 @@ def _facts(facts: DispositionFacts, states: tuple[str | None, ...] = ()) -> tupl
     used += [
         FactUsed(name=f"prosecution:{pid}", value="OPEN", source_event_id=event)
         for pid, event in sorted(facts.open_prosecutions.items())
+    ]
+    used += [
+        FactUsed(name=f"consent_to_leave:{pid}", value=True, source_event_id=event)
+        for pid, event in sorted(facts.consented_proceedings.items())
     ]
     used += [FactUsed(name="exposure", value=True, source_event_id=event) for event in facts.exposures]
     for state in dict.fromkeys(s for s in states if s):
@@ -344,6 +357,21 @@ def _assured(facts: DispositionFacts, rule: Rule, state: str | None, flag: str, 
     return Check(rule, False, f"{state or 'no state'} {no}")
 
 
+def _applies_convention(facts: DispositionFacts, state: str | None, yes: str, no: str) -> Check:
+    """Art. 12(2)-(3): a recorded assurance, and no failure to carry out the Convention notified
+    since that the detaining state's measures have not met."""
+    failure = facts.failures.get(state or "")
+    if failure is not None:
+        return Check(
+            RECEIVING_STATE_APPLIES_GC_III,
+            False,
+            f"{state} fails to carry out the Convention in an important respect, as {failure.notified_by} notified "
+            f"on {failure.since.date().isoformat()} (event {failure.event_id}); no transfer there until the "
+            "measures of Art. 12(3) are recorded",
+        )
+    return _assured(facts, RECEIVING_STATE_APPLIES_GC_III, state, "willing_and_able", yes, no)
+
+
 def _repatriation(facts: DispositionFacts, destination: str | None) -> tuple[str | None, Check | None]:
     """Repatriation is to the Power on which he depends: the state of his armed force."""
     home = facts.home_state
@@ -387,11 +415,9 @@ def disposition(
         return exchange_eligibility(facts, destination or "", hand_over)
     if kind is DispositionKind.ART_12_TRANSFER:
         claim = facts.partner_claims.get(destination or "")
-        applies = _assured(
+        applies = _applies_convention(
             facts,
-            RECEIVING_STATE_APPLIES_GC_III,
             destination,
-            "willing_and_able",
             "assured it is willing and able to apply GC III"
             + (f"; it claims him as its national (event {claim})" if claim else ""),
             "has given no recorded assurance that it is willing and able to apply GC III",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 
 from shared.contracts import EventEnvelope, EventPayload
@@ -92,6 +93,7 @@ class Disposition:
     approved_by: str | None = None
     stopped_by: tuple[RuleApplied, ...] = ()  # the rules that stopped it, if it was stopped
     version: int = 0  # the captive stream's version at its last event
+    last_at: datetime | None = None  # when its last step took effect
 
     @property
     def via_commission(self) -> bool:
@@ -119,7 +121,7 @@ class Disposition:
         return leads_to
 
     def apply(self, envelope: EventEnvelope, payload: EventPayload) -> Disposition:
-        at = replace(self, version=envelope.stream_version)
+        at = replace(self, version=envelope.stream_version, last_at=envelope.occurred_at)
         match payload:
             case DispositionProposed():
                 return replace(

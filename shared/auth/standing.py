@@ -6,7 +6,9 @@ A scope says what a caller's roles may do; it is not enough here. The deployment
 client holds every role, and an agency's system may hold its agency's: neither is a person, and
 what it records could be anyone's. So a step such as a tribunal's ruling is refused (403) unless
 the caller is a person of an agency of one of the named kinds (a tribunal), whatever scopes the
-token carries. Declared on a route after its scope:
+token carries. The weight a fact takes from its recorded author, when it is recorded by anyone
+but only some authors' records count, is shared/contracts/standing.py's. Declared on a route
+after its scope:
 
     dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a tribunal's ruling")]
 """

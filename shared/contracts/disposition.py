@@ -119,6 +119,51 @@ class StateAssuranceRecorded(StateAssurance, EventPayload):
     pass
 
 
+class ConventionFailure(Part):
+    """GC III Art. 12(3): a Power to which prisoners were transferred fails to carry out the
+    Convention in an important respect, as the Protecting Power (or the ICRC acting in its stead)
+    notified the transferring Power."""
+
+    notified_by: Name = tiered(REF)  # the Protecting Power or the ICRC: an organisation
+    failure: LongText = tiered(REF)  # what the receiving Power fails to do (about a state, not a person)
+
+
+@event_type("ConventionFailureRecorded", 1)
+class ConventionFailureRecorded(ConventionFailure, EventPayload):
+    """From the event's `time` the detaining state owes every prisoner it transferred to `state` its
+    measures (Art. 12(3)), and no new Art. 12 transfer there may be made until they are taken."""
+
+    state: CountryAlpha2 = tiered(REF)
+
+
+@event_type("ReleaseDuringProceedingsConsented", 1)
+class ReleaseDuringProceedingsConsented(EventPayload):
+    """The detaining Power consents that he leave before the end of judicial proceedings
+    `proceedings_id` (Arts. 115(2), 119(5)): they no longer keep him back."""
+
+    captive_id: CaptiveRef = tiered(REF)
+    proceedings_id: ShortText = tiered(REF)
+    basis: LongText | Withheld = tiered(WISH, sealed=True)
+
+
+class Art12Measure(StrEnum):
+    SITUATION_CORRECTED = "SITUATION_CORRECTED"  # effective measures taken, the failure corrected
+    RETURN_REQUESTED = "RETURN_REQUESTED"  # the prisoners' return requested ("must be complied with")
+
+
+class Art12Measures(Part):
+    measure: Art12Measure = tiered(REF)
+    details: LongText = tiered(REF)
+
+
+@event_type("Art12MeasuresRecorded", 1)
+class Art12MeasuresRecorded(Art12Measures, EventPayload):
+    """What the transferring Power did about a recorded failure (Art. 12(3)), from the event's
+    `time`: it meets the duty the failure opened."""
+
+    state: CountryAlpha2 = tiered(REF)
+
+
 @event_type("ExchangeEligibilityChanged", 1)
 class ExchangeEligibilityChanged(EventPayload):
     """Whether the captive may be exchanged to `counterpart_state` (Art. 6, 109(2)), with every

@@ -338,3 +338,62 @@ def test_assurance_records_keep_the_agreed_period():
     folded = at([assurance("IN", explanation_days=120)])
     assert folded.assurances["IN"] == Assurance(True, True, True, folded.assurances["IN"].event_id, True, 120)
     assert timedelta(days=90) == Commission("D", day("2025-01-01"), 90, "e").explanations_end - day("2025-01-01")
+
+
+# -- 7. Art. 12(3): the receiving Power fails to apply the Convention ---------------------------------
+
+
+def failure(state: str, effective: str) -> Dated:
+    return fact("ConventionFailureRecorded", effective, state=state, notified_by="ICRC", standing=SYSTEM)
+
+
+def measures(state: str, effective: str, by: str = OFFICER) -> Dated:
+    return fact("Art12MeasuresRecorded", effective, state=state, measure="RETURN_REQUESTED", standing=by)
+
+
+def test_a_recorded_failure_of_the_receiving_power_opens_a_duty_for_those_transferred_and_blocks_new_transfers():
+    transferred = fact("CustodyEnded", "2025-05-01", kind="ART_12_TRANSFER", destination="KR")
+    failed = failure("KR", "2025-05-10")
+    facts = at([*READY, transferred, failed])
+    assert facts.art_12_duty is not None and facts.art_12_duty.event_id == failed.event_id
+    # Measures recorded by a system meet nothing; an officer's do.
+    assert at([*READY, transferred, failed, measures("KR", "2025-05-20", by=SYSTEM)]).art_12_duty is not None
+    assert at([*READY, transferred, failed, measures("KR", "2025-05-20")]).art_12_duty is None
+    # Another state's failure is not his.
+    assert at([*READY, transferred, failure("DE", "2025-05-10")]).art_12_duty is None
+    # No new transfer to a Power that fails to apply the Convention (Art. 12(2)-(3)).
+    to_kr = [*NO_WISH, wish("THIRD_STATE", third_state="KR"), risk("KR")]
+    assert disposition(K.ART_12_TRANSFER, at(to_kr), "KR").allowed
+    verdict = disposition(K.ART_12_TRANSFER, at([*to_kr, failed]), "KR")
+    assert blocked(verdict) == ["D5"] and "fails to carry out the Convention" in finding(verdict, "D5")
+    assert disposition(K.ART_12_TRANSFER, at([*to_kr, failed, measures("KR", "2025-05-20")]), "KR").allowed
+
+
+# -- 8. Art. 115: disciplinary and judicial proceedings, and the detaining Power's consent ------------
+
+
+def proceedings(stage: str, effective: str, kind: str | None = "JUDICIAL", pid: str = "P-1") -> Dated:
+    return fact("ProsecutionRecorded", effective, proceedings_id=pid, stage=stage, proceedings_kind=kind)
+
+
+def consent(effective: str, by: str = OFFICER, pid: str = "P-1") -> Dated:
+    return fact("ReleaseDuringProceedingsConsented", effective, proceedings_id=pid, standing=by)
+
+
+def test_a_disciplinary_punishment_never_keeps_him_back():
+    # Art. 115(1): not "kept back on the plea that he has not undergone his punishment".
+    assert exchange_eligibility(at([*READY, proceedings("OPENED", "2025-03-01", "DISCIPLINARY")]), "RU").allowed
+
+
+def test_judicial_proceedings_keep_him_back_until_the_detaining_power_consents():
+    judicial = [*READY, proceedings("OPENED", "2025-03-01")]
+    assert blocked(exchange_eligibility(at(judicial), "RU")) == ["D7"]
+    untold = [*READY, proceedings("OPENED", "2025-03-01", kind=None)]  # recorded before kinds: judicial
+    assert blocked(exchange_eligibility(at(untold), "RU")) == ["D7"]
+    # Art. 115(2): the detaining Power may consent that he leave before the proceedings end.
+    consented = exchange_eligibility(at([*judicial, consent("2025-04-01")]), "RU")
+    assert consented.allowed and "the detaining Power consenting" in finding(consented, "D7")
+    # A system's record consents to nothing; and proceedings opened again need a consent again.
+    assert blocked(exchange_eligibility(at([*judicial, consent("2025-04-01", by=SYSTEM)]), "RU")) == ["D7"]
+    again = [*judicial, consent("2025-04-01"), proceedings("CLOSED", "2025-04-10"), proceedings("OPENED", "2025-05-01")]
+    assert blocked(exchange_eligibility(at(again), "RU")) == ["D7"]
