@@ -1381,17 +1381,33 @@ def draft_exchange_list(run: Run, step: Step, action: DraftExchangeList) -> None
     key = f"list/{action.name}"
     entries = [run.captive(soldier) for soldier in action.soldiers]
     body = {"counterpart_state": action.counterpart, "agreement": action.agreement, "captive_ids": entries}
+    body["occurred_at"] = at(step.on, 13)
     created = run.write("disposition", "/v1/exchange-lists", body, by=PROPOSER, key=f"{key}/create", what="the list")
     list_id = run.loaded.lists[action.name] = created["list_id"]
     run.say(f"{by(PROPOSER)} drafts exchange list {list_id} with {action.counterpart}: {len(entries)} entries")
-    run.console.print(" [dim](exchange lists and approvals take no date: the services record them with today's)[/]")
     path = f"/v1/exchange-lists/{list_id}"
-    checked = run.write("disposition", f"{path}/check", None, by=PROPOSER, key=f"{key}/check", what="the check")
+    # Each step is recorded as of the story's day: the rules run as of then (a step recorded late).
+    checked = run.write(
+        "disposition",
+        f"{path}/check",
+        {"occurred_at": at(step.on, 14)},
+        by=PROPOSER,
+        key=f"{key}/check",
+        what="the check",
+    )
     run.say(f"{by(PROPOSER)} checks it as a whole: {checked['eligible']} eligible, {checked['blocked']} refused")
     show_check(run, action, checked["results"])
-    proposed = run.write("disposition", f"{path}/proposal", None, by=PROPOSER, key=f"{key}/proposal", what="proposal")
+    proposed = run.write(
+        "disposition",
+        f"{path}/proposal",
+        {"occurred_at": at(step.on, 15)},
+        by=PROPOSER,
+        key=f"{key}/proposal",
+        what="proposal",
+    )
     run.say(f"{by(PROPOSER)} proposes the {proposed['proposed']} eligible entries")
-    run.write("disposition", f"{path}/approval", None, by=APPROVER, key=f"{key}/approval", what="the approval")
+    approval = {"occurred_at": at(step.on, 16)}
+    run.write("disposition", f"{path}/approval", approval, by=APPROVER, key=f"{key}/approval", what="the approval")
     run.say(f"{by(APPROVER)} approves, a second person, after the rules are checked again")
 
 
@@ -1413,7 +1429,7 @@ def show_entries(run: Run, results: list[dict], heading: str, blocked: str) -> N
 def carry_out_exchange(run: Run, step: Step, action: CarryOutExchange) -> None:
     list_id = run.loaded.lists[action.name]
     path, key = f"/v1/exchange-lists/{list_id}/execution", f"list/{action.name}/execution"
-    done = run.write("disposition", path, None, by=PROPOSER, key=key, what="the exchange")
+    done = run.write("disposition", path, {"occurred_at": at(step.on, 14)}, by=PROPOSER, key=key, what="the exchange")
     withheld = done["withheld"]
     run.loaded.withheld[action.name] = tuple(result["captive_id"] for result in withheld)
     run.say(
@@ -1474,7 +1490,7 @@ def propose_art12_transfer(run: Run, step: Step, action: ProposeArt12Transfer) -
     proposed = run.write(
         "disposition",
         f"/v1/captives/{captive_id}/dispositions",
-        {"kind": "ART_12_TRANSFER", "destination": action.destination, "occurred_at": at(step.on, 9)},
+        {"kind": "ART_12_TRANSFER", "destination": action.destination, "occurred_at": at(step.on, 13)},
         by=PROPOSER,
         key=f"{key}/proposal",
         what="the transfer proposal",
@@ -1482,7 +1498,8 @@ def propose_art12_transfer(run: Run, step: Step, action: ProposeArt12Transfer) -
     disposition_id = run.loaded.transfers[action.soldier] = proposed["disposition_id"]
     run.say(f"{by(PROPOSER)} proposes the Art. 12 transfer to {action.destination}: {disposition_id}")
     path = f"/v1/captives/{captive_id}/dispositions/{disposition_id}"
-    run.write("disposition", f"{path}/approval", None, by=APPROVER, key=f"{key}/approval", what="the approval")
+    approval = {"occurred_at": at(step.on, 13)}
+    run.write("disposition", f"{path}/approval", approval, by=APPROVER, key=f"{key}/approval", what="the approval")
     run.say(f"{by(APPROVER)} approves it, the rules checked again")
 
 
@@ -1491,7 +1508,12 @@ def hand_over(run: Run, step: Step, action: HandOver) -> None:
     captive_id, key = run.captive(soldier), f"art12/{soldier.name}/{action.destination}"
     path = f"/v1/captives/{captive_id}/dispositions/{run.loaded.transfers[soldier]}/completion"
     done, answer = run.attempt(
-        "disposition", path, None, by=PROPOSER, key=f"{key}/completion/{step.on}", what="the hand-over"
+        "disposition",
+        path,
+        {"occurred_at": at(step.on, 14)},
+        by=PROPOSER,
+        key=f"{key}/completion/{step.on}",
+        what="the hand-over",
     )
     if done:
         to = action.destination

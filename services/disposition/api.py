@@ -159,7 +159,7 @@ class ProposalRequest(DispositionRequest, When, ClientInput):
     pass
 
 
-class ListRequest(BaseModel):
+class ListRequest(When):
     model_config = ConfigDict(extra="forbid")
 
     counterpart_state: CountryAlpha2
@@ -548,12 +548,16 @@ def record_assurance(
 ):
     """What a state assures (willing and able to apply GC III, Art. 12; accepting resettlement;
     a neutral accommodation agreement), with the detaining state's assessment of it."""
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
     assurance = StateAssurance(state=state, **body.model_dump(exclude={"occurred_at"}))
+    return state_fact(command, body, state, StateAssuranceRecorded(**assurance.model_dump()))
+
+
+def state_fact(command: Command, body: When, state: str, event: EventPayload) -> JSONResponse:
+    """Append one fact about a state (what it assures, its failure to apply the Convention, the
+    measures taken about it) to the state's stream."""
+    runtime, metadata = command.runtime, metadata_for(command, body)
 
     def produce(session: Session):
-        event = StateAssuranceRecorded(**assurance.model_dump())
         return [one_append(runtime, session, state_stream(state), event, metadata)], created
 
     return write(command, body, produce)
@@ -621,14 +625,8 @@ def record_convention_failure(
     prisoner transferred there now shows the detaining state's duty to act, and no new Art. 12
     transfer there is allowed, until its measures are recorded. Recorded by anyone with the scope:
     it only holds back."""
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
-
-    def produce(session: Session):
-        event = ConventionFailureRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, state_stream(state), event, metadata)], created
-
-    return write(command, body, produce)
+    event = ConventionFailureRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
+    return state_fact(command, body, state, event)
 
 
 @router.post(
@@ -648,14 +646,8 @@ def record_art12_measures(
     """What the detaining state did about a recorded failure of `state` (Art. 12(3)): the situation
     corrected, or the prisoners' return requested. It meets the duty, so only an officer of the
     detaining state, signed in as himself, may record it."""
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
-
-    def produce(session: Session):
-        event = Art12MeasuresRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, state_stream(state), event, metadata)], created
-
-    return write(command, body, produce)
+    event = Art12MeasuresRecorded(state=state, **body.model_dump(exclude={"occurred_at"}))
+    return state_fact(command, body, state, event)
 
 
 # -- dispositions: proposed by one person, approved by another, then carried out ---------------------
@@ -829,16 +821,19 @@ class LateStepConflict(DomainConflict):
     """A step dated before what is already known; the API answers 409."""
 
 
-def _not_before_what_is_known(session: Session, found: Disposition, captive_id: str, at: datetime) -> None:
-    """A step recorded late may not be dated before its disposition's previous step, nor before a
-    fact already recorded takes effect: the rules would not read that fact."""
-    if found.last_at is not None and at < found.last_at:
+def not_before_what_is_known(
+    session: Session, what: str, last_at: datetime | None, captive_ids: list[str], at: datetime
+) -> None:
+    """A step recorded late (`what`: a disposition or an exchange list) may not be dated before its
+    previous step, nor before a fact already recorded about these captives, their states or the
+    conflict takes effect: the rules would not read that fact."""
+    if last_at is not None and at < last_at:
         raise LateStepConflict(
-            f"disposition {found.disposition_id}'s last step was at {iso(found.last_at)}; this one, at {iso(at)}, "
-            "cannot come before it"
+            f"{what}'s last step was at {iso(last_at)}; this one, at {iso(at)}, cannot come before it"
         )
-    own, shared = dated_facts(session, [captive_id])
-    latest = max((*own.get(captive_id, ()), *shared), key=lambda fact: fact.effective_at, default=None)
+    own, shared = dated_facts(session, captive_ids)
+    facts = [*shared, *(fact for captive_id in captive_ids for fact in own.get(captive_id, ()))]
+    latest = max(facts, key=lambda fact: fact.effective_at, default=None)
     if latest is not None and at < latest.effective_at:
         raise LateStepConflict(
             f"this step is dated {iso(at)}, before {latest.kind} (event {latest.event_id}) took effect at "
@@ -878,7 +873,9 @@ def _disposition_step(
         if step is DispositionStep.APPROVE:
             two_persons(found.proposer, command.caller)
         if body.occurred_at is not None:
-            _not_before_what_is_known(session, found, captive_id, body.occurred_at)
+            not_before_what_is_known(
+                session, f"disposition {disposition_id}", found.last_at, [captive_id], body.occurred_at
+            )
         facts = facts_of(session, captive_id, _at(metadata))
         verdict = _step_verdict(facts, found, step, hand_over)
         if not verdict.allowed:
@@ -1081,6 +1078,12 @@ def _list_of(runtime: ServiceRuntime, session: Session, list_id: str) -> Exchang
     return found
 
 
+def late_list_step(session: Session, found: ExchangeList, body: LateStep) -> None:
+    if body.occurred_at is not None:
+        at = body.occurred_at
+        not_before_what_is_known(session, f"exchange list {found.list_id}", found.last_at, list(found.captive_ids), at)
+
+
 def check_entries(
     session: Session,
     captive_ids: list[str],
@@ -1164,11 +1167,11 @@ def create_list(
 ):
     """A list of captives for an exchange with a counterpart state (e.g. 1,000 for 1,000)."""
     runtime = command.runtime
-    metadata = metadata_for(command)
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         list_id = f"XL-{secrets.token_hex(5).upper()}"
-        event = ExchangeListCreated(list_id=list_id, **body.model_dump())
+        event = ExchangeListCreated(list_id=list_id, **body.model_dump(exclude={"occurred_at"}))
         return [StreamAppend(list_stream(list_id), 0, [event], metadata)], lambda envelopes: created(
             envelopes,
             list_id=list_id,
@@ -1187,15 +1190,17 @@ def create_list(
 def check_list(
     list_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Check the list as a whole: one result per entry, the blocked ones with their reasons."""
+    body = body or LateStep()
     runtime = command.runtime
-    metadata = metadata_for(command)
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.CHECK)
+        late_list_step(session, found, body)
         results = check_entries(session, list(found.captive_ids), found.counterpart_state, _at(metadata))
         parts = in_parts(results)
         checked = [
@@ -1215,7 +1220,7 @@ def check_list(
         stream = list_stream(list_id)
         return [StreamAppend(stream, runtime.store.stream_version(session, stream), checked, metadata)], answer
 
-    return write(command, body or Step(), produce)
+    return write(command, body, produce)
 
 
 # How much of a check's results one ExchangeListChecked holds (as JSON): a quarter of the largest
@@ -1247,16 +1252,18 @@ def in_parts(results: list[ListEntryResult], budget: int = CHECK_PART_BYTES) -> 
 def propose_list(
     list_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Propose the entries the last check found eligible (the blocked ones stay off)."""
     a_person(command.caller, "propose")
     runtime = command.runtime
-    metadata = metadata_for(command)
+    body = body or LateStep()
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.PROPOSE)
+        late_list_step(session, found, body)
         eligible = [result.captive_id for result in found.check_results if result.eligible]
         if not eligible:
             raise DomainConflict(f"no entry of exchange list {list_id} is eligible")
@@ -1265,7 +1272,7 @@ def propose_list(
             envelopes, proposed=len(eligible)
         )
 
-    return write(command, body or Step(), produce)
+    return write(command, body, produce)
 
 
 @router.post(
@@ -1277,17 +1284,19 @@ def propose_list(
 def approve_list(
     list_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Approve by a person other than the proposer. Every proposed entry is checked again now: if
     any has become ineligible, the approval is refused (409, recorded), naming those entries and
     why; the list is then checked and proposed again."""
     runtime = command.runtime
-    metadata = metadata_for(command)
+    body = body or LateStep()
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.APPROVE)
+        late_list_step(session, found, body)
         two_persons(found.proposer, command.caller)
         results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata))
         now_blocked = [result for result in results if not result.eligible]
@@ -1299,7 +1308,7 @@ def approve_list(
         )
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], created
 
-    return write(command, body or Step(), produce)
+    return write(command, body, produce)
 
 
 @router.post(
@@ -1311,17 +1320,19 @@ def approve_list(
 def execute_list(
     list_id: str,
     command: Writer,
-    body: Step | None = None,
+    body: LateStep | None = None,
 ):
     """Record that the approved exchange took place, for the entries that are eligible at this
     moment: custody ends for each of them. The others stay in custody and are reported with their
     reasons. If none is eligible, the execution is refused (409, recorded)."""
     runtime = command.runtime
-    metadata = metadata_for(command)
+    body = body or LateStep()
+    metadata = metadata_for(command, body)
 
     def produce(session: Session):
         found = _list_of(runtime, session, list_id)
         found.next_stage(ListStep.EXECUTE)
+        late_list_step(session, found, body)
         hand_over = hand_over_of(runtime)
         results = check_entries(session, list(found.proposed_ids), found.counterpart_state, _at(metadata), hand_over)
         exchanged = [result.captive_id for result in results if result.eligible]
@@ -1367,4 +1378,4 @@ def execute_list(
             eligibility_changes=recompute(session, runtime.store, list(found.proposed_ids), cause=envelopes[0]),
         )
 
-    return write(command, body or Step(), produce)
+    return write(command, body, produce)

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from shared.contracts.disposition import RiskOutcome
+from shared.contracts.fitness import Fitness, after_admission_to_hospital, after_finding
 from shared.contracts.intake import InterviewSetting, MovementKind, Wish
-from shared.contracts.standing import clears, clears_fitness, commission_finding, verifies_wish
+from shared.contracts.standing import clears, commission_finding, verifies_wish
 from shared.contracts.status import DEFAULT_CONFLICT
 
 # ConflictFactKind values (shared/contracts/status.py) the repatriation rules read.
@@ -115,16 +116,6 @@ class Hostilities:
     finding: str
     event_ids: tuple[str, ...] = ()
     contradiction: str | None = None  # for the legal officer: a capture after the cessation
-
-
-@dataclass(frozen=True)
-class Fitness:
-    """Whether he may travel (Arts. 46-47, 109(1), 119(1)): None while no finding or admission to
-    hospital bears on it (nothing to block), else what the latest one says."""
-
-    fit: bool | None = None
-    finding: str = "no medical finding bears on his fitness to travel"
-    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,17 +260,17 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
                         seriously_wounded_or_sick=bool(data["seriously_wounded_or_sick"]),
                         medical_event_id=fact.event_id,
                     )
-                if (fitness := _fitness(data, author, fact)) is not None:
-                    values["fitness"] = fitness
+                values["fitness"] = after_finding(
+                    values.get("fitness", Fitness()),
+                    data.get("fit_to_travel"),
+                    author,
+                    fact.event_id,
+                    fact.effective_at,
+                )
             case "MovementRecorded":
                 kind = MovementKind(data["kind"])
                 if kind is MovementKind.HOSPITALISED:
-                    values["fitness"] = Fitness(
-                        False,
-                        f"admitted to hospital on {fact.effective_at.date().isoformat()} (event {fact.event_id}); "
-                        "no finding since that he is fit to travel",
-                        fact.event_id,
-                    )
+                    values["fitness"] = after_admission_to_hospital(fact.event_id, fact.effective_at)
                 if kind is MovementKind.DIED:
                     values.update(in_custody=False, dead=True, custody_event_id=fact.event_id)
                 elif kind in (MovementKind.ESCAPED, MovementKind.RELEASED) and not values.get("dead"):
@@ -361,17 +352,6 @@ def fold(captive_id: str, facts: Iterable[Dated], at: datetime, known_at: dateti
         used_events=tuple(used),
     )
     return _with_derived(facts_now, risks, hostilities, exposures)
-
-
-def _fitness(data: Mapping, author: str | None, fact: Dated) -> Fitness | None:
-    """What a medical finding says of his fitness to travel, if it says anything that counts."""
-    fit = data.get("fit_to_travel")
-    when = fact.effective_at.date().isoformat()
-    if fit is False:
-        return Fitness(False, f"found not fit to travel on {when} (event {fact.event_id})", fact.event_id)
-    if fit is True and clears_fitness(author):
-        return Fitness(True, f"found fit to travel on {when} (event {fact.event_id})", fact.event_id)
-    return None
 
 
 def _moment(value) -> datetime:

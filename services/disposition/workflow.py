@@ -202,6 +202,7 @@ class ExchangeList:
     executed_ids: tuple[str, ...] = ()
     withheld: tuple[ListEntryResult, ...] = field(default_factory=tuple)
     version: int = 0
+    last_at: datetime | None = None  # when its last step took effect
 
     def next_stage(self, step: ListStep) -> ListStage:
         allowed_from, leads_to = LIST_STEPS[step]
@@ -213,7 +214,7 @@ class ExchangeList:
         return leads_to
 
     def apply(self, envelope: EventEnvelope, payload: EventPayload) -> ExchangeList:
-        at = replace(self, version=envelope.stream_version)
+        at = replace(self, version=envelope.stream_version, last_at=envelope.occurred_at)
         match payload:
             case ExchangeListCreated():
                 return replace(

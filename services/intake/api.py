@@ -135,6 +135,8 @@ class MovementRequest(Movement, When, ClientInput):
             raise ValueError("death_certificate is required for DIED (Art. 120: certificate_ref and issued_by)")
         if self.kind is not MovementKind.DIED and self.death_certificate is not None:
             raise ValueError(f"death_certificate belongs to a death; {self.kind.value} takes none")
+        if self.kind is not MovementKind.TRANSFERRED and self.safety_demands_it is not None:
+            raise ValueError(f"safety_demands_it belongs to a transfer (Art. 47); {self.kind.value} takes none")
         return self
 
 
@@ -523,6 +525,12 @@ def record_movement(captive_id: CaptiveId, body: MovementRequest, command: Write
                 f"{record.last_movement_at.isoformat()}, this one at {at.isoformat()}"
             )
         after(record.custody, body.kind)  # raises CustodyConflict
+        if body.kind is MovementKind.TRANSFERRED and record.fitness.holds_back and body.safety_demands_it is None:
+            raise CustodyConflict(
+                f"{captive_id} may not be transferred while his recovery may be endangered by the journey (GC III "
+                f"Arts. 46-47): {record.fitness.finding}. Record a finding that he is fit to travel, or, if his "
+                "safety imperatively demands the transfer, say why in safety_demands_it"
+            )
         return _fact(MovementRecorded, body, captive_id)
 
     return record_fact(command, captive_id, body, movement, if_match)

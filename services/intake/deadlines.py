@@ -71,9 +71,9 @@ CARD_ARRIVALS = frozenset(
 # The capture's: Art. 122(4) "subject to the provisions of Article 17" and "in so far as
 # available": the Art. 17 minimum, the Power on which he depends and the address for his
 # correspondence. A field he declined or that is not known is still listed: the bureau is told
-# it was declined or is not known, which is the information available to it. (Art. 122(4)'s
-# "army, regimental, personal or serial number" is his service number; his force may be sent
-# as `armed_force`, and is not required.)
+# it was declined or is not known, which is the information available to it. Art. 122(4)'s
+# "rank, army, regimental, personal or serial number": his army (`armed_force`: the force he
+# belongs to, as recorded) besides his service number.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     CAPTURE: (
         "surname",
@@ -81,6 +81,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
         "rank",
         "date_of_birth",
         "service_number",
+        "armed_force",
         "power_depended_on",
         "internment_address",
         "capture",

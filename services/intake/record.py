@@ -14,6 +14,7 @@ from typing import Any
 
 from services.intake.custody import HELD, CustodyState, Handover, after
 from shared.contracts import DecodedEvent
+from shared.contracts.fitness import Fitness, after_admission_to_hospital, after_finding
 from shared.contracts.intake import (
     Art17Date,
     Art17Text,
@@ -26,6 +27,7 @@ from shared.contracts.intake import (
     ProsecutionRecorded,
     ProsecutionStage,
 )
+from shared.contracts.standing import standing
 from shared.contracts.tiers import DataTier, split_by_tier
 from shared.contracts.withheld import Withheld
 
@@ -81,6 +83,7 @@ class CaptiveRecord:
     # commission, then its release), from disposition.events.v1; None while he is held.
     left_custody: Handover | None = None
     proceedings: dict[str, Proceedings] = field(default_factory=dict)
+    fitness: Fitness = Fitness()  # whether he may travel (Arts. 46-47): shared/contracts/fitness.py
     # event id -> what it reports, for the events a notification may say it concerns
     reportable: dict[str, Reportable] = field(default_factory=dict)
     tiers: dict[DataTier, dict[str, Any]] = field(default_factory=lambda: {tier: {} for tier in DataTier})
@@ -137,6 +140,8 @@ def fold(events: Iterable[DecodedEvent], handovers: Iterable[Handover] = ()) -> 
             case IdentityErased():
                 record.erased_at = envelope.occurred_at
             case MovementRecorded():
+                if payload.kind is MovementKind.HOSPITALISED:
+                    record.fitness = after_admission_to_hospital(envelope.id, envelope.occurred_at)
                 record.custody = after(record.custody, payload.kind)
                 record.custody_since = envelope.occurred_at
                 record.last_movement_at = envelope.occurred_at
@@ -146,9 +151,13 @@ def fold(events: Iterable[DecodedEvent], handovers: Iterable[Handover] = ()) -> 
                 record.proceedings[payload.proceedings_id] = Proceedings(
                     payload.stage, envelope.occurred_at, payload.court
                 )
-            case MedicalAssessed() if payload.seriously_wounded_or_sick:
-                # Art. 122(6): the weekly reports on his health may name the assessment they follow.
-                record.reportable[envelope.id] = Reportable(SERIOUSLY_WOUNDED_OR_SICK, envelope.occurred_at)
+            case MedicalAssessed():
+                record.fitness = after_finding(
+                    record.fitness, payload.fit_to_travel, standing(envelope), envelope.id, envelope.occurred_at
+                )
+                if payload.seriously_wounded_or_sick:
+                    # Art. 122(6): the weekly reports on his health may name the assessment they follow.
+                    record.reportable[envelope.id] = Reportable(SERIOUSLY_WOUNDED_OR_SICK, envelope.occurred_at)
         if envelope.type in FACT_LISTS:
             _append_fact(record, event)
     if record is not None:

@@ -284,6 +284,9 @@ class Movement(Part):
     details: LongText | Withheld | None = tiered(ID, None)
     # Required by the API for DIED and refused for other kinds; events before it have none.
     death_certificate: DeathCertificate | Withheld | None = tiered(ID, None)
+    # Art. 47: a sick or wounded man not fit to travel is transferred only when his safety
+    # imperatively demands it; the API requires this, saying why, for such a TRANSFERRED.
+    safety_demands_it: LongText | Withheld | None = tiered(ID, None)
 
     @model_validator(mode="after")
     def _place_where_needed(self):

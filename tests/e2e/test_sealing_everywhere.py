@@ -33,7 +33,7 @@ from shared import kafka as kafka_clients
 from shared.contracts import decode
 from shared.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
-from tests.support import OFFICER, as_person, caught_up, kafka_access, read_topic, registration, wait_until
+from tests.support import DELEGATE, OFFICER, as_person, caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -296,7 +296,9 @@ def record_everything(stack) -> tuple[str, str]:
         ),
     ]
     for what, fact in facts:
-        posted(intake, f"/v1/captives/{him}/{what}", fact)
+        # A wish and a consent weigh only as the ICRC delegate records them herself.
+        author = DELEGATE if what in ("wishes", "disclosure-consents") else None
+        posted(intake, f"/v1/captives/{him}/{what}", fact, author)
     version = intake.get(f"/v1/captives/{him}").json()["stream_version"]
     amendment = {"field": "rank", "current": {"answer": "GIVEN", "value": "상등병"}, "reason": c["amendment_reason"]}
     posted(intake, f"/v1/captives/{him}/identity-amendments", amendment, {"If-Match": f'"{version}"'})

@@ -66,6 +66,7 @@ CLIENT_OF = {
     Role.DISPOSITION_OFFICER: "hq-disposition",
     Role.DISPOSITION_APPROVER: "hq-approver",
     Role.ICRC_DELEGATE: "icrc-delegate",
+    Role.MEDICAL_COMMISSION_MEMBER: "medical-commission",
     Role.PARTNER_STATE_LIAISON: "kr-liaison",
     Role.AUDITOR: "auditor",
 }

@@ -16,7 +16,7 @@ from services.intake.tables import clock_facts
 from shared.chain import GENESIS, event_hash
 from shared.contracts import EventEnvelope, EventPayload, encode
 from shared.contracts.disposition import CustodyEnded, DispositionApproved
-from tests.support import HEADERS, build_app, registration, settings_for, signed_in
+from tests.support import HEADERS, as_person, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +29,10 @@ PRIVATE_ICRC = {
     "setting": "PRIVATE_ICRC_INTERVIEW",
     "free_and_informed": True,
 }
+
+
+# An intake officer signed in as himself: his finding that a man is fit to travel counts.
+INTAKE_OFFICER = as_person("o.kovalenko")
 
 
 @pytest.fixture
@@ -214,6 +218,7 @@ CAPTURE_FIELDS = [
     "rank",
     "date_of_birth",
     "service_number",
+    "armed_force",
     "power_depended_on",
     "internment_address",
     "capture",
@@ -524,6 +529,30 @@ def test_movements_that_cannot_follow_get_409(intake):
         {"kind": "HOSPITALISED", "location": "H", "occurred_at": "2025-01-12T00:00:00Z"},
     )
     assert earlier.status_code == 409 and "time order" in earlier.text
+
+
+def test_a_man_not_fit_to_travel_is_not_transferred_unless_his_safety_demands_it(intake):
+    """GC III Art. 47: sick or wounded prisoners "shall not be transferred as long as their recovery
+    may be endangered by the journey, unless their safety imperatively demands it"."""
+    him = register(intake)
+    arrived = {"kind": "ARRIVED_AT_CAMP", "location": "C", "occurred_at": CAMP_ARRIVAL}
+    assert post(intake, him, "movements", arrived).is_success
+    unfit = {"assessor": "Dr. K", "findings": "post-operative", "seriously_wounded_or_sick": True}
+    unfit["fit_to_travel"] = False
+    assert post(intake, him, "medical-assessments", {**unfit, "occurred_at": "2025-01-20T00:00:00Z"}).is_success
+    before = event_count(intake)
+    transfer = {"kind": "TRANSFERRED", "location": "Camp 2", "occurred_at": "2025-01-21T00:00:00Z"}
+    refused = post(intake, him, "movements", transfer)
+    assert refused.status_code == 409 and "Arts. 46-47" in refused.text and "not fit to travel" in refused.text
+    assert event_count(intake) == before
+    # The camp is shelled: his safety demands it, and the reason is recorded (sealed, identity tier).
+    moved = post(intake, him, "movements", {**transfer, "safety_demands_it": "the camp is under artillery fire"})
+    assert moved.status_code == 201, moved.text
+    # A later finding that he is fit, by the detaining state's doctor signed in as himself, lets him move again.
+    fit = {**unfit, "fit_to_travel": True, "occurred_at": "2025-01-25T00:00:00Z"}
+    assert post(intake, him, "medical-assessments", fit, **dict(INTAKE_OFFICER)).is_success
+    again = {"kind": "TRANSFERRED", "location": "Camp 3", "occurred_at": "2025-01-26T00:00:00Z"}
+    assert post(intake, him, "movements", again).status_code == 201
 
 
 def test_force_membership_at_registration_and_later_is_recorded_with_its_basis_in_the_identity_tier(intake):

@@ -25,6 +25,7 @@ CAPTURE_FIELDS = frozenset(
         "rank",
         "date_of_birth",
         "service_number",
+        "armed_force",
         "power_depended_on",
         "internment_address",
         "capture",
@@ -215,6 +216,7 @@ def test_a_notification_lacking_the_required_fields_does_not_count_and_names_wha
         "first_names",
         "date_of_birth",
         "service_number",
+        "armed_force",
         "power_depended_on",
         "internment_address",
     )
@@ -308,11 +310,11 @@ def test_the_clocks_take_their_times_from_the_facts_and_the_caller_never_the_clo
 
 
 def test_the_capture_notification_must_name_the_power_he_depends_on_and_his_address_for_letters():
-    """Art. 122(4): "... indication of the Power on which he depends ... and the address to which
-    correspondence for the prisoner may be sent"; "army, regimental, personal or serial number" is
-    his service number, and his force is not asked for besides."""
+    """Art. 122(4): "... rank, army, regimental, personal or serial number ... indication of the
+    Power on which he depends ... and the address to which correspondence for the prisoner may be
+    sent": his army (the force he belongs to) as well as his service number."""
     art17_and_capture = {"surname", "first_names", "rank", "date_of_birth", "service_number", "capture"}
-    for lacking in ("power_depended_on", "internment_address"):
+    for lacking in ("armed_force", "power_depended_on", "internment_address"):
         short = sent(NIB, 1, CAPTURE_FIELDS - {lacking}, event_id="note-short")
         [nib] = [item for item in deadlines.overdue(facts(notifications=[short]), day(8)) if item.to == NIB.value]
         assert (nib.trigger, nib.missing_fields, nib.insufficient_notifications) == (
@@ -323,9 +325,7 @@ def test_the_capture_notification_must_name_the_power_he_depends_on_and_his_addr
     # the Art. 17 minimum with the capture, as before, no longer suffices
     found = deadlines.overdue(facts(notifications=[sent(NIB, 1, art17_and_capture)]), day(8))
     assert ("NOTIFICATION", NIB.value, "CAPTURE") in owed(found)
-    # his force may be sent too; it is not required
-    assert "armed_force" not in deadlines.REQUIRED_FIELDS[deadlines.CAPTURE]
-    complete = [sent(NIB, 1, CAPTURE_FIELDS), sent(CTA, 1, CAPTURE_FIELDS | {"armed_force"})]
+    complete = [sent(NIB, 1, CAPTURE_FIELDS), sent(CTA, 1, CAPTURE_FIELDS)]
     assert owed(deadlines.overdue(facts(notifications=complete), day(8))) == {
         ("CAPTURE_CARD", "FAMILY", "CAPTURE"),
         ("CAPTURE_CARD", "CENTRAL_AGENCY", "CAPTURE"),

@@ -271,3 +271,42 @@ def test_the_clock_facts_of_a_hand_over_are_what_the_record_reads_back(tmp_path)
     with session_factory(engine)() as session:
         assert projections.handovers_of(session, CAPTIVE) == [handed(exchanged())]
     engine.dispose()
+
+
+# -- Arts. 46-47: no transfer while the journey may endanger his recovery ----------------------------
+
+
+def assessed(version: int, at: datetime, fit: bool | None, person: bool = True) -> DecodedEvent:
+    found = event(
+        MedicalAssessed(
+            captive_id=CAPTIVE, assessor="Dr. K", findings="f", seriously_wounded_or_sick=True, fit_to_travel=fit
+        ),
+        version,
+        at,
+    )
+    author = (
+        {"actor_id": "person:dr-k", "agency_kind": "detaining_state"}
+        if person
+        else {"actor_id": "client:captives-operator", "agency_kind": "operator"}
+    )
+    return DecodedEvent(found.envelope.model_copy(update=author), found.payload)
+
+
+def test_his_record_knows_whether_he_may_travel_as_disposition_does():
+    registered = event(CaptiveRegistered(captive_id=CAPTIVE, **registration()), 1, CAPTURED)
+    unfit = assessed(2, CAPTURED + timedelta(days=3), False)
+    assert not fold([registered]).fitness.holds_back
+    assert fold([registered, unfit]).fitness.holds_back
+    # "Fit" counts only from a person of the detaining state's medical service or the commission.
+    assert fold([registered, unfit, assessed(3, CAPTURED + timedelta(days=5), True, person=False)]).fitness.holds_back
+    assert not fold([registered, unfit, assessed(3, CAPTURED + timedelta(days=5), True)]).fitness.holds_back
+    # An admission to hospital leaves it unknown until a finding says he is fit.
+    hospital = MovementRecorded(captive_id=CAPTIVE, kind=MovementKind.HOSPITALISED, location="Hospital 3")
+    admitted = fold([registered, event(hospital, 2, CAPTURED + timedelta(days=2))])
+    assert admitted.fitness.holds_back and "admitted to hospital" in admitted.fitness.finding
+
+
+def test_a_transfer_of_a_man_not_fit_to_travel_needs_his_safety_to_demand_it():
+    with pytest.raises(ValueError, match="safety_demands_it belongs to a transfer"):
+        api.MovementRequest(kind="HOSPITALISED", location="Hospital 3", safety_demands_it="shelling")
+    assert api.MovementRequest(kind="TRANSFERRED", location="Camp 2", safety_demands_it="the camp is shelled")
