@@ -81,7 +81,14 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
         for n, captive_id in enumerate(ids[::3]):
             answer = client.post(
                 f"/v1/captives/{captive_id}/risk-assessments",
-                json={"destination": "RU", "outcome": "NO_REAL_RISK", "assessor": "b", "basis": "b"},
+                # Says whether RU would hand him on: an open onward question blocks (D4).
+                json={
+                    "destination": "RU",
+                    "outcome": "NO_REAL_RISK",
+                    "would_hand_on": False,
+                    "assessor": "b",
+                    "basis": "b",
+                },
                 headers=legal_officer,  # a "no real risk" clears only as an officer records it himself
             )
             assert answer.status_code == 201, answer.text
