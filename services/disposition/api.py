@@ -321,8 +321,16 @@ def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
         "exchange_eligibility": {
             answer.counterpart_state: {"eligible": answer.eligible, "event_id": answer.event_id} for answer in answers
         },
-        "duties": _duties(gather(session, [captive_id]).get(captive_id)),
+        **_for_the_legal_officer(gather(session, [captive_id]).get(captive_id)),
     }
+
+
+def _for_the_legal_officer(facts: DispositionFacts | None) -> dict[str, Any]:
+    """What a person must act on: the detaining state's duties to him (Art. 12(3)), and
+    contradictions in the record that the rules name and cannot resolve (a capture dated after a
+    cessation of hostilities with no resumption recorded)."""
+    contradiction = facts.hostilities.contradiction if facts is not None else None
+    return {"duties": _duties(facts), "contradictions": [contradiction] if contradiction else []}
 
 
 def _duties(facts: DispositionFacts | None) -> list[dict[str, Any]]:

@@ -215,6 +215,18 @@ def test_a_cessation_of_hostilities_in_another_conflict_changes_nothing_for_him(
     assert "no cessation of active hostilities with KP recorded" in blocked(verdict["reasons"])["D11"]
     assert {"name": "conflict", "value": "main", "source_event_id": None} in verdict["facts"]
 
+    # His own conflict's cessation, dated before his capture (2025-01-11) with no resumption: a
+    # contradiction named for the legal officer, never a block for ever (Art. 118 applies).
+    main = {"kind": "CONFLICT_INTERNATIONAL", "source": "UN GA res. ES-11/1", "occurred_at": ago(1800)}
+    post(status, "/v1/conflict-facts", main, HEADERS)
+    ended = {"kind": "HOSTILITIES_CEASED", "source": "a fictional armistice", "occurred_at": ago(900)}
+    post(status, "/v1/conflict-facts", ended, HEADERS)
+    wait_settled(stack)
+    [contradiction] = stack["disposition"].get(f"/v1/captives/{him}").json()["contradictions"]
+    assert "after active hostilities" in contradiction and "no resumption is recorded" in contradiction
+    after_hostilities = check(stack, him, "REPATRIATION_AFTER_HOSTILITIES", "KP")
+    assert "D11" not in blocked(after_hostilities["reasons"]), after_hostilities["reasons"]
+
 
 def test_a_ruling_without_an_interpreter_is_refused_and_a_pow_equivalent_man_may_be_exchanged(stack):
     status = stack["status"]
