@@ -1386,28 +1386,18 @@ def draft_exchange_list(run: Run, step: Step, action: DraftExchangeList) -> None
     list_id = run.loaded.lists[action.name] = created["list_id"]
     run.say(f"{by(PROPOSER)} drafts exchange list {list_id} with {action.counterpart}: {len(entries)} entries")
     path = f"/v1/exchange-lists/{list_id}"
-    # Each step is recorded as of the story's day: the rules run as of then (a step recorded late).
-    checked = run.write(
-        "disposition",
-        f"{path}/check",
-        {"occurred_at": at(step.on, 14)},
-        by=PROPOSER,
-        key=f"{key}/check",
-        what="the check",
-    )
+
+    def list_step(name: str, hour: int, who: Officer, what: str) -> dict:
+        # Each step is recorded as of the story's day: the rules run as of then (a step recorded late).
+        body = {"occurred_at": at(step.on, hour)}
+        return run.write("disposition", f"{path}/{name}", body, by=who, key=f"{key}/{name}", what=what)
+
+    checked = list_step("check", 14, PROPOSER, "the check")
     run.say(f"{by(PROPOSER)} checks it as a whole: {checked['eligible']} eligible, {checked['blocked']} refused")
     show_check(run, action, checked["results"])
-    proposed = run.write(
-        "disposition",
-        f"{path}/proposal",
-        {"occurred_at": at(step.on, 15)},
-        by=PROPOSER,
-        key=f"{key}/proposal",
-        what="proposal",
-    )
+    proposed = list_step("proposal", 15, PROPOSER, "proposal")
     run.say(f"{by(PROPOSER)} proposes the {proposed['proposed']} eligible entries")
-    approval = {"occurred_at": at(step.on, 16)}
-    run.write("disposition", f"{path}/approval", approval, by=APPROVER, key=f"{key}/approval", what="the approval")
+    list_step("approval", 16, APPROVER, "the approval")
     run.say(f"{by(APPROVER)} approves, a second person, after the rules are checked again")
 
 
