@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from deploy.kafka.node import KafkaNode, fetch
+from deploy.private import NotPrivate, make_private
 from deploy.processes import die_with_parent, tail
 from services import cli_access
 from services.cli_contracts import contracts
@@ -111,6 +112,11 @@ def up(
     from services.broker import provision
 
     var = var.resolve()
+    try:
+        make_private(var)  # umask 077 for us and every child; a var/ others can read is refused
+    except NotPrivate as error:
+        console.print(f"[bold red]Refusing to start[/]: {escape(str(error))}")
+        raise typer.Exit(2) from None
     logs = var / "log"
     logs.mkdir(parents=True, exist_ok=True)
     # Each Kafka principal's generated password (shared/kafka_access.py).
