@@ -174,6 +174,21 @@ class Gate:
         expires_at = self._admitted.get(_digest(token))
         return expires_at is not None and expires_at > time.time()
 
+    def verifies(self, token: str) -> bool:
+        """Whether the token's signature and claims verify (a token verified before is taken as
+        it is): what the credential screen asks before it throttles a request, so that a good
+        caller is never held back for what other requests from its address did. A signature check
+        is cheap; the keys are fetched at most once per cool-down (shared/auth/oidc.py)."""
+        if self.verified_before(token):
+            return True
+        if self.verifier is None:
+            return False
+        try:
+            self.verifier.verify(token)
+        except (InvalidOidcToken, IssuerUnreachable):
+            return False
+        return True
+
     def _remember(self, token: str, expires_at: int) -> None:
         if len(self._admitted) >= REMEMBERED_TOKENS:
             now = time.time()

@@ -9,9 +9,11 @@ them once made an authenticated read wait seven times longer (bench B9). So, in 
 - every 401 from /v1 (here or from the gate) counts as a failure of the caller's address, and an
   address with `failures_per_minute` failures in the last minute is answered 429 with Retry-After
   here, for a minute's moving window, without its token being looked at;
-- except for a token the gate verified before and that has not expired (`Gate.verified_before`):
-  a caller who shares an address with an attacker (a NAT, a proxy) keeps working with the token it
-  already has, so the throttle cannot be turned against a good caller.
+- except for a token that verifies (`Gate.verifies`: its signature and claims, or a token the gate
+  verified before): a caller who shares an address with an attacker (a NAT, a proxy) keeps
+  working, with the token it had or a newly issued one, so the throttle cannot be turned against
+  a good caller. What stays throttled is the work bad credentials cause: a throttled address's bad
+  token costs a signature check and a 429, never the routing, the dependencies or an error page.
 
 The address is the peer's as the server sees it. Behind a reverse proxy that is the proxy, unless
 the server is told to trust its forwarded headers (uvicorn's --proxy-headers and
@@ -64,12 +66,12 @@ class CredentialScreen:
         address = (scope.get("client") or ("unknown", 0))[0]
         found = BEARER.fullmatch((Headers(scope=scope).get("authorization") or "").strip())
         gate = scope["app"].state.runtime.gate
-        if self.failed.over(address) and not (found and gate.verified_before(found.group(1))):
+        if self.failed.over(address) and not (found and gate.verifies(found.group(1))):
             log.warning("credentials throttled", address=address, path=scope["path"])
             await _answer(
                 429,
                 f"too many requests with bad credentials from this address (over {self.failures_per_minute} "
-                "a minute); a token verified before still passes",
+                "a minute); a token that verifies still passes",
                 {"Retry-After": "60"},
             )(scope, receive, send)
             return

@@ -198,7 +198,7 @@ def test_without_a_valid_token_every_endpoint_answers_401(world):
         assert client.get("/healthz").status_code == 200
 
 
-def test_an_address_sending_bad_credentials_is_throttled_but_tokens_verified_before_pass(world):
+def test_an_address_sending_bad_credentials_is_throttled_but_every_token_that_verifies_passes(world):
     intake = world.apps["intake"]
     limit = AuthSettings().failed_credentials_per_minute
     attacker = TestClient(intake.app, client=("203.0.113.7", 40000))
@@ -216,9 +216,16 @@ def test_an_address_sending_bad_credentials_is_throttled_but_tokens_verified_bef
     known = dict(HEADERS)
     assert intake.get(path, headers=known).status_code == 200
     assert attacker.get(path, headers=known).status_code == 200
-    # ...a new token waits out the window, and another address is not throttled at all.
-    fresh = {"Authorization": f"Bearer {realm().brief('m.shevchenko').token()}"}
-    assert attacker.get(path, headers=fresh).status_code == 429
+    # ...and so do newly issued tokens, a person's and an agency system's (issue 25: bad tokens
+    # from one address must not lock out every good caller there)...
+    fresh_person = {"Authorization": f"Bearer {realm().brief('m.shevchenko').token()}"}
+    fresh_system = {"Authorization": f"Bearer {realm().client('auditor').token()}"}
+    assert attacker.get(path, headers=fresh_person).status_code == 200
+    assert attacker.get(path, headers=fresh_system).status_code == 200
+    # ...while a bad one, even a well-formed token whose signature was tampered with, is still throttled...
+    forged = {"Authorization": "Bearer " + fresh_person["Authorization"].removeprefix("Bearer ")[:-8] + "AAAAAAAA"}
+    assert attacker.get(path, headers=forged).status_code == 429
+    # ...and another address is not throttled at all.
     assert neighbour.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     assert attacker.get("/healthz").status_code == 200
 
