@@ -26,6 +26,7 @@ import httpx
 
 from shared.auth import agencies
 from shared.auth.agencies import DEMO_AGENCIES
+from shared.auth.gate import display_name
 from shared.auth.roles import ROLE_SCOPES, Role
 from shared.auth.tokens import TokenSource
 
@@ -83,6 +84,12 @@ def demo_persons(path: Path = DEMO_PERSONS, directory: Path = DEMO_AGENCIES) -> 
         for person in tomllib.loads(path.read_text())["persons"]
     ]
     for person in persons:
+        for name in (person.username, person.first_name, person.last_name):
+            if display_name(name) != name:
+                raise ValueError(
+                    f"person {person.username}: {name!r} is not a name as events record it (normalised to NFC, "
+                    "no control, bidirectional override, embedding or isolate characters)"
+                )
         agency = known.get(person.agency_id)
         if agency is None:
             raise ValueError(f"person {person.username}: no agency {person.agency_id} in {directory}")
@@ -293,11 +300,20 @@ def _ensure_realm(admin: KeycloakAdmin) -> None:
         admin.request("PUT", admin.realm_path, "update realm", json=wanted)
 
 
+# A person's names are the realm's record of him, which events show as their actor: only the realm's
+# administrators edit them, never the person from the account console (issue 25).
+ADMIN_EDITED_NAMES = ("firstName", "lastName", "email")
+
+
 def _ensure_agency_attribute(admin: KeycloakAdmin) -> None:
     """Keycloak 26 keeps only the user attributes its user profile declares: declare `agency`,
-    editable and visible by administrators only (a person cannot move himself to another agency)."""
+    editable and visible by administrators only (a person cannot move himself to another agency),
+    and make his names editable by administrators only (he still sees them)."""
     path = f"{admin.realm_path}/users/profile"
     profile = admin.request("GET", path, "read user profile").json()
+    for attribute in profile["attributes"]:
+        if attribute["name"] in ADMIN_EDITED_NAMES:
+            attribute["permissions"] = {"view": ["admin", "user"], "edit": ["admin"]}
     attributes = [attribute for attribute in profile["attributes"] if attribute["name"] != AGENCY_CLAIM]
     attributes.append(
         {

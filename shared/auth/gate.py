@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,8 +103,8 @@ class Caller:
         verified = self.grant.verified
         if not verified.is_person:
             return f"client {verified.client_id}"
-        name = _display(verified.name or "")
-        username = _display(verified.username or "")
+        name = display_name(verified.name or "")
+        username = display_name(verified.username or "")
         if name and username:
             return f"{name} ({username})"
         return name or username or f"person {verified.subject}"
@@ -136,10 +137,18 @@ class Caller:
         )
 
 
-def _display(text: str) -> str:
-    """A name from the issuer as events may hold it: a person can often edit his own name there,
-    so control and bidirectional-override characters are dropped and the length is bounded."""
-    return UNSAFE_IN_NAMES.sub("", text).strip()[:NAME_LIMIT]
+# Bidirectional embeddings (LRE, RLE, PDF) and isolates (LRI, RLI, FSI, PDI) make a name display
+# as another; a right-to-left name needs none of them (the marks LRM, RLM and ALM stay).
+BIDI_CONTROLS = re.compile("[\u202a-\u202c\u2066-\u2069]")
+
+
+def display_name(text: str) -> str:
+    """A name as events may hold it: normalised (NFC, so one name has one spelling), without
+    control characters, bidirectional overrides, embeddings or isolates, its length bounded. The
+    realm's user profile keeps names editable by its administrators only
+    (deploy/keycloak/provision.py); this holds for any issuer."""
+    cleaned = BIDI_CONTROLS.sub("", UNSAFE_IN_NAMES.sub("", unicodedata.normalize("NFC", text)))
+    return cleaned.strip()[:NAME_LIMIT]
 
 
 class Gate:

@@ -271,3 +271,13 @@ def test_the_verifier_refuses_a_token_signed_with_a_key_the_issuer_never_publish
     )
     with pytest.raises(InvalidOidcToken, match="[Ss]ignature"):
         verifier_for(keycloak).verify(same_kid)
+
+
+def test_a_person_s_names_are_edited_by_the_realm_s_administrators_only(keycloak):
+    # Issue 25: a name the person edits in the account console would become the actor of events.
+    with keycloak.admin() as admin:
+        profile = admin.request("GET", f"{admin.realm_path}/users/profile", "read user profile").json()
+    permissions = {attribute["name"]: attribute.get("permissions") for attribute in profile["attributes"]}
+    for name in ("firstName", "lastName", "agency"):
+        assert permissions[name]["edit"] == ["admin"], (name, permissions[name])
+    assert "user" in permissions["firstName"]["view"]  # he still sees his own name

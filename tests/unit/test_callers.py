@@ -3,6 +3,8 @@ two-person rule compares those), shown by name and username; a system by its cli
 
 from __future__ import annotations
 
+import pytest
+
 from shared.auth.agencies import Agency
 from shared.auth.gate import Caller, Grant
 from shared.auth.oidc import VerifiedCaller
@@ -55,3 +57,25 @@ def test_a_name_the_person_edited_cannot_carry_controls_or_bidi_overrides_or_ove
 def test_a_partner_state_s_caller_speaks_for_its_state_only():
     liaison = caller(KR, roles=(Role.PARTNER_STATE_LIAISON,), username="kim.jiwoo", name="Jiwoo Kim")
     assert liaison.partner_state == "KR" and caller().partner_state is None
+
+
+def test_a_recorded_name_has_one_spelling_and_no_embedding_or_isolate_to_dress_it():
+    # Issue 25: a person who edits his own name got bidi isolates and embeddings into the actor.
+    dressed = caller(name="\u2067Mariia\u2069 \u202bShevchenko\u202c", username="m.shevchenko")
+    assert dressed.actor == "Mariia Shevchenko (m.shevchenko)"
+    decomposed = caller(name="Lysenko\u0301", username="d.lysenko")  # combining acute accent
+    assert decomposed.actor.startswith("Lysenk\u00f3")
+    hebrew = caller(name="\u05d3\u05d5\u05d3\u200f", username="d.levi")  # a right-to-left mark stays
+    assert "\u200f" in hebrew.actor
+
+
+def test_provisioning_refuses_a_demo_person_whose_name_is_dressed(tmp_path):
+    from deploy.keycloak.provision import demo_persons
+
+    persons = tmp_path / "persons.toml"
+    persons.write_text(
+        '[[persons]]\nusername = "x.y"\nfirst_name = "X\u2066"\nlast_name = "Y"\n'
+        'agency_id = "icrc"\nroles = ["icrc_delegate"]\n'
+    )
+    with pytest.raises(ValueError, match="not a name as events record it"):
+        demo_persons(persons)
