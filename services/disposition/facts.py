@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from shared.contracts.disposition import RiskOutcome
 from shared.contracts.fitness import Fitness, after_admission_to_hospital, after_finding
 from shared.contracts.intake import InterviewSetting, MovementKind, Wish
-from shared.contracts.standing import clears, commission_finding, verifies_wish
+from shared.contracts.standing import Standing, clears, commission_finding, verifies_wish
 from shared.contracts.status import DEFAULT_CONFLICT
 
 # ConflictFactKind values (shared/contracts/status.py) the repatriation rules read.
@@ -80,7 +80,7 @@ class DeclaredWish:
     @property
     def claims_verification(self) -> bool:
         """It names a private interview judged free and informed, but its author cannot verify it."""
-        return not self.verified and verifies_wish("ICRC_DELEGATE", self.setting, self.free_and_informed)
+        return not self.verified and verifies_wish(Standing.ICRC_DELEGATE, self.setting, self.free_and_informed)
 
     def describe(self) -> str:
         return self.wish.value + (f" to {self.third_state}" if self.third_state else "")
