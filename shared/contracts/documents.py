@@ -296,10 +296,12 @@ def _dead_letter_message() -> dict[str, Any]:
         "title": "A record set aside",
         "description": (
             "The original record's key, value and headers, unchanged (the value may not even be JSON), "
-            "plus where it came from and why it was refused."
+            "plus where it came from and why it was refused. A copy that would not fit the broker's limit goes "
+            "by reference: an empty value, `dlq.value` saying so, and the original's SHA-256 and size; the "
+            "original stays at its topic, partition and offset (shared/eventstore/dead_letter_copy.py)."
         ),
         "contentType": "application/octet-stream",
-        "payload": {"description": "the original record's value, byte for byte"},
+        "payload": {"description": "the original record's value, byte for byte, or empty when sent by reference"},
         "headers": {
             "type": "object",
             "required": [
@@ -315,6 +317,10 @@ def _dead_letter_message() -> dict[str, Any]:
                 "dlq.original.offset": {**header, "pattern": "^[0-9]+$"},
                 "dlq.consumer.group": header,
                 "dlq.error": {**header, "maxLength": 2000},
+                "dlq.value": header,
+                "dlq.original.sha256": {**header, "pattern": "^[0-9a-f]{64}$"},
+                "dlq.original.bytes": {**header, "pattern": "^[0-9]+$"},
+                "dlq.original.key.sha256": {**header, "pattern": "^[0-9a-f]{64}$"},
             },
         },
     }

@@ -59,6 +59,7 @@ from shared.contracts import DecodedEvent, EventEnvelope, InvalidEvent, decode
 from shared.contracts.envelope import utc_now
 from shared.contracts.registry import UnknownEventType
 from shared.contracts.topics import dead_letter
+from shared.eventstore.dead_letter_copy import dead_letter_copy
 from shared.eventstore.store import ConcurrencyConflict
 from shared.eventstore.tables import CHECKED_AFTER_LEGACY, DEAD_LETTER, PARKED, WAITING
 from shared.failpoints import failpoint
@@ -855,19 +856,22 @@ class EventConsumer:
         return {state: 0 for state in (DEAD_LETTER, WAITING, PARKED)} | {state: count for state, count in rows}
 
     def dead_letter(self, record: ConsumerRecord, error: Exception) -> None:
-        headers = list(record.headers or []) + [
-            ("dlq.original.topic", record.topic.encode()),
-            ("dlq.original.partition", str(record.partition).encode()),
-            ("dlq.original.offset", str(record.offset).encode()),
-            ("dlq.consumer.group", self.group_id.encode()),
-            ("dlq.error", str(error)[:2000].encode()),
-        ]
+        copy = dead_letter_copy(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            record.headers,
+            self.group_id,
+            str(error),
+        )
         if self._dlq_producer is None:
             self._dlq_producer = self.producer_factory()
         try:
-            self._dlq_producer.send(dead_letter(record.topic), key=record.key, value=record.value, headers=headers).get(
-                timeout=30
-            )
+            self._dlq_producer.send(
+                dead_letter(record.topic), key=copy.key, value=copy.value, headers=copy.headers
+            ).get(timeout=30)
         except KafkaError as send_error:
             raise RetryLater(f"dead-letter topic unreachable: {send_error!r}") from send_error
         self.dead_lettered_total += 1
@@ -876,6 +880,7 @@ class EventConsumer:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            by_reference=copy.by_reference,
             error=str(error)[:500],
         )
 

@@ -7,6 +7,7 @@ what live holds back, so it rebuilds the same read models."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import orjson
@@ -24,6 +25,7 @@ from shared.chain import event_hash
 from shared.contracts import registry
 from shared.contracts.intake import ForceMembershipRecorded
 from shared.contracts.topics import dead_letter
+from shared.kafka import MAX_MESSAGE_BYTES, record_size
 from shared.kafka_access import AUDITOR
 from tests.support import (
     HEADERS,
@@ -364,3 +366,32 @@ def test_the_database_away_is_retried_never_dead_lettered(kafka_bootstrap, new_d
             assert consumer.dead_lettered_total == 0 and consumer.parked_total == 0 and consumer.waiting_total == 0
             assert held(status) == []
             assert read_topic(kafka_bootstrap, dead_letter(topic)) == []
+
+
+def test_a_record_just_under_the_limit_that_is_no_event_is_dead_lettered_by_reference_and_the_partitions_flow_on(
+    stack,
+):
+    """Issue 25: such a record's copy, with the dead-letter headers, exceeded the producer's limit;
+    the consumer retried for ever and every captive after it on that partition waited."""
+    key = b"not-a-captive"
+    length = MAX_MESSAGE_BYTES - 100 - record_size(key, b"", [])
+    while record_size(key, b"\xff" * length, []) > MAX_MESSAGE_BYTES - 100:
+        length -= 1
+    poison = b"\xff" * length
+    with stack.status() as status:
+        forger = producer(stack.bootstrap)
+        forger.send(stack.topic, key=key, value=poison).get(30)
+        forger.close()
+        # Captives registered after it, on every partition (three), are all decided.
+        after = [stack.register(f"After{n}") for n in range(9)]
+        wait_until(stack.caught_up, timeout_s=120, what="the group's offsets past the large record and the rest")
+        decided = status.app.state.runtime.sessions
+        with decided() as session:
+            known = set(session.execute(sa.select(decisions.c.captive_id)).scalars())
+        assert set(after) <= known
+        (dead,) = read_topic(stack.bootstrap, dead_letter(stack.topic))
+        headers = dict(dead.headers)
+        assert dead.value == b"" and headers["dlq.value"].startswith(b"omitted: too large")
+        assert headers["dlq.original.sha256"] == hashlib.sha256(poison).hexdigest().encode()
+        assert headers["dlq.original.bytes"] == str(len(poison)).encode()
+        assert status.app.state.runtime.consumer.dead_lettered_total == 1
