@@ -123,6 +123,12 @@ class PipelineCollector(Collector):
             "Polls undone and read again because the database or the broker was away (never dead-lettered)",
             value=consumer.retries_total,
         )
+        stalled = consumer.stalled()
+        yield GaugeMetricFamily(
+            "captives_consumer_stalled_seconds",
+            "How long the consumer has made no progress, once past its bound (0 while it makes progress)",
+            value=stalled["for_s"] if stalled else 0,
+        )
         lag = GaugeMetricFamily(
             "captives_consumer_lag", "Records not yet handled, per assigned partition", labels=["topic", "partition"]
         )

@@ -165,6 +165,7 @@ class ServiceRuntime:
                 chain_links=definition.store_tables.chain_links,
                 parked=definition.store_tables.parked,
                 decisions=definition.store_tables.dead_letter_decisions,
+                stall_after_s=settings.consumer_stall_after_s,
             )
         self.gate = Gate(settings.auth, audience=definition.name)
         self._broker_checked_at = 0.0
@@ -351,12 +352,14 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> JSONResponse:
-        """Ready to serve: the database and the broker both answer, and the topics are as the
-        settings say."""
+        """Ready to serve: the database and the broker both answer, the topics are as the
+        settings say, and the consumer of upstream topics is making progress (if stuck, where)."""
+        stalled = runtime.consumer.stalled() if runtime.consumer else None
         checks = {
             "database": runtime.database_ok(),
             "broker": runtime.broker_ok(),
             "topics": not runtime.topic_differences,
+            "consumer": stalled is None,
         }
         ready = all(checks.values())
         answer = {
@@ -364,6 +367,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, star
             "checks": checks,
             "outbox_backlog": runtime.relay.backlog() if checks["database"] else None,
         }
+        if stalled is not None:
+            answer["consumer_stalled"] = stalled
         if runtime.topic_differences:
             answer["topic_differences"] = runtime.topic_differences
         return JSONResponse(answer, status_code=200 if ready else 503)

@@ -97,5 +97,8 @@ class ServiceSettings(BaseSettings):
     # others may read is refused). Never in the database: a copy of it alone decrypts nothing.
     kek: SecretStr | None = None
     kek_file: str = ""
+    # How long the consumer of upstream topics may go without a poll that completes before it
+    # says it is stuck: /readyz 503 naming the topic, partition and offset, and /metrics.
+    consumer_stall_after_s: float = Field(default=150.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

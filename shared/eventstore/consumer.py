@@ -111,6 +111,7 @@ class EventConsumer:
         prepare: Callable[[], None] = lambda: None,
         handler_attempts: int = 3,
         max_backoff_s: float = 5.0,
+        stall_after_s: float = 150.0,
         chain_links: sa.Table | None = None,
         parked: sa.Table | None = None,
         decisions: sa.Table | None = None,
@@ -149,6 +150,11 @@ class EventConsumer:
         self.released_total = 0  # parked records applied (or found applied) once their head was resolved
         self.retries_total = 0  # polls undone and read again because the database or broker was away
         self.lag: dict[TopicPartition, int] = {}
+        # Progress: when a poll last completed, and where and why the loop is held since.
+        self.stall_after_s = stall_after_s
+        self._progress_at = time.monotonic()
+        self.stuck_at: tuple[str, int, int] | None = None  # topic, partition, offset not yet applied
+        self.stuck_reason: str | None = None
 
     # -- one poll's records of one partition, in one transaction -------------------------------
 
@@ -907,6 +913,9 @@ class EventConsumer:
             for tp, offset in pending.items():
                 self._commit(tp, offset)
                 self.kafka.seek(tp, offset)
+            if pending:
+                tp, offset = next(iter(pending.items()))
+                self.stuck_at = (tp.topic, tp.partition, offset)
             raise
         try:
             self.tend()
@@ -915,7 +924,24 @@ class EventConsumer:
                 raise RetryLater(f"database unavailable: {error!r}") from error
             raise
         self._measure_lag()
+        self._progress_at, self.stuck_at, self.stuck_reason = time.monotonic(), None, None
         return handled
+
+    def stalled(self) -> dict | None:
+        """Where and why the consumer is held, once no poll has completed for `stall_after_s`
+        (records it keeps retrying, the database or the broker away, a call that does not return);
+        None while it makes progress. What /readyz and /metrics say."""
+        held_s = time.monotonic() - self._progress_at
+        if held_s < self.stall_after_s:
+            return None
+        topic, partition, offset = self.stuck_at or (None, None, None)
+        return {
+            "for_s": round(held_s),
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "reason": self.stuck_reason or "no poll has completed",
+        }
 
     def _measure_lag(self) -> None:
         """Records between each assigned partition's position and its end, as of the last fetch
@@ -945,12 +971,14 @@ class EventConsumer:
                 backoff = 0.2
             except RetryLater as reason:
                 self.retries_total += 1
+                self.stuck_reason = str(reason)[:500]
                 pause = backoff_with_jitter(backoff)
                 log.warning("consumer will retry", reason=str(reason), retry_in_s=round(pause, 3))
                 self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except (KafkaError, OSError) as error:
                 self.retries_total += 1
+                self.stuck_reason = f"the broker: {error!r}"[:500]
                 pause = backoff_with_jitter(backoff)
                 log.warning(
                     "consumer cannot reach the broker; will retry", error=repr(error), retry_in_s=round(pause, 3)
@@ -977,6 +1005,7 @@ class EventConsumer:
         self._dlq_producer = None
 
     def start(self, name: str = "event-consumer") -> None:
+        self._progress_at = time.monotonic()
         self._thread = threading.Thread(target=self.run, name=name, daemon=True)
         self._thread.start()
 

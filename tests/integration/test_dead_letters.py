@@ -395,3 +395,35 @@ def test_a_record_just_under_the_limit_that_is_no_event_is_dead_lettered_by_refe
         assert headers["dlq.original.sha256"] == hashlib.sha256(poison).hexdigest().encode()
         assert headers["dlq.original.bytes"] == str(len(poison)).encode()
         assert status.app.state.runtime.consumer.dead_lettered_total == 1
+
+
+def test_a_consumer_that_cannot_make_progress_says_where_it_is_stuck_within_its_bound(stack):
+    """Issue 25: a stalled partition showed nothing (/readyz 200, lag 0). Now a consumer that has
+    completed no poll for `consumer_stall_after_s` is not ready, naming the topic, partition and
+    offset it is held at and why, and /metrics says for how long."""
+    stack.status_settings.consumer_stall_after_s = 3
+    with stack.status() as status:
+        wait_until(lambda: status.get("/readyz").status_code == 200, what="status ready")
+        consumer = status.app.state.runtime.consumer
+        original, holding = dict(consumer.handlers), {"on": True}
+
+        def database_away(session, event):
+            if holding["on"]:
+                raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("test: the database is away"))
+            return original[event.envelope.type](session, event)
+
+        consumer.handlers = dict.fromkeys(original, database_away)
+        stuck = stack.register("Stuck")
+        wait_until(lambda: status.get("/readyz").status_code == 503, timeout_s=60, what="/readyz to say it is stuck")
+        answer = status.get("/readyz").json()
+        assert answer["checks"]["consumer"] is False and answer["checks"]["database"] is True
+        held = answer["consumer_stalled"]
+        assert held["topic"] == stack.topic and held["offset"] is not None and held["for_s"] >= 3
+        assert "database unavailable" in held["reason"]
+        assert "captives_consumer_stalled_seconds 0.0" not in status.get("/metrics").text
+        holding["on"] = False
+        wait_until(lambda: status.get("/readyz").status_code == 200, timeout_s=60, what="/readyz to recover")
+        assert "captives_consumer_stalled_seconds 0.0" in status.get("/metrics").text
+        wait_until(stack.caught_up, what="the held registration applied")
+        with status.app.state.runtime.sessions() as session:
+            assert stuck in set(session.execute(sa.select(decisions.c.captive_id)).scalars())
