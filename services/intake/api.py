@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.intake import deadlines
 from services.intake.checks import fact_time_problems, problem, registration_problems
 from services.intake.custody import CustodyConflict, CustodyState, LeftCustody, after
+from services.intake.obligations import NOTIFIED, Obligation, Overdue
 from services.intake.projections import captured_row, clock_facts_as_of, handovers_of, project, registered_row
 from services.intake.record import CaptiveRecord, fold
 from services.intake.tables import captives, clock_facts
@@ -426,7 +427,7 @@ def get_overdue(
     return answer
 
 
-def _overdue_item(item: deadlines.Overdue) -> dict[str, Any]:
+def _overdue_item(item: Overdue) -> dict[str, Any]:
     shown = {
         "captive_id": item.captive_id,
         "obligation": item.obligation,
@@ -438,13 +439,13 @@ def _overdue_item(item: deadlines.Overdue) -> dict[str, Any]:
         "due_at": iso(item.due_at),
         "days_overdue": item.days_overdue,
     }
-    if item.obligation in deadlines.NOTIFIED:
+    if item.obligation in NOTIFIED:
         shown |= {
             "required_fields": list(item.required_fields),
             "missing_fields": list(item.missing_fields),
             "insufficient_notifications": list(item.insufficient_notifications),
         }
-    if item.obligation == deadlines.Obligation.HEALTH_REPORT:
+    if item.obligation == Obligation.HEALTH_REPORT:
         # the week runs from the finding (first report) or from the report before it
         shown |= {"week_from": item.since, "week_from_at": iso(item.since_at)}
     return shown

@@ -28,11 +28,12 @@ docs/legal-basis.md ("Intake: records and clocks").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from services.intake.clock_facts import Assessed, CardRecorded, ClockFacts, LeftCustody, Moved, Notified
 from services.intake.custody import CustodyState
+from services.intake.obligations import SICKNESS, Due, Obligation, Overdue, Standing
 from shared.contracts.intake import (
     END_OF_CUSTODY,
     CaptureCardAction,
@@ -56,11 +57,6 @@ LONGEST_WINDOW = max(CAPTURE_CARD_WINDOW, NOTIFICATION_WINDOW, HEALTH_REPORT_INT
 SHORTEST_WINDOW = min(CAPTURE_CARD_WINDOW, NOTIFICATION_WINDOW, HEALTH_REPORT_INTERVAL)
 
 CAPTURE = "CAPTURE"  # the trigger of the obligations the registration (the capture) opens
-# The trigger of what a finding of serious wounds or sickness opens: Art. 70's card "in case of
-# sickness" and Art. 122(6)'s weekly health reports. It says something of the medical tier.
-SICKNESS = "SERIOUSLY_WOUNDED_OR_SICK"
-MEDICAL_TRIGGERS = frozenset({SICKNESS})
-
 # Movements after which Art. 70 calls for a card: arrival at a camp (a transit camp too), a
 # transfer to another camp, admission to hospital, and a recapture, which brings him back to a camp.
 CARD_ARRIVALS = frozenset(
@@ -123,141 +119,6 @@ RECIPIENT_ARTICLES = {
     NotificationRecipient.NATIONAL_INFORMATION_BUREAU: "",  # the bureau is Art. 122's own
     NotificationRecipient.CENTRAL_TRACING_AGENCY: "; Art. 123",  # the bureau forwards to the Agency
 }
-
-
-class Obligation(StrEnum):
-    CAPTURE_CARD = "CAPTURE_CARD"
-    NOTIFICATION = "NOTIFICATION"
-    HEALTH_REPORT = "HEALTH_REPORT"  # Art. 122(6): weekly, while he is seriously wounded or sick
-
-
-# Obligations met by a notification: the overdue list shows the fields they must carry.
-NOTIFIED = frozenset({Obligation.NOTIFICATION, Obligation.HEALTH_REPORT})
-
-
-class Standing(StrEnum):
-    PENDING = "PENDING"  # its window is still open
-    MET = "MET"
-    OVERDUE = "OVERDUE"
-    # Custody ended (or, for a health report, he was found no longer seriously wounded or sick)
-    # before it fell due: it can no longer be asked.
-    LAPSED = "LAPSED"
-
-
-# -- the facts the clocks read (one per event) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Moved:
-    event_id: str
-    at: datetime
-    kind: MovementKind
-
-
-@dataclass(frozen=True)
-class CardRecorded:
-    event_id: str
-    at: datetime
-    action: CaptureCardAction
-    addressee: CardAddressee | None  # None on cards recorded before it existed: meets nothing
-
-
-@dataclass(frozen=True)
-class Notified:
-    event_id: str
-    at: datetime
-    recipient: NotificationRecipient
-    fields_sent: frozenset[str]
-    concerning_event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Assessed:
-    """A medical assessment: whether it found him seriously wounded or sick."""
-
-    event_id: str
-    at: datetime
-    seriously_wounded_or_sick: bool
-
-
-@dataclass(frozen=True)
-class LeftCustody:
-    """A hand-over out of the detaining state's custody, recorded by the disposition service."""
-
-    event_id: str
-    at: datetime
-    state: CustodyState  # what it made of him (EXCHANGED, REPATRIATED, WITH_COMMISSION, ...)
-    destination: str | None  # where he went; None: not named
-
-
-@dataclass(frozen=True)
-class ClockFacts:
-    """What the clocks read about one captive: his capture (the registration event) and his
-    movements, cards, notifications, medical assessments and hand-overs out of custody, each
-    with the time it took effect."""
-
-    captive_id: str
-    registered_event_id: str
-    captured_at: datetime
-    movements: tuple[Moved, ...] = ()
-    cards: tuple[CardRecorded, ...] = ()
-    notifications: tuple[Notified, ...] = ()
-    assessments: tuple[Assessed, ...] = ()
-    handovers: tuple[LeftCustody, ...] = ()
-
-
-@dataclass(frozen=True)
-class Due:
-    """One obligation, as it stands at `as_of`."""
-
-    captive_id: str
-    obligation: Obligation
-    to: str  # a CardAddressee or a NotificationRecipient
-    article: str
-    trigger: str  # CAPTURE, the MovementKind, SICKNESS, or the custody state a hand-over left him in
-    started_by: str  # the event id of that capture, movement, assessment or hand-over
-    started_at: datetime
-    due_at: datetime
-    standing: Standing
-    met_by: str | None = None  # the card or notification that met it
-    met_at: datetime | None = None
-    required_fields: tuple[str, ...] = ()  # notifications: what it must carry
-    # notifications sent after the event that did not carry every required field, and the
-    # fields the most complete of them lacked
-    insufficient: tuple[str, ...] = ()
-    missing_fields: tuple[str, ...] = ()
-    # what made it lapse: the escape, death, release or hand-over that ended custody in time, or
-    # the assessment that found him no longer seriously wounded or sick
-    lapsed_by: str | None = None
-    # a health report: the finding (for the first) or the report before it, from which its week runs
-    since: str | None = None
-    since_at: datetime | None = None
-
-    def days_overdue(self, as_of: datetime) -> int:
-        return max((as_of - self.due_at).days, 0)
-
-
-@dataclass(frozen=True)
-class Overdue:
-    captive_id: str
-    obligation: str
-    to: str
-    article: str
-    trigger: str
-    started_by: str
-    started_at: datetime
-    due_at: datetime
-    days_overdue: int
-    required_fields: tuple[str, ...] = field(default=())
-    missing_fields: tuple[str, ...] = field(default=())
-    insufficient_notifications: tuple[str, ...] = field(default=())
-    since: str | None = None  # a health report: the finding or the report its week runs from
-    since_at: datetime | None = None
-
-    @property
-    def medical(self) -> bool:
-        """Whether it tells that he was found seriously wounded or sick (medical tier)."""
-        return self.trigger in MEDICAL_TRIGGERS
 
 
 # -- the rules ------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from services.intake import deadlines
+from services.intake.clock_facts import Assessed, CardRecorded, ClockFacts, LeftCustody, Moved, Notified
 from services.intake.custody import CustodyState, Handover, after, handover
+from services.intake.obligations import SICKNESS
 from services.intake.tables import captives, clock_facts
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.disposition import CustodyEnded, HandedToRepatriationCommission
@@ -147,7 +149,7 @@ def clock_row(envelope: EventEnvelope, payload: EventPayload) -> dict | None:
     return None
 
 
-SERIOUS, NOT_SERIOUS = deadlines.SICKNESS, "NOT_" + deadlines.SICKNESS
+SERIOUS, NOT_SERIOUS = SICKNESS, "NOT_" + SICKNESS
 
 
 def _fact(envelope: EventEnvelope, fact: str, kind: str, *, occurred_at: datetime | None = None, **values: Any):
@@ -167,7 +169,7 @@ def _fact(envelope: EventEnvelope, fact: str, kind: str, *, occurred_at: datetim
     }
 
 
-def clock_facts_as_of(session: Session, as_of: datetime, captured_before: datetime) -> list[deadlines.ClockFacts]:
+def clock_facts_as_of(session: Session, as_of: datetime, captured_before: datetime) -> list[ClockFacts]:
     """What the clocks read for every captive captured before `captured_before`, only the facts
     in effect at `as_of`, in each captive's event order (one query)."""
     query = (
@@ -180,28 +182,24 @@ def clock_facts_as_of(session: Session, as_of: datetime, captured_before: dateti
     return [facts_of(captive_id, items) for captive_id, items in groupby(found, key=lambda row: row.captive_id)]
 
 
-def facts_of(captive_id: str, found: Iterable) -> deadlines.ClockFacts:
+def facts_of(captive_id: str, found: Iterable) -> ClockFacts:
     registered, movements, cards, notifications, assessments, handovers = None, [], [], [], [], []
     for row in found:
         match row.fact:
             case "MEDICAL":
-                assessments.append(deadlines.Assessed(row.event_id, row.occurred_at, row.kind == SERIOUS))
+                assessments.append(Assessed(row.event_id, row.occurred_at, row.kind == SERIOUS))
             case "LEFT":
-                handovers.append(
-                    deadlines.LeftCustody(row.event_id, row.occurred_at, CustodyState(row.kind), row.destination)
-                )
+                handovers.append(LeftCustody(row.event_id, row.occurred_at, CustodyState(row.kind), row.destination))
             case "CAPTURED":
                 registered = row
             case "MOVED":
-                movements.append(deadlines.Moved(row.event_id, row.occurred_at, MovementKind(row.kind)))
+                movements.append(Moved(row.event_id, row.occurred_at, MovementKind(row.kind)))
             case "CARD":
                 addressee = CardAddressee(row.addressee) if row.addressee else None
-                cards.append(
-                    deadlines.CardRecorded(row.event_id, row.occurred_at, CaptureCardAction(row.kind), addressee)
-                )
+                cards.append(CardRecorded(row.event_id, row.occurred_at, CaptureCardAction(row.kind), addressee))
             case "NOTIFIED":
                 notifications.append(
-                    deadlines.Notified(
+                    Notified(
                         row.event_id,
                         row.occurred_at,
                         NotificationRecipient(row.kind),
@@ -211,7 +209,7 @@ def facts_of(captive_id: str, found: Iterable) -> deadlines.ClockFacts:
                 )
     if registered is None:
         raise NoResultFound(f"no capture among the clock facts of {captive_id}")
-    return deadlines.ClockFacts(
+    return ClockFacts(
         captive_id=captive_id,
         registered_event_id=registered.event_id,
         captured_at=registered.occurred_at,

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.intake import deadlines
+from services.intake.clock_facts import Assessed, CardRecorded, ClockFacts, LeftCustody, Moved, Notified
 from services.intake.custody import CustodyState
-from services.intake.deadlines import Assessed, CardRecorded, ClockFacts, LeftCustody, Moved, Notified, Standing
+from services.intake.obligations import Obligation, Standing
 from shared.contracts.intake import CaptureCardAction, CardAddressee, MovementKind, NotificationRecipient
 
 CAPTURED = datetime(2025, 1, 11, 9, tzinfo=UTC)
@@ -134,7 +135,7 @@ def test_each_arrival_in_a_hospital_or_another_camp_and_a_recapture_opens_both_c
         moved("RECAPTURED", 41),
     ]
     found = deadlines.obligations(facts(movements), day(60))
-    triggers = [(due.trigger, due.to) for due in found if due.obligation is deadlines.Obligation.CAPTURE_CARD]
+    triggers = [(due.trigger, due.to) for due in found if due.obligation is Obligation.CAPTURE_CARD]
     assert triggers == [
         (kind, addressee)
         for kind in ("ARRIVED_AT_CAMP", "HOSPITALISED", "TRANSFERRED", "RECAPTURED")
