@@ -171,7 +171,21 @@ COMMISSION_DOCTOR = as_person("h.lindqvist")
 LEGAL_OFFICER = as_person("d.lysenko")
 
 
-def settled(stack: dict) -> bool:
+class Unsettled:
+    """Why an end-to-end stack is not settled yet: falsy, and its repr says what is in flight
+    (so a wait that gives up names the group, topic or outbox that held it)."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "not settled: " + "; ".join(self.reasons)
+
+
+def settled(stack: dict) -> bool | Unsettled:
     """Whether an end-to-end stack (tests/e2e/conftest.py) has nothing in flight: every outbox
     drained (before and after, so an event a consumer appended is counted) and every consumer
     group past the last record of every topic it reads. Groups alone are not enough: an event
@@ -179,21 +193,58 @@ def settled(stack: dict) -> bool:
     prefix, bootstrap = stack["topic_prefix"], stack["bootstrap"]
     services = ("intake", "status", "disposition")
 
-    def drained() -> bool:
-        return all(stack[s].get("/readyz").json()["outbox_backlog"] == 0 for s in services)
+    def undrained() -> list[str]:
+        reasons = []
+        for service in services:
+            answer = stack[service].get("/readyz")
+            body = answer.json()
+            if answer.status_code != 200 or body.get("outbox_backlog") != 0:
+                reasons.append(f"{service} /readyz {answer.status_code} {body}")
+        return reasons
 
-    return (
-        drained()
-        and caught_up(bootstrap, f"{prefix}status", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}intake.events.v1")
-        and caught_up(bootstrap, f"{prefix}disposition", f"{prefix}status.events.v1")
-        and caught_up(bootstrap, f"{prefix}intake", f"{prefix}disposition.events.v1")
-        and drained()
-    )
+    reasons = undrained()
+    if reasons:
+        return Unsettled(reasons)
+    for group, topic in (
+        ("status", "intake.events.v1"),
+        ("disposition", "intake.events.v1"),
+        ("disposition", "status.events.v1"),
+        ("intake", "disposition.events.v1"),
+    ):
+        behind = lag_of(bootstrap, f"{prefix}{group}", f"{prefix}{topic}")
+        if behind:
+            return Unsettled([f"group {group} on {topic}: {behind}"])
+    reasons = undrained()
+    return Unsettled(reasons) if reasons else True
+
+
+def wait_settled(stack: dict, timeout_s: float = 120) -> None:
+    """Wait until `settled`; when it gives up, the services' last warnings and errors go with it."""
+    try:
+        wait_until(lambda: settled(stack), timeout_s=timeout_s, interval_s=0.5, what="every consumer to catch up")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{service_warnings(stack)}") from None
+
+
+def service_warnings(stack: dict, lines: int = 15) -> str:
+    """The last warning and error lines of each service's log in an end-to-end stack."""
+    out = []
+    for service in ("intake", "status", "disposition"):
+        log = stack["logs"] / f"{service}.log"
+        text = log.read_text(errors="replace").splitlines() if log.exists() else []
+        worrying = [line for line in text if '"warning"' in line or '"error"' in line or "Traceback" in line]
+        out.append(f"--- {service}: {len(worrying)} warnings or errors, the last {lines}:")
+        out.extend(line[:400] for line in worrying[-lines:])
+    return "\n".join(out)
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:
-    """Whether consumer group `group` has committed, in every partition, an offset past the last
+    return not lag_of(bootstrap, group, topic)
+
+
+def lag_of(bootstrap: str, group: str, topic: str) -> str:
+    """What consumer group `group` has not yet got past in `topic` ("": nothing). Caught up is:
+    consumer group `group` has committed, in every partition, an offset past the last
     record. (Not the end offset itself: the relay publishes in transactions, and a transaction's
     commit marker takes an offset after its records that no consumer is handed, so a consumer
     that has applied everything may have committed the marker's offset, or not.)"""
@@ -206,8 +257,9 @@ def caught_up(bootstrap: str, group: str, topic: str) -> bool:
         committed = admin.list_group_offsets(group).get(group, {})
         ends = consumer.end_offsets(partitions)
         behind = [tp for tp, end in ends.items() if end > 0 and (tp not in committed or committed[tp].offset < end)]
-        if any(tp not in committed for tp in behind):
-            return False
+        uncommitted = [tp.partition for tp in behind if tp not in committed]
+        if uncommitted:
+            return f"nothing committed in partitions {uncommitted} (ends {_ends(ends)})"
         # A partition whose committed offset is short of its end is caught up if no record lies
         # between them (only commit markers, which the reader skips).
         if behind:
@@ -217,10 +269,15 @@ def caught_up(bootstrap: str, group: str, topic: str) -> bool:
             deadline = time.monotonic() + 10
             while any(consumer.position(tp) < ends[tp] for tp in behind):
                 if any(consumer.poll(timeout_ms=200).values()) or time.monotonic() > deadline:
-                    return False
-        return True
-    except KafkaError:  # e.g. the group coordinator is still being elected: not caught up yet
-        return False
+                    at = {tp.partition: committed[tp].offset for tp in behind}
+                    return f"records after the committed offsets {at} (ends {_ends(ends)})"
+        return ""
+    except KafkaError as error:  # e.g. the group coordinator is still being elected: not caught up yet
+        return f"the broker did not answer: {error!r}"
     finally:
         admin.close()
         consumer.close()
+
+
+def _ends(ends: dict) -> dict[int, int]:
+    return {tp.partition: end for tp, end in sorted(ends.items())}

@@ -26,7 +26,7 @@ from tests.support import (
     producer,
     read_topic,
     registration,
-    settled,
+    wait_settled,
     wait_until,
 )
 
@@ -48,10 +48,6 @@ MEDIA = {
     "setting": "MEDIA",
     "free_and_informed": True,
 }
-
-
-def wait_settled(stack) -> None:
-    wait_until(lambda: settled(stack), timeout_s=120, interval_s=0.5, what="every consumer to catch up")
 
 
 def risk(stack, captive_id: str, destination: str, outcome: str, onward: str | None = None):

@@ -13,7 +13,7 @@ import pytest
 
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from tests.support import APPROVER, HEADERS, OFFICER, as_person, read_topic, registration, settled, wait_until
+from tests.support import APPROVER, HEADERS, OFFICER, as_person, read_topic, registration, wait_settled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,6 @@ PRIVATE_ICRC = {
     "setting": "PRIVATE_ICRC_INTERVIEW",
     "free_and_informed": True,
 }
-
-
-def wait_settled(stack) -> None:
-    wait_until(lambda: settled(stack), timeout_s=120, interval_s=0.5, what="every consumer to catch up")
 
 
 def test_an_exchange_executed_in_disposition_ends_his_custody_in_intake(stack):

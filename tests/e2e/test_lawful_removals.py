@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.test_disposition import OFFICER_1, OFFICER_2, PRIVATE_ICRC, blocked, check, wait_settled
-from tests.support import DELEGATE, HEADERS, as_person, registration
+from tests.e2e.test_disposition import OFFICER_1, OFFICER_2, PRIVATE_ICRC, blocked, check
+from tests.support import DELEGATE, HEADERS, as_person, registration, wait_settled
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,9 @@ from tests.e2e.test_disposition import (
     blocked,
     check,
     risk,
-    wait_settled,
     wish,
 )
-from tests.support import DELEGATE, HEADERS, read_topic, registration, wait_until
+from tests.support import DELEGATE, HEADERS, read_topic, registration, wait_settled, wait_until
 
 pytestmark = pytest.mark.integration
 
