@@ -34,7 +34,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
         log_json=False,
         log_level="WARNING",
         checkpoint_interval_s=0,
-        checkpoint_key_file=str(harness.workdir / "keys" / "b8-status.pem"),
+        signing_key_file=str(harness.workdir / "keys" / "b8-status.pem"),
         kafka=KafkaSettings(bootstrap_servers=harness.bootstrap, topic_prefix=harness.topic_prefix("b8")),
     )
     with TestClient(build(settings)) as client:

@@ -60,7 +60,7 @@ class ServiceStack:
             self.database_urls[service] = create_database(server_url, f"bench_{service}_{uuid.uuid4().hex[:8]}")
             self.env[f"{upper}_DATABASE_URL"] = self.database_urls[service]
             self.env[f"{upper}_PORT"] = str(port)
-            self.env[f"{upper}_CHECKPOINT_KEY_FILE"] = str(workdir / "keys" / f"{service}.pem")
+            self.env[f"{upper}_SIGNING_KEY_FILE"] = str(workdir / "keys" / f"{service}.pem")
             self.urls[service] = f"http://127.0.0.1:{port}"
         self._engines: dict[str, sa.Engine] = {}
 

@@ -45,7 +45,10 @@ app.add_typer(contracts, name="contracts")
 app.add_typer(dlq, name="dlq")
 kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
 app.add_typer(kafka_commands, name="kafka")
-keys_commands = typer.Typer(help="The services' key-encryption keys (shared/sealing.py).", no_args_is_help=True)
+keys_commands = typer.Typer(
+    help="The services' key-encryption keys (shared/sealing.py) and signing keys (shared/signing.py).",
+    no_args_is_help=True,
+)
 app.add_typer(keys_commands, name="keys")
 app.add_typer(outbox_commands, name="outbox")
 
@@ -312,11 +315,14 @@ def replay(
 
     from shared import replay as replaying
     from shared.db import create_engine
+    from shared.service import pinned_keys
+    from shared.signing import NoPins
 
     settings = service_settings(service)
     definition = service_module(service).definition
     kafka = settings.kafka
     topics = [kafka.topic(definition.topic), *(kafka.topic(name) for name in definition.consumes)]
+    pins = pinned_keys(settings, service.value, (definition.topic, *definition.consumes))
     target = into or f"sqlite:///{tempfile.mkdtemp(prefix=f'replay-{service.value}-')}/rebuilt.db"
     held = replaying.held_by(held_from or settings.database_url, definition.store_tables)
     records = replaying.read_log(kafka.access(AUDITOR), topics)
@@ -334,19 +340,25 @@ def replay(
         def advanced(events: int) -> None:
             progress.update(task, completed=events, rate=events / max(time.perf_counter() - started, 1e-9))
 
-        result = replaying.rebuild(
-            target,
-            definition.migrations,
-            definition.metadata,
-            definition.all_replay_appliers(),
-            records,
-            on_progress=advanced,
-            held=held,
-        )
+        try:
+            result = replaying.rebuild(
+                target,
+                definition.migrations,
+                definition.metadata,
+                definition.all_replay_appliers(),
+                records,
+                on_progress=advanced,
+                held=held,
+                pins=pins,
+            )
+        except NoPins as error:
+            console.print(f"[red]{escape(str(error))}[/]: replay checks every record's signature; nothing replayed")
+            raise typer.Exit(2) from None
     console.print(
         f"{service.value}: {result.events:,} events from {', '.join(topics)} in {result.seconds:.2f} s "
         f"({result.rate:,.0f} events/s): {result.applied:,} applied, {result.duplicates:,} duplicates, "
-        f"{result.undecodable:,} undecodable, {result.chain_breaks:,} breaking their hash chain (not applied), "
+        f"{result.undecodable:,} undecodable, {result.forged:,} not signed by their publisher's key (not applied), "
+        f"{result.chain_breaks:,} breaking their hash chain (not applied), "
         f"{result.held:,} held back or discarded by the live consumer (captives dlq; not applied); "
         f"rebuilt into {target}"
     )
@@ -441,14 +453,15 @@ def reproduce_dispositions() -> list[str]:
 def checkpoint(service: Service) -> None:
     """Sign and publish a checkpoint of the service's topic now (the services also do it periodically)."""
     from shared import checkpoints
+    from shared.service import signer_of
 
     settings = service_settings(service)
     topic = settings.kafka.topic(service_module(service).definition.topic)
-    key = checkpoints.load_or_create_key(checkpoints.key_path(settings.checkpoint_key_file, service.value))
-    sizes = checkpoints.publish(settings.kafka.access(service.value), topic, key)
+    signer = signer_of(settings, service.value)
+    sizes = checkpoints.publish(settings.kafka.access(service.value), topic, signer.key)
     console.print(
         f"checkpoint of {topic}: {sum(sizes.values()):,} records in {len(sizes)} partitions, signed by "
-        f"key {checkpoints.key_id(key.public_key())}"
+        f"key {signer.key_id}"
     )
 
 
@@ -517,25 +530,44 @@ def erase(
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Check every stream's hash chain and every signed checkpoint of the three topics; name the
-    first bad event of each broken chain and each checkpoint that no longer holds."""
-    from shared import chain, checkpoints
+    """Check every record's signature, every stream's hash chain and every signed checkpoint of
+    the three topics; name each record its publisher's key did not sign, the first bad event of
+    each broken chain and each checkpoint that no longer holds."""
+    from shared import chain, checkpoints, signing
     from shared import replay as replaying
+    from shared.service import pinned_keys
 
     problems = 0
     records_by_topic = {}
     for service in Service:
         settings = service_settings(service)
-        topic = settings.kafka.topic(service_module(service).definition.topic)
+        definition = service_module(service).definition
+        topic = settings.kafka.topic(definition.topic)
         records = list(replaying.read_log(settings.kafka.access(AUDITOR), [topic]))
-        records_by_topic[topic] = records
-        public = checkpoints.public_key_of(checkpoints.key_path(settings.checkpoint_key_file, service.value))
+        pins = pinned_keys(settings, service.value, [definition.topic])
+        try:
+            pinned = pins.keys_of(service.value)
+        except signing.NoPins as error:
+            console.print(f"BROKEN {error}", markup=False, highlight=False)
+            problems += 1
+            continue
+        judged = [(record, pins.refusal(topic, record.value, record.headers)) for record in records]
+        for record, refusal in judged:
+            if refusal is not None:
+                line = f"FORGED {topic} {record.partition}/{record.offset}: {refusal}"
+                console.print(line, markup=False, highlight=False)
+        records_by_topic[topic] = [record for record, refusal in judged if refusal is None]
+        forged = len(records) - len(records_by_topic[topic])
         signed = replaying.read_log(settings.kafka.access(AUDITOR), [checkpoints.checkpoint_topic(topic)])
-        checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, public)
+        checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, pinned)
         for problem in found:
             console.print(f"BROKEN {topic} {problem}", markup=False, highlight=False)
-        console.print(f"{topic}: {checked} checkpoints checked, {len(found)} no longer hold")
-        problems += len(found)
+        console.print(
+            f"{topic}: {len(records):,} records, {forged} not signed by {service.value}'s pinned keys "
+            f"({len(pinned)} pinned); {checked} checkpoints checked, {len(found)} no longer hold"
+        )
+        problems += len(found) + forged
+    # The chains are judged over what the publishers signed: a forgery takes no place in a chain.
     result = chain.verify(record for records in records_by_topic.values() for record in records)
     for problem in result.problems:
         console.print(f"BROKEN {problem}", markup=False, highlight=False)
@@ -636,6 +668,36 @@ def compose_kek_env(
         path = directory / f"{service.value}.env"
         made = ensure_kek_env_file(path, service.value)
         console.print(f"{service.value}: {'created' if made else 'kept'} {path}")
+
+
+@keys_commands.command("rotate")
+def rotate_signing_key(service: Service) -> None:
+    """Give a service a new signing key. The new key is pinned first, then replaces the old one,
+    which stays pinned: every record and checkpoint it signed still verifies. Restart the service
+    to sign with the new key (until then it signs with the old one, which still holds)."""
+    from shared import signing
+    from shared.service import kek_of, pins_dir, signing_key_path
+
+    settings = service_settings(service)
+    path, pins = signing_key_path(settings, service.value), pins_dir(settings, service.value)
+    old, new = signing.rotate(path, kek_of(settings, service.value), pins, service.value)
+    console.print(
+        f"{service.value}: new signing key {new} in {path}, pinned in {signing.pin_path(pins, service.value)}; "
+        f"the old key {old} stays pinned (what it signed still verifies). Restart {service.value} to sign with it."
+    )
+
+
+@keys_commands.command("pins")
+def list_pins() -> None:
+    """The keys pinned for each service: what readers accept its records signed with, oldest first."""
+    from shared import signing
+    from shared.service import pins_dir
+
+    for service in Service:
+        pins = pins_dir(service_settings(service), service.value)
+        pinned = signing.read_pins(pins, service.value)
+        listed = ", ".join(pinned) if pinned else "none (its records cannot be verified until it starts once)"
+        console.print(f"{service.value}: {listed}  ({signing.pin_path(pins, service.value)})")
 
 
 @kafka_commands.command("provision")

@@ -9,50 +9,20 @@ consistent with each other (each one's leaves are a prefix of the next one's).""
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared import merkle
+from shared import merkle, signing
 from shared.kafka_access import KafkaAccess
 
 
 def checkpoint_topic(topic: str) -> str:
     return f"{topic}.checkpoints"
-
-
-def key_path(configured: str, service: str) -> Path:
-    """Where a service's signing key lives: as configured, or var/keys/<service>.pem."""
-    return Path(configured or f"var/keys/{service}.pem")
-
-
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The service's signing key, created on first use (PEM, readable by its owner only)."""
-    if path.exists():
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    path.chmod(0o600)
-    return key
-
-
-def public_key_of(path: Path) -> Ed25519PublicKey:
-    return load_or_create_key(path).public_key()
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def partition_leaves(records: Iterable) -> dict[int, list[bytes]]:
@@ -64,13 +34,14 @@ def partition_leaves(records: Iterable) -> dict[int, list[bytes]]:
 
 
 def make_checkpoint(topic: str, leaves: dict[int, list[bytes]], key: Ed25519PrivateKey, partitions: int) -> bytes:
+    """A checkpoint of `topic`, signed with the service's key (shared/signing.py)."""
     body = {
         "topic": topic,
         "partitions": {
             str(p): {"size": len(leaves.get(p, [])), "root": merkle.root(leaves.get(p, [])).hex()}
             for p in range(partitions)
         },
-        "key_id": key_id(key.public_key()),
+        "key_id": signing.key_id(key.public_key()),
     }
     signed = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return orjson.dumps({**body, "signature": key.sign(signed).hex()}, option=orjson.OPT_SORT_KEYS)
@@ -86,10 +57,11 @@ class CheckpointProblem:
 
 
 def verify_checkpoints(
-    topic: str, leaves: dict[int, list[bytes]], checkpoints: Iterable, public: Ed25519PublicKey
+    topic: str, leaves: dict[int, list[bytes]], checkpoints: Iterable, pinned: Mapping[str, Ed25519PublicKey]
 ) -> tuple[int, list[CheckpointProblem]]:
-    """Check each checkpoint's signature against the pinned key, and its roots against the topic
-    as it is now. Returns how many checkpoints were checked, and the problems."""
+    """Check each checkpoint's signature against the publisher's pinned keys (by key id: a
+    rotated key's checkpoints still hold), and its roots against the topic as it is now. Returns
+    how many checkpoints were checked, and the problems."""
     problems, checked = [], 0
     claimed: dict[str, int] = {}  # the largest size any valid checkpoint claimed per partition
     verified: dict[str, int] = {}  # the largest size whose root still holds
@@ -98,8 +70,14 @@ def verify_checkpoints(
         try:
             document = orjson.loads(record.value)
             signature = bytes.fromhex(document.pop("signature"))
+            public = pinned.get(document.get("key_id"))
+            if public is None:
+                problems.append(
+                    CheckpointProblem(record.offset, f"signed with key {document.get('key_id')!r}, not pinned: forged")
+                )
+                continue
             public.verify(signature, orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
-        except (InvalidSignature, ValueError, KeyError, AttributeError, orjson.JSONDecodeError):
+        except (InvalidSignature, ValueError, KeyError, AttributeError, TypeError, orjson.JSONDecodeError):
             problems.append(
                 CheckpointProblem(record.offset, "signature invalid for the service's key: forged or altered")
             )

@@ -119,6 +119,12 @@ class PipelineCollector(Collector):
             value=consumer.chain_breaks_total,
         )
         yield CounterMetricFamily(
+            "captives_forged_records",
+            "Records dead-lettered because their publisher's pinned key did not sign them (unsigned, "
+            "unknown key, or a signature that does not hold)",
+            value=consumer.forgeries_total,
+        )
+        yield CounterMetricFamily(
             "captives_consumer_retries",
             "Polls undone and read again because the database or the broker was away (never dead-lettered)",
             value=consumer.retries_total,

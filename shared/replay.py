@@ -9,8 +9,9 @@ session's `BatchedRows` (shared/readmodels.py), which holds the batch's rows in 
 each changed row once at the end of the batch, leaving the tables as applying the events one at a
 time would.
 
-Replay checks every stream's hash chain as the consumers do (shared/chain.py): a record that
-breaks its chain is not applied (the live consumer dead-lettered it), and is counted.
+Replay checks every record's signature and every stream's hash chain as the consumers do
+(shared/signing.py, shared/chain.py): a record its publisher's key did not sign, or that breaks
+its chain, is not applied (the live consumer dead-lettered it), and is counted.
 
 What the live consumer holds back or dropped is not in the log: it is in the consumer's database
 (parked_records: its dead letters, the records waiting for a build that knows them and those
@@ -41,6 +42,7 @@ from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
 from shared.db import create_engine, migrate, session_factory
 from shared.kafka_access import KafkaAccess
 from shared.readmodels import BatchedRows
+from shared.signing import PinnedKeys
 
 Applier = Callable[[Session, EventEnvelope, EventPayload], None]
 
@@ -129,6 +131,7 @@ class ReplayResult:
     seconds: float
     chain_breaks: int = 0  # records not applied because they break their stream's hash chain
     held: int = 0  # records the live consumer holds back (dead letters, parked, waiting) or discarded
+    forged: int = 0  # records not applied because their publisher's pinned key did not sign them
 
     @property
     def rate(self) -> float:
@@ -145,21 +148,26 @@ def rebuild(
     on_progress: Callable[[int], None] = lambda n: None,
     batch: int = 1000,
     held: Held = Held(),
+    pins: PinnedKeys | None = None,
 ) -> ReplayResult:
     """Apply `records` to the read models of `metadata` in `database_url`, `batch` records per
-    transaction, skipping what the live consumer holds back (`held`)."""
+    transaction, skipping what the live consumer holds back (`held`) and, with `pins`, what its
+    publisher's key did not sign (NoPins: a publisher has no pinned key, nothing can be checked)."""
     engine = create_engine(database_url)
     migrate(engine, versions_dir, metadata)
     sessions = session_factory(engine)
     seen: set[str] = set()
     chains = chain.Chains()
-    events = applied = duplicates = undecodable = breaks = skipped = 0
+    events = applied = duplicates = undecodable = breaks = skipped = forged = 0
     started = time.perf_counter()
     session = sessions()
     writes = BatchedRows(session)
     try:
         for chunk in _chunks(records, batch):
             events += len(chunk)
+            if pins is not None:
+                signed = [record for record in chunk if _signed(pins, record)]
+                forged, chunk = forged + len(chunk) - len(signed), signed
             with _collector_paused():
                 counts = _apply_batch(session, writes, appliers, chunk, seen, chains, held)
             applied, duplicates, undecodable = applied + counts[0], duplicates + counts[1], undecodable + counts[2]
@@ -171,7 +179,9 @@ def rebuild(
         writes.close()
         session.close()
         engine.dispose()
-    return ReplayResult(events, applied, duplicates, undecodable, time.perf_counter() - started, breaks, skipped)
+    return ReplayResult(
+        events, applied, duplicates, undecodable, time.perf_counter() - started, breaks, skipped, forged
+    )
 
 
 def _apply_batch(
@@ -219,6 +229,10 @@ def _apply_batch(
         writes.flush()
     writes.forget()
     return len(todo), duplicates, undecodable, breaks, skipped
+
+
+def _signed(pins: PinnedKeys, record) -> bool:
+    return pins.refusal(record.topic, record.value, record.headers) is None
 
 
 @contextmanager

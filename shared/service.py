@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +22,14 @@ from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import checkpoints, feed, metrics, tracing
+from shared import checkpoints, feed, metrics, signing, tracing
 from shared import kafka as kafka_clients
 from shared.auth import access_log
 from shared.auth.gate import Gate, authenticate
 from shared.auth.projections import AccessTables
 from shared.auth.screen import CredentialScreen
 from shared.checkpoints import checkpoint_topic
+from shared.contracts.topics import PUBLISHERS
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, EventTooLarge, Sealer
@@ -145,6 +146,7 @@ class ServiceRuntime:
             ),
             prepare=self.ensure_topics,
             leader=LeaderLock(self.engine, f"{definition.name}-relay"),
+            sign=lambda value: self.signer.header(value),
         )
         self.consumer = None
         if definition.consumes:
@@ -163,6 +165,7 @@ class ServiceRuntime:
                 after_commit=self.relay.wake,
                 prepare=self.ensure_topics,
                 chain_links=definition.store_tables.chain_links,
+                pins=pinned_keys(settings, definition.name, definition.consumes),
                 parked=definition.store_tables.parked,
                 decisions=definition.store_tables.dead_letter_decisions,
                 stall_after_s=settings.consumer_stall_after_s,
@@ -172,6 +175,7 @@ class ServiceRuntime:
         self._broker_ok = False
         self._stopping = threading.Event()
         self._checkpointed: dict[int, int] | None = None
+        self._signer: signing.Signer | None = None
         self.topic_differences: list[str] = []  # from the last check of the topics (ensure_topics)
 
     def kafka_access(self) -> KafkaAccess:
@@ -223,15 +227,18 @@ class ServiceRuntime:
             log.warning("broker not reachable at start; topics are checked when it answers", error=repr(error))
 
     @property
-    def checkpoint_key_path(self) -> Path:
-        return checkpoints.key_path(self.settings.checkpoint_key_file, self.definition.name)
+    def signer(self) -> signing.Signer:
+        """The service's signing key (loaded at start, when `check_keys` fails early without it)."""
+        if self._signer is None:
+            self._signer = signer_of(self.settings, self.definition.name)
+        return self._signer
 
     def publish_checkpoint(self) -> dict[int, int] | None:
         """Sign and publish a checkpoint of this service's topic (None: nothing new since the last)."""
         sizes = checkpoints.publish(
             self.kafka_access(),
             self.topic,
-            checkpoints.load_or_create_key(self.checkpoint_key_path),
+            self.signer.key,
             last_sizes=self._checkpointed,
         )
         if sizes is not None:
@@ -252,7 +259,9 @@ class ServiceRuntime:
         migrate(self.engine, self.definition.migrations, self.definition.metadata)
 
     def check_keys(self) -> None:
-        """Refuse to start without a usable key-encryption key; wrap keys stored unwrapped."""
+        """Refuse to start without a usable key-encryption key and a signing key among the
+        service's pins; wrap keys stored unwrapped."""
+        log.info("signing key", key_id=self.signer.key_id)
         if self.keyring is not None:
             with self.sessions.begin() as session:
                 wrapped = self.keyring.check(session)
@@ -266,7 +275,6 @@ class ServiceRuntime:
         self.relay.start()
         if self.consumer:
             self.consumer.start(name=f"{self.definition.name}-consumer")
-        checkpoints.load_or_create_key(self.checkpoint_key_path)
         if self.settings.checkpoint_interval_s:
             threading.Thread(target=self._checkpoint_loop, name="checkpoints", daemon=True).start()
         log.info("service started", topic=self.topic, consumes=self.consumed_topics)
@@ -303,16 +311,48 @@ class ServiceRuntime:
         return self._broker_ok
 
 
+def kek_of(settings: ServiceSettings, service: str) -> bytes:
+    """The service's key-encryption key, from its secret or its file (created when absent)."""
+    secret = settings.kek.get_secret_value() if settings.kek is not None else None
+    return load_kek(secret=secret, path=kek_path(settings.kek_file, service))
+
+
 def keyring_of(definition: ServiceDefinition, settings: ServiceSettings) -> Keyring | None:
     """The service's keyring, its KEK read (or created) when first needed."""
     if definition.key_tables is None:
         return None
+    return Keyring(definition.name, definition.key_tables, lambda: kek_of(settings, definition.name))
 
-    def kek() -> bytes:
-        secret = settings.kek.get_secret_value() if settings.kek is not None else None
-        return load_kek(secret=secret, path=kek_path(settings.kek_file, definition.name))
 
-    return Keyring(definition.name, definition.key_tables, kek)
+def signing_key_path(settings: ServiceSettings, service: str) -> Path:
+    """Where the service's signing key is: as configured, or beside its KEK file."""
+    if settings.signing_key_file:
+        return Path(settings.signing_key_file)
+    return kek_path(settings.kek_file, service).parent / f"{service}.pem"
+
+
+def pins_dir(settings: ServiceSettings, service: str) -> Path:
+    """Where the pinned public keys are: as configured, or `pinned/` beside the signing key."""
+    return (
+        Path(settings.signing_pins_dir)
+        if settings.signing_pins_dir
+        else signing_key_path(settings, service).parent / "pinned"
+    )
+
+
+def signer_of(settings: ServiceSettings, service: str) -> signing.Signer:
+    """The service's signer: its key opened with its KEK (created and pinned on first use), and
+    refused (SigningKeyError) when its pins name other keys only."""
+    key = signing.load_or_create_key(signing_key_path(settings, service), kek_of(settings, service))
+    signing.ensure_pinned(pins_dir(settings, service), service, key)
+    return signing.Signer(key)
+
+
+def pinned_keys(settings: ServiceSettings, service: str, topics: Iterable[str]) -> signing.PinnedKeys:
+    """The pins that `service` (whose `settings` say where they are) checks the records of
+    `topics` (unprefixed) against, by prefixed topic."""
+    publishers = {settings.kafka.topic(topic): PUBLISHERS[topic] for topic in topics}
+    return signing.PinnedKeys(pins_dir(settings, service), publishers)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

@@ -87,9 +87,13 @@ class ServiceSettings(BaseSettings):
     database_url: str
     log_level: str = "INFO"
     log_json: bool = True
-    # The service's Ed25519 key for signing checkpoints of its topic (created on first start;
-    # default var/keys/<service>.pem), and how often a checkpoint is published (0: never).
-    checkpoint_key_file: str = ""
+    # The service's Ed25519 key: it signs every record the service publishes and its topic's
+    # checkpoints (shared/signing.py), kept encrypted with the KEK; created on first start,
+    # default beside the KEK file (<service>.pem). The pins: the public keys each publisher's
+    # records may be signed with (<service>.pub), default `pinned/` beside the key.
+    signing_key_file: str = ""
+    signing_pins_dir: str = ""
+    # How often a checkpoint of the service's topic is published (0: never).
     checkpoint_interval_s: float = Field(default=60.0, ge=0)
     # The key-encryption key that wraps the service's captive keys (shared/sealing.py): an
     # environment secret (<SERVICE>_KEK, 32 bytes in base64) or, without one, a file

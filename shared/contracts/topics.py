@@ -6,6 +6,9 @@ DISPOSITION_EVENTS = "disposition.events.v1"
 
 ALL = (INTAKE_EVENTS, STATUS_EVENTS, DISPOSITION_EVENTS)
 
+# Who publishes each topic: the one service whose key may sign its records (shared/signing.py).
+PUBLISHERS = {INTAKE_EVENTS: "intake", STATUS_EVENTS: "status", DISPOSITION_EVENTS: "disposition"}
+
 
 def dead_letter(topic: str) -> str:
     """Where a record that cannot be decoded or applied goes, beside its topic."""

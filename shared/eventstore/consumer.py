@@ -64,6 +64,7 @@ from shared.eventstore.store import ConcurrencyConflict
 from shared.eventstore.tables import CHECKED_AFTER_LEGACY, DEAD_LETTER, PARKED, WAITING
 from shared.failpoints import failpoint
 from shared.readmodels import BatchedRows
+from shared.signing import NoPins, PinnedKeys
 from shared.tracing import consuming, consuming_many
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,7 @@ class EventConsumer:
         max_backoff_s: float = 5.0,
         stall_after_s: float = 150.0,
         chain_links: sa.Table | None = None,
+        pins: PinnedKeys | None = None,
         parked: sa.Table | None = None,
         decisions: sa.Table | None = None,
         retry_waiting_s: float = 5.0,
@@ -126,6 +128,9 @@ class EventConsumer:
         self._waiting_retry_due = 0.0  # monotonic: retried at start, then every retry_waiting_s
         self.inbox = inbox
         self.chain_links = chain_links  # None: chains are not checked (a test's ad-hoc consumer)
+        # The keys each upstream publisher signs with (shared/signing.py): a record whose
+        # signature does not hold is set aside as a chain break is. None: a test's ad-hoc consumer.
+        self.pins = pins
         self._trust_first: bool | None = None
         self.handlers = dict(handlers)
         self.consumer_factory = consumer_factory
@@ -145,6 +150,7 @@ class EventConsumer:
         self.ignored_total = 0
         self.dead_lettered_total = 0
         self.chain_breaks_total = 0  # dead-lettered because they break their stream's chain
+        self.forgeries_total = 0  # dead-lettered because their publisher's key did not sign them
         self.parked_total = 0  # held behind their captive's dead letter (or waiting record)
         self.waiting_total = 0  # held because this build does not know their event type or version
         self.released_total = 0  # parked records applied (or found applied) once their head was resolved
@@ -169,7 +175,7 @@ class EventConsumer:
             raise
 
     def _process_batch(self, records: list[ConsumerRecord]) -> None:
-        decoded = [(record, *_decoded(record)) for record in records]
+        decoded = [(record, *self._decoded(record)) for record in records]
         if self.parked is not None:
             with self.sessions() as session:
                 holds = self._holds(session, decoded)
@@ -376,6 +382,26 @@ class EventConsumer:
 
     # -- one record -------------------------------------------------------------------------
 
+    def _decoded(self, record) -> tuple[DecodedEvent | None, InvalidEvent | None]:
+        """The record's event, or why it is none: it does not decode, or its publisher's key did
+        not sign it (checked first: nothing of a forged record is read, not even its type). With
+        nothing pinned for the publisher yet, the consumer waits rather than refuse good records."""
+        if self.pins is not None:
+            try:
+                refusal = self.pins.refusal(record.topic, record.value, record.headers)
+            except NoPins as error:
+                raise RetryLater(str(error)) from None
+            if refusal is not None:
+                return None, SignatureRefused(str(refusal))
+        return _decoded(record)
+
+    def _vouched_for(self, record) -> bool:
+        """Whether its publisher's key signed it (a forgery never takes a place in a chain)."""
+        try:
+            return self.pins is None or self.pins.refusal(record.topic, record.value, record.headers) is None
+        except NoPins:
+            return False
+
     def process(self, record: ConsumerRecord) -> None:
         # The trace the record's headers carry goes on through whatever the handler appends.
         with consuming(record, self.group_id):
@@ -390,7 +416,7 @@ class EventConsumer:
 
     def _process(self, record: ConsumerRecord) -> None:
         correlation_id.set(None)
-        event, error = _decoded(record)
+        event, error = self._decoded(record)
         envelope = event.envelope if event is not None else _envelope_of(record.value)
         if envelope is not None:
             correlation_id.set(envelope.correlation_id)  # for the logs of this record's handling
@@ -742,7 +768,7 @@ class EventConsumer:
             elif head.state == PARKED:
                 self._release(head.captive)  # its head was resolved, by another instance or before a crash
             elif head.state == WAITING and retry_waiting:
-                if isinstance(_decoded(_Stored.of(head))[1], UnknownEventType):
+                if isinstance(self._decoded(_Stored.of(head))[1], UnknownEventType):
                     continue  # still unknown to this build
                 log.info("a waiting record's event type is known now: applying it", captive=head.captive)
                 self._release(head.captive)
@@ -762,7 +788,7 @@ class EventConsumer:
         record = _Stored.of(head)
         envelope = _envelope_of(record.value)
         with self.sessions.begin() as session:
-            if self.chain_links is not None and envelope is not None:
+            if self.chain_links is not None and envelope is not None and self._vouched_for(record):
                 try:
                     event = DecodedEvent(envelope, None)
                     heads, known = self._chain_state(session, [event])
@@ -805,7 +831,7 @@ class EventConsumer:
         released = 0
         for row in rows:
             record = _Stored.of(row)
-            event, error = _decoded(record)
+            event, error = self._decoded(record)
             with consuming(record, self.group_id):
                 correlation_id.set(event.envelope.correlation_id if event is not None else None)
                 outcome = self._handle(record, event, error, captive, position=row.position)
@@ -881,6 +907,8 @@ class EventConsumer:
         except KafkaError as send_error:
             raise RetryLater(f"dead-letter topic unreachable: {send_error!r}") from send_error
         self.dead_lettered_total += 1
+        if isinstance(error, SignatureRefused):
+            self.forgeries_total += 1
         log.warning(
             "record dead-lettered",
             topic=record.topic,
@@ -1013,6 +1041,10 @@ class EventConsumer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+class SignatureRefused(InvalidEvent):
+    """The record was not signed by its topic's publisher with a pinned key (shared/signing.py)."""
 
 
 class ChainBroken(Exception):

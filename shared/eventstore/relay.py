@@ -115,8 +115,12 @@ class OutboxRelay:
         flush_timeout_s: float = 40.0,
         stall_after_s: float = 150.0,
         clock: Callable[[], datetime] = utc_now,
+        sign: Callable[[bytes], tuple[str, bytes]] | None = None,
     ):
         self.sessions = sessions
+        # The header that signs a record's bytes with the service's key (shared/signing.py); None
+        # only for a test's relay whose records no service reads.
+        self.sign = sign
         self.tables = tables
         # Must make a transactional producer (transactional_id set): the relay initialises it.
         self.producer_factory = producer_factory
@@ -240,12 +244,11 @@ class OutboxRelay:
             if row.stream_id in held_back:
                 continue  # behind a refused row of its stream: its order is kept
             try:
-                future = producer.send(
-                    row.topic,
-                    key=row.stream_id.encode(),
-                    value=row.envelope.encode(),
-                    headers=record_headers(row.traceparent, row.tracestate),
-                )
+                value = row.envelope.encode()
+                headers = record_headers(row.traceparent, row.tracestate)
+                if self.sign is not None:
+                    headers.append(self.sign(value))
+                future = producer.send(row.topic, key=row.stream_id.encode(), value=value, headers=headers)
             except PERMANENT as error:  # e.g. larger than max_request_size: refused before sending
                 refused[row.id] = error
                 held_back.add(row.stream_id)

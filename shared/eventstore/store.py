@@ -21,6 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared import signing
 from shared.chain import GENESIS, event_hash
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
@@ -263,7 +264,8 @@ class EventStore:
                 raise ConcurrencyConflict(appends[0].stream_id, appends[0].expected_version, None) from None
         envelopes, event_rows = [], []
         trace = trace_context()
-        headers = record_headers(trace.traceparent, trace.tracestate)
+        # As the relay will publish it: with its signature header (shared/signing.py).
+        headers = [*record_headers(trace.traceparent, trace.tracestate), signing.SIGNATURE_OF_ITS_SIZE]
         pending = iter(zip(unsealed, datas, strict=True))
         for append in appends:
             for offset, payload in enumerate(append.payloads, start=1):

@@ -286,9 +286,11 @@ def test_an_unknown_event_version_waits_and_is_applied_once_the_service_that_kno
             "prevhash": event_hash(newer_bytes),
             "data": {"captive_id": kim, "force": "Korean People's Army", "force_state": "KP"},
         }
-        forger = producer(stack.bootstrap)  # as intake's next build would publish them
-        forger.send(stack.topic, key=kim.encode(), value=newer_bytes).get(10)
-        forger.send(stack.topic, key=kim.encode(), value=orjson.dumps(after, option=orjson.OPT_SORT_KEYS)).get(10)
+        after_bytes = orjson.dumps(after, option=orjson.OPT_SORT_KEYS)
+        sign = stack.intake.app.state.runtime.signer.header
+        forger = producer(stack.bootstrap)  # as intake's next build would publish them: signed
+        forger.send(stack.topic, key=kim.encode(), value=newer_bytes, headers=[sign(newer_bytes)]).get(10)
+        forger.send(stack.topic, key=kim.encode(), value=after_bytes, headers=[sign(after_bytes)]).get(10)
         forger.close()
         stack.membership(ryu, 1, "booklet")
         wait_until(stack.caught_up, what="the group's offsets past every record")

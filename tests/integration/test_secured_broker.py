@@ -1,8 +1,9 @@
 """The secured broker (issue 17, item 5), against the real one the harness runs as `make up` does:
 a client that does not authenticate, or authenticates wrongly, reads and writes nothing; each
-service's principal writes only its own topics and reads only what it consumes; a forged record on
-a topic, even one written by a principal allowed to write there, breaks its stream's hash chain,
-lands in the dead-letter topic and changes nothing, and replay skips it as the consumer did."""
+service's principal writes only its own topics and reads only what it consumes; a record forged with
+a service's own Kafka password but not its signing key lands in the dead-letter topic, is never
+applied and takes no place in its stream's chain; a record signed with the key but out of its
+stream's chain breaks it and is set aside the same way; replay skips both as the consumer did."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 import orjson
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import AuthorizationError, KafkaError
@@ -24,10 +26,12 @@ from services.status.app import definition as status_definition
 from services.status.tables import force_memberships
 from shared import kafka as kafka_clients
 from shared import replay as replaying
+from shared import signing
 from shared.chain import event_hash
 from shared.contracts.topics import dead_letter
 from shared.eventstore import dead_letters
 from shared.kafka_access import AUDITOR, KafkaAccess, all_passwords
+from shared.service import pinned_keys
 from tests.broker import KAFKA_CREDENTIALS
 from tests.support import (
     HEADERS,
@@ -268,9 +272,12 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
             real.value, id=str(uuid.uuid4()), streamversion=3, prevhash=event_hash(real.value), data=kr
         ),
     }
+    # Even a forger holding intake's signing key as well as write access cannot get a record out of
+    # its stream's chain applied: the chain is judged after the signature holds.
+    signer = intake.app.state.runtime.signer
     forger = producer(kafka_bootstrap)  # admin: the ACLs would stop any principal but intake
     for value in forgeries.values():
-        forger.send(topic, key=real.key, value=value).get(10)
+        forger.send(topic, key=real.key, value=value, headers=[signer.header(value)]).get(10)
     forger.close()
     # The real stream goes on at intake: its next event names the real registration. Status holds
     # it behind the forgeries (a captive's records wait behind his dead letter) until an operator
@@ -317,10 +324,91 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
         status_definition.all_replay_appliers(),
         replaying.read_log(kafka.access(AUDITOR), [kafka.topic(status_definition.topic), topic]),
         held=replaying.held_by(status_settings.database_url, status_definition.store_tables),
+        pins=pinned_keys(status_settings, "status", (status_definition.topic, *status_definition.consumes)),
     )
-    assert result.chain_breaks == 4
+    assert result.chain_breaks == 4 and result.forged == 0
     live = status.app.state.runtime.engine
     _digests, found = replaying.differences(
         live, sa.create_engine(rebuilt), list(status_definition.all_projection_tables())
     )
     assert found == []
+
+
+def test_a_record_forged_with_intake_s_own_password_but_not_its_key_is_dead_lettered_and_never_applied(
+    intake_and_status, kafka_bootstrap, topic_prefix, tmp_path
+):
+    """The attack of issue 25: intake's Kafka password, and a record whose prevhash is the true
+    hash of the one before (the chain alone would take it). Unsigned, or signed with a key of the
+    forger's own, or with status's key, it is dead-lettered, counted, never applied; it takes no
+    place in the chain, so once an operator discards it the real next event applies."""
+    intake, status, status_settings = intake_and_status
+    topic, group = f"{topic_prefix}intake.events.v1", f"{topic_prefix}status"
+    captive_id = intake.post("/v1/captives", json=registration(), headers=HEADERS).json()["captive_id"]
+    (real,) = wait_until(
+        lambda: [r for r in read_topic(kafka_bootstrap, topic) if r.key.decode() == captive_id], what="the registration"
+    )
+    assert dict(real.headers)["signature"].startswith(intake.app.state.runtime.signer.key_id.encode())
+    wait_until(lambda: caught_up(kafka_bootstrap, group, topic), what="status to apply it")
+    before = status_tables(status)
+
+    next_version = forged(
+        real.value,
+        id=str(uuid.uuid4()),
+        type="ForceMembershipRecorded",
+        streamversion=2,
+        prevhash=event_hash(real.value),
+        data=KPA_MEMBERSHIP,
+    )
+    own_key = signing.Signer(Ed25519PrivateKey.generate()).header(next_version)
+    status_key = status.app.state.runtime.signer.header(next_version)
+    forger = kafka_clients.producer(kafka_access(kafka_bootstrap, "intake"), "forger")  # intake's password
+    for headers in ([], [own_key], [status_key]):
+        forger.send(topic, key=real.key, value=next_version, headers=headers).get(10)
+    forger.close()
+    wait_until(lambda: caught_up(kafka_bootstrap, group, topic), what="status to set the forgeries aside")
+    runtime = status.app.state.runtime
+    assert runtime.consumer.forgeries_total == 1  # the first heads his queue; the others park behind it
+    assert status_tables(status) == before, "a forged record changed status's read models"
+    (dead,) = read_topic(kafka_bootstrap, dead_letter(topic))
+    assert "unsigned" in dict(dead.headers)["dlq.error"].decode()
+    metrics = status.get("/metrics").text
+    assert "captives_forged_records_total 1.0" in metrics
+
+    # Discarded one by one, none takes the place of version 2: the real one applies after them.
+    tables = runtime.definition.store_tables
+
+    def held() -> list[str]:
+        with runtime.sessions() as session:
+            return [row.state for row in dead_letters.records_of(session, tables, captive_id)]
+
+    for left in (3, 2, 1):
+        wait_until(lambda left=left: (now := held()) and len(now) == left and now[0] == "dead_letter", what="a head")
+        dead_letters.request(runtime.sessions, tables, captive_id, "discard", by="test", reason="a forgery")
+    wait_until(lambda: held() == [], what="every forgery discarded")
+    reasons = [dict(r.headers)["dlq.error"].decode() for r in read_topic(kafka_bootstrap, dead_letter(topic))]
+    assert [("unsigned" in r, "not pinned for intake" in r) for r in reasons] == [
+        (True, False),
+        (False, True),
+        (False, True),
+    ]
+    recorded = intake.post(f"/v1/captives/{captive_id}/force-membership", json=KPA_MEMBERSHIP, headers=HEADERS)
+    assert recorded.status_code == 201, recorded.text
+    wait_until(lambda: caught_up(kafka_bootstrap, group, topic), what="status to apply the real membership")
+    assert held() == [], "the real version 2 was held: a forgery took its place in the chain"
+    with runtime.sessions() as session:
+        memberships = session.execute(
+            sa.select(force_memberships.c.stream_version).where(force_memberships.c.captive_id == captive_id)
+        ).all()
+    assert [m.stream_version for m in memberships] == [2]
+
+    # Replay skips them as forged; audit verify names them.
+    kafka = status_settings.kafka
+    result = replaying.rebuild(
+        f"sqlite:///{tmp_path / 'rebuilt.db'}",
+        status_definition.migrations,
+        status_definition.metadata,
+        status_definition.all_replay_appliers(),
+        replaying.read_log(kafka.access(AUDITOR), [topic]),
+        pins=pinned_keys(status_settings, "status", status_definition.consumes),
+    )
+    assert result.forged == 3 and result.chain_breaks == 0

@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared import merkle
-from shared.checkpoints import load_or_create_key, make_checkpoint, partition_leaves, verify_checkpoints
+from shared.checkpoints import make_checkpoint, partition_leaves, verify_checkpoints
+from shared.signing import key_id
 
 Record = namedtuple("Record", "topic partition offset key value")
 TOPIC = "intake.events.v1"
@@ -50,7 +51,9 @@ def key():
 
 
 def check(records, checkpoints, key):
-    return verify_checkpoints(TOPIC, partition_leaves(records), checkpoints, key.public_key())
+    return verify_checkpoints(
+        TOPIC, partition_leaves(records), checkpoints, {key_id(key.public_key()): key.public_key()}
+    )
 
 
 def test_successive_checkpoints_of_an_untouched_log_hold(key):
@@ -97,17 +100,23 @@ def test_a_removed_or_reordered_event_is_caught(key, tamper):
 def test_a_forged_checkpoint_is_caught(key):
     records = log(10)
     forger = Ed25519PrivateKey.generate()
-    _, problems = check(records, [checkpoint(records, key, 0), checkpoint(records, forger, 1)], key)
+    forged = checkpoint(records, forger, 1)
+    _, problems = check(records, [checkpoint(records, key, 0), forged], key)
     assert [str(problem) for problem in problems] == [
-        "checkpoint #1: signature invalid for the service's key: forged or altered"
+        f"checkpoint #1: signed with key '{key_id(forger.public_key())}', not pinned: forged"
     ]
+    # Naming the service's key id does not help a forger: his signature does not hold for it.
+    claimed = forged._replace(
+        value=forged.value.replace(key_id(forger.public_key()).encode(), key_id(key.public_key()).encode())
+    )
+    assert "signature invalid" in str(check(records, [claimed], key)[1][0])
     altered = checkpoint(records, key, 2)
     altered = altered._replace(value=altered.value.replace(b'"size":5', b'"size":4'))
     assert "signature invalid" in str(check(records, [altered], key)[1][0])
 
 
-def test_a_service_key_is_created_once_and_kept_private(tmp_path):
-    path = tmp_path / "keys" / "intake.pem"
-    first = load_or_create_key(path)
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert load_or_create_key(path).public_key().public_bytes_raw() == first.public_key().public_bytes_raw()
+def test_a_rotated_key_s_checkpoints_still_hold(key):
+    records, newer = log(10), Ed25519PrivateKey.generate()
+    pinned = {key_id(k.public_key()): k.public_key() for k in (key, newer)}
+    signed = [checkpoint(records[:6], key, 0), checkpoint(records, newer, 1)]
+    assert verify_checkpoints(TOPIC, partition_leaves(records), signed, pinned) == (2, [])
