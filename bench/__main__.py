@@ -33,6 +33,7 @@ from bench import (
     raw_kafka,
     redecision,
     replay,
+    signatures,
 )
 from bench.harness import Harness
 from bench.report import table, write_docs
@@ -41,10 +42,21 @@ from bench.results import RESULTS_DIR, BenchResult, Run, machine
 # In the order they run: the baseline first, the in-process ones, then those on the service stack.
 BENCHES = {
     m.ID: m
-    for m in (raw_kafka, replay, event_store, growth, exchange_list, redecision, pipeline, latency, bad_credentials)
+    for m in (
+        raw_kafka,
+        replay,
+        event_store,
+        growth,
+        exchange_list,
+        redecision,
+        signatures,
+        pipeline,
+        latency,
+        bad_credentials,
+    )
 }
 # Where the services run in this process, a profile of it is a profile of the service code.
-IN_PROCESS = {"B4", "B5", "B6", "B7", "B8"}
+IN_PROCESS = {"B4", "B5", "B6", "B7", "B8", "B10"}
 
 console = Console()
 if not console.is_terminal:  # a log file or CI: wide enough for the table on one line per figure

@@ -656,18 +656,33 @@ def generate_kafka_credentials(
 
 @keys_commands.command("compose-env")
 def compose_kek_env(
-    directory: Path = typer.Argument(Path("var/keys"), help="where to write <service>.env"),
+    directory: Path = typer.Argument(Path("var/keys"), help="where to write <service>.env, <service>.pem, pinned/"),
 ) -> None:
     """Generate each service's key-encryption key for docker-compose.yml, as an env file the
-    service alone reads (`env_file: var/keys/<service>.env`, mode 0600 on the host). Existing
+    service alone reads (`env_file: var/keys/<service>.env`, mode 0600 on the host), and its
+    signing key, wrapped with that KEK (<service>.pem) and pinned (pinned/<service>.pub), which
+    compose mounts as secrets: the service's own key for it alone, the pins for all. Existing
     files are kept: a new KEK would make every captive key wrapped with the old one unreadable,
     so keep these files (and a copy of them, apart from the database backups)."""
-    from shared.sealing import ensure_kek_env_file
+    from dotenv import dotenv_values
+
+    from shared import signing
+    from shared.sealing import ensure_kek_env_file, load_kek
 
     for service in Service:
         path = directory / f"{service.value}.env"
         made = ensure_kek_env_file(path, service.value)
-        console.print(f"{service.value}: {'created' if made else 'kept'} {path}")
+        kek = load_kek(secret=dotenv_values(path)[f"{service.value.upper()}_KEK"], path=path)
+        key_path = directory / f"{service.value}.pem"
+        key = signing.load_or_create_key(key_path, kek)
+        signing.ensure_pinned(directory / "pinned", service.value, key)
+        # The containers' users read them as the host's files: the key is useless without the
+        # KEK, which only the service's environment holds; the pins are public keys.
+        for readable in (key_path, signing.pin_path(directory / "pinned", service.value)):
+            readable.chmod(0o644)
+        console.print(
+            f"{service.value}: {'created' if made else 'kept'} {path}; signing key {signing.key_id(key.public_key())}"
+        )
 
 
 @keys_commands.command("rotate")

@@ -56,12 +56,21 @@ def test_every_setting_without_a_default_is_provided_and_file_paths_are_writable
                 assert f"{prefix}{name}".upper() in env, (
                     f"{service.value}: {prefix}{name} has no default and is not set"
                 )
-        # Files the service creates on first start (its checkpoint key) default to paths relative
-        # to the working directory: it must be the volume they share.
+        # Files the services read or write by relative path are in the working directory: the volume.
         volumes = COMPOSE["services"][service.value]["volumes"]
         assert f"captives-secrets:{workdir}" in volumes, (workdir, volumes)
-        # No signing key anywhere: the services verify the issuer's tokens against its keys.
-        assert not any("SIGNING" in name for name in env), env
+        # Its record-signing key is its own secret, never in the shared volume; the pins are all three.
+        prefix = service.value.upper()
+        secrets = _secrets(service.value)
+        assert secrets[env[f"{prefix}_SIGNING_KEY_FILE"]] == f"signing-{service.value}"
+        assert not any(
+            source.startswith("signing-") and source != f"signing-{service.value}" for source in secrets.values()
+        )
+        pins = env[f"{prefix}_SIGNING_PINS_DIR"]
+        assert {f"{pins}/{other.value}.pub": f"pins-{other.value}" for other in Service}.items() <= secrets.items()
+        assert COMPOSE["secrets"][f"signing-{service.value}"]["file"] == f"./var/keys/{service.value}.pem"
+        # No token-signing key anywhere: the services verify the issuer's tokens against its keys.
+        assert not any("TOKEN" in name and "KEY" in name for name in env), env
 
 
 def test_the_services_verify_the_tokens_keycloak_issues_and_wait_for_its_realm():
@@ -141,7 +150,8 @@ def test_each_service_connects_as_its_own_principal_with_only_its_own_secret():
         assert env["KAFKA_SECURITY_PROTOCOL"] in {"SASL_PLAINTEXT", "SASL_SSL"}
         assert "KAFKA_SASL_PASSWORD" not in env and "KAFKA_SASL_USERNAME" not in env  # it is its name
         directory = env["KAFKA_CREDENTIALS_DIR"]
-        assert _secrets(service.value) == {f"{directory}/{service.value}": f"kafka-{service.value}"}
+        kafka_secrets = {target: source for target, source in _secrets(service.value).items() if "kafka" in source}
+        assert kafka_secrets == {f"{directory}/{service.value}": f"kafka-{service.value}"}
         # The settings it reads are the ones it is given.
         settings = KafkaSettings(credentials_dir=directory, security_protocol=env["KAFKA_SECURITY_PROTOCOL"])
         assert Path(settings.credentials_dir) / service.value == Path(f"{directory}/{service.value}")
@@ -155,7 +165,7 @@ def test_the_secrets_are_generated_into_the_git_ignored_var_directory_never_comm
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "var/" in ignored
     for name, secret in COMPOSE["secrets"].items():
-        assert secret["file"].startswith("./var/kafka/credentials/"), (name, secret)
+        assert secret["file"].startswith(("./var/kafka/credentials/", "./var/keys/")), (name, secret)
     assert "compose-secrets:" in (ROOT / "Makefile").read_text()
 
 
@@ -187,9 +197,21 @@ def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_s
     assert len(set(texts.values())) == len(texts)  # one key per service
     assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
     # Run again, the keys are kept: a new one would orphan every captive key wrapped with the old.
+    # Each signing key opens with its service's KEK alone, and is the one pinned for it.
+    from shared import signing
+    from shared.sealing import load_kek
+
+    keys = {}
+    for service in Service:
+        kek = load_kek(secret=texts[service].strip().partition("=")[2], path=tmp_path / "unused")
+        key = signing.load_or_create_key(tmp_path / "keys" / f"{service.value}.pem", kek)
+        keys[service] = signing.key_id(key.public_key())
+        assert list(signing.read_pins(tmp_path / "keys" / "pinned", service.value)) == [keys[service]]
+    assert len(set(keys.values())) == len(keys)
     again = CliRunner().invoke(app, ["keys", "compose-env", str(tmp_path / "keys")])
     assert again.exit_code == 0 and "kept" in again.output
     assert {s: (tmp_path / "keys" / f"{s.value}.env").read_text() for s in Service} == texts
+    assert all(f"signing key {keys[s]}" in again.output for s in Service)
 
 
 def test_the_log_of_record_is_written_to_the_kafka_volume():
