@@ -289,6 +289,13 @@ def reconcile(
         raise typer.Exit(1)
     if done.queued:
         console.print(f"{done.queued:,} events queued; {service.value}'s relay publishes them (a running service: now)")
+    if done.out_of_position:
+        console.print(
+            f"replay will see {done.out_of_position:,} of them after later events of their own streams "
+            f"({done.streams_out_of_position:,} streams): `captives replay` and `captives audit verify` take each "
+            "stream in version order, so they rebuild and verify as before; the running consumers, which applied "
+            "them before they were lost, find them already applied"
+        )
     if done.unknown_on_topic:
         console.print(
             f"[yellow]{done.unknown_on_topic:,} records on {topic} are not in {service.value}'s events table[/]: "
@@ -574,6 +581,12 @@ def audit_verify() -> None:
     console.print(
         f"{result.events:,} events in {result.streams:,} streams checked; {result.unchained:,} recorded "
         f"before chaining; {len(result.problems)} broken chains"
+        + (
+            f"; {result.out_of_position:,} stood before an earlier version of their stream (republished by "
+            "captives reconcile, or moved) and were judged in version order"
+            if result.out_of_position
+            else ""
+        )
     )
     if problems or not result.ok:
         raise typer.Exit(1)

@@ -19,7 +19,7 @@ the start of a stream, as they were written; once a stream has a chained event, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -163,6 +163,9 @@ class Verification:
     streams: int = 0
     unchained: int = 0  # recorded before chaining began
     duplicates: int = 0  # exact copies a relay re-sent after a crash: harmless, and not counted twice
+    # Events that stood before an earlier version of their stream (republished by `captives
+    # reconcile`, or moved; the signed checkpoints say whether a partition was rewritten).
+    out_of_position: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -170,14 +173,52 @@ class Verification:
         return not self.problems
 
 
+def in_stream_order(records: Iterable, held_back: list | None = None) -> Iterator:
+    """`records` in their order, except that a stream's event that comes before an earlier
+    version of its stream waits for it: `captives reconcile` republishes events lost from a topic
+    after the later events of their streams, and a run over the log (replay, verify) takes each
+    stream in version order, as the consumers applied it before the loss. Whatever still waits at
+    the end (a version that never came: a gap) follows then, in version order, to be judged as
+    the gap it is. Records that are no event of ours pass straight through. Each record that had
+    to wait is added to `held_back`, when given."""
+    expected: dict[str, int] = {}  # per stream, the version that may pass next
+    waiting: dict[str, dict[int, list]] = {}
+    for record in records:
+        fields = chain_fields(record.value)
+        if fields is None:
+            yield record
+            continue
+        stream, version = fields[0], fields[1]
+        due = expected.get(stream, 1)
+        if version > due:
+            waiting.setdefault(stream, {}).setdefault(version, []).append(record)
+            if held_back is not None:
+                held_back.append(record)
+            continue
+        yield record
+        if version == due:
+            due += 1
+            held = waiting.get(stream, {})
+            while due in held:
+                yield from held.pop(due)
+                due += 1
+            expected[stream] = due
+            if not held:
+                waiting.pop(stream, None)
+    for held in waiting.values():
+        for version in sorted(held):
+            yield from held[version]
+
+
 def verify(records: Iterable) -> Verification:
-    """Check every stream's chain (a stream is one service's events about one subject) in the
-    order its records stand in their partition (the order the broker keeps, which is the order
-    consumers apply)."""
+    """Check every stream's chain (a stream is one service's events about one subject) in version
+    order (`in_stream_order`: the partition's order, with events republished out of position put
+    back in their place), which is the order the consumers applied."""
     chains = Chains()
     broken: set[str] = set()
     result = Verification()
-    for record in records:
+    moved: list = []
+    for record in in_stream_order(records, moved):
         result.events += 1
         fields = chain_fields(record.value)
         if fields is None:
@@ -195,4 +236,5 @@ def verify(records: Iterable) -> Verification:
         elif previous is None:
             result.unchained += 1
     result.streams = len(chains.heads) + len(broken - set(chains.heads))
+    result.out_of_position = len(moved)
     return result

@@ -32,6 +32,10 @@ class Reconciliation:
     missing: list[str] = field(default_factory=list)  # stored, neither on the topic nor queued
     queued: int = 0  # of the missing, queued again now (0 on a dry run)
     unknown_on_topic: int = 0  # on the topic, not in the table: not this service's, or forged
+    # Of the missing, those whose stream has a later version on the topic: republished, they stand
+    # after it, and replay and `captives audit verify` take them in version order (shared/chain.py).
+    out_of_position: int = 0
+    streams_out_of_position: int = 0
 
     @property
     def complete(self) -> bool:
@@ -43,11 +47,17 @@ def reconcile(
 ) -> Reconciliation:
     events, outbox = tables.events, tables.outbox
     with sessions() as session:
-        stored = list(session.execute(sa.select(events.c.event_id).order_by(events.c.position)).scalars())
+        rows = session.execute(
+            sa.select(events.c.event_id, events.c.stream_id, events.c.stream_version).order_by(events.c.position)
+        ).all()
         waiting = set(session.execute(sa.select(outbox.c.event_id)).scalars())
-    published = set()
+    stored = [row.event_id for row in rows]
+    published, latest = set(), {}  # latest: the highest version of each stream on the topic
     for record in read_log(access, [topic]):
-        published.add(_event_id(record.value))
+        event_id, stream, version = _place(record.value)
+        published.add(event_id)
+        if stream is not None and version > latest.get(stream, 0):
+            latest[stream] = version
     result = Reconciliation(stored=len(stored), on_topic=len(published))
     known = set(stored)
     result.unknown_on_topic = len(published - known)
@@ -58,6 +68,10 @@ def reconcile(
             result.already_queued += 1
         else:
             result.missing.append(event_id)
+    missing = set(result.missing)
+    behind = [row for row in rows if row.event_id in missing and row.stream_version < latest.get(row.stream_id, 0)]
+    result.out_of_position = len(behind)
+    result.streams_out_of_position = len({row.stream_id for row in behind})
     if result.missing and not dry_run:
         with sessions.begin() as session:
             session.execute(sa.insert(outbox), [{"event_id": event_id, "topic": topic} for event_id in result.missing])
@@ -65,10 +79,17 @@ def reconcile(
     return result
 
 
-def _event_id(value: bytes | None) -> str | None:
-    """The CloudEvent's id of a record (structured mode: the JSON envelope is the value)."""
+def _place(value: bytes | None) -> tuple[str | None, str | None, int]:
+    """A record's CloudEvent id, subject and stream version (structured mode: the JSON envelope
+    is the value); Nones and 0 for what is not an envelope."""
     try:
         envelope = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
-        return None
-    return envelope.get("id") if isinstance(envelope, dict) else None
+        return None, None, 0
+    if not isinstance(envelope, dict):
+        return None, None, 0
+    version = envelope.get("streamversion")
+    subject = envelope.get("subject")
+    if not isinstance(version, int) or not isinstance(subject, str):
+        return envelope.get("id"), None, 0
+    return envelope.get("id"), subject, version

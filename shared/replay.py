@@ -9,6 +9,9 @@ session's `BatchedRows` (shared/readmodels.py), which holds the batch's rows in 
 each changed row once at the end of the batch, leaving the tables as applying the events one at a
 time would.
 
+A stream's events are applied in version order: an event republished by `captives reconcile`
+after later events of its stream is applied in its place (shared/chain.py, `in_stream_order`).
+
 Replay checks every record's signature and every stream's hash chain as the consumers do
 (shared/signing.py, shared/chain.py): a record its publisher's key did not sign, or that breaks
 its chain, is not applied (the live consumer dead-lettered it), and is counted.
@@ -163,7 +166,7 @@ def rebuild(
     session = sessions()
     writes = BatchedRows(session)
     try:
-        for chunk in _chunks(records, batch):
+        for chunk in _chunks(chain.in_stream_order(records), batch):
             events += len(chunk)
             if pins is not None:
                 signed = [record for record in chunk if _signed(pins, record)]

@@ -8,7 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.chain import ALTERED, BROKEN, DUPLICATE, GENESIS, NEXT, Chains, Link, event_hash, judge, verify
+from shared.chain import (
+    ALTERED,
+    BROKEN,
+    DUPLICATE,
+    GENESIS,
+    NEXT,
+    Chains,
+    Link,
+    event_hash,
+    in_stream_order,
+    judge,
+    verify,
+)
 from shared.contracts import EventEnvelope, encode
 
 Record = namedtuple("Record", "topic partition offset key value")
@@ -63,9 +75,12 @@ def test_a_removed_event_is_detected():
 
 
 @pytest.mark.parametrize("order", [[0, 2, 1, 3], [0, 1, 3, 2], [1, 0, 2, 3]])
-def test_reordered_events_are_detected(order):
+def test_reordered_events_are_judged_in_version_order_and_counted(order):
+    """A stream's events out of position in the partition (what `captives reconcile` leaves) are
+    judged in version order, and counted; a rewritten partition is the checkpoints' to catch."""
     raws = chained_stream()
-    assert not verify(records([raws[i] for i in order])).ok
+    result = verify(records([raws[i] for i in order]))
+    assert result.ok and result.out_of_position == 1
 
 
 def test_a_forged_prevhash_is_detected():
@@ -119,3 +134,30 @@ def test_what_does_not_follow_what_was_accepted_before_it_is_set_aside():
     verdicts = [chains.judge(raw).kind for raw in [raws[0], raws[1], forged, raws[2], raws[3], raws[1]]]
     assert verdicts == [NEXT, NEXT, NEXT, ALTERED, BROKEN, DUPLICATE]
     assert chains.judge(b"not json") is None
+
+
+def test_events_republished_after_later_ones_of_their_stream_verify_in_version_order():
+    """`captives reconcile` after the oldest records of a partition were deleted: versions 1-2 of
+    one stream come again after its versions 3-4, and after another stream's events."""
+    one, two = chained_stream(subject="CAP-0000-0000-0001"), chained_stream(subject="CAP-0000-0000-0002")
+    log = [one[2], two[0], one[3], two[1], two[2], two[3], one[0], one[1]]
+    result = verify(records(log))
+    assert result.ok and result.out_of_position == 2, [str(p) for p in result.problems]
+    ordered = [r.value for r in in_stream_order(records(log))]
+    assert [raw for raw in ordered if raw in one] == one and [raw for raw in ordered if raw in two] == two
+    assert ordered[:3] == [two[0], two[1], two[2]]  # the other stream is not held up
+
+
+def test_a_gap_still_counts_as_a_gap_after_reordering():
+    one = chained_stream()
+    [problem] = verify(records([one[2], one[3], one[0]])).problems  # version 2 never came back
+    assert problem.event_id == "ev-3" and "version 3 follows version 1" in problem.reason
+
+
+def test_reordering_passes_duplicates_and_foreign_records_through():
+    one = chained_stream()
+    log = [Record("t", 0, 0, b"k", b"not json"), one[0], one[0], one[1], one[1]]
+    log = [r if isinstance(r, Record) else Record("intake.events.v1", 0, n, b"k", r) for n, r in enumerate(log)]
+    assert [r.value for r in in_stream_order(log)] == [b"not json", one[0], one[0], one[1], one[1]]
+    result = verify(log)
+    assert result.ok and result.duplicates == 2
