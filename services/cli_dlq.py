@@ -102,6 +102,7 @@ def list_held(
                 console.print(table)
             else:
                 console.print(f"{service.value}: nothing held (no dead letter, no waiting record)")
+            console.print(_consumer_progress(service.value, settings))
             if decided:
                 log = Table(title=f"{service.value}: dead-letter decisions")
                 for column in ("when", "action", "captive", "record", "event", "by", "reason", "outcome"):
@@ -120,6 +121,27 @@ def list_held(
                 console.print(log)
     finally:
         engine.dispose()
+
+
+def _consumer_progress(service: str, settings) -> str:
+    """What the running service's consumer says of itself (its /readyz): what a consumer is stuck
+    on (a record it keeps retrying, the database or the broker away, a call that does not return)
+    is in no table, since what holds it may be the database itself."""
+    import httpx
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/readyz"
+    try:
+        answer = httpx.get(url, timeout=5).json()
+    except (httpx.HTTPError, ValueError) as error:
+        return f"{service}'s consumer: no answer from {url} ({type(error).__name__}); is {service} running?"
+    stalled = answer.get("consumer_stalled")
+    if stalled is None:
+        return f"{service}'s consumer: making progress ({url})"
+    return (
+        f"[red]{service}'s consumer is stuck[/] for {stalled['for_s']} s at "
+        f"{stalled['topic']}/{stalled['partition']}@{stalled['offset']}: {escape(str(stalled['reason']))}"
+    )
 
 
 def _ask(service: Consuming, captive: str, action: str, by: str | None, reason: str, wait: bool, timeout_s: float, url):

@@ -125,6 +125,11 @@ class PipelineCollector(Collector):
             value=consumer.forgeries_total,
         )
         yield CounterMetricFamily(
+            "captives_consumer_stalls",
+            "Times the consumer's watchdog found a poll or a handler stuck in a call and started a new consumer thread",
+            value=consumer.stalls_total,
+        )
+        yield CounterMetricFamily(
             "captives_consumer_retries",
             "Polls undone and read again because the database or the broker was away (never dead-lettered)",
             value=consumer.retries_total,

@@ -62,6 +62,7 @@ from shared.contracts.topics import dead_letter
 from shared.eventstore.dead_letter_copy import dead_letter_copy
 from shared.eventstore.store import ConcurrencyConflict
 from shared.eventstore.tables import CHECKED_AFTER_LEGACY, DEAD_LETTER, PARKED, WAITING
+from shared.eventstore.watchdog import Watchdog
 from shared.failpoints import failpoint
 from shared.readmodels import BatchedRows
 from shared.signing import NoPins, PinnedKeys
@@ -143,7 +144,16 @@ class EventConsumer:
         self.kafka: KafkaConsumer | None = None
         self._dlq_producer: KafkaProducer | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A poll or a handler stuck in a call that never returns: a new consumer thread, with a
+        # new KafkaConsumer, takes over (shared/eventstore/watchdog.py).
+        # (Its bound leaves room for the loop's own longest wait, a backoff, which is no stall.)
+        self.watchdog = Watchdog(
+            "event-consumer",
+            self.run,
+            stall_after_s=stall_after_s + max_backoff_s,
+            stop=self._stop,
+            on_stall=self._drop_clients,
+        )
         # What /metrics reports: records by outcome, and how far behind each partition is.
         self.applied_total = 0
         self.duplicates_total = 0
@@ -926,25 +936,31 @@ class EventConsumer:
         if self.kafka is None:
             self.prepare()
             self.kafka = self.consumer_factory()
-        batches = self.kafka.poll(timeout_ms=timeout_ms)
+        kafka = self.kafka  # this thread's: a successor the watchdog started has its own
+        batches = kafka.poll(timeout_ms=timeout_ms)
         handled = 0
         pending = {tp: records[0].offset for tp, records in batches.items()}
         try:
             for tp, records in batches.items():
+                self._still_mine()
+                self.stuck_at = (tp.topic, tp.partition, records[0].offset)  # what /readyz names if held here
                 self.process_batch(records)
                 pending[tp] = records[-1].offset + 1
                 handled += len(records)
                 failpoint("consumer.before_commit")  # applied, offset not committed: redelivered
-                self._commit(tp, pending.pop(tp))
+                self._still_mine()
+                self._commit(kafka, tp, pending.pop(tp))
         except RetryLater:
+            self._still_mine()
             # Rewind every partition of this poll to its first record not yet applied.
             for tp, offset in pending.items():
-                self._commit(tp, offset)
-                self.kafka.seek(tp, offset)
+                self._commit(kafka, tp, offset)
+                kafka.seek(tp, offset)
             if pending:
                 tp, offset = next(iter(pending.items()))
                 self.stuck_at = (tp.topic, tp.partition, offset)
             raise
+        self._still_mine()
         try:
             self.tend()
         except Exception as error:
@@ -954,6 +970,22 @@ class EventConsumer:
         self._measure_lag()
         self._progress_at, self.stuck_at, self.stuck_reason = time.monotonic(), None, None
         return handled
+
+    def _still_mine(self) -> None:
+        """Raises _Superseded in a thread the watchdog replaced: what it held is its successor's."""
+        if self.watchdog.superseded():
+            raise _Superseded()
+
+    def _drop_clients(self) -> None:
+        """The stuck thread's clients are left behind; its consumer is closed aside (which also
+        takes it out of the group, so its partitions go to the successor's without waiting)."""
+        stuck, self.kafka, self._dlq_producer = self.kafka, None, None
+        if stuck is not None:
+            threading.Thread(target=_close_quietly, args=(stuck,), name="stuck-consumer-close", daemon=True).start()
+
+    @property
+    def stalls_total(self) -> int:
+        return self.watchdog.stalls_total
 
     def stalled(self) -> dict | None:
         """Where and why the consumer is held, once no poll has completed for `stall_after_s`
@@ -981,9 +1013,9 @@ class EventConsumer:
                 lag[tp] = max(0, end - self.kafka.position(tp))
         self.lag = lag
 
-    def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+    def _commit(self, kafka: KafkaConsumer, tp: TopicPartition, next_offset: int) -> None:
         try:
-            self.kafka.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+            kafka.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
         except CommitFailedError as error:
             # The group rebalanced: whoever gets the partition re-reads from the last commit,
             # and the inbox makes that harmless.
@@ -994,9 +1026,12 @@ class EventConsumer:
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
+            self.watchdog.beat()
             try:
                 self.poll_once()
                 backoff = 0.2
+            except _Superseded:
+                return  # the watchdog replaced this thread while it was stuck: its clients are gone
             except RetryLater as reason:
                 self.retries_total += 1
                 self.stuck_reason = str(reason)[:500]
@@ -1005,6 +1040,8 @@ class EventConsumer:
                 self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except (KafkaError, OSError) as error:
+                if self.watchdog.superseded():
+                    return
                 self.retries_total += 1
                 self.stuck_reason = f"the broker: {error!r}"[:500]
                 pause = backoff_with_jitter(backoff)
@@ -1015,6 +1052,8 @@ class EventConsumer:
                 self._stop.wait(pause)
                 backoff = min(backoff * 2, self.max_backoff_s)
             except Exception:
+                if self.watchdog.superseded():
+                    return
                 pause = backoff_with_jitter(backoff)
                 log.exception("consumer failed; will retry", retry_in_s=round(pause, 3))
                 self.close()
@@ -1034,13 +1073,23 @@ class EventConsumer:
 
     def start(self, name: str = "event-consumer") -> None:
         self._progress_at = time.monotonic()
-        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
-        self._thread.start()
+        self.watchdog.name = name
+        self.watchdog.start()
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.watchdog.join(timeout_s)
+
+
+class _Superseded(Exception):
+    """The watchdog replaced this consumer thread while it was stuck in a call: it must stop."""
+
+
+def _close_quietly(kafka: KafkaConsumer) -> None:
+    try:
+        kafka.close(autocommit=False)
+    except Exception:  # a consumer whose call is stuck may fail to close: it is abandoned either way
+        log.debug("stuck consumer close failed", exc_info=True)
 
 
 class SignatureRefused(InvalidEvent):

@@ -32,23 +32,17 @@ publishes; the others wait as standbys.
 Each record carries the W3C trace context of the request or event that appended it, so a trace
 follows an event from one service to the next.
 
-Stalls: every wait of the relay's own is bounded, but a call into kafka-python may still never
-return (a chaos run on three brokers once left intake's relay inside one for seven minutes after
-two brokers came back, while the API went on filling the outbox). A watchdog thread notices a
-relay loop that has not come round for `stall_after_s`, logs where the stuck thread is (its
-stack), counts it in /metrics, and starts a new relay thread with a new producer, whose
-`init_transactions` fences whatever the stuck one might still send. The stuck thread, if it ever
-returns, finds itself replaced and leaves without touching the producer or the leader lock.
+Stalls: a call into kafka-python may never return (shared/eventstore/watchdog.py). The watchdog
+starts a new relay thread with a new producer, whose `init_transactions` fences whatever the stuck
+one might still send; the stuck thread, if it ever returns, leaves without touching the producer
+or the leader lock. Stalls are counted in /metrics.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
-import traceback
-import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -62,6 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.contracts.envelope import utc_now
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.tables import EventStoreTables
+from shared.eventstore.watchdog import Watchdog
 from shared.failpoints import failpoint
 from shared.kafka import record_headers
 
@@ -140,14 +135,13 @@ class OutboxRelay:
         self._suspects: set[int] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._watchdog: threading.Thread | None = None
-        self._replaced: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # stuck, superseded
-        self._round_began = time.monotonic()
+        # The stuck thread's producer is left to it: it closes it itself, if it ever comes back.
+        self.watchdog = Watchdog(
+            "outbox-relay", self.run, stall_after_s=stall_after_s, stop=self._stop, on_stall=self._forget_producer
+        )
         self.published_total = 0
         self.parked_total = 0
         self.fenced_total = 0
-        self.stalls_total = 0
 
     def wake(self) -> None:
         """Called after a commit that appended events, so they go out without waiting a poll."""
@@ -207,7 +201,14 @@ class OutboxRelay:
 
     def _superseded(self) -> bool:
         """Whether this is a relay thread the watchdog replaced while it was stuck."""
-        return threading.current_thread() in self._replaced
+        return self.watchdog.superseded()
+
+    @property
+    def stalls_total(self) -> int:
+        return self.watchdog.stalls_total
+
+    def _forget_producer(self) -> None:
+        self._producer = None
 
     def publish_batch(self) -> int:
         """Publish up to one batch in one transaction; return how many rows were acknowledged and
@@ -340,7 +341,7 @@ class OutboxRelay:
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set() and not self._superseded():
-            self._round_began = time.monotonic()
+            self.watchdog.beat()
             try:
                 if self.leader is not None and not self.leader.try_hold():
                     if self._superseded():
@@ -391,38 +392,12 @@ class OutboxRelay:
             self._producer = None
 
     def start(self) -> None:
-        self._start_thread()
-        self._watchdog = threading.Thread(target=self._watch, name="outbox-relay-watchdog", daemon=True)
-        self._watchdog.start()
-
-    def _start_thread(self) -> None:
-        self._round_began = time.monotonic()
-        self._thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(min(5.0, self.stall_after_s / 4)):
-            stuck = self._thread
-            stalled_s = time.monotonic() - self._round_began
-            if stuck is None or not stuck.is_alive() or stalled_s < self.stall_after_s:
-                continue
-            frame = sys._current_frames().get(stuck.ident)
-            log.error(
-                "relay stalled: one round has not come back; starting a new relay thread (the stuck one "
-                "is left where it is, and fenced by the new producer)",
-                stalled_s=round(stalled_s, 1),
-                stack="".join(traceback.format_stack(frame)) if frame is not None else "(gone)",
-            )
-            self.stalls_total += 1
-            self._replaced.add(stuck)
-            self._producer = None  # the stuck thread's: it closes it itself, if it ever comes back
-            self._start_thread()
+        self.watchdog.start()
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.watchdog.join(timeout_s)
 
 
 class _Superseded(Exception):

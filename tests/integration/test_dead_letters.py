@@ -8,15 +8,19 @@ what live holds back, so it rebuilds the same read models."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 
+import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from deploy.postgres.cluster import PostgresCluster, create_database
+from deploy.processes import free_port
 from services.cli import app as cli
 from services.status.app import definition as status_definition
 from services.status.tables import decisions, force_memberships
@@ -429,3 +433,72 @@ def test_a_consumer_that_cannot_make_progress_says_where_it_is_stuck_within_its_
         wait_until(stack.caught_up, what="the held registration applied")
         with status.app.state.runtime.sessions() as session:
             assert stuck in set(session.execute(sa.select(decisions.c.captive_id)).scalars())
+
+
+def test_a_consumer_stuck_in_a_call_is_named_by_dlq_list_and_replaced_by_its_watchdog(stack):
+    """Issue 25: a consumer whose call into kafka-python never returns (as the relay's once did).
+    Within its bound /readyz and `captives dlq list` say it is stuck; its watchdog then starts a
+    new consumer thread with a new KafkaConsumer, which applies what came meanwhile; the stuck
+    thread, once its call returns, leaves without touching its successor's consumer."""
+    port = free_port()
+    stack.status_settings.consumer_stall_after_s = 3
+    stack.status_settings.port = port
+    app = build_app("status", stack.status_settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run, name="status-server", daemon=True)
+    serving.start()
+    release, stuck_in_poll = threading.Event(), threading.Event()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _status_code(f"{url}/readyz") == 200, what="status ready")
+        stack.register("Before")
+        wait_until(stack.caught_up, what="status to apply a first registration")
+        consumer = app.state.runtime.consumer
+        stuck_kafka, real_poll = consumer.kafka, consumer.kafka.poll
+
+        def hangs(*args, **kwargs):
+            stuck_in_poll.set()
+            release.wait(120)  # a call that does not return, until the test lets it
+            return real_poll(*args, **kwargs)
+
+        stuck_kafka.poll = hangs
+        assert stuck_in_poll.wait(60), "the consumer never polled again"
+        stuck_thread = consumer.watchdog.thread
+        meanwhile = stack.register("Meanwhile")
+        wait_until(lambda: _status_code(f"{url}/readyz") == 503, timeout_s=60, what="/readyz to say it is stuck")
+        held = httpx.get(f"{url}/readyz").json()["consumer_stalled"]
+        assert held["for_s"] >= 3 and held["reason"] == "no poll has completed", held
+        listed = CliRunner().invoke(
+            cli,
+            ["dlq", "list", "status", "--database-url", stack.status_settings.database_url],
+            env={"COLUMNS": "250", "STATUS_PORT": str(port)},
+        )
+        assert listed.exit_code == 0, listed.output
+        said = " ".join(listed.output.split())
+        assert "status's consumer is stuck for" in said and "no poll has completed" in said, said
+
+        wait_until(lambda: consumer.stalls_total == 1, timeout_s=60, what="the watchdog to replace the thread")
+        assert consumer.watchdog.thread is not stuck_thread and consumer.watchdog.thread.is_alive()
+        wait_until(stack.caught_up, timeout_s=90, what="the new consumer thread to apply what came meanwhile")
+        with app.state.runtime.sessions() as session:
+            assert meanwhile in set(session.execute(sa.select(decisions.c.captive_id)).scalars())
+        assert "captives_consumer_stalls_total 1.0" in httpx.get(f"{url}/metrics").text
+        successor = consumer.kafka
+        assert successor is not None and successor is not stuck_kafka
+
+        release.set()  # the stuck call returns: its thread finds itself replaced and leaves
+        stuck_thread.join(60)
+        assert not stuck_thread.is_alive(), "the replaced consumer thread did not leave"
+        assert consumer.kafka is successor, "the stuck thread touched its successor's consumer"
+        wait_until(lambda: _status_code(f"{url}/readyz") == 200, timeout_s=60, what="/readyz to recover")
+    finally:
+        release.set()
+        server.should_exit = True
+        serving.join(30)
+
+
+def _status_code(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return 0

@@ -464,10 +464,10 @@ def test_a_relay_stuck_in_a_kafka_call_is_replaced_and_the_stuck_thread_touches_
             first = insert_event(runtime, "CAP-0000-0000-00S1", 1)
             relay.wake()
             assert stuck_in_flush.wait(60), "the first producer never reached its flush"
-            stuck = relay._thread
+            stuck = relay.watchdog.thread
             wait_until(lambda: relay.stalls_total == 1, timeout_s=60, what="the watchdog to notice the stall")
             wait_until(lambda: not outbox_ids(runtime), timeout_s=60, what="the new relay thread to publish")
-            assert relay._thread is not stuck and relay._thread.is_alive()
+            assert relay.watchdog.thread is not stuck and relay.watchdog.thread.is_alive()
             assert published_ids(kafka_bootstrap, topic) == [first]
 
             release.set()  # the stuck call returns: its transaction was fenced by the new producer
