@@ -14,9 +14,12 @@ import uuid
 
 import httpx
 import jwt
+import orjson
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
 
 from deploy.keycloak.provision import (
     AGENCY_CLAIM,
@@ -30,6 +33,7 @@ from deploy.keycloak.provision import (
 )
 from shared.auth.oidc import InvalidOidcToken, OidcVerifier
 from shared.auth.roles import Role
+from tests.support import build_app, registration, settings_for
 
 # Starting Keycloak (once per run, in the first test that asks for it) takes up to a few minutes
 # on two loaded cores.
@@ -281,3 +285,52 @@ def test_a_person_s_names_are_edited_by_the_realm_s_administrators_only(keycloak
     for name in ("firstName", "lastName", "agency"):
         assert permissions[name]["edit"] == ["admin"], (name, permissions[name])
     assert "user" in permissions["firstName"]["view"]  # he still sees his own name
+
+
+def test_a_name_a_person_edits_himself_changes_neither_his_record_nor_the_actor_events_show(keycloak, tmp_path):
+    """Issue 25, item 4: through Keycloak's account API, with his own token, a person tries to
+    dress his name with bidi isolates. The realm refuses it (the names are read-only to him): his record, his next token
+    and the actor intake records for him keep the name the administrators gave him, beside his
+    immutable username, with his subject as the actor id."""
+    username, password = new_person(keycloak, Role.INTAKE_OFFICER)
+    credentials = keycloak.credentials
+    # The account API takes tokens for the `account` audience: those of the realm's own public
+    # `admin-cli` client, through which anyone with a password may sign in.
+    own = httpx.post(
+        credentials.token_endpoint,
+        data={"grant_type": "password", "client_id": "admin-cli", "username": username, "password": password},
+    )
+    assert own.status_code == 200, own.text
+    account = f"{credentials.issuer}/account/"
+    headers = {"Authorization": f"Bearer {own.json()['access_token']}", "Accept": "application/json"}
+    me = httpx.get(account, headers=headers)
+    assert me.status_code == 200, me.text
+    dressed = {**me.json(), "firstName": "\u2067Rodion\u2069 \u202bChief\u202c", "lastName": "Approver\u200f"}
+    edited = httpx.post(account, json=dressed, headers=headers)
+    assert edited.status_code == 400 and "error-user-attribute-read-only" in edited.text, edited.text
+
+    with keycloak.admin() as admin:
+        record = admin.user(username)
+    assert (record["firstName"], record["lastName"]) == ("Probe", "Person"), record
+    token = person_token(keycloak, username, password)
+    assert token.status_code == 200, token.text
+    claims = verified_with_published_keys(keycloak, token.json()["access_token"], "intake")
+    assert claims["name"] == "Probe Person" and claims["preferred_username"] == username
+
+    # What intake records for him: the realm's name and his username; his subject as the actor id.
+    settings = settings_for(
+        "intake", database_url=f"sqlite:///{tmp_path / 'intake.db'}", bootstrap="127.0.0.1:9", prefix="name-probe."
+    )
+    with TestClient(build_app("intake", settings, background=False)) as intake:
+        answer = intake.post(
+            "/v1/captives",
+            json=registration(),
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert answer.status_code == 201, answer.text
+        runtime = intake.app.state.runtime
+        with runtime.sessions() as session:
+            (envelope,) = session.execute(sa.select(runtime.definition.store_tables.events.c.envelope)).scalars()
+    recorded = orjson.loads(envelope)
+    assert recorded["actor"] == f"Probe Person ({username})", recorded["actor"]
+    assert recorded["actorid"] == f"person:{claims['sub']}"
