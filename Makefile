@@ -54,12 +54,14 @@ chaos: deps postgres keycloak
 	CHAOS_FULL=1 $(BIN)/pytest tests/integration/test_api_fuzz.py tests/integration/test_bad_input.py tests/unit/test_event_contracts.py
 	$(BIN)/python -m tests.chaos
 
-## The Kafka principals' passwords docker-compose.yml mounts as secrets (var/kafka/credentials) and
-## each service's key-encryption key as its env file (var/keys/<service>.env); git-ignored, kept if
-## they exist: run once before `docker compose up`.
+## The Kafka principals' passwords docker-compose.yml mounts as secrets (var/kafka/credentials),
+## each service's key-encryption key as its env file (var/keys/<service>.env) and its signing key,
+## and PostgreSQL's logins (var/postgres); git-ignored, kept if they exist: run once before
+## `docker compose up`.
 compose-secrets: $(VENV)/.installed
 	$(BIN)/captives kafka credentials var/kafka/credentials --for-containers
 	$(BIN)/captives keys compose-env var/keys
+	$(BIN)/captives keys compose-database var/postgres
 
 ## Regenerate the contract documents under docs/ (AsyncAPI, OpenAPI, event JSON Schemas).
 contracts: $(VENV)/.installed

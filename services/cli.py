@@ -698,6 +698,43 @@ def compose_kek_env(
         )
 
 
+@keys_commands.command("compose-database")
+def compose_database(
+    directory: Path = typer.Argument(Path("var/postgres"), help="where the passwords and env files go"),
+) -> None:
+    """Generate docker compose's PostgreSQL logins: the superuser's password, the services'
+    (`captives`) and Keycloak's (`keycloak`), as secrets the postgres container's init-roles.sh
+    reads (0644 for the containers' users, in a 0700 folder); and, for compose's env_file, the
+    services' database URLs (services.env) and Keycloak's KC_DB_PASSWORD (keycloak.env), 0600.
+    Existing files are kept: the database was initialised with them."""
+    import secrets as random
+
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    passwords = {}
+    for login in ("admin", "captives", "keycloak"):
+        path = directory / login
+        if not path.exists():
+            _write_private(path, random.token_urlsafe(32))
+            path.chmod(0o644)
+        passwords[login] = path.read_text().strip()
+    urls = "".join(
+        f"{service.value.upper()}_DATABASE_URL=postgresql+psycopg://captives:{passwords['captives']}"
+        f"@postgres:5432/{service.value}\n"
+        for service in Service
+    )
+    for name, text in (("services.env", urls), ("keycloak.env", f"KC_DB_PASSWORD={passwords['keycloak']}\n")):
+        if not (directory / name).exists():
+            _write_private(directory / name, text)
+    console.print(f"PostgreSQL logins admin, captives, keycloak in {directory}/, with services.env and keycloak.env")
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 @keys_commands.command("rotate")
 def rotate_signing_key(service: Service) -> None:
     """Give a service a new signing key. The new key is pinned first, then replaces the old one,

@@ -23,7 +23,9 @@ def test_each_service_runs_from_the_one_image_with_its_settings_and_port():
         assert spec["command"] == ["serve", service.value]
         assert spec["ports"] == [f"{defaults.port}:{defaults.port}"]
         assert spec["environment"][f"{prefix}_PORT"] == str(defaults.port)
-        assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{service.value}")
+        # Its database URL (with the `captives` login's password) comes from compose-secrets' env file.
+        assert f"{prefix}_DATABASE_URL" not in spec["environment"]
+        assert "./var/postgres/services.env" in spec["env_file"]
         assert spec["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert f":{defaults.port}/readyz" in " ".join(spec["healthcheck"]["test"])
         assert spec["depends_on"] == {
@@ -83,7 +85,15 @@ def test_the_services_verify_the_tokens_keycloak_issues_and_wait_for_its_realm()
         depends = COMPOSE["services"][service.value]["depends_on"]
         assert depends["keycloak-provision"]["condition"] == "service_completed_successfully"
     assert keycloak["image"].endswith(f":{KEYCLOAK_VERSION}")
-    assert all(port.startswith("127.0.0.1:") for port in keycloak["ports"])  # dev mode: not on the network
+    assert all(port.startswith("127.0.0.1:") for port in keycloak["ports"])  # plain HTTP: loopback only
+    # Production mode, on the stack's PostgreSQL as its own login; no volume holds its keys.
+    assert keycloak["command"][0] == "start" and "start-dev" not in keycloak["command"]
+    kc = _environment("keycloak")
+    assert (kc["KC_DB"], kc["KC_DB_USERNAME"]) == ("postgres", "keycloak")
+    assert kc["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"
+    assert "KC_DB_PASSWORD" not in kc and keycloak["env_file"] == ["./var/postgres/keycloak.env"]
+    assert "volumes" not in keycloak and "keycloak-data" not in COMPOSE["volumes"]
+    assert keycloak["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "provision" in COMPOSE["services"]["keycloak-provision"]["command"]
 
 
@@ -165,7 +175,7 @@ def test_the_secrets_are_generated_into_the_git_ignored_var_directory_never_comm
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "var/" in ignored
     for name, secret in COMPOSE["secrets"].items():
-        assert secret["file"].startswith(("./var/kafka/credentials/", "./var/keys/")), (name, secret)
+        assert secret["file"].startswith(("./var/kafka/credentials/", "./var/keys/", "./var/postgres/")), (name, secret)
     assert "compose-secrets:" in (ROOT / "Makefile").read_text()
 
 
@@ -179,9 +189,9 @@ def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_s
     assert "captives keys compose-env var/keys" in target
     for service in Service:
         spec = COMPOSE["services"][service.value]
-        # Its own file only, and no KEK in the environment block or in a file on the shared
-        # volume (the default var/keys/<service>.kek under the working directory).
-        assert spec["env_file"] == [f"./var/keys/{service.value}.env"], spec.get("env_file")
+        # Its own KEK file (beside the database URLs), and no KEK in the environment block or in a
+        # file on the shared volume (the default var/keys/<service>.kek under the working directory).
+        assert spec["env_file"] == [f"./var/keys/{service.value}.env", "./var/postgres/services.env"]
         assert not any("KEK" in name for name in spec["environment"]), spec["environment"]
 
     made = CliRunner().invoke(app, ["keys", "compose-env", str(tmp_path / "keys")])
@@ -227,9 +237,38 @@ def test_the_log_of_record_is_written_to_the_kafka_volume():
 
 def test_postgres_is_healthy_only_once_every_service_database_exists():
     check = " ".join(COMPOSE["services"]["postgres"]["healthcheck"]["test"])
-    created = (ROOT / "deploy" / "postgres" / "init-databases.sql").read_text()
-    for service in Service:
-        assert f"CREATE DATABASE {service.value};" in created
-        assert f"'{service.value}'" in check
-    assert f"= {len(Service)}" in check and "pg_isready" not in check
+    created = (ROOT / "deploy" / "postgres" / "init-roles.sh").read_text()
+    for database in [service.value for service in Service] + ["keycloak"]:
+        assert f"CREATE DATABASE {database} OWNER" in created
+        assert f"'{database}'" in check
+    assert f"= {len(Service) + 1}" in check and "pg_isready" not in check
+    postgres = COMPOSE["services"]["postgres"]
+    assert "./deploy/postgres/init-roles.sh:/docker-entrypoint-initdb.d/init-roles.sh:ro" in postgres["volumes"]
+    assert set(postgres["secrets"]) == {"postgres-admin", "postgres-captives", "postgres-keycloak"}
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]  # from its secret file only
     # tests/integration/test_compose_postgres.py runs this check against a real server.
+
+
+def test_compose_secrets_makes_the_database_logins_and_keeps_them(tmp_path):
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    target = (ROOT / "Makefile").read_text().split("compose-secrets:", 1)[1].split("\n\n", 1)[0]
+    assert "captives keys compose-database var/postgres" in target
+    made = CliRunner().invoke(app, ["keys", "compose-database", str(tmp_path / "postgres")])
+    assert made.exit_code == 0, made.output
+    folder = tmp_path / "postgres"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    passwords = {login: (folder / login).read_text() for login in ("admin", "captives", "keycloak")}
+    assert len(set(passwords.values())) == 3 and all(len(p) >= 40 for p in passwords.values())
+    for env in ("services.env", "keycloak.env"):
+        assert (folder / env).stat().st_mode & 0o777 == 0o600
+    urls = dict(line.split("=", 1) for line in (folder / "services.env").read_text().splitlines())
+    for service in Service:
+        assert urls[f"{service.value.upper()}_DATABASE_URL"] == (
+            f"postgresql+psycopg://captives:{passwords['captives']}@postgres:5432/{service.value}"
+        )
+    assert (folder / "keycloak.env").read_text() == f"KC_DB_PASSWORD={passwords['keycloak']}\n"
+    again = CliRunner().invoke(app, ["keys", "compose-database", str(tmp_path / "postgres")])
+    assert again.exit_code == 0 and {login: (folder / login).read_text() for login in passwords} == passwords
