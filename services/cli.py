@@ -7,6 +7,8 @@ captives access           the demo persons, their passwords and how to get a tok
 captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
 captives outbox ...       rows a service's relay parked (the broker refused them for good): list, retry
 captives dlq ...          a consumer's dead letters and what they hold back: list, redrive, discard
+captives keys ...         signing keys and pins, rotation, docker compose's secrets (cli_keys.py)
+captives audit ...        reproduce, verify, timeline (cli_audit.py); `captives checkpoint` signs one
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 
 import httpx
@@ -31,9 +32,13 @@ from deploy.kafka.node import KafkaNode, fetch
 from deploy.private import NotPrivate, make_private
 from deploy.processes import die_with_parent, tail
 from services import cli_access
+from services.cli_audit import audit, checkpoint
 from services.cli_contracts import contracts
 from services.cli_dlq import dlq
+from services.cli_kafka import kafka
+from services.cli_keys import keys
 from services.cli_outbox import outbox_commands
+from services.cli_services import Service, service_module, service_settings  # noqa: F401  (what tests import)
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 
@@ -43,39 +48,11 @@ app.command()(cli_access.token)
 app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
 app.add_typer(dlq, name="dlq")
-kafka_commands = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
-app.add_typer(kafka_commands, name="kafka")
-keys_commands = typer.Typer(
-    help="The services' key-encryption keys (shared/sealing.py) and signing keys (shared/signing.py).",
-    no_args_is_help=True,
-)
-app.add_typer(keys_commands, name="keys")
+app.add_typer(kafka, name="kafka")
+app.add_typer(keys, name="keys")
 app.add_typer(outbox_commands, name="outbox")
-
-
-class Service(StrEnum):
-    intake = "intake"
-    status = "status"
-    disposition = "disposition"
-
-
-def service_module(service: Service):
-    if service is Service.intake:
-        from services.intake import app as module
-    elif service is Service.status:
-        from services.status import app as module
-    else:
-        from services.disposition import app as module
-    return module
-
-
-def service_settings(service: Service):
-    module = service_module(service)
-    return {
-        "intake": module.__dict__.get("IntakeSettings"),
-        "status": module.__dict__.get("StatusSettings"),
-        "disposition": module.__dict__.get("DispositionSettings"),
-    }[service.value]()
+app.add_typer(audit, name="audit")
+app.command()(checkpoint)
 
 
 @app.command()
@@ -388,90 +365,6 @@ def replay(
     )
 
 
-audit = typer.Typer(help="Questions auditors and courts ask of the record.")
-app.add_typer(audit, name="audit")
-
-
-@audit.command("reproduce")
-def audit_reproduce() -> None:
-    """Re-run every recorded status decision from its own trace under its own rulebook version,
-    and list any that comes out differently."""
-    from services.status.rulebook import reproduce
-    from shared import replay as replaying
-    from shared.contracts import InvalidEvent, decode
-    from shared.contracts.status import StatusDetermined
-
-    kafka = service_settings(Service.status).kafka
-    checked, different = 0, []
-    for record in replaying.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1")]):
-        try:
-            event = decode(record.value)
-        except InvalidEvent:
-            continue
-        if not isinstance(event.payload, StatusDetermined):
-            continue
-        checked += 1
-        again = reproduce(event.payload)
-        if (again.status, list(again.rules)) != (event.payload.status, event.payload.rules):
-            different.append(
-                f"{event.envelope.id} ({event.envelope.subject}): recorded {event.payload.status}, "
-                f"reproduced {again.status} under {event.payload.rulebook_version}"
-            )
-    console.print(f"{checked:,} status decisions reproduced; {len(different)} came out differently")
-    different += reproduce_dispositions()
-    for line in different:
-        console.print(line, markup=False)
-    if different:
-        raise typer.Exit(1)
-
-
-def reproduce_dispositions() -> list[str]:
-    """Disposition's decisions (eligibility answers, approvals, hand-overs, refusals, stops), each
-    folded again from the events it names and decided again at the moment it stood for."""
-    from services.disposition.reproduce import reproduce_all
-    from shared import replay as replaying
-    from shared.contracts import InvalidEvent, decode
-
-    kafka = service_settings(Service.disposition).kafka
-    topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
-    events = []
-    for record in replaying.read_log(kafka.access(AUDITOR), topics):
-        try:
-            events.append(decode(record.value))
-        except InvalidEvent:
-            continue
-    outcomes = reproduce_all(events)
-    different = [
-        f"{outcome.event_id} ({outcome.captive_id}): {outcome.kind} recorded "
-        f"{[r.rule_id + ' ' + r.finding for r in outcome.recorded]}, reproduced "
-        f"{[r.rule_id + ' ' + r.finding for r in outcome.reproduced]}"
-        for outcome in outcomes
-        if not outcome.same
-    ]
-    refusals = sum(outcome.kind == "DispositionStepRefused" for outcome in outcomes)
-    console.print(
-        f"{len(outcomes):,} disposition decisions reproduced ({refusals:,} refusals among them); "
-        f"{len(different)} came out differently"
-    )
-    return different
-
-
-@app.command()
-def checkpoint(service: Service) -> None:
-    """Sign and publish a checkpoint of the service's topic now (the services also do it periodically)."""
-    from shared import checkpoints
-    from shared.service import signer_of
-
-    settings = service_settings(service)
-    topic = settings.kafka.topic(service_module(service).definition.topic)
-    signer = signer_of(settings, service.value)
-    sizes = checkpoints.publish(settings.kafka.access(service.value), topic, signer.key)
-    console.print(
-        f"checkpoint of {topic}: {sum(sizes.values()):,} records in {len(sizes)} partitions, signed by "
-        f"key {signer.key_id}"
-    )
-
-
 @app.command()
 def erase(
     captive_id: str = typer.Argument(help="the captive's case reference, e.g. CAP-P147-MZWW-QRJC"),
@@ -533,267 +426,6 @@ def erase(
             )
     finally:
         engine.dispose()
-
-
-@audit.command("verify")
-def audit_verify() -> None:
-    """Check every record's signature, every stream's hash chain and every signed checkpoint of
-    the three topics; name each record its publisher's key did not sign, the first bad event of
-    each broken chain and each checkpoint that no longer holds."""
-    from shared import chain, checkpoints, signing
-    from shared import replay as replaying
-    from shared.service import pinned_keys
-
-    problems = 0
-    records_by_topic = {}
-    for service in Service:
-        settings = service_settings(service)
-        definition = service_module(service).definition
-        topic = settings.kafka.topic(definition.topic)
-        records = list(replaying.read_log(settings.kafka.access(AUDITOR), [topic]))
-        pins = pinned_keys(settings, service.value, [definition.topic])
-        try:
-            pinned = pins.keys_of(service.value)
-        except signing.NoPins as error:
-            console.print(f"BROKEN {error}", markup=False, highlight=False)
-            problems += 1
-            continue
-        judged = [(record, pins.refusal(topic, record.value, record.headers)) for record in records]
-        for record, refusal in judged:
-            if refusal is not None:
-                line = f"FORGED {topic} {record.partition}/{record.offset}: {refusal}"
-                console.print(line, markup=False, highlight=False)
-        records_by_topic[topic] = [record for record, refusal in judged if refusal is None]
-        forged = len(records) - len(records_by_topic[topic])
-        signed = replaying.read_log(settings.kafka.access(AUDITOR), [checkpoints.checkpoint_topic(topic)])
-        checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, pinned)
-        for problem in found:
-            console.print(f"BROKEN {topic} {problem}", markup=False, highlight=False)
-        console.print(
-            f"{topic}: {len(records):,} records, {forged} not signed by {service.value}'s pinned keys "
-            f"({len(pinned)} pinned); {checked} checkpoints checked, {len(found)} no longer hold"
-        )
-        problems += len(found) + forged
-    # The chains are judged over what the publishers signed: a forgery takes no place in a chain.
-    result = chain.verify(record for records in records_by_topic.values() for record in records)
-    for problem in result.problems:
-        console.print(f"BROKEN {problem}", markup=False, highlight=False)
-    console.print(
-        f"{result.events:,} events in {result.streams:,} streams checked; {result.unchained:,} recorded "
-        f"before chaining; {len(result.problems)} broken chains"
-        + (
-            f"; {result.out_of_position:,} stood before an earlier version of their stream (republished by "
-            "captives reconcile, or moved) and were judged in version order"
-            if result.out_of_position
-            else ""
-        )
-    )
-    if problems or not result.ok:
-        raise typer.Exit(1)
-
-
-@audit.command("timeline")
-def audit_timeline(
-    captive_id: str,
-    html_file: Path = typer.Option(None, "--html", help="also write a self-contained HTML report to this file"),
-) -> None:
-    """Everything recorded about one captive, across the three services, in recorded order."""
-    from sqlalchemy import exc as sa_errors
-
-    from services.audit import render_html, timeline, with_identity
-    from shared import replay as replaying
-    from shared.db import create_engine, session_factory
-
-    intake_settings = service_settings(Service.intake)
-    kafka = intake_settings.kafka
-    topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
-    entries = timeline(replaying.read_log(kafka.access(AUDITOR), topics), captive_id)
-    from shared.sealing import KekError
-    from shared.service import keyring_of
-
-    for service in Service:  # each service opens what it sealed, with its own keys
-        settings = service_settings(service)
-        keyring = keyring_of(service_module(service).definition, settings)
-        engine = create_engine(settings.database_url)
-        try:
-            with session_factory(engine)() as session:
-                entries = with_identity(entries, session, keyring)
-        except (sa_errors.SQLAlchemyError, KekError) as error:  # an auditor without the keys sees it sealed
-            console.print(
-                f"{service.value}'s data stays sealed: its database or key-encryption key is not reachable "
-                f"({type(error).__name__})"
-            )
-        finally:
-            engine.dispose()
-    if not entries:
-        console.print(f"no events about {captive_id}")
-        raise typer.Exit(1)
-    table = Table(title=f"Audit timeline of {captive_id}: {len(entries)} events")
-    for column in ("recorded", "happened", "service", "event", "who / agency"):
-        table.add_column(column)
-    for entry in entries:
-        envelope = entry.event.envelope
-        detail = "\n".join([f"[bold]{envelope.type}[/] {escape(entry.summary())}", *map(escape, entry.reasons())])
-        table.add_row(
-            envelope.recorded_at.isoformat(timespec="seconds"),
-            envelope.occurred_at.date().isoformat(),
-            entry.service,
-            detail,
-            f"{envelope.actor}\n{envelope.agency}",
-        )
-    console.print(table)
-    if html_file:
-        html_file.write_text(render_html(captive_id, entries), encoding="utf-8")
-        console.print(f"HTML report: {html_file}")
-
-
-@kafka_commands.command("credentials")
-def generate_kafka_credentials(
-    directory: Path = typer.Argument(Path("var/kafka/credentials"), help="where to write one file per principal"),
-    for_containers: bool = typer.Option(
-        False,
-        help="let the containers' users read the files (0644): docker compose mounts each as a secret with "
-        "the host's owner and mode; the directory stays 0700, so on the host only its owner reads them",
-    ),
-) -> None:
-    """Generate a password for each principal that has none yet (files 0600 in a 0700 directory;
-    existing ones are kept). docker-compose reads them as secrets: `make compose-secrets` runs this."""
-    from shared.kafka_access import PRINCIPALS, ensure_credentials
-
-    written = ensure_credentials(directory)
-    if for_containers:
-        for principal in PRINCIPALS:
-            (written / principal).chmod(0o644)
-    console.print(f"Kafka credentials of {', '.join(PRINCIPALS)} in {written}/<principal>")
-
-
-@keys_commands.command("compose-env")
-def compose_kek_env(
-    directory: Path = typer.Argument(Path("var/keys"), help="where to write <service>.env, <service>.pem, pinned/"),
-) -> None:
-    """Generate each service's key-encryption key for docker-compose.yml, as an env file the
-    service alone reads (`env_file: var/keys/<service>.env`, mode 0600 on the host), and its
-    signing key, wrapped with that KEK (<service>.pem) and pinned (pinned/<service>.pub), which
-    compose mounts as secrets: the service's own key for it alone, the pins for all. Existing
-    files are kept: a new KEK would make every captive key wrapped with the old one unreadable,
-    so keep these files (and a copy of them, apart from the database backups)."""
-    from dotenv import dotenv_values
-
-    from shared import signing
-    from shared.sealing import ensure_kek_env_file, load_kek
-
-    for service in Service:
-        path = directory / f"{service.value}.env"
-        made = ensure_kek_env_file(path, service.value)
-        kek = load_kek(secret=dotenv_values(path)[f"{service.value.upper()}_KEK"], path=path)
-        key_path = directory / f"{service.value}.pem"
-        key = signing.load_or_create_key(key_path, kek)
-        signing.ensure_pinned(directory / "pinned", service.value, key)
-        # The containers' users read them as the host's files: the key is useless without the
-        # KEK, which only the service's environment holds; the pins are public keys.
-        for readable in (key_path, signing.pin_path(directory / "pinned", service.value)):
-            readable.chmod(0o644)
-        console.print(
-            f"{service.value}: {'created' if made else 'kept'} {path}; signing key {signing.key_id(key.public_key())}"
-        )
-
-
-@keys_commands.command("compose-database")
-def compose_database(
-    directory: Path = typer.Argument(Path("var/postgres"), help="where the passwords and env files go"),
-) -> None:
-    """Generate docker compose's PostgreSQL logins: the superuser's password, the services'
-    (`captives`) and Keycloak's (`keycloak`), as secrets the postgres container's init-roles.sh
-    reads (0644 for the containers' users, in a 0700 folder); and, for compose's env_file, the
-    services' database URLs (services.env) and Keycloak's KC_DB_PASSWORD (keycloak.env), 0600.
-    Existing files are kept: the database was initialised with them."""
-    import secrets as random
-
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    passwords = {}
-    for login in ("admin", "captives", "keycloak"):
-        path = directory / login
-        if not path.exists():
-            _write_private(path, random.token_urlsafe(32))
-            path.chmod(0o644)
-        passwords[login] = path.read_text().strip()
-    urls = "".join(
-        f"{service.value.upper()}_DATABASE_URL=postgresql+psycopg://captives:{passwords['captives']}"
-        f"@postgres:5432/{service.value}\n"
-        for service in Service
-    )
-    for name, text in (("services.env", urls), ("keycloak.env", f"KC_DB_PASSWORD={passwords['keycloak']}\n")):
-        if not (directory / name).exists():
-            _write_private(directory / name, text)
-    console.print(f"PostgreSQL logins admin, captives, keycloak in {directory}/, with services.env and keycloak.env")
-
-
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
-@keys_commands.command("rotate")
-def rotate_signing_key(service: Service) -> None:
-    """Give a service a new signing key. The new key is pinned first, then replaces the old one,
-    which stays pinned: every record and checkpoint it signed still verifies. Restart the service
-    to sign with the new key (until then it signs with the old one, which still holds)."""
-    from shared import signing
-    from shared.service import kek_of, pins_dir, signing_key_path
-
-    settings = service_settings(service)
-    path, pins = signing_key_path(settings, service.value), pins_dir(settings, service.value)
-    old, new = signing.rotate(path, kek_of(settings, service.value), pins, service.value)
-    console.print(
-        f"{service.value}: new signing key {new} in {path}, pinned in {signing.pin_path(pins, service.value)}; "
-        f"the old key {old} stays pinned (what it signed still verifies). Restart {service.value} to sign with it."
-    )
-
-
-@keys_commands.command("pins")
-def list_pins() -> None:
-    """The keys pinned for each service: what readers accept its records signed with, oldest first."""
-    from shared import signing
-    from shared.service import pins_dir
-
-    for service in Service:
-        pins = pins_dir(service_settings(service), service.value)
-        pinned = signing.read_pins(pins, service.value)
-        listed = ", ".join(pinned) if pinned else "none (its records cannot be verified until it starts once)"
-        console.print(f"{service.value}: {listed}  ({signing.pin_path(pins, service.value)})")
-
-
-@kafka_commands.command("provision")
-def kafka_provision(
-    wait_s: float = typer.Option(120.0, help="how long to wait for the broker to answer"),
-) -> None:
-    """Create the SCRAM users of the services and the auditor (passwords from
-    KAFKA_CREDENTIALS_DIR) and the ACLs of the deployment's topic prefix, as `admin`. Idempotent:
-    docker-compose runs it before the services start; `captives up` does it itself."""
-    from services.broker import provision
-    from shared import kafka as kafka_clients
-    from shared.kafka_access import ADMIN
-    from shared.settings import KafkaSettings
-
-    kafka = KafkaSettings()
-    try:
-        admin = kafka.access(ADMIN)
-        deadline = time.monotonic() + wait_s
-        while not kafka_clients.check_credentials(admin):
-            if time.monotonic() > deadline:
-                console.print(f"[red]Kafka at {kafka.bootstrap_servers} did not answer within {wait_s:.0f} s[/]")
-                raise typer.Exit(1)
-            time.sleep(1)
-        bindings = provision(admin, kafka.topic_prefix, kafka.credentials_dir)
-    except (KafkaCredentialsMissing, kafka_clients.KafkaAuthenticationFailed) as error:
-        console.print(f"[red]{escape(str(error))}[/]")
-        raise typer.Exit(2) from None
-    console.print(
-        f"provisioned {kafka.bootstrap_servers}: users intake, status, disposition, auditor; "
-        f"{bindings} ACL bindings for topic prefix {kafka.topic_prefix!r}"
-    )
 
 
 def wait_ready(service: Service, url: str, child: subprocess.Popen, log_file: Path, timeout_s: float = 60) -> None:

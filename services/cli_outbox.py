@@ -25,7 +25,7 @@ outbox_commands = typer.Typer(help="Rows a service's outbox relay parked, and re
 
 
 def _open(service):
-    from services.cli import service_module, service_settings
+    from services.cli_services import service_module, service_settings
     from shared.db import create_engine
 
     settings = service_settings(service)
@@ -136,7 +136,7 @@ def discard(
 
 
 def _service(name: str):
-    from services.cli import Service
+    from services.cli_services import Service
 
     try:
         return Service(name)
