@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.eventstore.consumer import DISCARD, REDRIVE
+from shared.eventstore.received import DISCARD, REDRIVE
 
 dlq = typer.Typer(
     help="Dead letters and the records parked behind them, per captive: list, redrive, discard.",

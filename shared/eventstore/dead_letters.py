@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.eventstore.consumer import DISCARD, REDRIVE, RELEASING
+from shared.eventstore.received import DISCARD, REDRIVE, RELEASING
 from shared.eventstore.tables import PARKED, EventStoreTables
 
 ACTIONS = (REDRIVE, DISCARD)
