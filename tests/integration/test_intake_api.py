@@ -16,6 +16,7 @@ from services.intake.tables import clock_facts
 from shared.chain import GENESIS, event_hash
 from shared.contracts import EventEnvelope, EventPayload, encode
 from shared.contracts.disposition import CustodyEnded, DispositionApproved
+from shared.service import signer_of
 from tests.support import HEADERS, as_person, build_app, registration, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
@@ -700,9 +701,9 @@ def test_a_notification_names_the_event_it_reports_only_if_it_is_his_and_came_be
 EXCHANGED_AT = datetime(2025, 5, 20, 10, tzinfo=UTC)
 
 
-def disposition_records(topic: str, captive_id: str, payloads: list[EventPayload], at: datetime) -> list:
-    """His disposition stream as the disposition service would publish it (chained), as records
-    of `topic` read by intake's consumer."""
+def disposition_records(topic: str, captive_id: str, payloads: list[EventPayload], at: datetime, sign) -> list:
+    """His disposition stream as the disposition service would publish it (chained, and signed
+    with its key: `sign`), as records of `topic` read by intake's consumer."""
     records, previous = [], GENESIS
     for version, payload in enumerate(payloads, start=1):
         envelope = EventEnvelope(
@@ -723,7 +724,9 @@ def disposition_records(topic: str, captive_id: str, payloads: list[EventPayload
         value = encode(envelope)
         previous = event_hash(value)
         records.append(
-            ConsumerRecord(topic, 0, None, version - 1, 0, 0, captive_id.encode(), value, [], None, -1, len(value), -1)
+            ConsumerRecord(
+                topic, 0, None, version - 1, 0, 0, captive_id.encode(), value, [sign(value)], None, -1, len(value), -1
+            )
         )
     return records
 
@@ -741,7 +744,9 @@ def test_after_an_exchange_intake_refuses_every_fact_but_the_notifications_still
     topic = runtime.consumed_topics[0]
     approved = DispositionApproved(captive_id=captive_id, disposition_id="D-1", proposed_by="I. Bondarenko", reasons=[])
     exchanged = CustodyEnded(captive_id=captive_id, kind="EXCHANGE", destination="RU", disposition_id="list-1")
-    records = disposition_records(topic, captive_id, [approved, exchanged], EXCHANGED_AT)
+    # Signed as the disposition service signs (its key and pin beside intake's: the test's var/keys).
+    disposition = signer_of(runtime.settings, "disposition")
+    records = disposition_records(topic, captive_id, [approved, exchanged], EXCHANGED_AT, disposition.header)
     exchange_id = EventEnvelope.model_validate_json(records[1].value).id
 
     consumer = runtime.consumer
