@@ -241,6 +241,16 @@ def topic_specs(
     return specs + [TopicSpec(name, 1, replication_factor, configs) for name in single]
 
 
+def missing_topics(access: KafkaAccess, topics: list[str], *, client_id: str) -> list[str]:
+    """Those of `topics` the broker does not have (or does not let `access` describe)."""
+    client = admin(access, client_id)
+    try:
+        existing = set(client.list_topics())
+    finally:
+        client.close()
+    return [topic for topic in topics if topic not in existing]
+
+
 def ensure_topics(access: KafkaAccess, topics: list[str], partitions: int, *, client_id: str, **options) -> None:
     """Create the topics of `topic_specs(topics, partitions, **options)` that are missing
     (idempotent, safe to race), then check that every one that was there already is as

@@ -35,6 +35,7 @@ from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, EventTooLarge, Sealer
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
+from shared.eventstore.received import RetryLater
 from shared.eventstore.relay import OutboxRelay
 from shared.kafka_access import KafkaAccess, KafkaCredentialsMissing
 from shared.limits import RequestLimits
@@ -163,7 +164,7 @@ class ServiceRuntime:
                 producer_factory=lambda: kafka_clients.producer(self.kafka_access(), f"{client_id}-dlq"),
                 group_id=client_id,
                 after_commit=self.relay.wake,
-                prepare=self.ensure_topics,
+                prepare=self.prepare_consumer,
                 chain_links=definition.store_tables.chain_links,
                 pins=pinned_keys(settings, definition.name, definition.consumes),
                 parked=definition.store_tables.parked,
@@ -216,6 +217,18 @@ class ServiceRuntime:
             log.error("topics differ from the settings", differences=error.differences)
             raise
         self.topic_differences = []
+
+    def prepare_consumer(self) -> None:
+        """Before the consumer subscribes: the service's topics, as for the relay, and every topic
+        it consumes there already. Subscribed to a topic its publisher has not created yet, a
+        consumer may be given no partition of it for minutes (kafka-python asks again for the
+        metadata of a topic it does not know only now and then): it waits instead, saying which
+        (RetryLater: the consumer's stuck reason, and /readyz once past its bound)."""
+        self.ensure_topics()
+        admin_id = f"{self.settings.kafka.topic_prefix}{self.definition.name}-admin"
+        missing = kafka_clients.missing_topics(self.kafka_access(), self.consumed_topics, client_id=admin_id)
+        if missing:
+            raise RetryLater(f"{', '.join(missing)} not created yet (each publisher creates its topic at its start)")
 
     def check_topics_at_start(self) -> None:
         """Refuse to start on a topic that differs from the settings (raises TopicsDiffer). A

@@ -502,3 +502,37 @@ def _status_code(url: str) -> int:
         return httpx.get(url, timeout=5).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_a_consumer_started_before_its_upstream_topic_exists_waits_for_it_and_then_consumes(
+    kafka_bootstrap, new_database, topic_prefix
+):
+    """Status started before intake had ever created its topic: subscribed to a topic that did not
+    exist, its consumer was given no partition for many minutes (kafka-python asks again only now
+    and then), and status decided nothing, silently. Now it waits until the topic exists, saying
+    so, and then consumes from its start."""
+    status_settings = settings_for(
+        "status", database_url=new_database("status"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    intake_settings = settings_for(
+        "intake", database_url=new_database("intake"), bootstrap=kafka_bootstrap, prefix=topic_prefix
+    )
+    topic = f"{topic_prefix}intake.events.v1"
+    with signed_in(TestClient(build_app("status", status_settings))) as status:
+        consumer = status.app.state.runtime.consumer
+        wait_until(
+            lambda: consumer.stuck_reason and "not created yet" in consumer.stuck_reason,
+            timeout_s=60,
+            what="status's consumer to say intake's topic is not there yet",
+        )
+        assert topic in consumer.stuck_reason and consumer.kafka is None
+        with signed_in(TestClient(build_app("intake", intake_settings))) as intake:
+            created = intake.post("/v1/captives", json=registration("Early", "Early"), headers=HEADERS)
+            assert created.status_code == 201, created.text
+            captive_id = created.json()["captive_id"]
+
+            def decided() -> bool:
+                with status.app.state.runtime.sessions() as session:
+                    return captive_id in set(session.execute(sa.select(decisions.c.captive_id)).scalars())
+
+            wait_until(decided, timeout_s=90, what="status to decide the captive registered after it started")
