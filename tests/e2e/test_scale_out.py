@@ -77,7 +77,7 @@ class Instance:
 
 
 @pytest.fixture
-def cluster(kafka_bootstrap, postgres_server, tmp_path):
+def cluster(kafka_bootstrap, postgres_server, keycloak, tmp_path):  # keycloak: its issuer in the env
     prefix = f"scale{uuid.uuid4().hex[:8]}."
     grant_prefix(kafka_bootstrap, prefix)
     names = {service: f"scale_{service}_{uuid.uuid4().hex[:8]}" for service in ("intake", "status")}
