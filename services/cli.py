@@ -3,6 +3,7 @@
 captives up               Kafka + the three services on SQLite, until Ctrl-C (what `make up` runs)
 captives serve intake     one service in the foreground (what the container image runs)
 captives token <person>   a demo person's access token (Keycloak, started by `captives up`)
+captives code <person>    a demo person's one-time code (his second factor)
 captives access           the demo persons, their passwords and how to get a token
 captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
 captives outbox ...       rows a service's relay parked (the broker refused them for good): list, retry
@@ -45,6 +46,7 @@ from shared.logs import configure_logging
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
 app.command()(cli_access.token)
+app.command()(cli_access.code)
 app.command()(cli_access.access)
 app.add_typer(contracts, name="contracts")
 app.add_typer(dlq, name="dlq")

@@ -2,6 +2,7 @@
 
 captives token m.shevchenko              a demo person's access token (stdout), for curl
 captives token --client hq-intake        an agency system's token (client credentials)
+captives code m.shevchenko               a demo person's one-time code (his authenticator app's)
 captives access                          the demo persons and clients, and how to get a token
 
 People, clients, passwords and secrets live in Keycloak (deploy/keycloak/); the services verify
@@ -46,20 +47,25 @@ def start_identity_provider(var: Path, port: int = KEYCLOAK_PORT) -> tuple[Keycl
 def print_access(credentials: Credentials, credentials_file: Path, example_url: str) -> None:
     """The demo persons with their passwords, and how a person gets a token and uses it."""
     table = Table(title="Demo persons (Keycloak users; one per step of `captives demo`)")
-    for column in ("username", "name", "agency", "roles", "password"):
+    for column in ("username", "name", "agency", "roles", "password", "second factor"):
         table.add_column(column)
     for username, person in credentials.persons.items():
-        table.add_row(username, person["name"], person["agency"], ", ".join(person["roles"]), person["password"])
+        factor = "TOTP" if person.get("totp_secret") else "-"
+        table.add_row(
+            username, person["name"], person["agency"], ", ".join(person["roles"]), person["password"], factor
+        )
     console.print(table)
+    secret = f"$(jq -r .cli_client_secret {credentials_file})"
     console.print(
         f"Agency systems (client credentials): {', '.join(credentials.clients)}\n"
         f"Passwords and secrets: {credentials_file} (0600).\n"
         "A person's token, then a call with it:\n"
         "  TOKEN=$(.venv/bin/captives token m.shevchenko)\n"
         f'  curl -s -H "Authorization: Bearer $TOKEN" {example_url}/v1/data-tiers\n'
-        "or straight from Keycloak:\n"
+        "or straight from Keycloak (the command line's client secret; a TOTP person's code):\n"
         f"  curl -s {credentials.token_endpoint} -d grant_type=password -d client_id={credentials.cli_client_id} "
-        "-d username=m.shevchenko -d password=<password>",
+        f"-d client_secret={secret} -d username=m.shevchenko -d password=<password> "
+        "-d totp=$(.venv/bin/captives code m.shevchenko)",
         highlight=False,
         soft_wrap=True,
     )
@@ -88,6 +94,23 @@ def token(
     except (KeyError, NoToken) as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
+
+
+def code(
+    username: str = typer.Argument(..., help="a demo person with a second factor (see `captives access`)"),
+    credentials: Path = typer.Option(CREDENTIALS, help="the realm's generated credentials"),
+) -> None:
+    """Print a demo person's one-time code, as his authenticator app would show it (each code
+    signs in once; a second one in the same 30 s is the next step's)."""
+    found = _credentials(credentials)
+    if username not in found.persons:
+        console.print(f"[red]no person {username} in {credentials} (known: {', '.join(found.persons)})[/]")
+        raise typer.Exit(1)
+    codes = found.codes(username)
+    if codes is None:
+        console.print(f"[red]{username} signs in with his password alone: his roles decide nothing[/]")
+        raise typer.Exit(1)
+    print(codes.next_code())
 
 
 def access(

@@ -62,7 +62,7 @@ class TestRealm:
     credentials_file: Path
     agencies_file: Path
     operator: TokenSource
-    test_secrets: dict[str, str]  # the clients of TEST_CLIENTS (not in the credentials file)
+    test_secrets: dict[str, str]  # the clients of TEST_CLIENTS and BRIEF_CLI (not in the credentials file)
 
     def admin(self) -> KeycloakAdmin:
         return KeycloakAdmin(self.url, self.admin_username, self.admin_password)
@@ -77,8 +77,7 @@ class TestRealm:
 
     def brief(self, username: str) -> TokenSource:
         """The person's tokens through the brief client (5 s)."""
-        source = self.credentials.person(username)
-        return TokenSource(source.token_endpoint, BRIEF_CLI, username=username, password=source.password)
+        return self.credentials.person(username, BRIEF_CLI, self.test_secrets[BRIEF_CLI])
 
 
 _lock = threading.Lock()
@@ -103,11 +102,13 @@ def _start() -> TestRealm:
     agencies_file = work / "agencies.toml"
     agencies_file.write_text(DEMO_AGENCIES.read_text() + TEST_AGENCIES)
     credentials = started.credentials
-    test_secrets = {client.client_id: secrets.token_urlsafe(32) for client in TEST_CLIENTS}
+    test_secrets = {
+        client_id: secrets.token_urlsafe(32) for client_id in (*(c.client_id for c in TEST_CLIENTS), BRIEF_CLI)
+    }
     with started.admin() as admin:
         for client in TEST_CLIENTS:
             ensure_agency_client(admin, client, test_secrets[client.client_id])
-        ensure_cli_client(admin, BRIEF_CLI, **{"access.token.lifespan": str(BRIEF_LIFESPAN_S)})
+        ensure_cli_client(admin, BRIEF_CLI, test_secrets[BRIEF_CLI], **{"access.token.lifespan": str(BRIEF_LIFESPAN_S)})
     return TestRealm(
         started.url,
         started.admin_username,

@@ -54,7 +54,9 @@ def main() -> None:
         print("a person's token:")
         print(
             f"  curl -s {credentials.token_endpoint} -d grant_type=password -d client_id={credentials.cli_client_id}"
+            f" -d client_secret=$(jq -r .cli_client_secret {credentials_file})"
             f" -d username=m.shevchenko -d password=$(jq -r '.persons[\"m.shevchenko\"].password' {credentials_file})"
+            " -d totp=$(captives code m.shevchenko)"
         )
         print("Ctrl-C stops Keycloak.", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)

@@ -1,12 +1,13 @@
 """Provisions a Keycloak realm for the project through the admin REST API: the roles of
 shared/auth/roles.py as realm roles, each demo agency's API clients as confidential clients (the
-client-credentials grant), the demo persons as users, and a `captives-cli` client through which a
-person gets a token with his password.
+client-credentials grant), the demo persons as users (with a TOTP second factor for those whose
+roles decide), and a confidential `captives-cli` client through which a person gets a token with
+his password and code; how persons sign in, and who cannot make them fail, is sign_in.py.
 
 Idempotent: run it again and it changes nothing it made before, except to put back what someone
-changed by hand. Secrets and passwords are generated on first provisioning and written to a
-credentials file (mode 0600, git-ignored) that the tests and `make up` read; a second run reuses
-them.
+changed by hand. Secrets, passwords and second-factor secrets are generated on first provisioning
+and written to a credentials file (mode 0600, git-ignored, deploy/keycloak/credentials.py) that
+the tests and `make up` read; a second run reuses them.
 
 Every token the realm issues carries, beside the standard claims, the claims the services will
 verify: `roles` (the realm roles, a flat list), `agency` (the agency's id), `aud` naming the three
@@ -15,34 +16,30 @@ services, and for persons `name` and `preferred_username`.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
+from deploy.keycloak import sign_in
+from deploy.keycloak.admin import REALM, KeycloakAdmin, ProvisioningError
+from deploy.keycloak.credentials import Credentials
 from shared.auth import agencies
 from shared.auth.agencies import DEMO_AGENCIES
 from shared.auth.gate import display_name
-from shared.auth.roles import ROLE_SCOPES, Role
-from shared.auth.tokens import TokenSource
+from shared.auth.one_time_codes import new_secret
+from shared.auth.roles import ROLE_SCOPES, SECOND_FACTOR_ROLES, Role
+
+__all__ = ["Credentials", "KeycloakAdmin", "ProvisioningError", "REALM", "provision"]
 
 HERE = Path(__file__).resolve().parent
 DEMO_PERSONS = HERE / "demo-persons.toml"
-REALM = "captives"
 CLI_CLIENT_ID = "captives-cli"
 CLAIMS_SCOPE = "captives-claims"
 AUDIENCES = ("intake", "status", "disposition")
 ROLE_CLAIM = "roles"
 AGENCY_CLAIM = "agency"
 ACCESS_TOKEN_LIFESPAN_S = 300
-
-
-class ProvisioningError(RuntimeError):
-    """The admin API refused a step; the message names the step and Keycloak's answer."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,10 @@ class Person:
     last_name: str
     agency_id: str
     roles: tuple[Role, ...]
+
+    @property
+    def needs_second_factor(self) -> bool:
+        return bool(set(self.roles) & SECOND_FACTOR_ROLES)
 
 
 @dataclass(frozen=True)
@@ -98,135 +99,8 @@ def demo_persons(path: Path = DEMO_PERSONS, directory: Path = DEMO_AGENCIES) -> 
     return persons
 
 
-class KeycloakAdmin:
-    """A thin client of the admin REST API, logged in as the bootstrap admin of the master realm."""
-
-    def __init__(self, base_url: str, username: str, password: str, realm: str = REALM) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.realm = realm
-        self._username = username
-        self._password = password
-        self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
-        self._login()
-
-    def _login(self) -> None:
-        answer = self.http.post(
-            "/realms/master/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": self._username,
-                "password": self._password,
-            },
-        )
-        _check(answer, "admin login")
-        self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-
-    def request(self, method: str, path: str, step: str, **kwargs) -> httpx.Response:
-        answer = self.http.request(method, path, **kwargs)
-        if answer.status_code == 401:  # the admin token (60 s) ran out during a long run
-            self._login()
-            answer = self.http.request(method, path, **kwargs)
-        _check(answer, step)
-        return answer
-
-    def get_or_none(self, path: str, step: str) -> dict | None:
-        answer = self.http.get(path)
-        if answer.status_code == 401:
-            self._login()
-            answer = self.http.get(path)
-        if answer.status_code == 404:
-            return None
-        _check(answer, step)
-        return answer.json()
-
-    @property
-    def realm_path(self) -> str:
-        return f"/admin/realms/{self.realm}"
-
-    def client(self, client_id: str) -> dict | None:
-        found = self.request(
-            "GET", f"{self.realm_path}/clients", f"find client {client_id}", params={"clientId": client_id}
-        )
-        return found.json()[0] if found.json() else None
-
-    def user(self, username: str) -> dict | None:
-        found = self.request(
-            "GET", f"{self.realm_path}/users", f"find user {username}", params={"username": username, "exact": "true"}
-        )
-        return found.json()[0] if found.json() else None
-
-    def set_user_enabled(self, username: str, enabled: bool) -> None:
-        user = self.user(username)
-        if user is None:
-            raise ProvisioningError(f"no user {username}")
-        user["enabled"] = enabled
-        self.request("PUT", f"{self.realm_path}/users/{user['id']}", f"enable={enabled} {username}", json=user)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> KeycloakAdmin:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _check(answer: httpx.Response, step: str) -> None:
-    if answer.is_error:
-        raise ProvisioningError(f"{step}: HTTP {answer.status_code} {answer.text[:500]}")
-
-
-@dataclass
-class Credentials:
-    """What the tests and `make up` need to get tokens: written to the credentials file."""
-
-    issuer: str
-    token_endpoint: str
-    jwks_uri: str
-    cli_client_id: str
-    audiences: tuple[str, ...]
-    clients: dict[str, dict]  # client_id -> {secret, agency, roles}
-    persons: dict[str, dict]  # username -> {password, agency, roles, name}
-
-    def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(self.__dict__ | {"audiences": list(self.audiences)}, file, indent=2)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-
-    @classmethod
-    def read(cls, path: Path) -> Credentials:
-        data = json.loads(path.read_text())
-        return cls(**data | {"audiences": tuple(data["audiences"])})
-
-    def client(self, client_id: str) -> TokenSource:
-        """Tokens of an agency's system (the client-credentials grant)."""
-        if client_id not in self.clients:
-            raise KeyError(f"no client {client_id} in the credentials (known: {', '.join(self.clients)})")
-        return TokenSource(self.token_endpoint, client_id, client_secret=self.clients[client_id]["secret"])
-
-    def person(self, username: str) -> TokenSource:
-        """Tokens of a person, with his password, through the command-line client."""
-        if username not in self.persons:
-            raise KeyError(f"no person {username} in the credentials (known: {', '.join(self.persons)})")
-        return TokenSource(
-            self.token_endpoint, self.cli_client_id, username=username, password=self.persons[username]["password"]
-        )
-
-
-def _previous_secrets(path: Path | None) -> tuple[dict[str, str], dict[str, str]]:
-    if path is None or not path.exists():
-        return {}, {}
-    previous = Credentials.read(path)
-    return (
-        {client_id: client["secret"] for client_id, client in previous.clients.items()},
-        {username: person["password"] for username, person in previous.persons.items()},
-    )
+def _previous(path: Path | None) -> Credentials | None:
+    return Credentials.read(path) if path is not None and path.exists() else None
 
 
 def provision(
@@ -239,9 +113,12 @@ def provision(
     """Make the realm what this module describes; return (and write) the credentials."""
     clients = demo_clients() if clients is None else clients
     persons = demo_persons() if persons is None else persons
-    old_secrets, old_passwords = _previous_secrets(credentials_file)
+    previous = _previous(credentials_file)
+    old_secrets = {client_id: client["secret"] for client_id, client in previous.clients.items()} if previous else {}
+    old_persons = previous.persons if previous else {}
 
     _ensure_realm(admin)
+    sign_in.ensure(admin)
     _ensure_agency_attribute(admin)
     roles = _ensure_roles(admin)
     claims_scope_id = _ensure_claims_scope(admin)
@@ -255,18 +132,21 @@ def provision(
             "agency": client.agency_id,
             "roles": list(client.roles),
         }
-    _ensure_cli_client(admin, claims_scope_id)
+    cli_secret = (previous.cli_client_secret if previous else "") or secrets.token_urlsafe(32)
+    _ensure_cli_client(admin, claims_scope_id, cli_secret)
 
     person_credentials = {}
     for person in persons:
-        password = old_passwords.get(person.username) or secrets.token_urlsafe(18)
-        _ensure_person(admin, person, password, roles)
+        old = old_persons.get(person.username, {})
+        password = old.get("password") or secrets.token_urlsafe(18)
+        totp_secret = (old.get("totp_secret") or new_secret()) if person.needs_second_factor else None
+        _ensure_person(admin, person, password, totp_secret, roles)
         person_credentials[person.username] = {
             "password": password,
             "agency": person.agency_id,
             "roles": list(person.roles),
             "name": f"{person.first_name} {person.last_name}",
-        }
+        } | ({"totp_secret": totp_secret} if totp_secret else {})
 
     issuer = f"{admin.base_url}/realms/{admin.realm}"
     credentials = Credentials(
@@ -277,6 +157,7 @@ def provision(
         audiences=AUDIENCES,
         clients=client_credentials,
         persons=person_credentials,
+        cli_client_secret=cli_secret,
     )
     if credentials_file is not None:
         credentials.write(credentials_file)
@@ -290,9 +171,8 @@ def _ensure_realm(admin: KeycloakAdmin) -> None:
         "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN_S,
         "sslRequired": "external",  # plain HTTP on 127.0.0.1 only
         "registrationAllowed": False,
-        # Guessing a person's password: locked for a while after 5 failures.
-        "bruteForceProtected": True,
-        "failureFactor": 5,
+        "resetPasswordAllowed": False,
+        **sign_in.REALM_SIGN_IN,
     }
     if admin.get_or_none(admin.realm_path, "read realm") is None:
         admin.request("POST", "/admin/realms", "create realm", json=wanted)
@@ -466,10 +346,15 @@ def _ensure_agency_client(
 
 
 def _ensure_cli_client(
-    admin: KeycloakAdmin, claims_scope_id: str, client_id: str = CLI_CLIENT_ID, attributes: dict | None = None
+    admin: KeycloakAdmin,
+    claims_scope_id: str,
+    secret: str,
+    client_id: str = CLI_CLIENT_ID,
+    attributes: dict | None = None,
 ) -> None:
-    """A public client: a person gets a token with his own password (the resource-owner password
-    grant), as `curl` or the `captives` command line would."""
+    """A person gets a token with his own password and code (the resource-owner password grant),
+    as `curl` or the `captives` command line would, through this client. A confidential one: only
+    who holds its secret can present a person's password at all (sign_in.py)."""
     _ensure_client(
         admin,
         {
@@ -478,7 +363,9 @@ def _ensure_cli_client(
             "name": "captives command line",
             "protocol": "openid-connect",
             "enabled": True,
-            "publicClient": True,
+            "publicClient": False,
+            "clientAuthenticatorType": "client-secret",
+            "secret": secret,
             "serviceAccountsEnabled": False,
             "standardFlowEnabled": False,
             "implicitFlowEnabled": False,
@@ -488,9 +375,10 @@ def _ensure_cli_client(
     )
 
 
-def ensure_person(admin: KeycloakAdmin, person: Person, password: str) -> None:
-    """One person more in a provisioned realm (the tests make their own to disable)."""
-    _ensure_person(admin, person, password, _realm_roles(admin))
+def ensure_person(admin: KeycloakAdmin, person: Person, password: str, totp_secret: str | None = None) -> None:
+    """One person more in a provisioned realm (the tests make their own to disable), with a
+    second factor when `totp_secret` is given."""
+    _ensure_person(admin, person, password, totp_secret, _realm_roles(admin))
 
 
 def ensure_agency_client(admin: KeycloakAdmin, client: AgencyClient, secret: str, **attributes: str) -> None:
@@ -499,9 +387,9 @@ def ensure_agency_client(admin: KeycloakAdmin, client: AgencyClient, secret: str
     _ensure_agency_client(admin, client, secret, _claims_scope_id(admin), _realm_roles(admin), attributes)
 
 
-def ensure_cli_client(admin: KeycloakAdmin, client_id: str, **attributes: str) -> None:
-    """One command-line (public, password-grant) client more in a provisioned realm."""
-    _ensure_cli_client(admin, _claims_scope_id(admin), client_id, attributes)
+def ensure_cli_client(admin: KeycloakAdmin, client_id: str, secret: str, **attributes: str) -> None:
+    """One command-line (confidential, password-grant) client more in a provisioned realm."""
+    _ensure_cli_client(admin, _claims_scope_id(admin), secret, client_id, attributes)
 
 
 def _claims_scope_id(admin: KeycloakAdmin) -> str:
@@ -516,7 +404,9 @@ def _realm_roles(admin: KeycloakAdmin) -> dict[Role, dict]:
     }
 
 
-def _ensure_person(admin: KeycloakAdmin, person: Person, password: str, roles: dict[Role, dict]) -> None:
+def _ensure_person(
+    admin: KeycloakAdmin, person: Person, password: str, totp_secret: str | None, roles: dict[Role, dict]
+) -> None:
     wanted = {
         "username": person.username,
         "enabled": True,
@@ -530,23 +420,50 @@ def _ensure_person(admin: KeycloakAdmin, person: Person, password: str, roles: d
         "attributes": {AGENCY_CLAIM: [person.agency_id]},
     }
     existing = admin.user(person.username)
-    if existing is None:
-        admin.request("POST", f"{admin.realm_path}/users", f"create person {person.username}", json=wanted)
+    path = f"{admin.realm_path}/users/{existing['id']}" if existing else None
+    otp = [] if existing is None else _otp_credentials(admin, path, person.username)
+    if existing is None or (totp_secret and [c["userLabel"] for c in otp] != [sign_in.otp_label(totp_secret)]):
+        # New, or his second factor is new: the admin API gives a person a TOTP credential only by
+        # importing him (his id, so his subject, stays the same; his sessions end).
+        _import_person(admin, wanted | ({"id": existing["id"]} if existing else {}), person, password, totp_secret)
         existing = admin.user(person.username)
     else:
+        admin.request("PUT", path, f"update person {person.username}", json=existing | wanted)
         admin.request(
             "PUT",
-            f"{admin.realm_path}/users/{existing['id']}",
-            f"update person {person.username}",
-            json=existing | wanted,
+            f"{path}/reset-password",
+            f"password of {person.username}",
+            json={"type": "password", "value": password, "temporary": False},
         )
-    admin.request(
-        "PUT",
-        f"{admin.realm_path}/users/{existing['id']}/reset-password",
-        f"password of {person.username}",
-        json={"type": "password", "value": password, "temporary": False},
-    )
+        if not totp_secret:
+            for credential in otp:  # his roles no longer need one
+                admin.request("DELETE", f"{path}/credentials/{credential['id']}", f"second factor of {person.username}")
     _grant_exactly(admin, existing["id"], set(person.roles), roles, person.username)
+
+
+def _otp_credentials(admin: KeycloakAdmin, path: str, username: str) -> list[dict]:
+    held = admin.request("GET", f"{path}/credentials", f"credentials of {username}").json()
+    return [
+        {"id": credential["id"], "userLabel": credential.get("userLabel")}
+        for credential in held
+        if credential["type"] == "otp"
+    ]
+
+
+def _import_person(admin: KeycloakAdmin, wanted: dict, person: Person, password: str, totp_secret: str | None) -> None:
+    credentials = [{"type": "password", "value": password, "temporary": False}]
+    if totp_secret:
+        credentials.append(sign_in.otp_credential(totp_secret))
+    user = wanted | {
+        "credentials": credentials,
+        "realmRoles": [f"default-roles-{admin.realm}", *(role.value for role in person.roles)],
+    }
+    admin.request(
+        "POST",
+        f"{admin.realm_path}/partialImport",
+        f"import person {person.username}",
+        json={"users": [user], "ifResourceExists": "OVERWRITE"},
+    )
 
 
 def _grant_exactly(admin: KeycloakAdmin, user_id: str, wanted: set[Role], roles: dict[Role, dict], who: str) -> None:

@@ -34,7 +34,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from shared.auth import agencies as directories
 from shared.auth.agencies import Agency
 from shared.auth.oidc import InvalidOidcToken, IssuerUnreachable, OidcVerifier, VerifiedCaller
-from shared.auth.roles import AgencyKind, Role, Scope, scopes_of, tiers_of
+from shared.auth.roles import SECOND_FACTOR_ROLES, AgencyKind, Role, Scope, scopes_of, tiers_of
 from shared.contracts.envelope import EventMetadata
 from shared.contracts.intake import UNSAFE_IN_NAMES
 from shared.contracts.tiers import DataTier
@@ -231,6 +231,12 @@ class Gate:
                 f"a {agency.kind.value} agency cannot hold {', '.join(sorted(beyond))}: "
                 "the identity provider grants roles this deployment does not allow"
             )
+        if unproven := second_factor_missing(verified):
+            raise _unauthorized(
+                f"a person holding {', '.join(sorted(unproven))} signs in with a second factor, and this token "
+                f"says he signed in with {', '.join(sorted(verified.methods)) or 'nothing it names'}: sign in again "
+                "with your one-time code"
+            )
         retry_after = self.limiter.hit(agency.agency_id, agency.requests_per_minute)
         if retry_after is not None:
             raise HTTPException(
@@ -240,6 +246,19 @@ class Gate:
             )
         self._remember(found.group(1), verified.expires_at)
         return Grant(verified=verified, agency=agency, roles=verified.roles)
+
+
+# What RFC 8176 calls a factor beyond the password: a one-time code, a hardware or smart-card key,
+# or the issuer's own word that several factors were used.
+SECOND_FACTORS = frozenset({"otp", "hwk", "sc", "mfa"})
+
+
+def second_factor_missing(verified: VerifiedCaller) -> frozenset[Role]:
+    """The roles a person holds that need a second factor his token does not show (none for an
+    agency's system, which signs in with its own secret, never a person's password)."""
+    if not verified.is_person or verified.methods & SECOND_FACTORS:
+        return frozenset()
+    return verified.roles & SECOND_FACTOR_ROLES
 
 
 def _digest(token: str) -> bytes:

@@ -44,6 +44,9 @@ class VerifiedCaller:
     name: str | None
     token_id: str | None
     expires_at: int
+    # How the issuer says the caller signed in (RFC 8176 `amr`: "pwd", "otp"...); empty when the
+    # token does not say, which counts as a password alone.
+    methods: frozenset[str] = frozenset()
 
     @property
     def is_person(self) -> bool:
@@ -137,6 +140,7 @@ class OidcVerifier:
             name=claims.get("name"),
             token_id=claims.get("jti"),
             expires_at=int(claims["exp"]),
+            methods=_methods(claims.get("amr")),
         )
 
     def _roles(self, claims: dict) -> frozenset[Role]:
@@ -147,3 +151,10 @@ class OidcVerifier:
             listed = listed.split()
         known = {role.value for role in Role}
         return frozenset(Role(name) for name in listed if name in known)
+
+
+def _methods(amr: object) -> frozenset[str]:
+    """The sign-in methods a token lists; anything but a list of strings lists none."""
+    if not isinstance(amr, list):
+        return frozenset()
+    return frozenset(method for method in amr if isinstance(method, str))

@@ -159,3 +159,21 @@ def scopes_of(roles: set[Role] | frozenset[Role]) -> frozenset[Scope]:
 def tiers_of(scopes: set[str] | frozenset[str]) -> frozenset[DataTier]:
     """The reference tier always; the others as the scopes grant."""
     return frozenset({DataTier.REFERENCE} | {tier for tier, scope in TIER_SCOPES.items() if scope in scopes})
+
+
+# The persons whose own record decides a captive's fate or gives a fact its legal weight: who
+# proposes and approves a removal, rules as a tribunal, clears a destination or adopts the rules,
+# hears a captive's wishes for the ICRC, or finds him fit or unfit as a medical commission. They
+# sign in with a second factor (TOTP in the demo realm); the services refuse such a person's token
+# that says it was issued on a password alone (shared/auth/gate.py), so a realm misconfigured or a
+# factor removed fails closed. Agencies' systems and the other persons sign in as before.
+SECOND_FACTOR_ROLES = frozenset(
+    {
+        Role.DISPOSITION_OFFICER,
+        Role.DISPOSITION_APPROVER,
+        Role.TRIBUNAL,
+        Role.LEGAL_OFFICER,
+        Role.ICRC_DELEGATE,
+        Role.MEDICAL_COMMISSION_MEMBER,
+    }
+)

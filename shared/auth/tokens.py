@@ -2,8 +2,11 @@
 (a person per step, with his password), the benchmarks and the test suites (the operator client's
 credentials). The services never issue a token; they only verify (shared/auth/gate.py).
 
-A token is cached and fetched again a minute before it expires, so a long run never sends a dead
-one; `BearerAuth` puts the current one on every request of an httpx client.
+A token is cached and renewed a minute before it expires, so a long run never sends a dead one;
+`BearerAuth` puts the current one on every request of an httpx client. A person's token is
+renewed with the refresh token of his sign-in while his session lasts, so he is not asked for a
+one-time code again (shared/auth/one_time_codes.py); when the session has ended (revoked, timed
+out, his account disabled) he signs in again.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from shared.auth.one_time_codes import OneTimeCodes
+
 REFRESH_MARGIN_S = 60.0
 
 
@@ -24,16 +29,19 @@ class NoToken(RuntimeError):
 
 @dataclass
 class TokenSource:
-    """Tokens for one client (client credentials) or one person (the password grant through a
-    public client such as captives-cli)."""
+    """Tokens for one client (client credentials) or one person (the password grant through the
+    command line's client, with his one-time code when he has a second factor)."""
 
     token_endpoint: str
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    one_time_codes: OneTimeCodes | None = field(default=None, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
     _expires: float = field(default=0.0, init=False, repr=False)
+    _refresh: str | None = field(default=None, init=False, repr=False)
+    _refresh_expires: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -47,23 +55,38 @@ class TokenSource:
             return self._token
 
     def _fetch(self) -> None:
+        if self._refresh is not None and time.monotonic() < self._refresh_expires - REFRESH_MARGIN_S:
+            answer = self._post({"grant_type": "refresh_token", "refresh_token": self._refresh})
+            if answer.status_code == 200:
+                return self._keep(answer.json())
+            self._refresh = None  # the session ended: sign in again
         if self.username is not None:
-            form = {"grant_type": "password", "client_id": self.client_id, "username": self.username}
-            form["password"] = self.password or ""
-            if self.client_secret:
-                form["client_secret"] = self.client_secret
+            form = {"grant_type": "password", "username": self.username, "password": self.password or ""}
+            if self.one_time_codes is not None:
+                form["totp"] = self.one_time_codes.next_code()
         else:
-            form = {"grant_type": "client_credentials", "client_id": self.client_id}
-            form["client_secret"] = self.client_secret or ""
-        try:
-            answer = httpx.post(self.token_endpoint, data=form, timeout=30.0)
-        except httpx.HTTPError as error:
-            raise NoToken(f"{self.who}: {self.token_endpoint} did not answer: {error}") from None
+            form = {"grant_type": "client_credentials"}
+        answer = self._post(form)
         if answer.status_code != 200:
             raise NoToken(f"{self.who} got no token: HTTP {answer.status_code} {answer.text[:300]}")
-        issued = answer.json()
+        self._keep(answer.json())
+
+    def _post(self, form: dict[str, str]) -> httpx.Response:
+        form = {**form, "client_id": self.client_id}
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        try:
+            return httpx.post(self.token_endpoint, data=form, timeout=30.0)
+        except httpx.HTTPError as error:
+            raise NoToken(f"{self.who}: {self.token_endpoint} did not answer: {error}") from None
+
+    def _keep(self, issued: dict) -> None:
+        now = time.monotonic()
         self._token = issued["access_token"]
-        self._expires = time.monotonic() + float(issued.get("expires_in", 60))
+        self._expires = now + float(issued.get("expires_in", 60))
+        # A client's own grant has no session to refresh; a person's has one while it lasts.
+        self._refresh = issued.get("refresh_token") if self.username is not None else None
+        self._refresh_expires = now + float(issued.get("refresh_expires_in", 0))
 
 
 class BearerAuth(httpx.Auth):

@@ -548,7 +548,13 @@ def brief_person(keycloak, *roles: Role) -> tuple[str, str]:
 def sign_in(keycloak, username: str, password: str) -> dict:
     answer = httpx.post(
         keycloak.credentials.token_endpoint,
-        data={"grant_type": "password", "client_id": BRIEF_CLI, "username": username, "password": password},
+        data={
+            "grant_type": "password",
+            "client_id": BRIEF_CLI,
+            "client_secret": keycloak.test_secrets[BRIEF_CLI],
+            "username": username,
+            "password": password,
+        },
     )
     assert answer.status_code == 200, answer.text
     return answer.json()
@@ -571,7 +577,12 @@ def test_a_revoked_session_gets_no_new_token_and_its_last_one_ends_within_the_bo
         admin.request("POST", f"{admin.realm_path}/users/{user['id']}/logout", "revoke his sessions")
     renewed = httpx.post(
         keycloak.credentials.token_endpoint,
-        data={"grant_type": "refresh_token", "client_id": BRIEF_CLI, "refresh_token": issued["refresh_token"]},
+        data={
+            "grant_type": "refresh_token",
+            "client_id": BRIEF_CLI,
+            "client_secret": keycloak.test_secrets[BRIEF_CLI],
+            "refresh_token": issued["refresh_token"],
+        },
     )
     assert renewed.status_code == 400 and renewed.json()["error"] == "invalid_grant", renewed.text
     # The token already issued is verified offline, so it stands until it expires, then never again.
@@ -594,7 +605,13 @@ def test_a_disabled_person_or_a_withdrawn_role_holds_only_until_his_last_token_e
         admin.set_user_enabled(username, False)
     refused = httpx.post(
         keycloak.credentials.token_endpoint,
-        data={"grant_type": "password", "client_id": BRIEF_CLI, "username": username, "password": password},
+        data={
+            "grant_type": "password",
+            "client_id": BRIEF_CLI,
+            "client_secret": keycloak.test_secrets[BRIEF_CLI],
+            "username": username,
+            "password": password,
+        },
     )
     assert refused.status_code in (400, 401), refused.text
     assert refused_once_expired(world, before).status_code == 401

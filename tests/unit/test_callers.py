@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from shared.auth.agencies import Agency
-from shared.auth.gate import Caller, Grant
+from shared.auth.gate import Caller, Grant, second_factor_missing
 from shared.auth.oidc import VerifiedCaller
-from shared.auth.roles import AgencyKind, Role, Scope
+from shared.auth.roles import ROLE_SCOPES, SECOND_FACTOR_ROLES, AgencyKind, Role, Scope
 
 HQ = Agency(agency_id="ua-coordination-hq", name="HQ", kind=AgencyKind.DETAINING_STATE)
 KR = Agency(agency_id="kr-liaison", name="KR", kind=AgencyKind.PARTNER_STATE, state="KR")
@@ -79,3 +79,28 @@ def test_provisioning_refuses_a_demo_person_whose_name_is_dressed(tmp_path):
     )
     with pytest.raises(ValueError, match="not a name as events record it"):
         demo_persons(persons)
+
+
+def verified(roles=(Role.DISPOSITION_APPROVER,), **fields) -> VerifiedCaller:
+    return caller(roles=roles, **fields).grant.verified
+
+
+def test_a_person_who_decides_needs_a_second_factor_his_token_shows():
+    assert second_factor_missing(verified(methods=frozenset({"pwd"}))) == {Role.DISPOSITION_APPROVER}
+    assert second_factor_missing(verified(methods=frozenset())) == {Role.DISPOSITION_APPROVER}  # silent: refused
+    assert second_factor_missing(verified(methods=frozenset({"pwd", "otp"}))) == frozenset()
+    assert second_factor_missing(verified(methods=frozenset({"hwk"}))) == frozenset()
+    # A person whose roles decide nothing, and an agency's system, sign in as before.
+    assert second_factor_missing(verified(roles=(Role.INTAKE_OFFICER,), methods=frozenset({"pwd"}))) == frozenset()
+    system = verified(client_id="hq-approver", username="service-account-hq-approver", name=None)
+    assert second_factor_missing(system) == frozenset()
+
+
+def test_every_role_of_a_two_person_step_a_ruling_or_a_weighty_record_needs_a_second_factor():
+    deciding = {
+        role
+        for role, scopes in ROLE_SCOPES.items()
+        if scopes & {Scope.DISPOSITION_PROPOSE, Scope.DISPOSITION_APPROVE, Scope.STATUS_TRIBUNAL, Scope.INTAKE_ICRC}
+    }
+    assert deciding - {Role.INTAKE_OFFICER} <= SECOND_FACTOR_ROLES, deciding - SECOND_FACTOR_ROLES
+    assert Role.PARTNER_STATE_LIAISON not in SECOND_FACTOR_ROLES and Role.AUDITOR not in SECOND_FACTOR_ROLES
