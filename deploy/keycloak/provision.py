@@ -252,6 +252,8 @@ def _claims_mappers() -> list[dict]:
             },
         ),
     ]
+    # How he signed in (RFC 8176: "pwd", "otp"), from the references of the sign-in flow (sign_in.py).
+    mappers.append(_mapper("amr", "oidc-amr-mapper", {"id.token.claim": "true"}))
     mappers += [
         _mapper(f"audience {audience}", "oidc-audience-mapper", {"included.custom.audience": audience})
         for audience in AUDIENCES

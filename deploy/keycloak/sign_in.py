@@ -29,6 +29,10 @@ FAILURES_BEFORE_LOCKOUT = 10  # an officer who mistypes his code a few times is 
 LOCKOUT_STEP_S = 60  # the first lockout; each further `FAILURES_BEFORE_LOCKOUT` failures add one
 LOCKOUT_MAX_S = 300  # no lockout is longer, however many failures
 FAILURES_FORGOTTEN_AFTER_S = 12 * 3600
+# A sign-in lasts a working day at most (30 min idle): the tokens renewed within it still say it
+# was made with a second factor, and none after it.
+SESSION_MAX_S = 10 * 3600
+SESSION_IDLE_S = 30 * 60
 EVENTS_KEPT_S = 90 * 24 * 3600
 
 BRUTE_FORCE = {
@@ -58,7 +62,8 @@ EVENTS = {
     "eventsExpiration": EVENTS_KEPT_S,
     "enabledEventTypes": ["LOGIN", "LOGIN_ERROR", "CODE_TO_TOKEN_ERROR", "REFRESH_TOKEN_ERROR"],
 }
-REALM_SIGN_IN = BRUTE_FORCE | OTP_POLICY | EVENTS
+SESSIONS = {"ssoSessionMaxLifespan": SESSION_MAX_S, "ssoSessionIdleTimeout": SESSION_IDLE_S}
+REALM_SIGN_IN = BRUTE_FORCE | OTP_POLICY | EVENTS | SESSIONS
 
 DIRECT_GRANT_FLOW = "captives direct grant"
 # What each step of the flow adds to the token's `amr` (RFC 8176).
@@ -101,7 +106,11 @@ def _ensure_direct_grant_flow(admin: KeycloakAdmin) -> None:
         reference = REFERENCES.get(execution.get("providerId"))
         if reference is None:
             continue
-        config = {"alias": f"{DIRECT_GRANT_FLOW} {reference}", "config": {"default.reference.value": reference}}
+        # Without a max age Keycloak names a step in the first token only, not in those renewed.
+        config = {
+            "alias": f"{DIRECT_GRANT_FLOW} {reference}",
+            "config": {"default.reference.value": reference, "default.reference.maxAge": str(SESSION_MAX_S)},
+        }
         if execution.get("authenticationConfig"):
             path = f"{admin.realm_path}/authentication/config/{execution['authenticationConfig']}"
             admin.request("PUT", path, f"amr of {execution['providerId']}", json=config)

@@ -73,9 +73,23 @@ def test_a_person_who_decides_signs_in_with_his_password_and_a_code_used_once(ke
     assert alone.status_code == 401 and alone.json()["error"] == "invalid_grant", alone.text
 
     code = probe.codes.next_code()
-    signed_in = claims(probe.sign_in(code=code))
+    answer = probe.sign_in(code=code)
+    signed_in = claims(answer)
     assert {"pwd", "otp"} <= set(signed_in["amr"]), signed_in.get("amr")
     assert signed_in["preferred_username"] == probe.username
+    # A token renewed within his session says so too (Keycloak forgets it without a max age).
+    time.sleep(2)
+    credentials = keycloak.credentials
+    renewed = httpx.post(
+        credentials.token_endpoint,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": credentials.cli_client_id,
+            "client_secret": credentials.cli_client_secret,
+            "refresh_token": answer.json()["refresh_token"],
+        },
+    )
+    assert {"pwd", "otp"} <= set(claims(renewed)["amr"]), renewed.text
 
     time.sleep(1.1)  # apart from the first failure, so Keycloak's quick-guess check stays out of it
     again = probe.sign_in(code=code)
