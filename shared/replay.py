@@ -43,6 +43,7 @@ from shared import chain
 from shared import kafka as kafka_clients
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
 from shared.db import create_engine, migrate, session_factory
+from shared.eventstore.received import discards
 from shared.kafka_access import KafkaAccess
 from shared.readmodels import BatchedRows
 from shared.signing import PinnedKeys
@@ -109,15 +110,7 @@ def held_by(database_url: str, tables) -> Held:
                     sa.select(parked.c.topic, parked.c.kafka_partition, parked.c.kafka_offset)
                 )
             }
-            discarded = connection.execute(
-                sa.select(
-                    decisions.c.topic,
-                    decisions.c.kafka_partition,
-                    decisions.c.kafka_offset,
-                    decisions.c.event_id,
-                    decisions.c.record_hash,
-                ).where(decisions.c.action == "discard")
-            ).all()
+            discarded = connection.execute(discards(decisions)).all()
     finally:
         engine.dispose()
     records |= {(row.topic, row.kafka_partition, row.kafka_offset) for row in discarded}

@@ -29,6 +29,7 @@ from shared.eventstore.received import (
     _envelope_of,
     _Holds,
     _Stored,
+    discards,
 )
 from shared.eventstore.tables import DEAD_LETTER, PARKED, WAITING
 from shared.tracing import consuming
@@ -75,17 +76,7 @@ class Holding:
                     for (topic, partition), offsets in spans.items()
                 )
             )
-            rows = session.execute(
-                sa.select(
-                    decisions.c.topic,
-                    decisions.c.kafka_partition,
-                    decisions.c.kafka_offset,
-                    decisions.c.event_id,
-                    decisions.c.record_hash,
-                )
-                .where(decisions.c.action == DISCARD)
-                .where(sa.or_(by_record, decisions.c.event_id.in_(ids)))
-            ).all()
+            rows = session.execute(discards(decisions).where(sa.or_(by_record, decisions.c.event_id.in_(ids)))).all()
             for row in rows:
                 holds.records.add((row.topic, row.kafka_partition, row.kafka_offset))
                 if row.event_id is not None and row.record_hash is not None:

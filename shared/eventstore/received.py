@@ -71,6 +71,18 @@ REDRIVE, DISCARD = "redrive", "discard"  # an operator's request, and the decisi
 RELEASING = "discarded; releasing the records parked behind it"  # a discard's outcome until they are
 
 
+def discards(decisions: sa.Table) -> sa.Select:
+    """The records an operator discarded: each one's place and, where it was an event, its id and
+    hash (a copy of it republished elsewhere is held back too)."""
+    return sa.select(
+        decisions.c.topic,
+        decisions.c.kafka_partition,
+        decisions.c.kafka_offset,
+        decisions.c.event_id,
+        decisions.c.record_hash,
+    ).where(decisions.c.action == DISCARD)
+
+
 @dataclass
 class _Holds:
     captives: set[str] = field(default_factory=set)  # with a parked record

@@ -545,8 +545,9 @@ def brief_person(keycloak, *roles: Role) -> tuple[str, str]:
     return username, password
 
 
-def sign_in(keycloak, username: str, password: str) -> dict:
-    answer = httpx.post(
+def password_grant(keycloak, username: str, password: str) -> httpx.Response:
+    """His sign-in through the brief client (a person of an oversight body: his password alone)."""
+    return httpx.post(
         keycloak.credentials.token_endpoint,
         data={
             "grant_type": "password",
@@ -556,6 +557,10 @@ def sign_in(keycloak, username: str, password: str) -> dict:
             "password": password,
         },
     )
+
+
+def sign_in(keycloak, username: str, password: str) -> dict:
+    answer = password_grant(keycloak, username, password)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -603,16 +608,7 @@ def test_a_disabled_person_or_a_withdrawn_role_holds_only_until_his_last_token_e
     assert world.apps["intake"].get("/v1/access-log", headers={"Authorization": f"Bearer {before}"}).status_code == 200
     with keycloak.admin() as admin:
         admin.set_user_enabled(username, False)
-    refused = httpx.post(
-        keycloak.credentials.token_endpoint,
-        data={
-            "grant_type": "password",
-            "client_id": BRIEF_CLI,
-            "client_secret": keycloak.test_secrets[BRIEF_CLI],
-            "username": username,
-            "password": password,
-        },
-    )
+    refused = password_grant(keycloak, username, password)
     assert refused.status_code in (400, 401), refused.text
     assert refused_once_expired(world, before).status_code == 401
 

@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from deploy.keycloak import sign_in
 from deploy.keycloak.provision import Person, ensure_person
@@ -204,3 +205,16 @@ def test_the_realm_s_sign_in_settings_are_the_stated_ones(keycloak):
     for client in clients:  # no public client takes a password or opens a login form
         if client.get("publicClient"):
             assert not (client["standardFlowEnabled"] or client["directAccessGrantsEnabled"]), client["clientId"]
+
+
+def test_captives_code_gives_a_demo_person_s_code_and_token_signs_him_in_with_it(keycloak):
+    from services.cli import app
+
+    file = str(keycloak.credentials_file)
+    shown = CliRunner().invoke(app, ["code", "c.favre", "--credentials", file])
+    assert shown.exit_code == 0 and re.fullmatch(r"\d{6}\n", shown.stdout), shown.output
+    none = CliRunner().invoke(app, ["code", "o.kovalenko", "--credentials", file])
+    assert none.exit_code == 1 and "password alone" in none.output, none.output
+    token = CliRunner().invoke(app, ["token", "c.favre", "--credentials", file])
+    assert token.exit_code == 0, token.output
+    assert {"pwd", "otp"} <= set(jwt.decode(token.stdout.strip(), options={"verify_signature": False})["amr"])
