@@ -42,6 +42,7 @@ from services.cli_outbox import outbox_commands
 from services.cli_services import Service, service_module, service_settings  # noqa: F401  (what tests import)
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
+from shared.private_files import private_directory
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
@@ -100,7 +101,7 @@ def up(
         console.print(f"[bold red]Refusing to start[/]: {escape(str(error))}")
         raise typer.Exit(2) from None
     logs = var / "log"
-    logs.mkdir(parents=True, exist_ok=True)
+    private_directory(logs)
     # Each Kafka principal's generated password (shared/kafka_access.py).
     kafka_credentials = Path(os.environ.get("KAFKA_CREDENTIALS_DIR") or var / "kafka" / "credentials").resolve()
     broker: KafkaNode | None = None

@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.private_files import private_directory
+
 MIGRATIONS_ENV = Path(__file__).resolve().parent / "migrations"
 
 NAMING_CONVENTION = {
@@ -30,7 +32,7 @@ def create_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             path = Path(parsed.database)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(path.parent)
             _private_files(path)
             sa.event.listen(engine, "connect", lambda _connection, _record: _private_files(path))
         return engine

@@ -21,6 +21,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.private_files import private_directory
+
 ADMIN = "admin"
 AUDITOR = "auditor"
 SERVICES = ("intake", "status", "disposition")
@@ -83,7 +85,7 @@ def read_password(credentials_dir: Path | str, principal: str) -> str:
 def ensure_credentials(credentials_dir: Path | str, principals: tuple[str, ...] = PRINCIPALS) -> Path:
     """Generate a password for each principal that has none yet (existing ones are kept)."""
     directory = Path(credentials_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     os.chmod(directory, 0o700)
     for principal in principals:
         path = directory / principal

@@ -56,6 +56,7 @@ from shared.contracts.intake import IdentityErased
 from shared.contracts.withheld import ERASED, SEALED_KEY, Withheld, identity_paths, put, sealed_paths, split, withhold
 from shared.db import UtcDateTime, rows_where_in
 from shared.errors import DomainConflict
+from shared.private_files import private_directory
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +116,7 @@ def load_kek(*, secret: str | None, path: Path, create: bool = True) -> bytes:
 
 
 def _create_kek(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(path.parent)
     kek = os.urandom(KEY_BYTES)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -146,7 +147,7 @@ def ensure_kek_env_file(path: Path, service: str) -> bool:
     """An env file holding `<SERVICE>_KEK=<fresh KEK>` (mode 0600, in a 0700 directory) for a
     container's environment (docker-compose.yml's `env_file`); an existing one is kept, since a
     new KEK would leave every wrapped key undecryptable. Whether it was created now."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(path.parent)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -37,6 +37,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from shared.private_files import private_directory
+
 HEADER = "signature"
 # What is signed: this label, then the record's value. The label keeps a record signature from
 # ever being taken for a checkpoint's, or the reverse, though the key is the same.
@@ -92,7 +94,7 @@ def _create(path: Path, kek: bytes) -> Ed25519PrivateKey:
 
 
 def _write(path: Path, key: Ed25519PrivateKey, kek: bytes, *, replace: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(path.parent)
     wrapped = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(kek)
     )
@@ -143,7 +145,7 @@ def pin(pins_dir: Path, publisher: str, public: Ed25519PublicKey) -> bool:
     """Append `public` to `publisher`'s pins (created 0600 in a 0700 folder); whether it was new."""
     if key_id(public) in (read_pins(pins_dir, publisher) or {}):
         return False
-    pins_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(pins_dir)
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     descriptor = os.open(pin_path(pins_dir, publisher), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "ab") as file:

@@ -34,6 +34,7 @@ from pathlib import Path
 from deploy.processes import die_with_parent, free_port, tail, wait_port_free
 from shared.kafka import MAX_MESSAGE_BYTES
 from shared.kafka_access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
+from shared.private_files import private_directory
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -210,7 +211,7 @@ class KafkaNode:
         ]
 
     def format_storage(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)
         os.chmod(self.data_dir, 0o700)
         ensure_credentials(self.credentials_dir)
         self._write_properties()
@@ -369,7 +370,7 @@ class Cluster:
     def start(self) -> Cluster:
         """Start every node that is not running; a node waits for a quorum of voters, so all are
         launched before any is waited for."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)
         os.chmod(self.data_dir, 0o700)
         for node, offset in [(node, node.launch()) for node in self.nodes]:
             node.wait_started(offset)

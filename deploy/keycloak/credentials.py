@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shared.auth.one_time_codes import OneTimeCodes
 from shared.auth.tokens import TokenSource
+from shared.private_files import private_directory
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Credentials:
     source: Path | None = field(default=None, compare=False, repr=False)  # the file it was read from
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         temporary = path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         kept = {name: value for name, value in self.__dict__.items() if name != "source"}

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from deploy.processes import die_with_parent, free_port, tail, wait_port_free
+from shared.private_files import private_directory
 
 HERE = Path(__file__).resolve().parent
 DIST = HERE / "dist"
@@ -125,7 +126,7 @@ class KeycloakServer:
     def start(self) -> KeycloakServer:
         if self.running:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)
         log = self.server_log.open("ab")
         self.process = subprocess.Popen(
             self._command(),

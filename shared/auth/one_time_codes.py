@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pyotp
 
+from shared.private_files import private_directory
+
 PERIOD_S = 30
 DIGITS = 6
 AHEAD = 1  # steps the identity provider accepts after the current one (Keycloak's look-around)
@@ -94,7 +96,7 @@ class _FileLedger:
         self.path = path
 
     def __enter__(self) -> dict[str, int]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self.path.parent)
         self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.fchmod(self.descriptor, 0o600)
         fcntl.flock(self.descriptor, fcntl.LOCK_EX)
