@@ -7,12 +7,13 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY tools ./tools
+# Of deploy/, what the image runs: the services read the agency directory, and the compose file's
+# keycloak-provision step runs `python -m deploy.keycloak provision` (tests/unit/test_compose_file.py
+# checks that every module these commands import is copied).
 COPY deploy/__init__.py deploy/processes.py ./deploy/
-COPY deploy/kafka/__init__.py deploy/kafka/node.py deploy/kafka/pom.xml deploy/kafka/log4j2.properties ./deploy/kafka/
-COPY deploy/postgres ./deploy/postgres
 COPY deploy/auth ./deploy/auth
-COPY deploy/keycloak/__init__.py deploy/keycloak/__main__.py deploy/keycloak/provision.py deploy/keycloak/realm.py \
-     deploy/keycloak/server.py deploy/keycloak/demo-persons.toml ./deploy/keycloak/
+COPY deploy/keycloak/*.py deploy/keycloak/demo-persons.toml ./deploy/keycloak/
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 captives \
     && mkdir -p /var/lib/captives && chown captives /var/lib/captives
 USER captives

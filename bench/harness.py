@@ -155,7 +155,7 @@ class Harness:
 
     def topic_prefix(self, name: str) -> str:
         """A new topic prefix, with the deployment's ACLs granted for it."""
-        from services.broker import provision
+        from tools.broker import provision
 
         prefix = f"{name}{uuid.uuid4().hex[:6]}."
         provision(self.access(ADMIN), prefix, os.environ["KAFKA_CREDENTIALS_DIR"], users=False)

@@ -1,4 +1,4 @@
-"""The three services as real processes (`python -m services.cli serve <service>`, as the container
+"""The three services as real processes (`python -m tools.cli serve <service>`, as the container
 image runs them) on the benchmark's broker and PostgreSQL server, each with a fresh database and
 the run's own topic prefix; and a sampler of their resident memory (RSS)."""
 
@@ -72,7 +72,7 @@ class ServiceStack:
         for service in SERVICES:
             with self.log(service).open("wb") as log:
                 self.processes[service] = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "serve", service],
+                    [sys.executable, "-m", "tools.cli", "serve", service],
                     env=self.env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -47,7 +47,7 @@ def register_broker(bootstrap: str) -> None:
 def grant_prefix(bootstrap: str, prefix: str) -> None:
     """Give the deployment with topic prefix `prefix` its ACLs (services and auditor), once. A
     bootstrap address the harness does not run (a unit test's dummy) is left alone."""
-    from services.broker import provision
+    from tools.broker import provision
 
     if bootstrap not in BROKERS or (bootstrap, prefix) in _GRANTED:
         return

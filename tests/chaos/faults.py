@@ -463,7 +463,7 @@ def _discard(stack: Stack, service: str, captive_id: str, why: str) -> None:
         [
             sys.executable,
             "-m",
-            "services.cli",
+            "tools.cli",
             "dlq",
             "discard",
             service,

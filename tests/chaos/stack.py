@@ -54,7 +54,7 @@ class Instance:
             env["CAPTIVES_FAILPOINTS"] = failpoints
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.service],
+                [sys.executable, "-m", "tools.cli", "serve", self.service],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -62,7 +62,7 @@ def running_stack(kafka_bootstrap: str, database_urls: dict[str, str], root: Pat
     for service in SERVICES:
         with (logs / f"{service}.log").open("wb") as log:
             processes[service] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "tools.cli", "serve", service], env=env, stdout=log, stderr=subprocess.STDOUT
             )
     try:
         for service in SERVICES:

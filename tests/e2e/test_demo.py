@@ -18,10 +18,10 @@ import pytest
 from rich.console import Console
 
 from deploy.keycloak.provision import Credentials
-from services import demo
-from services.demo import CHOE, HAN, JO, JONG, KANG, KIM, PAK, PROCEEDINGS, RYU, SCENARIO
 from shared.contracts import decode
 from tests.support import read_topic, wait_until
+from tools import demo
+from tools.demo import CHOE, HAN, JO, JONG, KANG, KIM, PAK, PROCEEDINGS, RYU, SCENARIO
 
 pytestmark = pytest.mark.integration
 

@@ -232,7 +232,7 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
         )
     for service in ("intake", "status", "disposition"):
         done = subprocess.run(
-            [sys.executable, "-m", "services.cli", "replay", service, "--verify"],
+            [sys.executable, "-m", "tools.cli", "replay", service, "--verify"],
             env={**stack["env"], "COLUMNS": "200"},
             capture_output=True,
             text=True,
@@ -241,7 +241,7 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "match:" in done.stdout and "events/s" in done.stdout, done.stdout
     reproduced = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "reproduce"],
+        [sys.executable, "-m", "tools.cli", "audit", "reproduce"],
         env=stack["env"],
         capture_output=True,
         text=True,
@@ -256,7 +256,7 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     assert found and int(found[1].replace(",", "")) > 1000 and int(found[2]) >= 1, reproduced.stdout
     for service in ("intake", "status", "disposition"):
         signed = subprocess.run(
-            [sys.executable, "-m", "services.cli", "checkpoint", service],
+            [sys.executable, "-m", "tools.cli", "checkpoint", service],
             env={**stack["env"], "COLUMNS": "200"},
             capture_output=True,
             text=True,
@@ -264,7 +264,7 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
         )
         assert signed.returncode == 0 and "signed by key" in signed.stdout, signed.stdout + signed.stderr
     verified = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "verify"],
+        [sys.executable, "-m", "tools.cli", "audit", "verify"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -285,7 +285,7 @@ def test_replay_rebuilds_each_service_s_read_models_exactly_and_every_decision_r
     forger.send(checkpoint_topic(topic), key=topic.encode(), value=forged).get(10)
     forger.close()
     caught = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "verify"],
+        [sys.executable, "-m", "tools.cli", "audit", "verify"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -305,7 +305,7 @@ def test_the_audit_timeline_spans_the_three_services_and_its_html_escapes_what_w
     wait_until(lambda: stack["disposition"].get("/readyz").json()["outbox_backlog"] == 0, what="disposition's outbox")
     report = tmp_path / "timeline.html"
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "timeline", captive_id, "--html", str(report)],
+        [sys.executable, "-m", "tools.cli", "audit", "timeline", captive_id, "--html", str(report)],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -31,7 +31,7 @@ SERVICES = ("intake", "status", "disposition")
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "tools.cli", *args],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

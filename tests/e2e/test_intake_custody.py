@@ -138,7 +138,7 @@ def test_an_exchange_executed_in_disposition_ends_his_custody_in_intake(stack):
 
     # Replay rebuilds intake's read models from its topic and disposition's, exactly.
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "replay", "intake", "--verify"],
+        [sys.executable, "-m", "tools.cli", "replay", "intake", "--verify"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -263,7 +263,7 @@ def test_every_decision_replays_and_reproduces_the_refusals_among_them(stack):
     wait_settled(stack)
     for service in ("intake", "status", "disposition"):
         replayed = subprocess.run(
-            [sys.executable, "-m", "services.cli", "replay", service, "--verify"],
+            [sys.executable, "-m", "tools.cli", "replay", service, "--verify"],
             env={**stack["env"], "COLUMNS": "200"},
             capture_output=True,
             text=True,
@@ -273,7 +273,7 @@ def test_every_decision_replays_and_reproduces_the_refusals_among_them(stack):
             replayed.stdout[-3000:] + replayed.stderr[-3000:]
         )
     reproduced = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "reproduce"],
+        [sys.executable, "-m", "tools.cli", "audit", "reproduce"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -316,7 +316,7 @@ def test_replay_rebuilds_disposition_and_every_decision_reproduces_the_refusals_
     wait_settled(stack)
     wait_until(lambda: stack["disposition"].get("/readyz").json()["outbox_backlog"] == 0, what="disposition's outbox")
     replayed = subprocess.run(
-        [sys.executable, "-m", "services.cli", "replay", "disposition", "--verify"],
+        [sys.executable, "-m", "tools.cli", "replay", "disposition", "--verify"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -324,7 +324,7 @@ def test_replay_rebuilds_disposition_and_every_decision_reproduces_the_refusals_
     )
     assert replayed.returncode == 0 and "match:" in replayed.stdout, replayed.stdout[-3000:] + replayed.stderr[-3000:]
     reproduced = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "reproduce"],
+        [sys.executable, "-m", "tools.cli", "audit", "reproduce"],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -18,9 +18,9 @@ import schemathesis
 from hypothesis import strategies as st
 from rich.console import Console
 
-from services import demo
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from tests.support import HEADERS, settled, wait_until
+from tools import demo
 
 pytestmark = [
     pytest.mark.integration,
@@ -139,7 +139,7 @@ def test_disposition_fuzzed_after_the_demo(case):
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "tools.cli", *args],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

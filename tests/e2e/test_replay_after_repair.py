@@ -26,7 +26,7 @@ VISIT = {"delegate": "D. Müller", "place": "Camp 1", "private_interview": True}
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "tools.cli", *args],
         env={**stack["env"], "COLUMNS": "250"},
         capture_output=True,
         text=True,

@@ -42,7 +42,7 @@ class Instance:
     def start(self) -> Instance:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.service],
+                [sys.executable, "-m", "tools.cli", "serve", self.service],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

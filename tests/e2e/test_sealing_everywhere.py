@@ -116,7 +116,7 @@ def stack(request, kafka_bootstrap, keycloak, tmp_path_factory):
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "tools.cli", *args],
         env={**stack["env"], "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -82,7 +82,7 @@ def test_the_compose_broker_comes_up_secured_and_provisioned(tmp_path):
 
         bootstrap = f"127.0.0.1:{port}"
         provisioned = subprocess.run(
-            [sys.executable, "-m", "services.cli", "kafka", "provision", "--wait-s", "60"],
+            [sys.executable, "-m", "tools.cli", "kafka", "provision", "--wait-s", "60"],
             env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_CREDENTIALS_DIR": str(credentials)},
             capture_output=True,
             text=True,

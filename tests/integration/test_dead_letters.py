@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from deploy.postgres.cluster import PostgresCluster, create_database
 from deploy.processes import free_port
-from services.cli import app as cli
 from services.status.app import definition as status_definition
 from services.status.tables import decisions, force_memberships
 from shared import replay as replaying
@@ -43,6 +42,7 @@ from tests.support import (
     signed_in,
     wait_until,
 )
+from tools.cli import app as cli
 
 pytestmark = pytest.mark.integration
 

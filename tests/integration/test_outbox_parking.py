@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from kafka.admin import ACLFilter, ACLPermissionType, ResourcePatternFilter, ResourceType
 from typer.testing import CliRunner
 
-from services.cli import app as cli
 from shared import kafka as kafka_clients
 from shared.broker_access import LITERAL, WRITE, _acl
 from shared.db import create_engine, session_factory
@@ -35,6 +34,7 @@ from tests.support import (
     signed_in,
     wait_until,
 )
+from tools.cli import app as cli
 
 pytestmark = pytest.mark.integration
 

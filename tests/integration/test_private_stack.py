@@ -38,7 +38,7 @@ def test_nothing_a_running_stack_writes_under_var_can_be_read_by_another_user(tm
     )
     with log.open("wb") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up", "--var", str(var)],
+            [sys.executable, "-m", "tools.cli", "up", "--var", str(var)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -33,7 +33,7 @@ def count(output: str, label: str) -> int:
 
 def reconcile(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "reconcile", "intake", *args],
+        [sys.executable, "-m", "tools.cli", "reconcile", "intake", *args],
         env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,

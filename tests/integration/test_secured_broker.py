@@ -146,7 +146,7 @@ def test_a_service_given_a_wrong_or_no_secret_stops_at_start_saying_so_and_never
     else:
         env["KAFKA_CREDENTIALS_DIR"] = str(tmp_path / "empty")
     started = subprocess.run(
-        [sys.executable, "-m", "services.cli", "serve", "intake"],
+        [sys.executable, "-m", "tools.cli", "serve", "intake"],
         env={**env, "COLUMNS": "300"},
         capture_output=True,
         text=True,

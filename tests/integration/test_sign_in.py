@@ -208,7 +208,7 @@ def test_the_realm_s_sign_in_settings_are_the_stated_ones(keycloak):
 
 
 def test_captives_code_gives_a_demo_person_s_code_and_token_signs_him_in_with_it(keycloak):
-    from services.cli import app
+    from tools.cli import app
 
     file = str(keycloak.credentials_file)
     shown = CliRunner().invoke(app, ["code", "c.favre", "--credentials", file])

@@ -72,7 +72,7 @@ def test_a_service_refuses_to_start_on_a_topic_that_would_lose_events(kafka_boot
         "INTAKE_KEK_FILE": str(tmp_path / "intake.kek"),
         "INTAKE_LOG_JSON": "false",
     }
-    serve = [sys.executable, "-m", "services.cli", "serve", "intake"]
+    serve = [sys.executable, "-m", "tools.cli", "serve", "intake"]
     refused = subprocess.run(serve, env=env, capture_output=True, text=True, timeout=120)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0, output

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.audit import timeline
 from shared.contracts import EventEnvelope, encode
 from shared.contracts.intake import IdentityErased
+from tools.timeline import timeline
 
 HIM = "CAP-0000-0000-00AA"
 

@@ -1,15 +1,18 @@
 """docker-compose.yml cannot be run here (no Docker engine), so it is checked statically against
 the code: every service's settings are provided, and ports agree with `make up`."""
 
+import fnmatch
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from deploy.keycloak.provision import REALM
 from deploy.keycloak.server import KEYCLOAK_VERSION
-from services.cli import Service, service_module, service_settings
 from shared.kafka_access import ADMIN, PRINCIPALS
 from shared.settings import KafkaSettings
+from tools.cli import Service, service_module, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -182,7 +185,7 @@ def test_the_secrets_are_generated_into_the_git_ignored_var_directory_never_comm
 def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_secrets_makes(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from services.cli import app
+    from tools.cli import app
 
     makefile = (ROOT / "Makefile").read_text()
     target = makefile.split("compose-secrets:", 1)[1].split("\n\n", 1)[0]
@@ -252,7 +255,7 @@ def test_postgres_is_healthy_only_once_every_service_database_exists():
 def test_compose_secrets_makes_the_database_logins_and_keeps_them(tmp_path):
     from typer.testing import CliRunner
 
-    from services.cli import app
+    from tools.cli import app
 
     target = (ROOT / "Makefile").read_text().split("compose-secrets:", 1)[1].split("\n\n", 1)[0]
     assert "captives keys compose-database var/postgres" in target
@@ -272,3 +275,39 @@ def test_compose_secrets_makes_the_database_logins_and_keeps_them(tmp_path):
     assert (folder / "keycloak.env").read_text() == f"KC_DB_PASSWORD={passwords['keycloak']}\n"
     again = CliRunner().invoke(app, ["keys", "compose-database", str(tmp_path / "postgres")])
     assert again.exit_code == 0 and {login: (folder / login).read_text() for login in passwords} == passwords
+
+
+# What the image runs: `captives serve <service>` and `captives kafka provision` (tools/cli.py) and
+# the realm's provisioning (deploy/keycloak/__main__.py).
+IMAGE_COMMANDS = ("tools.cli", "deploy.keycloak.__main__")
+
+
+def test_the_image_holds_every_module_its_commands_import():
+    root = Path(__file__).resolve().parents[2]
+    copied = [
+        source
+        for line in (root / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.removeprefix("COPY ").rstrip(" \\").split()[:-1]
+    ]
+    program = (
+        "import importlib, sys\n"
+        f"for name in {IMAGE_COMMANDS!r}: importlib.import_module(name)\n"
+        "for module in list(sys.modules.values()):\n"
+        "    print(getattr(module, '__file__', None) or '')\n"
+    )
+    files = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True)
+    ours = sorted(
+        {
+            str(Path(file).resolve().relative_to(root))
+            for file in files.stdout.split()
+            if Path(file).resolve().is_relative_to(root) and ".venv" not in Path(file).parts
+        }
+    )
+    assert any(name.startswith("tools/") for name in ours) and any(name.startswith("deploy/keycloak/") for name in ours)
+    missing = [
+        name
+        for name in ours
+        if not any(fnmatch.fnmatch(name, pattern) or name.startswith(pattern.rstrip("/") + "/") for pattern in copied)
+    ]
+    assert not missing, f"the Dockerfile copies none of {missing}"

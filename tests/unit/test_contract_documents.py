@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from referencing import Registry, Resource
 from typer.testing import CliRunner
 
-from services import cli_contracts
 from services.disposition.app import definition as disposition
 from services.intake.app import definition as intake
 from services.status.app import definition as status
@@ -27,6 +26,7 @@ from shared.contracts.compatibility import incompatibilities
 from shared.contracts.intake import CaptiveRegistered
 from shared.contracts.withheld import Withheld
 from tests.support import registration
+from tools import contracts
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 REGENERATE = "Run `captives contracts write` (or `make contracts`) and commit the result."
@@ -34,7 +34,7 @@ REGENERATE = "Run `captives contracts write` (or `make contracts`) and commit th
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, str]:
-    return cli_contracts.current_documents()
+    return contracts.current_documents()
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def committed_copy(tmp_path: Path) -> Path:
 
 
 def test_write_refuses_an_incompatible_change_to_a_committed_schema(tmp_path, generated, monkeypatch):
-    monkeypatch.setattr(cli_contracts, "current_documents", lambda: generated)
+    monkeypatch.setattr(contracts, "current_documents", lambda: generated)
     root = committed_copy(tmp_path)
     frozen = root / docs.schema_file("CustodyEnded", 1)
     # As if v1 had been committed with a field the current model no longer has.
@@ -98,7 +98,7 @@ def test_write_refuses_an_incompatible_change_to_a_committed_schema(tmp_path, ge
     frozen.write_text(json.dumps(older))
     (root / docs.ASYNCAPI_FILE).write_text("stale")
 
-    result = CliRunner().invoke(cli_contracts.contracts, ["write", "--docs", str(root)])
+    result = CliRunner().invoke(contracts.contracts, ["write", "--docs", str(root)])
 
     assert result.exit_code == 1
     assert "note: removed" in result.output and "new version" in result.output
@@ -107,14 +107,14 @@ def test_write_refuses_an_incompatible_change_to_a_committed_schema(tmp_path, ge
 
 
 def test_write_adds_a_new_version_and_check_then_passes(tmp_path, generated, monkeypatch):
-    monkeypatch.setattr(cli_contracts, "current_documents", lambda: generated)
+    monkeypatch.setattr(contracts, "current_documents", lambda: generated)
     root = committed_copy(tmp_path)
     (root / docs.schema_file("CustodyEnded", 1)).unlink()  # as if v1 were new
 
     runner = CliRunner()
-    assert runner.invoke(cli_contracts.contracts, ["check", "--docs", str(root)]).exit_code == 1
-    written = runner.invoke(cli_contracts.contracts, ["write", "--docs", str(root)])
-    checked = runner.invoke(cli_contracts.contracts, ["check", "--docs", str(root)])
+    assert runner.invoke(contracts.contracts, ["check", "--docs", str(root)]).exit_code == 1
+    written = runner.invoke(contracts.contracts, ["write", "--docs", str(root)])
+    checked = runner.invoke(contracts.contracts, ["check", "--docs", str(root)])
 
     assert written.exit_code == 0, written.output
     assert "CustodyEnded" in written.output

@@ -8,7 +8,7 @@ import os
 from typer.testing import CliRunner
 
 from deploy.private import exposed, make_private
-from services.cli import app
+from tools.cli import app
 
 
 def test_a_file_others_may_read_is_exposed_only_where_they_can_reach_it(tmp_path):

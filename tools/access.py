@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from deploy.keycloak.provision import Credentials, KeycloakAdmin, provision
-from deploy.keycloak.server import KeycloakServer
 from shared.auth.tokens import NoToken
+
+if TYPE_CHECKING:  # deploy/ is imported by the commands that use it: `captives serve` needs none of it
+    from deploy.keycloak.credentials import Credentials
+    from deploy.keycloak.server import KeycloakServer
 
 console = Console()
 CREDENTIALS = Path("var/keycloak/credentials.json")
@@ -31,6 +34,9 @@ KEYCLOAK_PORT = 8180  # fixed, so the issuer (its URL) is the same after a resta
 def start_identity_provider(var: Path, port: int = KEYCLOAK_PORT) -> tuple[KeycloakServer, Credentials]:
     """Keycloak on 127.0.0.1:`port` with its data in var/keycloak, and the demo realm provisioned
     (idempotent: a restart keeps the realm and reuses the generated secrets)."""
+    from deploy.keycloak.provision import KeycloakAdmin, provision
+    from deploy.keycloak.server import KeycloakServer
+
     server = KeycloakServer(var / "keycloak", port=port)
     started = time.monotonic()
     with console.status(f"Starting Keycloak on 127.0.0.1:{port} (about 30-150 s)..."):
@@ -72,6 +78,8 @@ def print_access(credentials: Credentials, credentials_file: Path, example_url: 
 
 
 def _credentials(path: Path) -> Credentials:
+    from deploy.keycloak.credentials import Credentials
+
     if not path.exists():
         console.print(f"[red]No {path}: start the stack first (make up), which provisions the realm[/]")
         raise typer.Exit(1)
@@ -83,7 +91,8 @@ def token(
     client: str = typer.Option(None, help="an agency's system instead of a person"),
     credentials: Path = typer.Option(CREDENTIALS, help="the realm's generated credentials"),
 ) -> None:
-    """Print an access token of a demo person (password grant) or client (client credentials)."""
+    """Print an access token of a demo person (password grant, with his code if he has a second factor) or
+    client (client credentials)."""
     found = _credentials(credentials)
     if (username is None) == (client is None):
         console.print("[red]name a person (captives token m.shevchenko) or a client (--client hq-intake)[/]")

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli_services import Service, service_settings
+from tools.services import Service, service_settings
 
 keys = typer.Typer(
     help="The services' key-encryption keys (shared/sealing.py) and signing keys (shared/signing.py).",

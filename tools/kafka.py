@@ -43,10 +43,10 @@ def kafka_provision(
     """Create the SCRAM users of the services and the auditor (passwords from
     KAFKA_CREDENTIALS_DIR) and the ACLs of the deployment's topic prefix, as `admin`. Idempotent:
     docker-compose runs it before the services start; `captives up` does it itself."""
-    from services.broker import provision
     from shared import kafka as kafka_clients
     from shared.kafka_access import ADMIN
     from shared.settings import KafkaSettings
+    from tools.broker import provision
 
     kafka = KafkaSettings()
     try:

@@ -35,7 +35,7 @@ class Consuming(StrEnum):
 
 
 def _service(service):
-    from services.cli_services import Service, service_module, service_settings
+    from tools.services import Service, service_module, service_settings
 
     service = Service(service.value)
     definition = service_module(service).definition

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.cli_services import Service, service_module, service_settings
 from shared.kafka_access import AUDITOR
+from tools.services import Service, service_module, service_settings
 
 audit = typer.Typer(help="Questions auditors and courts ask of the record.")
 console = Console()
@@ -146,9 +146,9 @@ def audit_timeline(
     """Everything recorded about one captive, across the three services, in recorded order."""
     from sqlalchemy import exc as sa_errors
 
-    from services.audit import render_html, timeline, with_identity
     from shared import replay as replaying
     from shared.db import create_engine, session_factory
+    from tools.timeline import render_html, timeline, with_identity
 
     intake_settings = service_settings(Service.intake)
     kafka = intake_settings.kafka

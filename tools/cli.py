@@ -8,8 +8,8 @@ captives access           the demo persons, their passwords and how to get a tok
 captives kafka ...        the broker's principals: generate their secrets, provision users and ACLs
 captives outbox ...       rows a service's relay parked (the broker refused them for good): list, retry
 captives dlq ...          a consumer's dead letters and what they hold back: list, redrive, discard
-captives keys ...         signing keys and pins, rotation, docker compose's secrets (cli_keys.py)
-captives audit ...        reproduce, verify, timeline (cli_audit.py); `captives checkpoint` signs one
+captives keys ...         signing keys and pins, rotation, docker compose's secrets (tools/keys.py)
+captives audit ...        reproduce, verify, timeline (tools/audit.py); `captives checkpoint` signs one
 """
 
 from __future__ import annotations
@@ -29,26 +29,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from deploy.kafka.node import KafkaNode, fetch
-from deploy.private import NotPrivate, make_private
-from deploy.processes import die_with_parent, tail
-from services import cli_access
-from services.cli_audit import audit, checkpoint
-from services.cli_contracts import contracts
-from services.cli_dlq import dlq
-from services.cli_kafka import kafka
-from services.cli_keys import keys
-from services.cli_outbox import outbox_commands
-from services.cli_services import Service, service_module, service_settings  # noqa: F401  (what tests import)
 from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
 from shared.logs import configure_logging
 from shared.private_files import private_directory
+from tools import access
+from tools.audit import audit, checkpoint
+from tools.contracts import contracts
+from tools.dlq import dlq
+from tools.kafka import kafka
+from tools.keys import keys
+from tools.outbox import outbox_commands
+from tools.services import Service, service_module, service_settings  # noqa: F401  (what tests import)
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()
-app.command()(cli_access.token)
-app.command()(cli_access.code)
-app.command()(cli_access.access)
+app.command()(access.token)
+app.command()(access.code)
+app.command()(access.access)
 app.add_typer(contracts, name="contracts")
 app.add_typer(dlq, name="dlq")
 app.add_typer(kafka, name="kafka")
@@ -89,10 +86,15 @@ def up(
     var: Path = typer.Option(Path("var"), help="where the SQLite files, Kafka's data and the logs live"),
     kafka_port: int = typer.Option(9092, envvar="CAPTIVES_KAFKA_PORT"),
     controller_port: int = typer.Option(9093, envvar="CAPTIVES_KAFKA_CONTROLLER_PORT"),
-    keycloak_port: int = typer.Option(cli_access.KEYCLOAK_PORT, envvar="CAPTIVES_KEYCLOAK_PORT"),
+    keycloak_port: int = typer.Option(access.KEYCLOAK_PORT, envvar="CAPTIVES_KEYCLOAK_PORT"),
 ) -> None:
     """Start Keycloak, Kafka and the three services on SQLite; Ctrl-C stops everything."""
-    from services.broker import provision
+    # The launchers are imported here, not at the top: `captives serve`, which the image runs,
+    # needs nothing of deploy/.
+    from deploy.kafka.node import KafkaNode, fetch
+    from deploy.private import NotPrivate, make_private
+    from deploy.processes import die_with_parent
+    from tools.broker import provision
 
     var = var.resolve()
     try:
@@ -153,7 +155,7 @@ def up(
         # or the issuer AUTH_OIDC_ISSUER names (then nothing is provisioned).
         credentials = None
         if not env.get("AUTH_OIDC_ISSUER"):
-            identity, credentials = cli_access.start_identity_provider(var, keycloak_port)
+            identity, credentials = access.start_identity_provider(var, keycloak_port)
             env["AUTH_OIDC_ISSUER"] = credentials.issuer
         urls = {}
         for service in Service:
@@ -165,7 +167,7 @@ def up(
             urls[service] = f"http://{settings.host}:{settings.port}"
             log_file = (logs / f"{service.value}.log").open("ab")
             children[service] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service.value],
+                [sys.executable, "-m", "tools.cli", "serve", service.value],
                 env=env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -186,7 +188,7 @@ def up(
         table.add_row("kafka", f"{bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512)", "")
         console.print(table)
         if credentials is not None:
-            cli_access.print_access(credentials, var / "keycloak" / "credentials.json", urls[Service.intake])
+            access.print_access(credentials, var / "keycloak" / "credentials.json", urls[Service.intake])
         console.print(
             f"Kafka principals' secrets: {kafka_credentials}/<principal> (admin, intake, status, disposition, auditor)"
         )
@@ -211,7 +213,7 @@ def demo(
 ) -> None:
     """Load the demo scenario (fictional captives on the real 2025 timeline) into the running
     stack, each step by the person who takes it, and show what changed at each step. Safe to repeat."""
-    from services import demo as scenario
+    from tools import demo as scenario
 
     urls = scenario.service_urls(intake=intake_url, status=status_url, disposition=disposition_url)
     try:
@@ -432,6 +434,8 @@ def erase(
 
 
 def wait_ready(service: Service, url: str, child: subprocess.Popen, log_file: Path, timeout_s: float = 60) -> None:
+    from deploy.processes import tail
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if child.poll() is not None:

@@ -25,8 +25,8 @@ outbox_commands = typer.Typer(help="Rows a service's outbox relay parked, and re
 
 
 def _open(service):
-    from services.cli_services import service_module, service_settings
     from shared.db import create_engine
+    from tools.services import service_module, service_settings
 
     settings = service_settings(service)
     return create_engine(settings.database_url), service_module(service).definition.store_tables
@@ -136,7 +136,7 @@ def discard(
 
 
 def _service(name: str):
-    from services.cli_services import Service
+    from tools.services import Service
 
     try:
         return Service(name)
