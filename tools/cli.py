@@ -213,12 +213,13 @@ def demo(
 ) -> None:
     """Load the demo scenario (fictional captives on the real 2025 timeline) into the running
     stack, each step by the person who takes it, and show what changed at each step. Safe to repeat."""
-    from tools import demo as scenario
+    from tools.demo.client import DemoFailed
+    from tools.demo.run import load_credentials, run_demo, service_urls
 
-    urls = scenario.service_urls(intake=intake_url, status=status_url, disposition=disposition_url)
+    urls = service_urls(intake=intake_url, status=status_url, disposition=disposition_url)
     try:
-        scenario.run_demo(urls, scenario.load_credentials(credentials), console=console)
-    except scenario.DemoFailed as error:
+        run_demo(urls, load_credentials(credentials), console=console)
+    except DemoFailed as error:
         console.print(f"[red]{escape(str(error))}[/]")
         raise typer.Exit(1) from None
 

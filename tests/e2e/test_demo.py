@@ -20,8 +20,8 @@ from rich.console import Console
 from deploy.keycloak.provision import Credentials
 from shared.contracts import decode
 from tests.support import read_topic, wait_until
-from tools import demo
-from tools.demo import CHOE, HAN, JO, JONG, KANG, KIM, PAK, PROCEEDINGS, RYU, SCENARIO
+from tools.demo.run import run_demo
+from tools.demo.story import CHOE, HAN, JO, JONG, KANG, KIM, PAK, PROCEEDINGS, RYU, SCENARIO
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def urls(stack) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def loaded(urls, credentials):
     output = io.StringIO()
-    first = demo.run_demo(urls, credentials, console=Console(file=output, width=160, color_system=None))
+    first = run_demo(urls, credentials, console=Console(file=output, width=160, color_system=None))
     return first, output.getvalue()
 
 
@@ -308,7 +308,7 @@ def test_running_the_demo_again_records_nothing_twice(stack, urls, credentials, 
     recorded = [event.envelope.id for event in disposition_events(stack, jo)]
 
     output = io.StringIO()
-    again = demo.run_demo(urls, credentials, console=Console(file=output, width=160, color_system=None))
+    again = run_demo(urls, credentials, console=Console(file=output, width=160, color_system=None))
 
     assert (again.captives, again.lists, again.transfers) == (first.captives, first.lists, first.transfers)
     assert (again.withheld, again.refusals) == (first.withheld, first.refusals)  # the same answers, replayed

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from tests.support import HEADERS, settled, wait_until
-from tools import demo
+from tools.demo.run import run_demo
 
 pytestmark = [
     pytest.mark.integration,
@@ -106,7 +106,7 @@ def fuzz(case, service: str) -> None:
 def test_the_demo_loads(stack, keycloak):
     STACK.update(stack)
     output = io.StringIO()
-    loaded = demo.run_demo(
+    loaded = run_demo(
         {service: str(stack[service].base_url) for service in SERVICES},
         keycloak.credentials,
         console=Console(file=output, width=160, color_system=None),
