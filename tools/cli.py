@@ -39,7 +39,7 @@ from tools.dlq import dlq
 from tools.kafka import kafka
 from tools.keys import keys
 from tools.outbox import outbox_commands
-from tools.services import Service, service_module, service_settings  # noqa: F401  (what tests import)
+from tools.services import Service, service_module, service_settings
 
 app = typer.Typer(help="Captives: records, legal status and disposition of captured soldiers.", no_args_is_help=True)
 console = Console()

@@ -12,7 +12,7 @@ from deploy.keycloak.provision import REALM
 from deploy.keycloak.server import KEYCLOAK_VERSION
 from shared.kafka_access import ADMIN, PRINCIPALS
 from shared.settings import KafkaSettings
-from tools.cli import Service, service_module, service_settings
+from tools.services import Service, service_module, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
