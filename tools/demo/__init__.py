@@ -12,7 +12,7 @@ before proceedings were opened against him is refused at the moment of hand-over
 as a DispositionStepRefused), then carried out once the proceedings are closed.
 
 The scenario is data: the vocabulary in steps.py, the people and SCENARIO in story.py. The runner
-(run.py) performs each step through actions.py, one function per kind of action, talking to the
+(runner.py) performs each step through actions.py, one function per kind of action, talking to the
 services through client.py; it waits until the consequence is visible in the disposition service
 (the last to hear of anything), and shows the difference.
 

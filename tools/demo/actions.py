@@ -38,7 +38,7 @@ from tools.demo.steps import (
 from tools.demo.story import APPROVER, ICRC, INTAKE, KR_LIAISON, LEGAL, PROPOSER, TRIBUNAL
 
 if TYPE_CHECKING:  # the runner calls these; they only name it
-    from tools.demo.run import Run
+    from tools.demo.runner import Run
 
 # -- performing each kind of action (each says what it recorded, one line per fact) --------------
 
