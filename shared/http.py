@@ -18,7 +18,8 @@ from shared.auth.gate import Caller, CallerDep
 from shared.contracts.envelope import EventMetadata
 from shared.contracts.moments import IsoDatetime
 from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
-from shared.service import DbSession, Runtime, ServiceRuntime
+from shared.runtime.runtime import ServiceRuntime
+from shared.web.deps import DbSession, Runtime
 
 # A version number, quoted or not, optionally weak; `parse_if_match` answers 400 for anything else.
 IF_MATCH = r'^\s*(?:W/)?"?(\d{1,9})"?\s*$'

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 
 if TYPE_CHECKING:
-    from shared.service import ServiceRuntime
+    from shared.runtime.runtime import ServiceRuntime
 
 UNMEASURED = ["/metrics", "/healthz", "/readyz"]
 

@@ -88,7 +88,7 @@ def audit_verify() -> None:
     each broken chain and each checkpoint that no longer holds."""
     from shared import chain, checkpoints, signing
     from shared import replay as replaying
-    from shared.service import pinned_keys
+    from shared.runtime.runtime import pinned_keys
 
     problems = 0
     records_by_topic = {}
@@ -154,8 +154,8 @@ def audit_timeline(
     kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     entries = timeline(replaying.read_log(kafka.access(AUDITOR), topics), captive_id)
+    from shared.runtime.runtime import keyring_of
     from shared.sealing import KekError
-    from shared.service import keyring_of
 
     for service in Service:  # each service opens what it sealed, with its own keys
         settings = service_settings(service)
@@ -196,7 +196,7 @@ def audit_timeline(
 def checkpoint(service: Service) -> None:
     """Sign and publish a checkpoint of the service's topic now (the services also do it periodically)."""
     from shared import checkpoints
-    from shared.service import signer_of
+    from shared.runtime.runtime import signer_of
 
     settings = service_settings(service)
     topic = settings.kafka.topic(service_module(service).definition.topic)

@@ -305,7 +305,7 @@ def replay(
 
     from shared import replay as replaying
     from shared.db import create_engine
-    from shared.service import pinned_keys
+    from shared.runtime.runtime import pinned_keys
     from shared.signing import NoPins
 
     settings = service_settings(service)
@@ -386,7 +386,7 @@ def erase(
     from services.intake import keys
     from shared.db import create_engine, session_factory
     from shared.eventstore import EventStore
-    from shared.service import keyring_of
+    from shared.runtime.runtime import keyring_of
 
     settings = service_settings(Service.intake)
     definition = service_module(Service.intake).definition

@@ -98,7 +98,7 @@ def rotate_signing_key(service: Service) -> None:
     which stays pinned: every record and checkpoint it signed still verifies. Restart the service
     to sign with the new key (until then it signs with the old one, which still holds)."""
     from shared import signing
-    from shared.service import kek_of, pins_dir, signing_key_path
+    from shared.runtime.runtime import kek_of, pins_dir, signing_key_path
 
     settings = service_settings(service)
     path, pins = signing_key_path(settings, service.value), pins_dir(settings, service.value)
@@ -113,7 +113,7 @@ def rotate_signing_key(service: Service) -> None:
 def list_pins() -> None:
     """The keys pinned for each service: what readers accept its records signed with, oldest first."""
     from shared import signing
-    from shared.service import pins_dir
+    from shared.runtime.runtime import pins_dir
 
     for service in Service:
         pins = pins_dir(service_settings(service), service.value)

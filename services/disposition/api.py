@@ -92,7 +92,8 @@ from shared.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_fu
 from shared.idempotency import Answer
 from shared.kafka import MAX_MESSAGE_BYTES
 from shared.refusals import refusals
-from shared.service import DbSession, NotFound, ServiceRuntime
+from shared.runtime.runtime import ServiceRuntime
+from shared.web.deps import DbSession, NotFound
 
 router = APIRouter(prefix="/v1", tags=["disposition"])
 

@@ -8,8 +8,9 @@ from pydantic_settings import SettingsConfigDict
 from services.disposition import api, handlers, projections, tables
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
 from shared.contracts import registered_types, topics
-from shared.service import ServiceDefinition, create_app
+from shared.runtime.definition import ServiceDefinition
 from shared.settings import ServiceSettings
+from shared.web.app import create_app
 
 
 class DispositionSettings(ServiceSettings):

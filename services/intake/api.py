@@ -69,7 +69,8 @@ from shared.http import Command, IfMatch, Moment, When, Writer, iso, parse_as_of
 from shared.idempotency import Answer
 from shared.readmodels import rows
 from shared.refusals import refusals
-from shared.service import DbSession, NotFound, Runtime, ServiceRuntime
+from shared.runtime.runtime import ServiceRuntime
+from shared.web.deps import DbSession, NotFound, Runtime
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 

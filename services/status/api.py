@@ -65,7 +65,8 @@ from shared.http import (
 )
 from shared.idempotency import Answer
 from shared.refusals import refusals
-from shared.service import DbSession, NotFound, ServiceRuntime
+from shared.runtime.runtime import ServiceRuntime
+from shared.web.deps import DbSession, NotFound
 
 router = APIRouter(prefix="/v1", tags=["status"])
 

@@ -18,7 +18,7 @@ from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.tiers import DataTier
 
 if TYPE_CHECKING:
-    from shared.service import ServiceRuntime
+    from shared.runtime.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 

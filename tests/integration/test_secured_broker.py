@@ -31,7 +31,7 @@ from shared.chain import event_hash
 from shared.contracts.topics import dead_letter
 from shared.eventstore import dead_letters
 from shared.kafka_access import AUDITOR, KafkaAccess, all_passwords
-from shared.service import pinned_keys
+from shared.runtime.runtime import pinned_keys
 from tests.broker import KAFKA_CREDENTIALS
 from tests.support import (
     HEADERS,

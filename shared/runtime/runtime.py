@@ -1,121 +1,36 @@
-"""What every service is made of, wired once: its database and migrations, its event store, the
-outbox relay, the consumer of upstream topics, and a FastAPI app with health, readiness and the
-error mapping all three share. A service supplies a `ServiceDefinition`; nothing else differs."""
+"""A service at run time: its database and migrations, its event store, the outbox relay, the
+consumer of upstream topics, its keys; started and stopped as one. No FastAPI here: the web
+wing (shared/web/) serves it."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
 
 import sqlalchemy as sa
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import checkpoints, feed, metrics, signing, tracing
+from shared import checkpoints, signing
 from shared import kafka as kafka_clients
-from shared.auth import access_log
-from shared.auth.gate import Gate, authenticate
-from shared.auth.projections import AccessTables
-from shared.auth.screen import CredentialScreen
+from shared.auth.gate import Gate
 from shared.checkpoints import checkpoint_topic
 from shared.contracts.topics import PUBLISHERS
 from shared.db import create_engine, migrate, session_factory
-from shared.errors import DomainConflict
-from shared.eventstore import ConcurrencyConflict, EventStore, EventStoreTables, EventTooLarge, Sealer
+from shared.eventstore import EventStore
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.received import RetryLater
 from shared.eventstore.relay import OutboxRelay
 from shared.kafka_access import KafkaAccess, KafkaCredentialsMissing
-from shared.limits import RequestLimits
-from shared.nul import RefuseNul
-from shared.refusals import CALLER_REFUSALS
-from shared.sealing import Keyring, KeyTables, kek_path, load_kek
+from shared.runtime.definition import ServiceDefinition
+from shared.sealing import Keyring, kek_path, load_kek
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
-
-# What a caller may send as X-Correlation-ID (the envelope holds 64 characters); anything else
-# is replaced by a fresh id, which the response returns.
-CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-class NotFound(Exception):
-    """The API answers 404 with this message."""
-
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    name: str  # "intake", "status", "disposition"
-    topic: str  # the topic this service produces (unprefixed)
-    consumes: tuple[str, ...]  # upstream topics (unprefixed)
-    metadata: sa.MetaData
-    store_tables: EventStoreTables
-    migrations: Path  # this service's alembic revisions
-    routers: tuple[APIRouter, ...]
-    # Partner-state visibility and the access log (shared/auth/projections.py), kept by every service.
-    access: AccessTables
-    # Builds the event handlers once the store exists: {event type: handler}.
-    handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
-    # Replay: how each event (own or upstream) is applied to the read models, and which tables
-    # those are (what `captives replay <service> --verify` compares).
-    replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
-    projection_tables: tuple[sa.Table, ...] = ()
-    title: str = ""
-    # The service's captive keys (shared/sealing.py): with them its event store seals personal
-    # data as events are appended, its reads open it, and IdentityErased destroys them.
-    key_tables: KeyTables | None = None
-    # Rewrites events' data as they are appended, for a service without key tables.
-    sealer: Sealer | None = None
-
-    def all_replay_appliers(self) -> dict[str, Callable]:
-        """The service's appliers plus the access-control read models'; both run where both apply."""
-        merged: dict[str, Callable] = dict(self.replay_appliers)
-        for event_type, extra in self.access.appliers().items():
-            if event_type == "DataAccessed":
-                # Each service's access log holds the reads of its own data (its own topic): a
-                # replay also reads upstream topics, where the other services' reads are.
-                extra = _own(self.name, extra)
-            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
-        return merged
-
-    def all_projection_tables(self) -> tuple[sa.Table, ...]:
-        return (*self.projection_tables, *self.access.all)
-
-    def all_handlers(self, store: EventStore) -> dict[str, Handler]:
-        merged: dict[str, Handler] = dict(self.handlers(store))
-        for event_type, extra in self.access.handlers().items():
-            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
-        return merged
-
-
-def _own(service: str, apply: Callable) -> Callable:
-    source = f"/services/{service}"
-
-    def own(session, envelope, payload):
-        if envelope.source == source:
-            apply(session, envelope, payload)
-
-    return own
-
-
-def _both(first: Callable, second: Callable) -> Callable:
-    def both(*args):
-        first(*args)
-        second(*args)
-
-    return both
 
 
 class ServiceRuntime:
@@ -366,133 +281,3 @@ def pinned_keys(settings: ServiceSettings, service: str, topics: Iterable[str]) 
     `topics` (unprefixed) against, by prefixed topic."""
     publishers = {settings.kafka.topic(topic): PUBLISHERS[topic] for topic in topics}
     return signing.PinnedKeys(pins_dir(settings, service), publishers)
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-def get_session(request: Request):
-    with request.app.state.runtime.sessions() as session:
-        yield session
-
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
-DbSession = Annotated[Session, Depends(get_session)]
-
-
-def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, start_background: bool = True) -> FastAPI:
-    runtime = ServiceRuntime(definition, settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        if start_background:
-            runtime.start()
-        else:
-            runtime.migrate()
-        yield
-        runtime.stop()
-
-    app = FastAPI(title=definition.title or f"{definition.name} service", version="0.1.0", lifespan=lifespan)
-    app.state.runtime = runtime
-    app.state.metrics = metrics.expose(app, runtime)
-    tracing.instrument_http(app, definition.name)
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict:
-        """The process is up (liveness)."""
-        return {"status": "ok", "service": definition.name}
-
-    @app.get("/readyz", tags=["operations"])
-    def readyz() -> JSONResponse:
-        """Ready to serve: the database and the broker both answer, the topics are as the
-        settings say, and the consumer of upstream topics is making progress (if stuck, where)."""
-        stalled = runtime.consumer.stalled() if runtime.consumer else None
-        checks = {
-            "database": runtime.database_ok(),
-            "broker": runtime.broker_ok(),
-            "topics": not runtime.topic_differences,
-            "consumer": stalled is None,
-        }
-        ready = all(checks.values())
-        answer = {
-            "ready": ready,
-            "checks": checks,
-            "outbox_backlog": runtime.relay.backlog() if checks["database"] else None,
-        }
-        if stalled is not None:
-            answer["consumer_stalled"] = stalled
-        if runtime.topic_differences:
-            answer["topic_differences"] = runtime.topic_differences
-        return JSONResponse(answer, status_code=200 if ready else 503)
-
-    @app.exception_handler(ConcurrencyConflict)
-    def conflict(_request: Request, error: ConcurrencyConflict) -> JSONResponse:
-        return JSONResponse(
-            {
-                "detail": str(error),
-                "stream": error.stream_id,
-                "expected_version": error.expected,
-                "current_version": error.actual,
-            },
-            status_code=409,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        # Where and what, without echoing the input back: it may be identity data, and it may
-        # not even be representable in JSON (a body of `Infinity` parses to a float).
-        problems = [
-            {"type": e.get("type", "value_error"), "loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
-            for e in error.errors()
-        ]
-        return JSONResponse({"detail": problems}, status_code=422)
-
-    @app.exception_handler(EventTooLarge)
-    def too_large(_request: Request, error: EventTooLarge) -> JSONResponse:
-        # Raised before the transaction commits: nothing of the request is stored.
-        return JSONResponse(
-            {"detail": str(error), "event_type": error.event_type, "size": error.size, "limit": error.limit},
-            status_code=413,
-        )
-
-    @app.exception_handler(DomainConflict)
-    def domain_conflict(_request: Request, error: DomainConflict) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=409)
-
-    @app.exception_handler(NotFound)
-    def not_found(_request: Request, error: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
-
-    @app.exception_handler(sa.exc.OperationalError)
-    @app.exception_handler(sa.exc.InterfaceError)
-    def database_unavailable(_request: Request, error: sa.exc.DBAPIError) -> JSONResponse:
-        # The database went away mid-request (restarted, failed over): nothing was recorded that
-        # was not committed, and a retry with the same Idempotency-Key is answered once.
-        log.warning("database unavailable", error=type(error.orig).__name__)
-        return JSONResponse(
-            {"detail": "the database is unavailable; try again"}, status_code=503, headers={"Retry-After": "1"}
-        )
-
-    # Inside the limits: text with U+0000, which PostgreSQL cannot store, is refused naming where it is.
-    app.add_middleware(RefuseNul)
-    # Outermost: refuse oversized or too deeply nested bodies before anything parses them.
-    app.add_middleware(
-        RequestLimits, max_body_bytes=settings.auth.max_body_bytes, max_json_depth=settings.auth.max_json_depth
-    )
-    # Outside that: bad credentials are refused before any of the work above, and an address that
-    # keeps sending them is throttled (shared/auth/screen.py).
-    app.add_middleware(
-        CredentialScreen,
-        failures_per_minute=settings.auth.failed_credentials_per_minute,
-        storage_uri=settings.auth.rate_limit_storage,
-    )
-    # Outside that: every answer, refusals included, names the correlation id its events and logs carry.
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name="X-Correlation-ID",
-        validator=lambda value: bool(CORRELATION_ID.fullmatch(value)),
-    )
-    for router in (*definition.routers, feed.router, access_log.router):
-        app.include_router(router, dependencies=[Depends(authenticate)], responses=CALLER_REFUSALS)
-    return app
