@@ -27,12 +27,12 @@ from bench.harness import Harness
 from bench.results import BenchResult
 from bench.samples import registration
 from services.status.app import definition
-from shared.chain import GENESIS
 from shared.contracts import EventMetadata
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import new_captive_id
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import EventStore, StreamAppend
+from shared.evidence.chain import GENESIS
+from shared.platform.db import create_engine, migrate, session_factory
 
 ID = "B4"
 TITLE = "Event store against a peer (eventsourcing's PostgreSQL recorder)"

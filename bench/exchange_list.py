@@ -19,11 +19,11 @@ from bench.results import BenchResult
 from bench.samples import ICRC_DELEGATE, envelope, registration
 from services.disposition.app import DispositionSettings, build
 from shared.auth.tokens import BearerAuth
+from shared.broker.settings import KafkaSettings
 from shared.contracts import DecodedEvent
 from shared.contracts.identifiers import new_captive_id
 from shared.contracts.intake import WishDeclared
 from shared.contracts.status import StatusDetermined
-from shared.settings import KafkaSettings
 
 ID = "B6"
 TITLE = "Exchange list: checking a list as a whole"

@@ -19,8 +19,8 @@ from bench.results import BenchResult
 from bench.samples import envelope, registration
 from services.status.app import definition
 from shared.contracts import EventMetadata, encode
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import EventStore
+from shared.platform.db import create_engine, migrate, session_factory
 
 ID = "B7"
 TITLE = "Growth: append latency against the history stored"

@@ -28,7 +28,7 @@ from deploy.keycloak.provision import Credentials
 from deploy.keycloak.realm import OPERATOR, start_realm
 from deploy.postgres.cluster import PostgresCluster, create_database
 from shared.auth.tokens import BearerHeaders
-from shared.kafka_access import ADMIN, KafkaAccess, ensure_credentials
+from shared.broker.access import ADMIN, KafkaAccess, ensure_credentials
 
 
 def operator_headers(**extra: str) -> BearerHeaders:
@@ -118,15 +118,15 @@ class Harness:
 
     def access(self, principal: str) -> KafkaAccess:
         """The run's broker, as `principal` (the broker is secured as `make up` runs it)."""
-        from shared.settings import KafkaSettings
+        from shared.broker.settings import KafkaSettings
 
         return KafkaSettings(bootstrap_servers=self.bootstrap).access(principal)
 
     def _start_kafka(self) -> str:
         """The broker, and its principals: their passwords in KAFKA_CREDENTIALS_DIR (generated for
         the run unless set, as for an external broker), which the services' processes inherit."""
-        from shared.broker_access import ensure_users
-        from shared.kafka_access import PRINCIPALS, all_passwords
+        from shared.broker.access import PRINCIPALS, all_passwords
+        from shared.broker.acls import ensure_users
 
         if "KAFKA_CREDENTIALS_DIR" not in os.environ:
             os.environ["KAFKA_CREDENTIALS_DIR"] = str(ensure_credentials(self.workdir / "kafka-credentials"))

@@ -15,11 +15,10 @@ import orjson
 from bench.harness import Harness
 from bench.results import BenchResult
 from bench.samples import envelope, registration
-from shared import kafka as kafka_clients
-from shared import replay as replaying
+from shared.broker import clients as kafka_clients
+from shared.broker.access import AUDITOR
 from shared.contracts import encode
 from shared.contracts.identifiers import new_captive_id
-from shared.kafka_access import AUDITOR
 
 ID = "B1"
 TITLE = "Raw Kafka ceiling (kafka-python, no processing)"
@@ -87,7 +86,7 @@ def raw_rates(harness: Harness, events: int) -> RawRates:
     task = harness.task("B1 consuming the log", total=events, unit=" events/s")
     count = 0
     started = time.perf_counter()
-    for _record in replaying.read_log(harness.access(AUDITOR), [log.topic]):
+    for _record in kafka_clients.read_log(harness.access(AUDITOR), [log.topic]):
         count += 1
         if count % 5000 == 0:
             task.update(count)
@@ -106,5 +105,5 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
     result.add("consume (read_log, no processing)", rates.consume_rate, "events/s", ratio=1.0, ratio_to="B1 consume")
     result.notes.append(
         f"{rates.log.events:,} registrations of {rates.log.event_bytes} bytes on {PARTITIONS} partitions; "
-        "consumed with shared.replay.read_log, the reader B5 replays with."
+        "consumed with shared.broker.clients.read_log, the reader B5 replays with."
     )

@@ -16,8 +16,8 @@ from bench.harness import Harness, operator_headers
 from bench.results import BenchResult
 from bench.samples import envelope, registration
 from services.status.app import StatusSettings, build
+from shared.broker.settings import KafkaSettings
 from shared.contracts import DecodedEvent
-from shared.settings import KafkaSettings
 
 ID = "B8"
 TITLE = "Re-decision: one conflict fact affecting many captives"

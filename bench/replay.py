@@ -1,7 +1,7 @@
 """B5: rebuilding a service's read models from the log (intake's, registrations), side by side
 with B1's raw consume rate of the same topic on the same broker.
 
-The rebuild goes through shared.replay.rebuild, what `captives replay` runs: into PostgreSQL (the
+The rebuild goes through shared.eventstore.replay.rebuild, what `captives replay` runs: into PostgreSQL (the
 run's server, a fresh database) and into SQLite (the command line's default)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from bench import raw_kafka
 from bench.harness import Harness
 from bench.results import BenchResult
 from services.intake.app import definition
-from shared import replay as replaying
-from shared.kafka_access import AUDITOR
+from shared.broker import clients as kafka_clients
+from shared.broker.access import AUDITOR
+from shared.eventstore import replay as replaying
 
 ID = "B5"
 TITLE = "Replay: rebuilding intake's read model from the log"
@@ -34,7 +35,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
             definition.migrations,
             definition.metadata,
             definition.replay_appliers,
-            replaying.read_log(harness.access(AUDITOR), [rates.log.topic]),
+            kafka_clients.read_log(harness.access(AUDITOR), [rates.log.topic]),
             on_progress=task.update,
         )
         task.done()

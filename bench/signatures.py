@@ -1,4 +1,4 @@
-"""B10: what signing records costs (shared/signing.py): CPU per event for the relay to sign one
+"""B10: what signing records costs (shared/evidence/signing.py): CPU per event for the relay to sign one
 and for a reader (a consumer, replay, `captives audit verify`) to check its signature, side by side
 with what a consumer already spends on every record before signatures: decoding it and hashing its
 bytes for its stream's chain. Registrations as intake publishes them, one process, no broker: the
@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.harness import Harness
 from bench.results import BenchResult
 from bench.samples import envelope, registration_body
-from shared import chain, signing
 from shared.contracts import decode, encode
 from shared.contracts.intake import CaptiveRegistered
+from shared.evidence import chain, signing
 
 ID = "B10"
 TITLE = "Record signatures: CPU per event to sign and to verify, beside decoding and hashing it"

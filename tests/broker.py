@@ -1,4 +1,4 @@
-"""The test harness's side of the secured broker (shared/kafka_access.py, shared/broker_access.py).
+"""The test harness's side of the secured broker (shared/broker/access.py, shared/broker/acls.py).
 
 Every principal's password is generated, once per session, into one directory that the in-process
 services and the subprocesses (which inherit KAFKA_CREDENTIALS_DIR) read; every broker a test
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from shared import kafka as kafka_clients
-from shared.kafka_access import ADMIN, AUDITOR, KafkaAccess, ensure_credentials
+from shared.broker import clients as kafka_clients
+from shared.broker.access import ADMIN, AUDITOR, KafkaAccess, ensure_credentials
 
 if "KAFKA_CREDENTIALS_DIR" not in os.environ:
     os.environ["KAFKA_CREDENTIALS_DIR"] = tempfile.mkdtemp(prefix="captives-test-kafka-")
@@ -35,8 +35,8 @@ def kafka_access(bootstrap: str, principal: str = AUDITOR) -> KafkaAccess:
 def register_broker(bootstrap: str) -> None:
     """Create the principals on a broker the harness runs (idempotent), so that each new topic
     prefix on it can be granted its ACLs."""
-    from shared.broker_access import ensure_users
-    from shared.kafka_access import PRINCIPALS, all_passwords
+    from shared.broker.access import PRINCIPALS, all_passwords
+    from shared.broker.acls import ensure_users
 
     admin = kafka_access(bootstrap, ADMIN)
     ensure_users(admin, all_passwords(KAFKA_CREDENTIALS, PRINCIPALS))

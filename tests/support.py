@@ -13,10 +13,10 @@ from kafka import TopicPartition
 from services.disposition.app import DispositionSettings
 from services.intake.app import IntakeSettings
 from services.status.app import StatusSettings
-from shared import kafka as kafka_clients
 from shared.auth.tokens import BearerAuth, BearerHeaders, TokenSource
-from shared.kafka_access import ADMIN, AUDITOR
-from shared.settings import KafkaSettings
+from shared.broker import clients as kafka_clients
+from shared.broker.access import ADMIN, AUDITOR
+from shared.broker.settings import KafkaSettings
 from tests.broker import grant_prefix, kafka_access, producer  # noqa: F401  (the tests' broker helpers)
 from tests.realm import CLOCK_LEEWAY_S, realm
 

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.kafka_access import AUDITOR
+from shared.broker import clients as kafka_clients
+from shared.broker.access import AUDITOR
 from tools.services import Service, service_module, service_settings
 
 audit = typer.Typer(help="Questions auditors and courts ask of the record.")
@@ -22,13 +23,12 @@ def audit_reproduce() -> None:
     """Re-run every recorded status decision from its own trace under its own rulebook version,
     and list any that comes out differently."""
     from services.status.rulebook import reproduce
-    from shared import replay as replaying
     from shared.contracts import InvalidEvent, decode
     from shared.contracts.status import StatusDetermined
 
     kafka = service_settings(Service.status).kafka
     checked, different = 0, []
-    for record in replaying.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1")]):
+    for record in kafka_clients.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1")]):
         try:
             event = decode(record.value)
         except InvalidEvent:
@@ -54,13 +54,12 @@ def reproduce_dispositions() -> list[str]:
     """Disposition's decisions (eligibility answers, approvals, hand-overs, refusals, stops), each
     folded again from the events it names and decided again at the moment it stood for."""
     from services.disposition.reproduce import reproduce_all
-    from shared import replay as replaying
     from shared.contracts import InvalidEvent, decode
 
     kafka = service_settings(Service.disposition).kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     events = []
-    for record in replaying.read_log(kafka.access(AUDITOR), topics):
+    for record in kafka_clients.read_log(kafka.access(AUDITOR), topics):
         try:
             events.append(decode(record.value))
         except InvalidEvent:
@@ -86,8 +85,7 @@ def audit_verify() -> None:
     """Check every record's signature, every stream's hash chain and every signed checkpoint of
     the three topics; name each record its publisher's key did not sign, the first bad event of
     each broken chain and each checkpoint that no longer holds."""
-    from shared import chain, checkpoints, signing
-    from shared import replay as replaying
+    from shared.evidence import chain, checkpoints, signing
     from shared.runtime.runtime import pinned_keys
 
     problems = 0
@@ -96,7 +94,7 @@ def audit_verify() -> None:
         settings = service_settings(service)
         definition = service_module(service).definition
         topic = settings.kafka.topic(definition.topic)
-        records = list(replaying.read_log(settings.kafka.access(AUDITOR), [topic]))
+        records = list(kafka_clients.read_log(settings.kafka.access(AUDITOR), [topic]))
         pins = pinned_keys(settings, service.value, [definition.topic])
         try:
             pinned = pins.keys_of(service.value)
@@ -111,7 +109,7 @@ def audit_verify() -> None:
                 console.print(line, markup=False, highlight=False)
         records_by_topic[topic] = [record for record, refusal in judged if refusal is None]
         forged = len(records) - len(records_by_topic[topic])
-        signed = replaying.read_log(settings.kafka.access(AUDITOR), [checkpoints.checkpoint_topic(topic)])
+        signed = kafka_clients.read_log(settings.kafka.access(AUDITOR), [checkpoints.checkpoint_topic(topic)])
         checked, found = checkpoints.verify_checkpoints(topic, checkpoints.partition_leaves(records), signed, pinned)
         for problem in found:
             console.print(f"BROKEN {topic} {problem}", markup=False, highlight=False)
@@ -146,16 +144,15 @@ def audit_timeline(
     """Everything recorded about one captive, across the three services, in recorded order."""
     from sqlalchemy import exc as sa_errors
 
-    from shared import replay as replaying
-    from shared.db import create_engine, session_factory
+    from shared.platform.db import create_engine, session_factory
     from tools.timeline import render_html, timeline, with_identity
 
     intake_settings = service_settings(Service.intake)
     kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
-    entries = timeline(replaying.read_log(kafka.access(AUDITOR), topics), captive_id)
+    entries = timeline(kafka_clients.read_log(kafka.access(AUDITOR), topics), captive_id)
+    from shared.privacy.sealing import KekError
     from shared.runtime.runtime import keyring_of
-    from shared.sealing import KekError
 
     for service in Service:  # each service opens what it sealed, with its own keys
         settings = service_settings(service)
@@ -195,7 +192,7 @@ def audit_timeline(
 
 def checkpoint(service: Service) -> None:
     """Sign and publish a checkpoint of the service's topic now (the services also do it periodically)."""
-    from shared import checkpoints
+    from shared.evidence import checkpoints
     from shared.runtime.runtime import signer_of
 
     settings = service_settings(service)

@@ -1,12 +1,12 @@
 """The broker as this deployment needs it: a principal per service and the auditor, each with its
-ACLs (shared/broker_access.py), for the topics the services' definitions name."""
+ACLs (shared/broker/acls.py), for the topics the services' definitions name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.broker_access import ServiceTopics, ensure_users, grant
-from shared.kafka_access import PRINCIPALS, KafkaAccess, all_passwords
+from shared.broker.access import PRINCIPALS, KafkaAccess, all_passwords
+from shared.broker.acls import ServiceTopics, ensure_users, grant
 
 
 def deployment_services() -> list[ServiceTopics]:

@@ -29,9 +29,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.kafka_access import AUDITOR, KafkaCredentialsMissing
-from shared.logs import configure_logging
-from shared.private_files import private_directory
+from shared.broker.access import AUDITOR, KafkaCredentialsMissing
+from shared.platform.logs import configure_logging
+from shared.platform.private_files import private_directory
 from tools import access
 from tools.audit import audit, checkpoint
 from tools.contracts import contracts
@@ -58,7 +58,7 @@ app.command()(checkpoint)
 @app.command()
 def serve(service: Service) -> None:
     """Run one service in the foreground (HTTP API, outbox relay and consumers)."""
-    from shared import kafka as kafka_clients
+    from shared.broker import clients as kafka_clients
 
     settings = service_settings(service)
     configure_logging(service.value, level=settings.log_level, json=settings.log_json)
@@ -104,7 +104,7 @@ def up(
         raise typer.Exit(2) from None
     logs = var / "log"
     private_directory(logs)
-    # Each Kafka principal's generated password (shared/kafka_access.py).
+    # Each Kafka principal's generated password (shared/broker/access.py).
     kafka_credentials = Path(os.environ.get("KAFKA_CREDENTIALS_DIR") or var / "kafka" / "credentials").resolve()
     broker: KafkaNode | None = None
     identity = None  # the Keycloak this command started, if any
@@ -230,11 +230,11 @@ def reconcile(
     dry_run: bool = typer.Option(False, "--dry-run", help="only say what the topic is missing"),
 ) -> None:
     """Compare the service's events table with its topic and queue again, in the table's order,
-    every event the topic lacks, for the service's relay to publish (shared/reconcile.py).
+    every event the topic lacks, for the service's relay to publish (shared/eventstore/reconcile.py).
     Idempotent: what is on the topic or still queued is left alone. Exits 1 if anything is
     missing and not queued (a dry run that finds a gap)."""
-    from shared import reconcile as reconciling
-    from shared.db import create_engine, session_factory
+    from shared.eventstore import reconcile as reconciling
+    from shared.platform.db import create_engine, session_factory
 
     settings = service_settings(service)
     definition = service_module(service).definition
@@ -303,10 +303,11 @@ def replay(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shared import replay as replaying
-    from shared.db import create_engine
+    from shared.broker import clients as kafka_clients
+    from shared.eventstore import replay as replaying
+    from shared.evidence.signing import NoPins
+    from shared.platform.db import create_engine
     from shared.runtime.runtime import pinned_keys
-    from shared.signing import NoPins
 
     settings = service_settings(service)
     definition = service_module(service).definition
@@ -315,7 +316,7 @@ def replay(
     pins = pinned_keys(settings, service.value, (definition.topic, *definition.consumes))
     target = into or f"sqlite:///{tempfile.mkdtemp(prefix=f'replay-{service.value}-')}/rebuilt.db"
     held = replaying.held_by(held_from or settings.database_url, definition.store_tables)
-    records = replaying.read_log(kafka.access(AUDITOR), topics)
+    records = kafka_clients.read_log(kafka.access(AUDITOR), topics)
     with Progress(
         TextColumn("replaying {task.fields[service]}"),
         BarColumn(),
@@ -384,8 +385,8 @@ def erase(
     import getpass
 
     from services.intake import keys
-    from shared.db import create_engine, session_factory
     from shared.eventstore import EventStore
+    from shared.platform.db import create_engine, session_factory
     from shared.runtime.runtime import keyring_of
 
     settings = service_settings(Service.intake)

@@ -46,7 +46,7 @@ def _service(service):
 
 
 def _sessions(definition, settings, database_url: str | None):
-    from shared.db import create_engine, migrate, session_factory
+    from shared.platform.db import create_engine, migrate, session_factory
 
     engine = create_engine(database_url or settings.database_url)
     migrate(engine, definition.migrations, definition.metadata)

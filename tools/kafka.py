@@ -1,5 +1,5 @@
 """`captives kafka`: the broker's principals (SASL/SCRAM-SHA-512): their secrets, and the users and
-ACLs provisioned from them (shared/broker_access.py)."""
+ACLs provisioned from them (shared/broker/acls.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shared.kafka_access import KafkaCredentialsMissing
+from shared.broker.access import KafkaCredentialsMissing
 
 kafka = typer.Typer(help="The broker's principals (SASL/SCRAM-SHA-512) and their ACLs.", no_args_is_help=True)
 console = Console()
@@ -27,7 +27,7 @@ def generate_kafka_credentials(
 ) -> None:
     """Generate a password for each principal that has none yet (files 0600 in a 0700 directory;
     existing ones are kept). docker-compose reads them as secrets: `make compose-secrets` runs this."""
-    from shared.kafka_access import PRINCIPALS, ensure_credentials
+    from shared.broker.access import PRINCIPALS, ensure_credentials
 
     written = ensure_credentials(directory)
     if for_containers:
@@ -43,9 +43,9 @@ def kafka_provision(
     """Create the SCRAM users of the services and the auditor (passwords from
     KAFKA_CREDENTIALS_DIR) and the ACLs of the deployment's topic prefix, as `admin`. Idempotent:
     docker-compose runs it before the services start; `captives up` does it itself."""
-    from shared import kafka as kafka_clients
-    from shared.kafka_access import ADMIN
-    from shared.settings import KafkaSettings
+    from shared.broker import clients as kafka_clients
+    from shared.broker.access import ADMIN
+    from shared.broker.settings import KafkaSettings
     from tools.broker import provision
 
     kafka = KafkaSettings()

@@ -1,5 +1,5 @@
-"""`captives keys`: the services' key-encryption keys (shared/sealing.py), their record-signing
-keys and pins (shared/signing.py), and docker compose's database logins.
+"""`captives keys`: the services' key-encryption keys (shared/privacy/sealing.py), their record-signing
+keys and pins (shared/evidence/signing.py), and docker compose's database logins.
 
 captives keys compose-env var/keys          each service's KEK env file, signing key and pins
 captives keys compose-database var/postgres  PostgreSQL's logins for docker compose
@@ -18,7 +18,7 @@ from rich.console import Console
 from tools.services import Service, service_settings
 
 keys = typer.Typer(
-    help="The services' key-encryption keys (shared/sealing.py) and signing keys (shared/signing.py).",
+    help="The services' key-encryption keys (shared/privacy/sealing.py) and signing keys (shared/evidence/signing.py).",
     no_args_is_help=True,
 )
 console = Console()
@@ -36,8 +36,8 @@ def compose_kek_env(
     so keep these files (and a copy of them, apart from the database backups)."""
     from dotenv import dotenv_values
 
-    from shared import signing
-    from shared.sealing import ensure_kek_env_file, load_kek
+    from shared.evidence import signing
+    from shared.privacy.sealing import ensure_kek_env_file, load_kek
 
     for service in Service:
         path = directory / f"{service.value}.env"
@@ -97,7 +97,7 @@ def rotate_signing_key(service: Service) -> None:
     """Give a service a new signing key. The new key is pinned first, then replaces the old one,
     which stays pinned: every record and checkpoint it signed still verifies. Restart the service
     to sign with the new key (until then it signs with the old one, which still holds)."""
-    from shared import signing
+    from shared.evidence import signing
     from shared.runtime.runtime import kek_of, pins_dir, signing_key_path
 
     settings = service_settings(service)
@@ -112,7 +112,7 @@ def rotate_signing_key(service: Service) -> None:
 @keys.command("pins")
 def list_pins() -> None:
     """The keys pinned for each service: what readers accept its records signed with, oldest first."""
-    from shared import signing
+    from shared.evidence import signing
     from shared.runtime.runtime import pins_dir
 
     for service in Service:

@@ -25,7 +25,7 @@ outbox_commands = typer.Typer(help="Rows a service's outbox relay parked, and re
 
 
 def _open(service):
-    from shared.db import create_engine
+    from shared.platform.db import create_engine
     from tools.services import service_module, service_settings
 
     settings = service_settings(service)
@@ -36,8 +36,8 @@ def _open(service):
 def list_parked(service: str = typer.Argument(help="intake, status or disposition")) -> None:
     """The parked rows of a service's outbox: the event, the broker's error, and how many later
     events of the same stream wait behind it (other streams are not held up)."""
-    from shared.db import session_factory
     from shared.eventstore.outbox import parked_rows
+    from shared.platform.db import session_factory
 
     engine, tables = _open(_service(service))
     try:
@@ -73,7 +73,7 @@ def retry(
 ) -> None:
     """Unpark rows once their cause is fixed: the relay publishes them, then what waited behind
     them, in order. A row the broker still refuses is parked again with its new error."""
-    from shared.db import session_factory
+    from shared.platform.db import session_factory
 
     if not outbox_ids and not all_rows:
         console.print("[red]name the outbox ids to retry, or --all[/]")
@@ -114,9 +114,9 @@ def discard(
     later events are chained from it, and the event is kept in outbox_discarded with the error,
     who discarded it, when and why. The stream's later events then go out, in order."""
     from shared.contracts.envelope import utc_now
-    from shared.db import session_factory
     from shared.eventstore.outbox import CannotDiscard
     from shared.eventstore.outbox import discard as replace
+    from shared.platform.db import session_factory
 
     engine, tables = _open(_service(service))
     who = actor or getpass.getuser()

@@ -8,13 +8,13 @@ from Maven Central through `pom.xml` beside this file (cached in ~/.m2, copied i
 git-ignored `lib/`), because these machines have no Docker engine and no other download.
 Everything listens on 127.0.0.1 only.
 
-The broker is secured (shared/kafka_access.py): its one client listener takes SASL/SCRAM-SHA-512
+The broker is secured (shared/broker/access.py): its one client listener takes SASL/SCRAM-SHA-512
 only, and serves inter-broker traffic too; the controller listener takes SASL/PLAIN from the
 broker's own `admin` principal only (KRaft keeps SCRAM credentials in its metadata, which the
 controller cannot consult to authenticate the broker that fetches it). The StandardAuthorizer
 denies whatever no ACL allows; `admin` is the only super user. Its SCRAM credential is added when
 the storage is formatted; the other principals and their ACLs are provisioned through the Admin
-API (shared/broker_access.py). Passwords come from the credentials directory (generated on first
+API (shared/broker/acls.py). Passwords come from the credentials directory (generated on first
 start, mode 0600) and reach the JVM only through files of mode 0600, never its command line.
 TLS is not used: every listener is on 127.0.0.1.
 """
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.processes import die_with_parent, free_port, tail, wait_port_free
-from shared.kafka import MAX_MESSAGE_BYTES
-from shared.kafka_access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
-from shared.private_files import private_directory
+from shared.broker.access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
+from shared.broker.clients import MAX_MESSAGE_BYTES
+from shared.platform.private_files import private_directory
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -114,7 +114,7 @@ class KafkaNode:
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     start_timeout_s: float = 90.0
-    # One password file per principal (shared/kafka_access.py); default <data dir>/credentials.
+    # One password file per principal (shared/broker/access.py); default <data dir>/credentials.
     credentials_dir: Path | None = None
     node_id: int = 1
     voters: str | None = None  # controller.quorum.voters; default: this node alone
@@ -191,7 +191,7 @@ class KafkaNode:
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created explicitly by the services with their own settings.
             "auto.create.topics.enable": "false",
-            # Set explicitly, to the producers' max_request_size (shared/kafka.py): the event
+            # Set explicitly, to the producers' max_request_size (shared/broker/clients.py): the event
             # store refuses what is larger, so the broker never has to.
             "message.max.bytes": str(MAX_MESSAGE_BYTES),
         }

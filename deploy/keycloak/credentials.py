@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shared.auth.one_time_codes import OneTimeCodes
 from shared.auth.tokens import TokenSource
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from deploy.processes import die_with_parent, free_port, tail, wait_port_free
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 HERE = Path(__file__).resolve().parent
 DIST = HERE / "dist"

@@ -44,6 +44,8 @@ from shared.auth.access_log import record_access
 from shared.auth.gate import Caller, CallerDep, allow
 from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
+from shared.broker.clients import MAX_MESSAGE_BYTES
+from shared.commands.idempotency import Answer
 from shared.contracts import EventEnvelope, EventMetadata, EventPayload
 from shared.contracts.disposition import (
     Art12Measures,
@@ -86,14 +88,12 @@ from shared.contracts.intake import LongText, Name
 from shared.contracts.status import RuleApplied
 from shared.contracts.tiers import DataTier, tiered
 from shared.contracts.withheld import ClientInput
-from shared.errors import DomainConflict
 from shared.eventstore import StreamAppend
-from shared.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_future, parse_as_of
-from shared.idempotency import Answer
-from shared.kafka import MAX_MESSAGE_BYTES
-from shared.refusals import refusals
+from shared.platform.errors import DomainConflict
 from shared.runtime.runtime import ServiceRuntime
 from shared.web.deps import DbSession, NotFound
+from shared.web.http import MAX_EVIDENCE_REFS, Command, When, Writer, iso, not_in_future, parse_as_of
+from shared.web.refusals import refusals
 
 router = APIRouter(prefix="/v1", tags=["disposition"])
 

@@ -9,7 +9,7 @@ from services.disposition import api, handlers, projections, tables
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
 from shared.contracts import registered_types, topics
 from shared.runtime.definition import ServiceDefinition
-from shared.settings import ServiceSettings
+from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
 
 

@@ -17,8 +17,8 @@ from services.disposition.tables import eligibility, fact_log, list_entries
 from shared.contracts import EventMetadata
 from shared.contracts.disposition import ExchangeEligibilityChanged
 from shared.contracts.envelope import Causes, cause_of
-from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
+from shared.platform.db import rows_where_in
 
 SERVICE_ACTOR = "disposition-service"
 SERVICE_AGENCY = "detaining-state/coordination-hq"

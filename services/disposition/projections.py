@@ -1,5 +1,5 @@
 """Disposition's read models, built from the upstream topics it consumes and its own events.
-Rows are read and written through `rows(session)`, so replay can batch them (shared/readmodels.py)."""
+Rows are read and written through `rows(session)`, so replay can batch them (shared/eventstore/readmodels.py)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ from shared.contracts.intake import (
 )
 from shared.contracts.standing import commission_finding, standing
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
-from shared.readmodels import rows
-from shared.sealing import as_published
+from shared.eventstore.readmodels import rows
+from shared.privacy.sealing import as_published
 
 
 def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:

@@ -32,7 +32,7 @@ from shared.contracts.disposition import (
     ListStep,
 )
 from shared.contracts.status import RuleApplied
-from shared.errors import DomainConflict
+from shared.platform.errors import DomainConflict
 
 
 class StepConflict(DomainConflict):

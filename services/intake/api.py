@@ -24,6 +24,7 @@ from services.intake.tables import captives, clock_facts
 from shared.auth.access_log import record_access
 from shared.auth.gate import CallerDep, allow
 from shared.auth.roles import Scope
+from shared.commands.idempotency import Answer
 from shared.contracts import EventPayload, registered_types
 from shared.contracts.envelope import EventEnvelope, utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN, new_captive_id
@@ -62,15 +63,14 @@ from shared.contracts.intake import (
 )
 from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
-from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, StreamAppend
-from shared.feed import redact
-from shared.http import Command, IfMatch, Moment, When, Writer, iso, parse_as_of, parse_if_match
-from shared.idempotency import Answer
-from shared.readmodels import rows
-from shared.refusals import refusals
+from shared.eventstore.readmodels import rows
+from shared.platform.errors import DomainConflict
 from shared.runtime.runtime import ServiceRuntime
 from shared.web.deps import DbSession, NotFound, Runtime
+from shared.web.feed import redact
+from shared.web.http import Command, IfMatch, Moment, When, Writer, iso, parse_as_of, parse_if_match
+from shared.web.refusals import refusals
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 

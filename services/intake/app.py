@@ -8,7 +8,7 @@ from services.intake import api, projections, tables
 from services.intake.custody import HANDOVER_EVENTS
 from shared.contracts import DecodedEvent, registered_types, topics
 from shared.runtime.definition import ServiceDefinition
-from shared.settings import ServiceSettings
+from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from shared.contracts.disposition import CustodyEnded, DispositionKind, HandedToRepatriationCommission
 from shared.contracts.intake import MovementKind
-from shared.errors import DomainConflict
+from shared.platform.errors import DomainConflict
 
 
 class CustodyState(StrEnum):

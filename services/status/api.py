@@ -23,6 +23,7 @@ from services.status.tables import captive_facts, conflict_facts, decisions, for
 from shared.auth.gate import allow
 from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
+from shared.commands.idempotency import Answer
 from shared.contracts import EventPayload
 from shared.contracts.envelope import utc_now
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
@@ -49,9 +50,11 @@ from shared.contracts.status import (
 )
 from shared.contracts.tiers import DataTier, tiered
 from shared.contracts.withheld import SEALED_KEY, ClientInput, withhold
-from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict
-from shared.http import (
+from shared.platform.errors import DomainConflict
+from shared.runtime.runtime import ServiceRuntime
+from shared.web.deps import DbSession, NotFound
+from shared.web.http import (
     MAX_EVIDENCE_REFS,
     Command,
     IfMatch,
@@ -63,10 +66,7 @@ from shared.http import (
     parse_as_of,
     parse_if_match,
 )
-from shared.idempotency import Answer
-from shared.refusals import refusals
-from shared.runtime.runtime import ServiceRuntime
-from shared.web.deps import DbSession, NotFound
+from shared.web.refusals import refusals
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
@@ -411,7 +411,7 @@ def tribunal_of(session: Session, runtime: ServiceRuntime, captive_id: str) -> t
 
 
 def published(data: dict) -> dict:
-    """An event's data as the read models hold it (shared/sealing.py `as_published`): a sealed
+    """An event's data as the read models hold it (shared/privacy/sealing.py `as_published`): a sealed
     value is there as `{"withheld": "sealed"}`, so the tribunal is folded here from what the
     status rules fold it from."""
     return withhold(data) if SEALED_KEY in data else data

@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 from services.status import api, handlers, projections, tables
 from shared.contracts import topics
 from shared.runtime.definition import ServiceDefinition
-from shared.settings import ServiceSettings
+from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.contracts.status import DEFAULT_CONFLICT, ConflictFact, ConflictFactKind
-from shared.errors import DomainConflict
+from shared.platform.errors import DomainConflict
 
 # The four Geneva Conventions were adopted on this day; no fact they govern can be older.
 GENEVA_CONVENTIONS = datetime(1949, 8, 12, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """The status read models, built from intake's events (registrations) and status's own. Every
-one is an insert: replay writes them many rows to a statement (shared/readmodels.py)."""
+one is an insert: replay writes them many rows to a statement (shared/eventstore/readmodels.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from services.status.tribunal import TRIBUNAL_EVENTS
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered, ForceMembership, ForceMembershipRecorded
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
-from shared.readmodels import rows
-from shared.sealing import as_published
+from shared.eventstore.readmodels import rows
+from shared.privacy.sealing import as_published
 
 # Findings and every tribunal step (the tribunal is folded from all of them, services/status/tribunal.py).
 LEGAL_EVENTS = {"LegalFindingRecorded", *TRIBUNAL_EVENTS}

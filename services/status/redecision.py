@@ -28,8 +28,8 @@ from shared.contracts import EventMetadata
 from shared.contracts.envelope import Causes, cause_of
 from shared.contracts.intake import ClaimedAffiliation
 from shared.contracts.status import LegalStatus, StatusDetermined
-from shared.db import rows_where_in
 from shared.eventstore import EventStore, StreamAppend
+from shared.platform.db import rows_where_in
 
 SERVICE_ACTOR = "status-service"
 SERVICE_AGENCY = "detaining-state/legal"

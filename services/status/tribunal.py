@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from shared.contracts.status import NotPowGround, ReviewOutcome, TribunalOutcome
-from shared.errors import DomainConflict
+from shared.platform.errors import DomainConflict
 
 
 class Stage(StrEnum):

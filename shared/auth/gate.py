@@ -35,11 +35,11 @@ from shared.auth import agencies as directories
 from shared.auth.agencies import Agency
 from shared.auth.oidc import InvalidOidcToken, IssuerUnreachable, OidcVerifier, VerifiedCaller
 from shared.auth.roles import SECOND_FACTOR_ROLES, AgencyKind, Role, Scope, scopes_of, tiers_of
+from shared.auth.settings import AuthSettings
 from shared.contracts.envelope import EventMetadata
 from shared.contracts.intake import UNSAFE_IN_NAMES
 from shared.contracts.tiers import DataTier
-from shared.limits import RateLimiter
-from shared.settings import AuthSettings
+from shared.web.limits import RateLimiter
 
 log = structlog.get_logger(__name__)
 

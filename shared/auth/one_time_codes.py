@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyotp
 
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 PERIOD_S = 30
 DIGITS = 6

@@ -26,7 +26,7 @@ from shared.contracts.topics import dead_letter
 from shared.contracts.withheld import identity_paths
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CLOUDEVENTS_JSON = "application/cloudevents+json; charset=UTF-8"  # shared/kafka.py sends this header
+CLOUDEVENTS_JSON = "application/cloudevents+json; charset=UTF-8"  # shared/broker/clients.py sends this header
 ACCESS_LOG_MODULE = "shared.contracts.access"  # DataAccessed: every service writes it on its own topic
 # PublicationWithheld: any service's outbox discard writes it on its own topic (shared/eventstore/outbox.py)
 OUTBOX_MODULE = "shared.contracts.outbox"
@@ -327,7 +327,7 @@ def _dead_letter_message() -> dict[str, Any]:
 
 
 def _topic_binding(topic: str) -> dict[str, Any]:
-    # shared/kafka.py LOG_OF_RECORD: nothing is ever deleted by age or size.
+    # shared/broker/clients.py LOG_OF_RECORD: nothing is ever deleted by age or size.
     return {
         "topic": topic,
         "topicConfiguration": {"cleanup.policy": ["delete"], "retention.ms": -1, "retention.bytes": -1},

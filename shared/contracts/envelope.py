@@ -52,7 +52,7 @@ class EventEnvelope(BaseModel):
     # `actorid` it is the author's standing, from which a fact takes its legal weight
     # (shared/contracts/standing.py). Absent on a service's own events and on older ones.
     agency_kind: str | None = Field(default=None, alias="agencykind", max_length=40)
-    # SHA-256 of the exact bytes of the previous event in this stream (shared/chain.py).
+    # SHA-256 of the exact bytes of the previous event in this stream (shared/evidence/chain.py).
     previous_hash: str | None = Field(default=None, alias="prevhash", pattern=r"^[0-9a-f]{64}$")
     data: dict[str, Any]
 

@@ -6,7 +6,7 @@ DISPOSITION_EVENTS = "disposition.events.v1"
 
 ALL = (INTAKE_EVENTS, STATUS_EVENTS, DISPOSITION_EVENTS)
 
-# Who publishes each topic: the one service whose key may sign its records (shared/signing.py).
+# Who publishes each topic: the one service whose key may sign its records (shared/evidence/signing.py).
 PUBLISHERS = {INTAKE_EVENTS: "intake", STATUS_EVENTS: "status", DISPOSITION_EVENTS: "disposition"}
 
 

@@ -1,4 +1,4 @@
-"""The consumer's check of each upstream record's place in its stream's hash chain (shared/chain.py):
+"""The consumer's check of each upstream record's place in its stream's hash chain (shared/evidence/chain.py):
 `chain_links` keeps the hash of every upstream event consumed here; a record that breaks its chain
 is set aside as a dead letter; one its handler refuses keeps its place."""
 
@@ -10,7 +10,6 @@ from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import chain
 from shared.contracts import DecodedEvent
 from shared.eventstore.received import (
     ChainBroken,
@@ -18,6 +17,7 @@ from shared.eventstore.received import (
     _stream,
 )
 from shared.eventstore.tables import CHECKED_AFTER_LEGACY
+from shared.evidence import chain
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ holds back, and releases) and polling.py (the loop); received.py has what they s
   rolling deploy from stopping every other captive on that partition.
 - When the database or the broker is unreachable the record is retried with backoff and jitter,
   never dead-lettered or parked.
-- Before a record is applied, its place in its stream's hash chain is checked (shared/chain.py):
+- Before a record is applied, its place in its stream's hash chain is checked (shared/evidence/chain.py):
   its prevhash must be the hash of the bytes of the stream's last event consumed here, which
   `chain_links` keeps (one row per upstream event, applied or of a type this service does not
   use, in the transaction that applies it). A record that breaks the chain (a forgery, an altered
@@ -51,7 +51,6 @@ from kafka.errors import KafkaError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import chain
 from shared.contracts import DecodedEvent, InvalidEvent
 from shared.contracts.envelope import utc_now
 from shared.contracts.registry import UnknownEventType
@@ -60,6 +59,7 @@ from shared.eventstore.chains import ChainChecks
 from shared.eventstore.dead_letter_copy import dead_letter_copy
 from shared.eventstore.holding import Holding
 from shared.eventstore.polling import Polling
+from shared.eventstore.readmodels import BatchedRows
 from shared.eventstore.received import (
     _IGNORED,
     APPLIED,
@@ -84,9 +84,9 @@ from shared.eventstore.received import (
 from shared.eventstore.store import ConcurrencyConflict
 from shared.eventstore.tables import DEAD_LETTER, PARKED
 from shared.eventstore.watchdog import Watchdog
-from shared.readmodels import BatchedRows
-from shared.signing import NoPins, PinnedKeys
-from shared.tracing import consuming, consuming_many
+from shared.evidence import chain
+from shared.evidence.signing import NoPins, PinnedKeys
+from shared.platform.tracing import consuming, consuming_many
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +121,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
         self._waiting_retry_due = 0.0  # monotonic: retried at start, then every retry_waiting_s
         self.inbox = inbox
         self.chain_links = chain_links  # None: chains are not checked (a test's ad-hoc consumer)
-        # The keys each upstream publisher signs with (shared/signing.py): a record whose
+        # The keys each upstream publisher signs with (shared/evidence/signing.py): a record whose
         # signature does not hold is set aside as a chain break is. None: a test's ad-hoc consumer.
         self.pins = pins
         self._trust_first: bool | None = None
@@ -227,7 +227,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
     def _apply_batch(self, usable: list[tuple[ConsumerRecord, DecodedEvent, Handler | None]]) -> _Outcome:
         with self.sessions.begin() as session:
             # The handlers' read-model writes are held and written once per row at the end, as
-            # replay writes them (shared/readmodels.py): a poll of registrations costs a few
+            # replay writes them (shared/eventstore/readmodels.py): a poll of registrations costs a few
             # statements, not several per event. Anything else the handlers run sees them first.
             writes = BatchedRows(session)
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from shared.kafka import MAX_MESSAGE_BYTES, record_size
+from shared.broker.clients import MAX_MESSAGE_BYTES, record_size
 
 # Room for what the producer adds around one record (batch framing), below `max_request_size`.
 DLQ_RECORD_LIMIT = MAX_MESSAGE_BYTES - 1024

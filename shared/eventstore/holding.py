@@ -14,7 +14,6 @@ from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import chain
 from shared.contracts import DecodedEvent, EventEnvelope, InvalidEvent
 from shared.contracts.envelope import utc_now
 from shared.contracts.registry import UnknownEventType
@@ -32,7 +31,8 @@ from shared.eventstore.received import (
     discards,
 )
 from shared.eventstore.tables import DEAD_LETTER, PARKED, WAITING
-from shared.tracing import consuming
+from shared.evidence import chain
+from shared.platform.tracing import consuming
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """What an operator may do with the rows a relay parked (shared/eventstore/relay.py): list them,
 retry them once the cause is fixed, or, as a last resort, discard one.
 
-Discarding must not break the stream's hash chain (shared/chain.py). Every event names the hash
+Discarding must not break the stream's hash chain (shared/evidence/chain.py). Every event names the hash
 of the bytes of the one before it, and consumers set aside (dead-letter) an event whose
 predecessor they have not seen: leaving one event off the topic would lose every later event of
 that captive downstream, and the stream's next appends too, since they chain from what is stored.
@@ -25,10 +25,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
-from shared.chain import event_hash
 from shared.contracts import EventEnvelope, decode, encode
 from shared.contracts.outbox import PublicationWithheld
 from shared.eventstore.tables import EventStoreTables
+from shared.evidence.chain import event_hash
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from shared.eventstore.received import (
     backoff_with_jitter,
     transient,
 )
-from shared.failpoints import failpoint
+from shared.platform.failpoints import failpoint
 
 log = structlog.get_logger(__name__)
 

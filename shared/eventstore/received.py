@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared import chain
 from shared.contracts import DecodedEvent, EventEnvelope, InvalidEvent, decode
+from shared.evidence import chain
 
 # A handler may also take several events at once (`handler.many(session, events)`): the consumer
 # then hands it runs of consecutive events of that type, each about a different captive, so
@@ -48,7 +48,7 @@ APPLIED, DUPLICATE, IGNORED, HELD = "applied", "duplicate", "ignored", "held"
 
 
 class SignatureRefused(InvalidEvent):
-    """The record was not signed by its topic's publisher with a pinned key (shared/signing.py)."""
+    """The record was not signed by its topic's publisher with a pinned key (shared/evidence/signing.py)."""
 
 
 class ChainBroken(Exception):

@@ -10,7 +10,7 @@ Transactions and fencing: each batch is published in one Kafka transaction of a 
 `transactional_id` is fixed per service (and deployment). A new leader's `init_transactions`
 bumps the id's epoch, so the broker refuses anything a previous leader (a zombie whose leader lock
 died with its database connection, still mid-batch) sends or commits; consumers read committed
-only (shared/kafka.py), so what such a zombie wrote before it was fenced is never read. A relay
+only (shared/broker/clients.py), so what such a zombie wrote before it was fenced is never read. A relay
 that finds itself fenced stops publishing, drops its producer and its leadership, and goes back
 to standing by: it does not retry.
 
@@ -53,12 +53,12 @@ from kafka import errors as kafka_errors
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.broker.clients import record_headers
 from shared.contracts.envelope import utc_now
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.tables import EventStoreTables
 from shared.eventstore.watchdog import Watchdog
-from shared.failpoints import failpoint
-from shared.kafka import record_headers
+from shared.platform.failpoints import failpoint
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,7 @@ class OutboxRelay:
         sign: Callable[[bytes], tuple[str, bytes]] | None = None,
     ):
         self.sessions = sessions
-        # The header that signs a record's bytes with the service's key (shared/signing.py); None
+        # The header that signs a record's bytes with the service's key (shared/evidence/signing.py); None
         # only for a test's relay whose records no service reads.
         self.sign = sign
         self.tables = tables

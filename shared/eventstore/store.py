@@ -2,7 +2,7 @@
 
 Every append goes through `EventStore.append`, in the caller's transaction, together with the
 outbox rows that the relay later publishes: the event and its publication commit or fail together.
-A store may be given a `Sealer` (each service's keyring, shared/sealing.py, seals personal data
+A store may be given a `Sealer` (each service's keyring, shared/privacy/sealing.py, seals personal data
 with the captive's key): it rewrites each event's `data` before the event is encoded, so what is
 stored, hash-chained and published is the sealed form.
 """
@@ -21,13 +21,13 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import signing
-from shared.chain import GENESIS, event_hash
+from shared.broker.clients import MAX_MESSAGE_BYTES, record_headers, record_size
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
 from shared.eventstore.tables import EventStoreTables
-from shared.kafka import MAX_MESSAGE_BYTES, record_headers, record_size
-from shared.tracing import trace_context
+from shared.evidence import signing
+from shared.evidence.chain import GENESIS, event_hash
+from shared.platform.tracing import trace_context
 
 
 class EventTooLarge(Exception):
@@ -264,7 +264,7 @@ class EventStore:
                 raise ConcurrencyConflict(appends[0].stream_id, appends[0].expected_version, None) from None
         envelopes, event_rows = [], []
         trace = trace_context()
-        # As the relay will publish it: with its signature header (shared/signing.py).
+        # As the relay will publish it: with its signature header (shared/evidence/signing.py).
         headers = [*record_headers(trace.traceparent, trace.tracestate), signing.SIGNATURE_OF_ITS_SIZE]
         pending = iter(zip(unsealed, datas, strict=True))
         for append in appends:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from shared.db import UtcDateTime
+from shared.platform.db import UtcDateTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits for a log of record.
 Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -21,7 +21,7 @@ class EventStoreTables:
     idempotency_keys: sa.Table
     # Events an operator discarded from publication (`captives outbox discard`), kept whole.
     outbox_discarded: sa.Table
-    # A consuming service's view of the upstream streams' hash chains (shared/chain.py).
+    # A consuming service's view of the upstream streams' hash chains (shared/evidence/chain.py).
     chain_links: sa.Table | None = None
     # Records held back per captive (a dead letter and what follows it), and operators' decisions.
     parked: sa.Table | None = None

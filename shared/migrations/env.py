@@ -1,4 +1,4 @@
-"""Alembic environment shared by the three services (see shared/db.py: alembic_config)."""
+"""Alembic environment shared by the three services (see shared/platform/db.py: alembic_config)."""
 
 from alembic import context
 
@@ -9,7 +9,7 @@ connection = config.attributes.get("connection")
 
 def render_item(type_, obj, autogen_context):
     """Write our column types as plain SQLAlchemy types, so revisions don't import app code."""
-    from shared.db import UtcDateTime
+    from shared.platform.db import UtcDateTime
 
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"

@@ -14,21 +14,21 @@ import structlog
 from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import checkpoints, signing
-from shared import kafka as kafka_clients
 from shared.auth.gate import Gate
-from shared.checkpoints import checkpoint_topic
+from shared.broker import clients as kafka_clients
+from shared.broker.access import KafkaAccess, KafkaCredentialsMissing
 from shared.contracts.topics import PUBLISHERS
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import EventStore
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.received import RetryLater
 from shared.eventstore.relay import OutboxRelay
-from shared.kafka_access import KafkaAccess, KafkaCredentialsMissing
+from shared.evidence import checkpoints, signing
+from shared.evidence.checkpoints import checkpoint_topic
+from shared.platform.db import create_engine, migrate, session_factory
+from shared.privacy.sealing import Keyring, kek_path, load_kek
 from shared.runtime.definition import ServiceDefinition
-from shared.sealing import Keyring, kek_path, load_kek
-from shared.settings import ServiceSettings
+from shared.runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 

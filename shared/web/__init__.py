@@ -1,2 +1,2 @@
-"""The web wing: the FastAPI app every service serves (app.py) and the dependencies its routes take
-(deps.py)."""
+"""The web wing: the FastAPI app every service serves (app.py), the dependencies its routes take
+(deps.py), request limits, refusals, metrics and the feed."""

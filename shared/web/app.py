@@ -13,19 +13,20 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shared import feed, metrics, tracing
 from shared.auth import access_log
 from shared.auth.gate import authenticate
 from shared.auth.screen import CredentialScreen
-from shared.errors import DomainConflict
 from shared.eventstore import ConcurrencyConflict, EventTooLarge
-from shared.limits import RequestLimits
-from shared.nul import RefuseNul
-from shared.refusals import CALLER_REFUSALS
+from shared.platform import tracing
+from shared.platform.errors import DomainConflict
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
+from shared.runtime.settings import ServiceSettings
+from shared.web import feed, metrics
 from shared.web.deps import NotFound
+from shared.web.limits import RequestLimits
+from shared.web.nul import RefuseNul
+from shared.web.refusals import CALLER_REFUSALS
 
 log = structlog.get_logger(__name__)
 

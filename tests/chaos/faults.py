@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
+from shared.broker.access import ADMIN
 from shared.contracts.topics import INTAKE_EVENTS
-from shared.failpoints import CRASH_EXIT_CODE
-from shared.kafka_access import ADMIN
+from shared.platform.failpoints import CRASH_EXIT_CODE
 from tests.chaos.stack import Instance, Stack
 from tests.chaos.workload import History, Write, Writer, conflicting_writes
 from tests.support import kafka_access, producer, read_topic, wait_until

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
 from shared.contracts import decode
-from shared.private_files import private_directory
+from shared.evidence.checkpoints import checkpoint_topic, make_checkpoint, partition_leaves
+from shared.platform.private_files import private_directory
 from tests.support import (
     APPROVER,
     DELEGATE,

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.intake import tables as intake_tables
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from shared.sealing import Keyring, load_kek
+from shared.privacy.sealing import Keyring, load_kek
 from tests.support import caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration

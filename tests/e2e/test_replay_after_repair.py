@@ -15,7 +15,7 @@ import orjson
 import pytest
 from kafka import TopicPartition
 
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
 from tests.support import HEADERS, KPA_MEMBERSHIP, kafka_access, read_topic, registration, wait_settled, wait_until
 
 pytestmark = pytest.mark.integration

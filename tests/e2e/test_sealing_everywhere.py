@@ -29,9 +29,9 @@ from deploy.postgres.cluster import PostgresCluster, create_database
 from services.disposition import tables as disposition_tables
 from services.intake import tables as intake_tables
 from services.status import tables as status_tables
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
 from shared.contracts import decode
-from shared.sealing import Keyring, load_kek
+from shared.privacy.sealing import Keyring, load_kek
 from tests.e2e.conftest import running_stack
 from tests.support import DELEGATE, OFFICER, as_person, caught_up, kafka_access, read_topic, registration, wait_until
 

@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 
 from deploy.keycloak.provision import AgencyClient, Person, ensure_agency_client, ensure_person
 from shared.auth.roles import ROLE_SCOPES, Role, Scope, tiers_of
+from shared.auth.settings import AuthSettings
 from shared.auth.tokens import BearerHeaders, TokenSource
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.tiers import DataTier
-from shared.settings import AuthSettings
 from tests.realm import BRIEF_CLI, CLOCK_LEEWAY_S, realm
 from tests.support import (
     APPROVER,

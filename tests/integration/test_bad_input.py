@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from deploy.postgres.cluster import create_database, drop_database
+from shared.auth.settings import AuthSettings
 from shared.contracts import decode
-from shared.settings import AuthSettings
 from tests.support import HEADERS, build_app, read_topic, registration, settings_for, wait_until
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from kafka.errors import KafkaError
 
 from deploy.kafka.node import JVM_FLAGS, LOG4J2, STARTED_MARKER, fetch
 from deploy.processes import free_port, tail
-from shared import kafka as kafka_clients
-from shared.kafka_access import KafkaAccess, ensure_credentials, read_password
+from shared.broker import clients as kafka_clients
+from shared.broker.access import KafkaAccess, ensure_credentials, read_password
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,14 @@ from deploy.postgres.cluster import PostgresCluster, create_database
 from deploy.processes import free_port
 from services.status.app import definition as status_definition
 from services.status.tables import decisions, force_memberships
-from shared import replay as replaying
-from shared.chain import event_hash
+from shared.broker import clients as kafka_clients
+from shared.broker.access import AUDITOR
+from shared.broker.clients import MAX_MESSAGE_BYTES, record_size
 from shared.contracts import registry
 from shared.contracts.intake import ForceMembershipRecorded
 from shared.contracts.topics import dead_letter
-from shared.kafka import MAX_MESSAGE_BYTES, record_size
-from shared.kafka_access import AUDITOR
+from shared.eventstore import replay as replaying
+from shared.evidence.chain import event_hash
 from tests.support import (
     HEADERS,
     KPA_MEMBERSHIP,
@@ -160,7 +161,7 @@ def rebuilt_differences(stack: Stack, status: TestClient, tmp_path, held) -> lis
         status_definition.migrations,
         status_definition.metadata,
         status_definition.all_replay_appliers(),
-        replaying.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1"), stack.topic]),
+        kafka_clients.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1"), stack.topic]),
         held=held,
     )
     _digests, found = replaying.differences(

@@ -211,7 +211,7 @@ def test_a_record_its_handler_refuses_in_the_middle_of_a_poll_is_set_aside_alone
     """A poll's records are applied in one transaction; when a handler refuses one of them, the
     transaction is undone and the records are applied one by one: the others land, the refused
     one goes to the dead-letter topic."""
-    from shared import kafka as kafka_clients
+    from shared.broker import clients as kafka_clients
     from shared.eventstore.consumer import EventConsumer
 
     _intake, status = intake_then_status
@@ -277,9 +277,9 @@ def test_a_refused_record_keeps_its_place_in_its_chain_and_a_forged_one_does_not
     and set aside, yet the third, which names it as its prevhash, still applies; a forged fourth
     that names the third's predecessor is set aside as a chain break, and an exact copy of the
     first is a no-op."""
-    from shared import kafka as kafka_clients
-    from shared.chain import GENESIS, event_hash
+    from shared.broker import clients as kafka_clients
     from shared.eventstore.consumer import EventConsumer
+    from shared.evidence.chain import GENESIS, event_hash
 
     _intake, status = intake_then_status
     runtime = status.app.state.runtime

@@ -12,8 +12,8 @@ from services.intake import tables
 from services.intake.app import definition
 from shared.contracts import EventMetadata
 from shared.contracts.intake import Art17Text, IdentityAmended
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import ConcurrencyConflict, EventStore
+from shared.platform.db import create_engine, migrate, session_factory
 
 pytestmark = pytest.mark.integration
 

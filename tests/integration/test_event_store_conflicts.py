@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from services.intake import tables
 from services.intake.app import definition
-from shared.chain import GENESIS, event_hash
 from shared.contracts import EventMetadata, encode
 from shared.contracts.intake import Art17Text, IdentityAmended
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import ConcurrencyConflict, EventStore, StreamAppend
+from shared.evidence.chain import GENESIS, event_hash
+from shared.platform.db import create_engine, migrate, session_factory
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.intake.tables import clock_facts
-from shared.chain import GENESIS, event_hash
 from shared.contracts import EventEnvelope, EventPayload, encode
 from shared.contracts.disposition import CustodyEnded, DispositionApproved
+from shared.evidence.chain import GENESIS, event_hash
 from shared.runtime.runtime import signer_of
 from tests.support import HEADERS, as_person, build_app, registration, settings_for, signed_in
 

@@ -11,8 +11,8 @@ import pytest
 from kafka.errors import KafkaError
 
 from deploy.kafka.node import Cluster
-from shared import kafka as kafka_clients
-from shared.kafka_access import ADMIN, KafkaAccess
+from shared.broker import clients as kafka_clients
+from shared.broker.access import ADMIN, KafkaAccess
 from tests.broker import KAFKA_CREDENTIALS, grant_prefix, register_broker
 from tests.support import kafka_access, producer, read_topic, wait_until
 

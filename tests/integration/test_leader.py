@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from shared.db import create_engine
 from shared.eventstore.leader import LeaderLock
+from shared.platform.db import create_engine
 
 pytestmark = pytest.mark.integration
 

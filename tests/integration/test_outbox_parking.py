@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from kafka.admin import ACLFilter, ACLPermissionType, ResourcePatternFilter, ResourceType
 from typer.testing import CliRunner
 
-from shared import kafka as kafka_clients
-from shared.broker_access import LITERAL, WRITE, _acl
-from shared.db import create_engine, session_factory
+from shared.broker import clients as kafka_clients
+from shared.broker.acls import LITERAL, WRITE, _acl
+from shared.broker.clients import MAX_MESSAGE_BYTES
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.relay import Fenced, OutboxRelay
-from shared.kafka import MAX_MESSAGE_BYTES
+from shared.platform.db import create_engine, session_factory
 from tests.support import (
     HEADERS,
     build_app,
@@ -266,8 +266,8 @@ def set_topic_limit(bootstrap: str, topic: str, max_bytes: int) -> None:
 def chained_with_a_stand_in(bootstrap: str, topic: str, captive_id: str) -> list:
     """Every chain of the topic verifies, and the captive's stream is his registration, the
     stand-in of his discarded event, and the event appended after it. (His envelopes.)"""
-    from shared import chain
     from shared.contracts import decode
+    from shared.evidence import chain
 
     records = read_topic(bootstrap, topic)
     verified = chain.verify(records)

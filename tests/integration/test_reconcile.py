@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import TopicPartition
 
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
 from tests.support import HEADERS, build_app, kafka_access, read_topic, registration, settings_for, wait_until
 
 pytestmark = pytest.mark.integration

@@ -24,13 +24,13 @@ from kafka.errors import AuthorizationError, KafkaError
 from deploy.processes import free_port
 from services.status.app import definition as status_definition
 from services.status.tables import force_memberships
-from shared import kafka as kafka_clients
-from shared import replay as replaying
-from shared import signing
-from shared.chain import event_hash
+from shared.broker import clients as kafka_clients
+from shared.broker.access import AUDITOR, KafkaAccess, all_passwords
 from shared.contracts.topics import dead_letter
 from shared.eventstore import dead_letters
-from shared.kafka_access import AUDITOR, KafkaAccess, all_passwords
+from shared.eventstore import replay as replaying
+from shared.evidence import signing
+from shared.evidence.chain import event_hash
 from shared.runtime.runtime import pinned_keys
 from tests.broker import KAFKA_CREDENTIALS
 from tests.support import (
@@ -322,7 +322,7 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
         status_definition.migrations,
         status_definition.metadata,
         status_definition.all_replay_appliers(),
-        replaying.read_log(kafka.access(AUDITOR), [kafka.topic(status_definition.topic), topic]),
+        kafka_clients.read_log(kafka.access(AUDITOR), [kafka.topic(status_definition.topic), topic]),
         held=replaying.held_by(status_settings.database_url, status_definition.store_tables),
         pins=pinned_keys(status_settings, "status", (status_definition.topic, *status_definition.consumes)),
     )
@@ -408,7 +408,7 @@ def test_a_record_forged_with_intake_s_own_password_but_not_its_key_is_dead_lett
         status_definition.migrations,
         status_definition.metadata,
         status_definition.all_replay_appliers(),
-        replaying.read_log(kafka.access(AUDITOR), [topic]),
+        kafka_clients.read_log(kafka.access(AUDITOR), [topic]),
         pins=pinned_keys(status_settings, "status", status_definition.consumes),
     )
     assert result.forged == 3 and result.chain_breaks == 0

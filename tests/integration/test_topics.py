@@ -11,7 +11,7 @@ import httpx
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
 from shared.contracts.topics import dead_letter
 from tests.support import kafka_access, wait_until
 

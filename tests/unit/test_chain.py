@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.chain import (
+from shared.contracts import EventEnvelope, encode
+from shared.evidence.chain import (
     ALTERED,
     BROKEN,
     DUPLICATE,
@@ -21,7 +22,6 @@ from shared.chain import (
     judge,
     verify,
 )
-from shared.contracts import EventEnvelope, encode
 
 Record = namedtuple("Record", "topic partition offset key value")
 

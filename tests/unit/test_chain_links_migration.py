@@ -12,8 +12,8 @@ from services.disposition import tables as disposition_tables
 from services.disposition.app import definition as disposition
 from services.status import tables as status_tables
 from services.status.app import definition as status
-from shared.db import alembic_config, create_engine
 from shared.eventstore.tables import CHECKED_AFTER_LEGACY
+from shared.platform.db import alembic_config, create_engine
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from collections import namedtuple
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared import merkle
-from shared.checkpoints import make_checkpoint, partition_leaves, verify_checkpoints
-from shared.signing import key_id
+from shared.evidence import merkle
+from shared.evidence.checkpoints import make_checkpoint, partition_leaves, verify_checkpoints
+from shared.evidence.signing import key_id
 
 Record = namedtuple("Record", "topic partition offset key value")
 TOPIC = "intake.events.v1"

@@ -10,8 +10,8 @@ import yaml
 
 from deploy.keycloak.provision import REALM
 from deploy.keycloak.server import KEYCLOAK_VERSION
-from shared.kafka_access import ADMIN, PRINCIPALS
-from shared.settings import KafkaSettings
+from shared.broker.access import ADMIN, PRINCIPALS
+from shared.broker.settings import KafkaSettings
 from tools.services import Service, service_module, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,8 +211,8 @@ def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_s
     assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
     # Run again, the keys are kept: a new one would orphan every captive key wrapped with the old.
     # Each signing key opens with its service's KEK alone, and is the one pinned for it.
-    from shared import signing
-    from shared.sealing import load_kek
+    from shared.evidence import signing
+    from shared.privacy.sealing import load_kek
 
     keys = {}
     for service in Service:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 
+from shared.broker.clients import MAX_MESSAGE_BYTES, record_size
 from shared.eventstore.dead_letter_copy import DLQ_RECORD_LIMIT, dead_letter_copy
-from shared.kafka import MAX_MESSAGE_BYTES, record_size
 
 
 def copy_of(value: bytes, key: bytes | None = b"CAP-0000-0000-0001", headers=None):

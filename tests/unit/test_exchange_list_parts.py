@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from services.disposition.api import CHECK_PART_BYTES, in_parts
 from services.disposition.workflow import ListStage, exchange_list
+from shared.broker.clients import MAX_MESSAGE_BYTES, record_headers, record_size
 from shared.contracts import EventEnvelope, encode
 from shared.contracts.disposition import (
     ExchangeListChecked,
@@ -17,7 +18,6 @@ from shared.contracts.disposition import (
     ListStep,
 )
 from shared.contracts.status import RuleApplied
-from shared.kafka import MAX_MESSAGE_BYTES, record_headers, record_size
 
 AT = datetime(2025, 5, 16, tzinfo=UTC)
 

@@ -33,7 +33,7 @@ from shared.contracts.intake import (
     NotificationSent,
 )
 from shared.contracts.topics import DISPOSITION_EVENTS
-from shared.db import create_engine, migrate, session_factory
+from shared.platform.db import create_engine, migrate, session_factory
 from tests.support import registration
 
 CAPTIVE = "CAP-0000-0000-0001"

@@ -19,9 +19,9 @@ from shared.contracts.intake import (
     MovementRecorded,
     NotificationSent,
 )
-from shared.db import alembic_config, create_engine, session_factory
 from shared.eventstore import EventStore
-from shared.sealing import Keyring
+from shared.platform.db import alembic_config, create_engine, session_factory
+from shared.privacy.sealing import Keyring
 from tests.support import registration
 
 CAPTIVE = "CAP-0000-0000-0001"

@@ -19,7 +19,7 @@ from shared.contracts.intake import (
     Registration,
 )
 from shared.contracts.tiers import DataTier, field_tiers
-from shared.feed import redact
+from shared.web.feed import redact
 from tests.support import registration
 
 CAPTURED = datetime(2025, 1, 11, 9, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The sealing every service shares (shared/sealing.py): captive keys wrapped with a
+"""The sealing every service shares (shared/privacy/sealing.py): captive keys wrapped with a
 key-encryption key kept outside the database, the KEK file's mode, the database files' modes,
 status's and disposition's free text sealed with their own keys, and their erasure on
 IdentityErased, after which writes carrying such data are refused and reads show it erased."""
@@ -24,9 +24,9 @@ from shared.contracts.envelope import utc_now
 from shared.contracts.intake import IdentityErased
 from shared.contracts.status import LegalFindingRecorded, StatusDetermined, TribunalConvened, TribunalHearingHeld
 from shared.contracts.withheld import ERASED, SEALED, identity_paths
-from shared.db import create_engine
 from shared.eventstore import EventStore
-from shared.sealing import (
+from shared.platform.db import create_engine
+from shared.privacy.sealing import (
     KekError,
     Keyring,
     PersonalDataErased,

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.limits import RateLimiter, RequestLimits, json_depth
+from shared.web.limits import RateLimiter, RequestLimits, json_depth
 
 MAX_BYTES = 1024
 MAX_DEPTH = 4

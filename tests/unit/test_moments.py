@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts import decode
 from shared.contracts.registry import InvalidEvent
-from shared.http import Moment, When
+from shared.web.http import Moment, When
 
 MOMENT = TypeAdapter(Moment)
 # What lax datetime parsing would take for a Unix time, or for some other reading of a time.

@@ -1,4 +1,4 @@
-"""U+0000 in request text (shared/nul.py): refused with 422 naming each place, in any JSON
+"""U+0000 in request text (shared/web/nul.py): refused with 422 naming each place, in any JSON
 encoding; the six characters `\\u0000` written as text, and every other body, reach the app
 byte for byte."""
 
@@ -11,7 +11,7 @@ import pytest
 from fastapi import Body, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 
-from shared.nul import RefuseNul, nul_locations
+from shared.web.nul import RefuseNul, nul_locations
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Folders the stack makes are private whatever the umask (shared/private_files.py)."""
+"""Folders the stack makes are private whatever the umask (shared/platform/private_files.py)."""
 
 from __future__ import annotations
 
 import os
 
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 
 def test_every_folder_made_is_private_under_a_permissive_umask_and_existing_ones_are_left_alone(tmp_path):

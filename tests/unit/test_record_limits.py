@@ -12,13 +12,13 @@ import yaml
 
 from deploy.kafka.node import KafkaNode
 from services.intake import tables
-from shared import kafka as kafka_clients
+from shared.broker import clients as kafka_clients
+from shared.broker.access import KafkaAccess
+from shared.broker.clients import MAX_MESSAGE_BYTES
 from shared.contracts import EventMetadata
 from shared.contracts.intake import IdentityAmended
-from shared.db import create_engine, migrate, session_factory
 from shared.eventstore import EventStore, EventTooLarge
-from shared.kafka import MAX_MESSAGE_BYTES
-from shared.kafka_access import KafkaAccess
+from shared.platform.db import create_engine, migrate, session_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_the_producers_and_the_broker_are_set_to_the_same_limit(tmp_path, monkey
     assert made["max_request_size"] == MAX_MESSAGE_BYTES  # set, not kafka-python's default
     node = KafkaNode(tmp_path / "kafka")
     node.data_dir.mkdir(parents=True)
-    from shared.kafka_access import ensure_credentials
+    from shared.broker.access import ensure_credentials
 
     ensure_credentials(node.credentials_dir)
     node._write_properties()

@@ -1,4 +1,4 @@
-"""Replay applies the log in batches (shared/readmodels.py): the rows a batch reads and writes are
+"""Replay applies the log in batches (shared/eventstore/readmodels.py): the rows a batch reads and writes are
 held in memory and each changed row is written once at the end. These tests replay streams where
 the same rows are updated again and again (one captive's movements, notifications, wishes and
 consents; eligibility, risks and statuses arriving out of order) with several batch sizes, and
@@ -22,9 +22,6 @@ from deploy.postgres.cluster import create_database, drop_database
 from services.disposition.app import definition as disposition
 from services.intake.app import definition as intake
 from services.status.app import definition as status
-from shared import readmodels
-from shared import replay as replaying
-from shared.chain import GENESIS, event_hash
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode, encode
 from shared.contracts.access import DataAccessed
 from shared.contracts.disposition import (
@@ -57,7 +54,10 @@ from shared.contracts.status import (
     RulebookAdopted,
     StatusDetermined,
 )
-from shared.db import UtcDateTime, create_engine, migrate
+from shared.eventstore import readmodels
+from shared.eventstore import replay as replaying
+from shared.evidence.chain import GENESIS, event_hash
+from shared.platform.db import UtcDateTime, create_engine, migrate
 from tests.support import registration
 
 Record = namedtuple("Record", "value")

@@ -1,4 +1,4 @@
-"""Replay skips what the live consumer holds back or discarded (shared/replay.py `Held`), as the
+"""Replay skips what the live consumer holds back or discarded (shared/eventstore/replay.py `Held`), as the
 live consumer did: parked and discarded records by their place in the log, exact copies of a
 discarded event by id and bytes (an altered copy under its id is not it), and a discarded event
 still takes its place in its stream's chain, so the events after it follow on."""
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from services.status.app import definition as status
 from services.status.tables import force_memberships
-from shared import replay as replaying
-from shared.chain import chain_fields, event_hash
 from shared.contracts.intake import ForceMembershipRecorded
+from shared.eventstore import replay as replaying
+from shared.evidence.chain import chain_fields, event_hash
 from tests.unit.test_replay_batches import A, B, Log, registered
 
 Placed = namedtuple("Placed", "topic partition offset value")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from services.disposition.api import RiskRequest
 from services.intake.api import NotificationRequest
 from services.status.api import FindingRequest, HearingRequest
-from shared.http import MAX_EVIDENCE_REFS
+from shared.web.http import MAX_EVIDENCE_REFS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
 

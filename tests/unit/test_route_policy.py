@@ -13,7 +13,7 @@ from shared.auth.roles import ROLE_SCOPES, SENSITIVE_TIERS, AgencyKind, Role, Sc
 from shared.contracts.tiers import DataTier
 from tests.support import build_app, settings_for
 
-# /metrics holds counts only, no captive's data (shared/metrics.py), and is scraped without a token.
+# /metrics holds counts only, no captive's data (shared/web/metrics.py), and is scraped without a token.
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 

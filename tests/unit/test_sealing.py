@@ -19,7 +19,6 @@ from services.intake.api import (
     ProsecutionRequest,
     RegistrationRequest,
 )
-from shared.chain import event_hash
 from shared.contracts import EventMetadata, InvalidEvent, decode
 from shared.contracts.envelope import utc_now
 from shared.contracts.intake import (
@@ -32,7 +31,8 @@ from shared.contracts.intake import (
 )
 from shared.contracts.withheld import ERASED, SEALED, Withheld
 from shared.eventstore import EventStore
-from shared.sealing import Keyring
+from shared.evidence.chain import event_hash
+from shared.privacy.sealing import Keyring
 from tests.support import registration
 
 CANARY = "zqcanary7f3e"

@@ -1,4 +1,4 @@
-"""Records signed by the service that wrote them (shared/signing.py): the key is kept wrapped with
+"""Records signed by the service that wrote them (shared/evidence/signing.py): the key is kept wrapped with
 the service's KEK, pinned on first use, and a reader refuses whatever its topic's publisher did
 not sign with a pinned key, unsigned, signed by another service, or altered after signing."""
 
@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared import signing
+from shared.evidence import signing
 
 KEK, OTHER_KEK = os.urandom(32), os.urandom(32)
 TOPIC = "p.intake.events.v1"

@@ -22,7 +22,7 @@ GENESIS = "0" * 64
 
 def upgrade() -> None:
     # One row per upstream event consumed: the hash of its bytes, which the stream's next event
-    # must name as its prevhash (shared/chain.py); a record that does not is dead-lettered.
+    # must name as its prevhash (shared/evidence/chain.py); a record that does not is dead-lettered.
     links = op.create_table(
         "chain_links",
         sa.Column("stream", sa.String(length=200), nullable=False),

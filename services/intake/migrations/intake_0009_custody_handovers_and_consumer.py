@@ -56,7 +56,7 @@ def upgrade() -> None:
     if rows:
         op.bulk_insert(facts, rows)
 
-    # The consumer's view of the upstream streams' hash chains (shared/chain.py). Intake applied
+    # The consumer's view of the upstream streams' hash chains (shared/evidence/chain.py). Intake applied
     # no upstream event before this revision, so every stream is checked from its first event.
     op.create_table(
         "chain_links",

@@ -1,6 +1,6 @@
 """Tamper evidence, part three: every record a service publishes is signed with its own key.
 
-The hash chains (shared/chain.py) prove order and completeness; the broker's ACLs decide who may
+The hash chains (shared/evidence/chain.py) prove order and completeness; the broker's ACLs decide who may
 write a topic. Neither proves who wrote a record: with a service's Kafka password alone, a record
 whose `prevhash` is the true hash of the one before was applied downstream. So the relay signs
 each record's exact bytes with its service's Ed25519 key (header `signature`: the key id and the
@@ -9,7 +9,7 @@ it against the keys pinned for the topic's publisher. A record that is unsigned,
 not pinned for its publisher, or whose signature does not hold is set aside exactly as a record
 that breaks its chain: dead-lettered, never applied, its captive's later records parked behind it.
 
-The key: the service's checkpoint key (shared/checkpoints.py signs with it too), kept as PKCS #8
+The key: the service's checkpoint key (shared/evidence/checkpoints.py signs with it too), kept as PKCS #8
 encrypted with the service's key-encryption key, so a copy of the file alone signs nothing (the
 KEK wraps the captive keys the same way). It is created on first use, beside the KEK.
 
@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 HEADER = "signature"
 # What is signed: this label, then the record's value. The label keeps a record signature from

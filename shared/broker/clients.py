@@ -1,7 +1,7 @@
 """Kafka clients configured the one way this project uses them (kafka-python 3.x).
 
 Every client authenticates (SASL/SCRAM-SHA-512) as the principal its `KafkaAccess` names
-(shared/kafka_access.py); this module is the one place that turns it into client options, so
+(shared/broker/access.py); this module is the one place that turns it into client options, so
 no caller builds a KafkaConsumer, KafkaProducer or KafkaAdminClient of its own."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from shared.broker.access import KafkaAccess
 from shared.contracts.topics import dead_letter
-from shared.kafka_access import KafkaAccess
 
 log = structlog.get_logger(__name__)
 
@@ -319,3 +320,21 @@ def differences_of(client: KafkaAdminClient, specs: list[TopicSpec]) -> list[str
             if actual != wanted:
                 differences.append(f"{spec.name} has {key}={actual}, not {wanted}")
     return differences
+
+
+def read_log(access: KafkaAccess, topics: list[str]) -> Iterator:
+    """Every record of `topics`, from offset 0 to the end they have now, topic by topic."""
+    consumer = reader(access, max_poll_records=2000, fetch_max_bytes=64 * 1024 * 1024)
+    try:
+        for topic in topics:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                continue
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            end = consumer.end_offsets(partitions)
+            while any(consumer.position(tp) < end[tp] for tp in partitions):
+                for tp, records in consumer.poll(timeout_ms=1000).items():
+                    yield from (record for record in records if record.offset < end[tp])
+    finally:
+        consumer.close()

@@ -9,7 +9,7 @@ import sys
 import structlog
 from asgi_correlation_id.context import correlation_id
 
-from shared.tracing import add_trace_ids
+from shared.platform.tracing import add_trace_ids
 
 
 def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:

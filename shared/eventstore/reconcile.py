@@ -19,9 +19,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.broker.access import KafkaAccess
+from shared.broker.clients import read_log
 from shared.eventstore.tables import EventStoreTables
-from shared.kafka_access import KafkaAccess
-from shared.replay import read_log
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Reconciliation:
     queued: int = 0  # of the missing, queued again now (0 on a dry run)
     unknown_on_topic: int = 0  # on the topic, not in the table: not this service's, or forged
     # Of the missing, those whose stream has a later version on the topic: republished, they stand
-    # after it, and replay and `captives audit verify` take them in version order (shared/chain.py).
+    # after it, and replay and `captives audit verify` take them in version order (shared/evidence/chain.py).
     out_of_position: int = 0
     streams_out_of_position: int = 0
 

@@ -12,9 +12,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
-MIGRATIONS_ENV = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_ENV = Path(__file__).resolve().parents[1] / "migrations"  # shared/migrations
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

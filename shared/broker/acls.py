@@ -46,9 +46,9 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from shared.broker.access import ADMIN, AUDITOR, KafkaAccess
+from shared.broker.clients import relay_transactional_id
 from shared.contracts.topics import dead_letter
-from shared.kafka import relay_transactional_id
-from shared.kafka_access import ADMIN, AUDITOR, KafkaAccess
 
 LITERAL, PREFIXED = ACLResourcePatternType.LITERAL, ACLResourcePatternType.PREFIXED
 READ, WRITE, CREATE, DESCRIBE = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.CREATE, ACLOperation.DESCRIBE
@@ -111,7 +111,7 @@ def deployment_acls(prefix: str, services: Iterable[ServiceTopics]) -> list[ACL]
 def ensure_users(admin: KafkaAccess, passwords: Mapping[str, str]) -> None:
     """Create or update the SCRAM-SHA-512 credential of each principal but `admin` (whose own is
     added when the broker's storage is formatted)."""
-    from shared import kafka as kafka_clients
+    from shared.broker import clients as kafka_clients
 
     upserts = [
         UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, password)
@@ -132,7 +132,7 @@ def ensure_users(admin: KafkaAccess, passwords: Mapping[str, str]) -> None:
 def grant(admin: KafkaAccess, prefix: str, services: Iterable[ServiceTopics], *, timeout_s: float = 30.0) -> int:
     """Create the ACLs of the deployment with topic prefix `prefix`, and wait until the broker
     applies them (they travel through the metadata log). Returns how many bindings."""
-    from shared import kafka as kafka_clients
+    from shared.broker import clients as kafka_clients
 
     acls = deployment_acls(prefix, services)
     client = kafka_clients.admin(admin, "provisioning")

@@ -17,8 +17,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared import merkle, signing
-from shared.kafka_access import KafkaAccess
+from shared.broker.access import KafkaAccess
+from shared.evidence import merkle, signing
 
 
 def checkpoint_topic(topic: str) -> str:
@@ -34,7 +34,7 @@ def partition_leaves(records: Iterable) -> dict[int, list[bytes]]:
 
 
 def make_checkpoint(topic: str, leaves: dict[int, list[bytes]], key: Ed25519PrivateKey, partitions: int) -> bytes:
-    """A checkpoint of `topic`, signed with the service's key (shared/signing.py)."""
+    """A checkpoint of `topic`, signed with the service's key (shared/evidence/signing.py)."""
     body = {
         "topic": topic,
         "partitions": {
@@ -120,10 +120,9 @@ def publish(
 ) -> dict[int, int] | None:
     """Sign and publish a checkpoint of `topic` as it is now; skip it (None) when nothing was
     added since `last_sizes`. Returns the partition sizes it covered."""
-    from shared import kafka as kafka_clients
-    from shared import replay as replaying
+    from shared.broker import clients as kafka_clients
 
-    consumer_records = list(replaying.read_log(access, [topic]))
+    consumer_records = list(kafka_clients.read_log(access, [topic]))
     leaves = partition_leaves(consumer_records)
     partitions = max(partition_count(access, topic), 1)
     sizes = {p: len(leaves.get(p, [])) for p in range(partitions)}
@@ -140,7 +139,7 @@ def publish(
 
 
 def partition_count(access: KafkaAccess, topic: str) -> int:
-    from shared import kafka as kafka_clients
+    from shared.broker import clients as kafka_clients
 
     consumer = kafka_clients.reader(access)
     try:

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.limits import BODY_METHODS, is_json
+from shared.web.limits import BODY_METHODS, is_json
 
 # A JSON escape of U+0000 (`\u0000`), not preceded by an escaped backslash (`\\u0000` is text).
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")

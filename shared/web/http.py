@@ -15,9 +15,9 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
+from shared.commands.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
 from shared.contracts.envelope import EventMetadata
 from shared.contracts.moments import IsoDatetime
-from shared.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
 from shared.runtime.runtime import ServiceRuntime
 from shared.web.deps import DbSession, Runtime
 

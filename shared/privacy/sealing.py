@@ -54,9 +54,9 @@ from shared.contracts import DecodedEvent, InvalidEvent
 from shared.contracts.envelope import utc_now
 from shared.contracts.intake import IdentityErased
 from shared.contracts.withheld import ERASED, SEALED_KEY, Withheld, identity_paths, put, sealed_paths, split, withhold
-from shared.db import UtcDateTime, rows_where_in
-from shared.errors import DomainConflict
-from shared.private_files import private_directory
+from shared.platform.db import UtcDateTime, rows_where_in
+from shared.platform.errors import DomainConflict
+from shared.platform.private_files import private_directory
 
 log = structlog.get_logger(__name__)
 

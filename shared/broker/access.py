@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.private_files import private_directory
+from shared.platform.private_files import private_directory
 
 ADMIN = "admin"
 AUDITOR = "auditor"
@@ -45,7 +45,7 @@ class KafkaAccess:
     ssl_cafile: str | None = None
 
     def client_config(self) -> dict:
-        """The options every kafka-python client of this project is given (shared/kafka.py)."""
+        """The options every kafka-python client of this project is given (shared/broker/clients.py)."""
         config = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,

@@ -3,7 +3,7 @@ update / upsert / update_where.
 
 Where an event is applied as it happens (the API, the consumers, a migration), each call is one
 statement on the session, run at once: `LiveRows`. Where replay rebuilds the read models
-(shared/replay.py) the session carries a `BatchedRows` instead, and the calls change no SQL until
+(shared/eventstore/replay.py) the session carries a `BatchedRows` instead, and the calls change no SQL until
 the batch ends:
 
 - every row an event reads or writes is kept in memory for the batch, loaded on first use (or
@@ -35,9 +35,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime
+from shared.platform.db import UtcDateTime
 
-BATCHED = "shared.readmodels.batched"  # the key of the session's BatchedRows in `session.info`
+BATCHED = "shared.eventstore.readmodels.batched"  # the key of the session's BatchedRows in `session.info`
 
 
 class Rows(Protocol):

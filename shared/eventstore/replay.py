@@ -5,15 +5,15 @@ Replay only applies events to read models; it never decides again and never appe
 log always gives the same tables. A record published twice (a relay retry) is applied once.
 
 Events are applied in batches, one transaction each: the appliers' reads and writes go through the
-session's `BatchedRows` (shared/readmodels.py), which holds the batch's rows in memory and writes
+session's `BatchedRows` (shared/eventstore/readmodels.py), which holds the batch's rows in memory and writes
 each changed row once at the end of the batch, leaving the tables as applying the events one at a
 time would.
 
 A stream's events are applied in version order: an event republished by `captives reconcile`
-after later events of its stream is applied in its place (shared/chain.py, `in_stream_order`).
+after later events of its stream is applied in its place (shared/evidence/chain.py, `in_stream_order`).
 
 Replay checks every record's signature and every stream's hash chain as the consumers do
-(shared/signing.py, shared/chain.py): a record its publisher's key did not sign, or that breaks
+(shared/evidence/signing.py, shared/evidence/chain.py): a record its publisher's key did not sign, or that breaks
 its chain, is not applied (the live consumer dead-lettered it), and is counted.
 
 What the live consumer holds back or dropped is not in the log: it is in the consumer's database
@@ -36,37 +36,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from kafka import TopicPartition
 from sqlalchemy.orm import Session
 
-from shared import chain
-from shared import kafka as kafka_clients
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
-from shared.db import create_engine, migrate, session_factory
+from shared.eventstore.readmodels import BatchedRows
 from shared.eventstore.received import discards
-from shared.kafka_access import KafkaAccess
-from shared.readmodels import BatchedRows
-from shared.signing import PinnedKeys
+from shared.evidence import chain
+from shared.evidence.signing import PinnedKeys
+from shared.platform.db import create_engine, migrate, session_factory
 
 Applier = Callable[[Session, EventEnvelope, EventPayload], None]
-
-
-def read_log(access: KafkaAccess, topics: list[str]) -> Iterator:
-    """Every record of `topics`, from offset 0 to the end they have now, topic by topic."""
-    consumer = kafka_clients.reader(access, max_poll_records=2000, fetch_max_bytes=64 * 1024 * 1024)
-    try:
-        for topic in topics:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            if not partitions:
-                continue
-            consumer.assign(partitions)
-            consumer.seek_to_beginning(*partitions)
-            end = consumer.end_offsets(partitions)
-            while any(consumer.position(tp) < end[tp] for tp in partitions):
-                for tp, records in consumer.poll(timeout_ms=1000).items():
-                    yield from (record for record in records if record.offset < end[tp])
-    finally:
-        consumer.close()
 
 
 @dataclass(frozen=True)

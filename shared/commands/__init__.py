@@ -1,0 +1,1 @@
+"""How a command is carried out: once, whatever the retries (idempotency.py)."""
