@@ -151,7 +151,7 @@ def audit_timeline(
     kafka = intake_settings.kafka
     topics = [kafka.topic(name) for name in ("intake.events.v1", "status.events.v1", "disposition.events.v1")]
     entries = timeline(kafka_clients.read_log(kafka.access(AUDITOR), topics), captive_id)
-    from shared.privacy.sealing import KekError
+    from shared.privacy.kek import KekError
     from shared.runtime.runtime import keyring_of
 
     for service in Service:  # each service opens what it sealed, with its own keys

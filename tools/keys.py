@@ -1,4 +1,4 @@
-"""`captives keys`: the services' key-encryption keys (shared/privacy/sealing.py), their record-signing
+"""`captives keys`: the services' key-encryption keys (shared/privacy/keyring.py), their record-signing
 keys and pins (shared/evidence/signing.py), and docker compose's database logins.
 
 captives keys compose-env var/keys          each service's KEK env file, signing key and pins
@@ -18,7 +18,7 @@ from rich.console import Console
 from tools.services import Service, service_settings
 
 keys = typer.Typer(
-    help="The services' key-encryption keys (shared/privacy/sealing.py) and signing keys (shared/evidence/signing.py).",
+    help="The services' key-encryption keys (shared/privacy/keyring.py) and signing keys (shared/evidence/signing.py).",
     no_args_is_help=True,
 )
 console = Console()
@@ -37,7 +37,7 @@ def compose_kek_env(
     from dotenv import dotenv_values
 
     from shared.evidence import signing
-    from shared.privacy.sealing import ensure_kek_env_file, load_kek
+    from shared.privacy.kek import ensure_kek_env_file, load_kek
 
     for service in Service:
         path = directory / f"{service.value}.env"

@@ -49,7 +49,7 @@ from shared.contracts.intake import (
 from shared.contracts.standing import commission_finding, standing
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
 from shared.eventstore.readmodels import rows
-from shared.privacy.sealing import as_published
+from shared.privacy.keyring import as_published
 
 
 def _upsert(session: Session, table: sa.Table, keys: dict, **values) -> None:

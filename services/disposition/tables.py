@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from shared.auth.projections import access_tables
 from shared.eventstore import event_store_tables
 from shared.platform.db import NAMING_CONVENTION, UtcDateTime
-from shared.privacy.sealing import key_tables
+from shared.privacy.tables import key_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 store_tables = event_store_tables(metadata, consumes=True)
 access = access_tables(metadata)  # partner visibility and the access log
 # The captive keys this service seals his personal data with, wrapped with its key-encryption
-# key, and the tombstones of those destroyed by IdentityErased (shared/privacy/sealing.py).
+# key, and the tombstones of those destroyed by IdentityErased (shared/privacy/keyring.py).
 keys = key_tables(metadata)
 
 captives = sa.Table(

@@ -3,7 +3,7 @@
 Intake seals, with the captive's own key, the identity-tier values of every event it appends
 (names, date of birth, where he was taken and is held, documents, consented details) and the free
 text about him (medical findings, ICRC visit notes, wish statements, consent purposes, capture-card
-recipients): shared/privacy/sealing.py, the machinery every service uses; shared/contracts/withheld.py
+recipients): shared/privacy/keyring.py, the machinery every service uses; shared/contracts/withheld.py
 says which paths. Other services never see the values: `decode` gives them `Withheld("sealed")`.
 
 - `runtime.keyring.open(session, events)`: intake's own reads put the values back; where the key
@@ -30,7 +30,7 @@ from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
 from shared.contracts.intake import CaptiveRegistered, IdentityErased
 from shared.contracts.withheld import SEALED_KEY, identity_paths, split
 from shared.eventstore import ConcurrencyConflict, EventStore
-from shared.privacy.sealing import Keyring, PersonalDataErased, SealBroken
+from shared.privacy.keyring import Keyring, PersonalDataErased, SealBroken
 
 IdentityWasErased = PersonalDataErased  # an identity-tier value for an erased captive (409)
 __all__ = ["Erasure", "IdentityWasErased", "SealBroken", "UnknownCaptive", "erase", "scrub_deleted_keys"]

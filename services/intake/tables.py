@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from shared.auth.projections import access_tables
 from shared.eventstore import event_store_tables
 from shared.platform.db import NAMING_CONVENTION, UtcDateTime
-from shared.privacy.sealing import key_tables
+from shared.privacy.tables import key_tables
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Intake consumes the hand-overs out of custody from disposition.events.v1 (services/intake/custody.py).
@@ -56,7 +56,7 @@ clock_facts = sa.Table(
 )
 
 # One AES-256 key per captive, wrapped with intake's key-encryption key: his identity data and
-# the free text about him are sealed with it inside every event (shared/privacy/sealing.py). Erasure
+# the free text about him are sealed with it inside every event (shared/privacy/keyring.py). Erasure
 # deletes the row and leaves a tombstone in `erased_captives`: every sealed copy of that data, in
 # the events table and on the topic, can then no longer be read by anyone.
 keys = key_tables(metadata)

@@ -411,7 +411,7 @@ def tribunal_of(session: Session, runtime: ServiceRuntime, captive_id: str) -> t
 
 
 def published(data: dict) -> dict:
-    """An event's data as the read models hold it (shared/privacy/sealing.py `as_published`): a sealed
+    """An event's data as the read models hold it (shared/privacy/keyring.py `as_published`): a sealed
     value is there as `{"withheld": "sealed"}`, so the tribunal is folded here from what the
     status rules fold it from."""
     return withhold(data) if SEALED_KEY in data else data

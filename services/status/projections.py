@@ -20,7 +20,7 @@ from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered, ForceMembership, ForceMembershipRecorded
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
 from shared.eventstore.readmodels import rows
-from shared.privacy.sealing import as_published
+from shared.privacy.keyring import as_published
 
 # Findings and every tribunal step (the tribunal is folded from all of them, services/status/tribunal.py).
 LEGAL_EVENTS = {"LegalFindingRecorded", *TRIBUNAL_EVENTS}

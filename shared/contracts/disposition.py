@@ -59,7 +59,7 @@ class RiskAssessment(Part):
     would_hand_on: bool | None = tiered(WISH, None)
     onward_states: list[CountryAlpha2] = tiered(WISH, default_factory=list)
     assessor: Name = tiered(WISH)
-    # Free text about him: sealed with his key by the disposition service (shared/privacy/sealing.py).
+    # Free text about him: sealed with his key by the disposition service (shared/privacy/keyring.py).
     basis: LongText | Withheld = tiered(WISH, sealed=True)
     evidence_refs: list[EvidenceRef] | Withheld = tiered(WISH, default_factory=list, sealed=True)
     diplomatic_assurances: bool = tiered(WISH, False)  # recorded; they never clear a real risk

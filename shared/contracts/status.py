@@ -136,7 +136,7 @@ class OtherCategory(StrEnum):
 class LegalFinding(Part):
     finding: FindingKind = tiered(REF)
     category: OtherCategory | None = tiered(REF, None)
-    # Identity tier, so sealed with the captive's key by the status service (shared/privacy/sealing.py).
+    # Identity tier, so sealed with the captive's key by the status service (shared/privacy/keyring.py).
     basis: LongText | Withheld = tiered(ID)
     evidence_refs: list[EvidenceRef] | Withheld = tiered(ID, default_factory=list)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 TIER_KEY = "x-data-tier"
 # Free text about the captive, sealed with his key whatever its tier: free text is where names
-# travel (shared/privacy/sealing.py). Identity-tier values are sealed without this mark.
+# travel (shared/privacy/keyring.py). Identity-tier values are sealed without this mark.
 SEALED_KEY_MARK = "x-sealed"
 
 

@@ -3,7 +3,7 @@ event with the captive's key, which only the service that wrote the event holds)
 (that key was destroyed). What is sealed: every identity-tier value, and every free text about
 the captive, marked `tiered(..., sealed=True)` whatever its tier (`identity_paths`).
 
-Every service seals these values of its events when it appends them (shared/privacy/sealing.py):
+Every service seals these values of its events when it appends them (shared/privacy/keyring.py):
 the stored and published event keeps its other fields in clear, plus one `sealed` object (the
 algorithm, nonce and ciphertext, and the paths of the values inside it). `decode` puts
 `Withheld(withheld="sealed")` at those paths, so every identity-tier field of intake's events

@@ -2,7 +2,7 @@
 
 Every append goes through `EventStore.append`, in the caller's transaction, together with the
 outbox rows that the relay later publishes: the event and its publication commit or fail together.
-A store may be given a `Sealer` (each service's keyring, shared/privacy/sealing.py, seals personal data
+A store may be given a `Sealer` (each service's keyring, shared/privacy/keyring.py, seals personal data
 with the captive's key): it rewrites each event's `data` before the event is encoded, so what is
 stored, hash-chained and published is the sealed form.
 """

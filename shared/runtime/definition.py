@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from shared.auth.projections import AccessTables
 from shared.eventstore import EventStore, EventStoreTables, Sealer
 from shared.eventstore.consumer import Handler
-from shared.privacy.sealing import KeyTables
+from shared.privacy.tables import KeyTables
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ServiceDefinition:
     replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
     projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
-    # The service's captive keys (shared/privacy/sealing.py): with them its event store seals personal
+    # The service's captive keys (shared/privacy/keyring.py): with them its event store seals personal
     # data as events are appended, its reads open it, and IdentityErased destroys them.
     key_tables: KeyTables | None = None
     # Rewrites events' data as they are appended, for a service without key tables.

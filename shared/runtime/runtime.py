@@ -26,7 +26,8 @@ from shared.eventstore.relay import OutboxRelay
 from shared.evidence import checkpoints, signing
 from shared.evidence.checkpoints import checkpoint_topic
 from shared.platform.db import create_engine, migrate, session_factory
-from shared.privacy.sealing import Keyring, kek_path, load_kek
+from shared.privacy.kek import kek_path, load_kek
+from shared.privacy.keyring import Keyring
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.settings import ServiceSettings
 

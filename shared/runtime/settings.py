@@ -28,7 +28,7 @@ class ServiceSettings(BaseSettings):
     signing_pins_dir: str = ""
     # How often a checkpoint of the service's topic is published (0: never).
     checkpoint_interval_s: float = Field(default=60.0, ge=0)
-    # The key-encryption key that wraps the service's captive keys (shared/privacy/sealing.py): an
+    # The key-encryption key that wraps the service's captive keys (shared/privacy/keyring.py): an
     # environment secret (<SERVICE>_KEK, 32 bytes in base64) or, without one, a file
     # (<SERVICE>_KEK_FILE, default var/keys/<service>.kek, created 0600 on first start; a file
     # others may read is refused). Never in the database: a copy of it alone decrypts nothing.

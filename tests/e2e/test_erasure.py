@@ -21,7 +21,8 @@ from services.intake import tables as intake_tables
 from shared.broker import clients as kafka_clients
 from shared.contracts import decode
 from shared.contracts.topics import dead_letter
-from shared.privacy.sealing import Keyring, load_kek
+from shared.privacy.kek import load_kek
+from shared.privacy.keyring import Keyring
 from tests.support import caught_up, kafka_access, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,8 @@ from services.intake import tables as intake_tables
 from services.status import tables as status_tables
 from shared.broker import clients as kafka_clients
 from shared.contracts import decode
-from shared.privacy.sealing import Keyring, load_kek
+from shared.privacy.kek import load_kek
+from shared.privacy.keyring import Keyring
 from tests.e2e.conftest import running_stack
 from tests.support import DELEGATE, OFFICER, as_person, caught_up, kafka_access, read_topic, registration, wait_until
 

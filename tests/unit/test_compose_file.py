@@ -212,7 +212,7 @@ def test_each_service_gets_its_own_key_encryption_key_from_an_env_file_compose_s
     # Run again, the keys are kept: a new one would orphan every captive key wrapped with the old.
     # Each signing key opens with its service's KEK alone, and is the one pinned for it.
     from shared.evidence import signing
-    from shared.privacy.sealing import load_kek
+    from shared.privacy.kek import load_kek
 
     keys = {}
     for service in Service:

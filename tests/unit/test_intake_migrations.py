@@ -21,7 +21,7 @@ from shared.contracts.intake import (
 )
 from shared.eventstore import EventStore
 from shared.platform.db import alembic_config, create_engine, session_factory
-from shared.privacy.sealing import Keyring
+from shared.privacy.keyring import Keyring
 from tests.support import registration
 
 CAPTIVE = "CAP-0000-0000-0001"

@@ -1,4 +1,4 @@
-"""The sealing every service shares (shared/privacy/sealing.py): captive keys wrapped with a
+"""The sealing every service shares (shared/privacy/keyring.py): captive keys wrapped with a
 key-encryption key kept outside the database, the KEK file's mode, the database files' modes,
 status's and disposition's free text sealed with their own keys, and their erasure on
 IdentityErased, after which writes carrying such data are refused and reads show it erased."""
@@ -26,15 +26,8 @@ from shared.contracts.status import LegalFindingRecorded, StatusDetermined, Trib
 from shared.contracts.withheld import ERASED, SEALED, identity_paths
 from shared.eventstore import EventStore
 from shared.platform.db import create_engine
-from shared.privacy.sealing import (
-    KekError,
-    Keyring,
-    PersonalDataErased,
-    SealBroken,
-    as_published,
-    load_kek,
-    new_kek_text,
-)
+from shared.privacy.kek import KekError, load_kek, new_kek_text
+from shared.privacy.keyring import Keyring, PersonalDataErased, SealBroken, as_published
 
 CANARY = "zqkeyring5b1c"
 CAPTIVE = "CAP-0000-0000-0007"

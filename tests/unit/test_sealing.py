@@ -32,7 +32,7 @@ from shared.contracts.intake import (
 from shared.contracts.withheld import ERASED, SEALED, Withheld
 from shared.eventstore import EventStore
 from shared.evidence.chain import event_hash
-from shared.privacy.sealing import Keyring
+from shared.privacy.keyring import Keyring
 from tests.support import registration
 
 CANARY = "zqcanary7f3e"

@@ -28,7 +28,7 @@ from shared.contracts.intake import ClaimedAffiliation
 from shared.contracts.status import LegalStatus, NotPowGround, ReviewOutcome, TribunalOutcome
 
 DAY = datetime(2025, 8, 1, tzinfo=UTC)
-# A sealed value as the read models hold it (shared/privacy/sealing.py `as_published`).
+# A sealed value as the read models hold it (shared/privacy/keyring.py `as_published`).
 SEALED = {"withheld": "sealed"}
 
 # Which step may follow which stage, written out from GC III Art. 5(2) / AP I Art. 45: convened

@@ -17,7 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # One key per captive, wrapped with the service's key-encryption key (shared/privacy/sealing.py).
+    # One key per captive, wrapped with the service's key-encryption key (shared/privacy/keyring.py).
     op.create_table(
         "captive_keys",
         sa.Column("captive_id", sa.String(length=64), nullable=False),

@@ -33,13 +33,10 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -54,24 +51,19 @@ from shared.contracts import DecodedEvent, InvalidEvent
 from shared.contracts.envelope import utc_now
 from shared.contracts.intake import IdentityErased
 from shared.contracts.withheld import ERASED, SEALED_KEY, Withheld, identity_paths, put, sealed_paths, split, withhold
-from shared.platform.db import UtcDateTime, rows_where_in
+from shared.platform.db import rows_where_in
 from shared.platform.errors import DomainConflict
-from shared.platform.private_files import private_directory
+from shared.privacy.kek import KEY_BYTES, KekError
+from shared.privacy.tables import KeyTables
 
 log = structlog.get_logger(__name__)
 
 ALGORITHM = "AES-256-GCM"
-KEY_BYTES = 32
 NONCE_BYTES = 12  # 96 bits, random per event: a key seals at most a few thousand events
 WRAP_VERSION = 1
 
 
 # -- errors ---------------------------------------------------------------------------------------
-
-
-class KekError(RuntimeError):
-    """The key-encryption key is missing, malformed, too widely readable, or not the one the
-    keys were wrapped with: the service refuses to start (or to read keys) rather than guess."""
 
 
 class PersonalDataErased(DomainConflict):
@@ -87,102 +79,6 @@ class PersonalDataErased(DomainConflict):
 
 class SealBroken(InvalidEvent):
     """A sealed event that does not open with its captive's key: altered, or moved from another event."""
-
-
-# -- the key-encryption key ---------------------------------------------------------------------
-
-
-def kek_path(configured: str, service: str) -> Path:
-    return Path(configured or f"var/keys/{service}.kek")
-
-
-def load_kek(*, secret: str | None, path: Path, create: bool = True) -> bytes:
-    """The KEK: from `secret` (base64 of 32 bytes) when given, else from `path` (created with
-    O_EXCL and mode 0600 when absent and `create`). Raises KekError."""
-    if secret:
-        return _decode_kek(secret, "the KEK secret")
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        if not create:
-            raise KekError(f"no key-encryption key at {path}") from None
-        return _create_kek(path)
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KekError(
-            f"{path} is readable by others (mode {stat.S_IMODE(mode):04o}): a key-encryption key must be "
-            f"mode 0600 (chmod 600 {path})"
-        )
-    return _decode_kek(path.read_text(), str(path))
-
-
-def _create_kek(path: Path) -> bytes:
-    private_directory(path.parent)
-    kek = os.urandom(KEY_BYTES)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another instance created it meanwhile: use that one
-        return load_kek(secret=None, path=path, create=False)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(base64.b64encode(kek).decode() + "\n")
-    log.info("key-encryption key created", path=str(path))
-    return kek
-
-
-def _decode_kek(text: str, where: str) -> bytes:
-    try:
-        kek = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise KekError(f"{where} is not base64") from None
-    if len(kek) != KEY_BYTES:
-        raise KekError(f"{where} holds {len(kek)} bytes; a key-encryption key is {KEY_BYTES} bytes (base64)")
-    return kek
-
-
-def new_kek_text() -> str:
-    """A fresh KEK as `<SERVICE>_KEK` takes it."""
-    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
-
-
-def ensure_kek_env_file(path: Path, service: str) -> bool:
-    """An env file holding `<SERVICE>_KEK=<fresh KEK>` (mode 0600, in a 0700 directory) for a
-    container's environment (docker-compose.yml's `env_file`); an existing one is kept, since a
-    new KEK would leave every wrapped key undecryptable. Whether it was created now."""
-    private_directory(path.parent)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(descriptor, "w") as file:
-        file.write(f"{service.upper()}_KEK={new_kek_text()}\n")
-    return True
-
-
-# -- the tables every service keeps --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyTables:
-    keys: sa.Table  # captive_id, key (wrapped), created_at
-    erased: sa.Table  # captive_id, erased_at, event_id: the tombstones
-
-
-def key_tables(metadata: sa.MetaData) -> KeyTables:
-    """Not read models: replay never rebuilds them (a rebuilt database holds only sealed values)."""
-    keys = sa.Table(
-        "captive_keys",
-        metadata,
-        sa.Column("captive_id", sa.String(64), primary_key=True),
-        sa.Column("key", sa.LargeBinary(32), nullable=False),  # wrapped with the KEK (61 bytes)
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-    )
-    erased = sa.Table(
-        "erased_captives",
-        metadata,
-        sa.Column("captive_id", sa.String(64), primary_key=True),
-        sa.Column("erased_at", UtcDateTime(), nullable=False),
-        sa.Column("event_id", sa.String(64), nullable=False),  # the IdentityErased event
-    )
-    return KeyTables(keys, erased)
 
 
 # -- the keyring -----------------------------------------------------------------------------------
