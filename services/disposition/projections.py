@@ -1,5 +1,5 @@
 """Disposition's read models, built from the upstream topics it consumes and its own events.
-Rows are read and written through `rows(session)`, so replay can batch them (shared/eventstore/readmodels.py)."""
+Rows are read and written through `rows(session)`, so replay can batch them (shared/eventstore/rows.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from shared.contracts.intake import (
 )
 from shared.contracts.standing import commission_finding, standing
 from shared.contracts.status import ConflictFactKind, ConflictFactRecorded, StatusDetermined
-from shared.eventstore.readmodels import rows
+from shared.eventstore.rows import rows
 from shared.privacy.keyring import as_published
 
 

@@ -64,7 +64,7 @@ from shared.contracts.intake import (
 from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict, StreamAppend
-from shared.eventstore.readmodels import rows
+from shared.eventstore.rows import rows
 from shared.platform.errors import DomainConflict
 from shared.runtime.runtime import ServiceRuntime
 from shared.web.deps import DbSession, NotFound, Runtime

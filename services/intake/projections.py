@@ -1,7 +1,7 @@
 """The intake read model, built from intake's own events and the hand-overs out of custody it
 consumes from disposition.events.v1, so replaying both topics rebuilds it exactly. The API
 applies each event it appends through `project`, in the same transaction; the consumer applies
-each hand-over through `project_handover`; replay applies both in batches (shared/eventstore/readmodels.py).
+each hand-over through `project_handover`; replay applies both in batches (shared/eventstore/rows.py).
 
 Replay reads intake's topic before disposition's, so it applies a captive's hand-over after every
 event of his, whenever they were recorded. Live, the only events of his appended after a
@@ -39,7 +39,7 @@ from shared.contracts.intake import (
     NotificationRecipient,
     NotificationSent,
 )
-from shared.eventstore.readmodels import rows
+from shared.eventstore.rows import rows
 
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:

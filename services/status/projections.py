@@ -1,5 +1,5 @@
 """The status read models, built from intake's events (registrations) and status's own. Every
-one is an insert: replay writes them many rows to a statement (shared/eventstore/readmodels.py)."""
+one is an insert: replay writes them many rows to a statement (shared/eventstore/rows.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from services.status.tribunal import TRIBUNAL_EVENTS
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.intake import CaptiveRegistered, ForceMembership, ForceMembershipRecorded
 from shared.contracts.status import ConflictFactRecorded, RulebookAdopted, StatusDetermined
-from shared.eventstore.readmodels import rows
+from shared.eventstore.rows import rows
 from shared.privacy.keyring import as_published
 
 # Findings and every tribunal step (the tribunal is folded from all of them, services/status/tribunal.py).

@@ -19,7 +19,7 @@ from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
 from shared.contracts.access import DataAccessed
 from shared.contracts.intake import DisclosureConsentRecorded, InterviewSetting, Wish, WishDeclared
 from shared.contracts.standing import Standing, standing, verifies_wish
-from shared.eventstore.readmodels import rows
+from shared.eventstore.rows import rows
 from shared.platform.db import UtcDateTime
 
 VISIBILITY_EVENTS = ("WishDeclared", "DisclosureConsentRecorded")

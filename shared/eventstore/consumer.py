@@ -55,11 +55,11 @@ from shared.contracts import DecodedEvent, InvalidEvent
 from shared.contracts.envelope import utc_now
 from shared.contracts.registry import UnknownEventType
 from shared.contracts.topics import dead_letter
+from shared.eventstore.batched import BatchedRows
 from shared.eventstore.chains import ChainChecks
 from shared.eventstore.dead_letter_copy import dead_letter_copy
 from shared.eventstore.holding import Holding
 from shared.eventstore.polling import Polling
-from shared.eventstore.readmodels import BatchedRows
 from shared.eventstore.received import (
     _IGNORED,
     APPLIED,
@@ -227,7 +227,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
     def _apply_batch(self, usable: list[tuple[ConsumerRecord, DecodedEvent, Handler | None]]) -> _Outcome:
         with self.sessions.begin() as session:
             # The handlers' read-model writes are held and written once per row at the end, as
-            # replay writes them (shared/eventstore/readmodels.py): a poll of registrations costs a few
+            # replay writes them (shared/eventstore/rows.py): a poll of registrations costs a few
             # statements, not several per event. Anything else the handlers run sees them first.
             writes = BatchedRows(session)
             try:

@@ -5,7 +5,7 @@ Replay only applies events to read models; it never decides again and never appe
 log always gives the same tables. A record published twice (a relay retry) is applied once.
 
 Events are applied in batches, one transaction each: the appliers' reads and writes go through the
-session's `BatchedRows` (shared/eventstore/readmodels.py), which holds the batch's rows in memory and writes
+session's `BatchedRows` (shared/eventstore/rows.py), which holds the batch's rows in memory and writes
 each changed row once at the end of the batch, leaving the tables as applying the events one at a
 time would.
 
@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
-from shared.eventstore.readmodels import BatchedRows
+from shared.eventstore.batched import BatchedRows
 from shared.eventstore.received import discards
 from shared.evidence import chain
 from shared.evidence.signing import PinnedKeys

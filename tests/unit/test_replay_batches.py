@@ -1,4 +1,4 @@
-"""Replay applies the log in batches (shared/eventstore/readmodels.py): the rows a batch reads and writes are
+"""Replay applies the log in batches (shared/eventstore/rows.py): the rows a batch reads and writes are
 held in memory and each changed row is written once at the end. These tests replay streams where
 the same rows are updated again and again (one captive's movements, notifications, wishes and
 consents; eligibility, risks and statuses arriving out of order) with several batch sizes, and
@@ -54,8 +54,9 @@ from shared.contracts.status import (
     RulebookAdopted,
     StatusDetermined,
 )
-from shared.eventstore import readmodels
 from shared.eventstore import replay as replaying
+from shared.eventstore.batched import BatchedRows
+from shared.eventstore.rows import LiveRows
 from shared.evidence.chain import GENESIS, event_hash
 from shared.platform.db import UtcDateTime, create_engine, migrate
 from tests.support import registration
@@ -535,9 +536,9 @@ def test_batched_rows_answer_and_write_as_one_statement_per_call_would(databases
         metadata.create_all(engine)
         with Session(engine) as session, session.begin():
             for captive_id, state, columns in {(row[0], row[1]): row for row in before}.values():
-                readmodels.LiveRows(session).insert(visits, {"captive_id": captive_id, "state": state, **columns})
+                LiveRows(session).insert(visits, {"captive_id": captive_id, "state": state, **columns})
     live_session, batched_session = Session(engines[0]), Session(engines[1])
-    live, held = readmodels.LiveRows(live_session), readmodels.BatchedRows(batched_session)
+    live, held = LiveRows(live_session), BatchedRows(batched_session)
     try:
         for call in calls:
             name, *arguments = call
