@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from services.disposition import api, handlers, projections, tables
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
 from shared.contracts import registered_types, topics
+from shared.contracts.registry import declared_in
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
@@ -39,7 +40,7 @@ definition = ServiceDefinition(
         **{
             name: projections.project
             for (name, _), model in registered_types().items()
-            if model.__module__ == "shared.contracts.disposition"
+            if declared_in(model, "shared.contracts.disposition")
         },
     },
     projection_tables=(

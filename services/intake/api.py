@@ -61,6 +61,7 @@ from shared.contracts.intake import (
     Registration,
     WishDeclared,
 )
+from shared.contracts.registry import declared_in
 from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict, StreamAppend
@@ -461,7 +462,7 @@ def get_data_tiers() -> dict[str, dict[str, str]]:
     return {
         name: {field: tier.value for field, tier in field_tiers(model).items()}
         for (name, _version), model in sorted(registered_types().items())
-        if model.__module__ == "shared.contracts.intake"
+        if declared_in(model, "shared.contracts.intake")
     }
 
 

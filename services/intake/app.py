@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 from services.intake import api, projections, tables
 from services.intake.custody import HANDOVER_EVENTS
 from shared.contracts import DecodedEvent, registered_types, topics
+from shared.contracts.registry import declared_in
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
@@ -47,7 +48,7 @@ definition = ServiceDefinition(
         **{
             name: projections.project
             for (name, _), model in registered_types().items()
-            if model.__module__ == "shared.contracts.intake"
+            if declared_in(model, "shared.contracts.intake")
         },
         **dict.fromkeys(HANDOVER_EVENTS, projections.project_handover),
     },

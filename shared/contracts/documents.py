@@ -21,7 +21,7 @@ import yaml
 
 from shared.contracts.compatibility import incompatibilities
 from shared.contracts.envelope import EventEnvelope
-from shared.contracts.registry import EventPayload, registered_types
+from shared.contracts.registry import EventPayload, declared_in, registered_types
 from shared.contracts.topics import dead_letter
 from shared.contracts.withheld import identity_paths
 
@@ -95,7 +95,9 @@ def produced_types(service: str) -> list[tuple[str, int]]:
     (shared/contracts/<service>.py), the access log, which every service keeps, and the stand-in
     of an event discarded from its outbox."""
     modules = {f"shared.contracts.{service}", ACCESS_LOG_MODULE, OUTBOX_MODULE}
-    return sorted(key for key, model in registered_types().items() if model.__module__ in modules)
+    return sorted(
+        key for key, model in registered_types().items() if any(declared_in(model, module) for module in modules)
+    )
 
 
 def message_id(event_type: str, version: int) -> str:

@@ -64,6 +64,12 @@ def registered_types() -> dict[tuple[str, int], type[EventPayload]]:
     return dict(_MODELS)
 
 
+def declared_in(model: type[EventPayload], module: str) -> bool:
+    """Whether the event type is one of `module`'s contracts (a module, or a package such as
+    shared.contracts.intake and its modules)."""
+    return model.__module__ == module or model.__module__.startswith(module + ".")
+
+
 @dataclass(frozen=True)
 class DecodedEvent:
     envelope: EventEnvelope
