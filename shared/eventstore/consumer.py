@@ -1,5 +1,5 @@
 """The one way a service consumes events from Kafka. EventConsumer is in four parts: this module
-(a poll's records, one record, a dead letter), chains.py (the hash chains), holding.py (what it
+(a poll's records, one record, a dead letter), chains.py (the hash chains), parking.py (what it
 holds back, and releases) and polling.py (the loop); received.py has what they share.
 
 - The records of one poll (per partition, in order) are applied in one database transaction,
@@ -58,7 +58,7 @@ from shared.contracts.topics import dead_letter
 from shared.eventstore.batched import BatchedRows
 from shared.eventstore.chains import ChainChecks
 from shared.eventstore.dead_letter_copy import dead_letter_copy
-from shared.eventstore.holding import Holding
+from shared.eventstore.parking import Holding
 from shared.eventstore.polling import Polling
 from shared.eventstore.received import (
     _IGNORED,

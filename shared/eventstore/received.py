@@ -1,6 +1,6 @@
 """What a consumer receives and what becomes of it: the records (as polled, or as parked in its
 database), how one decodes, whose captive's queue it joins, and the outcomes and exceptions the
-consumer's parts (shared/eventstore/consumer.py, chains.py, holding.py, polling.py) share."""
+consumer's parts (shared/eventstore/consumer.py, chains.py, parking.py, polling.py) share."""
 
 from __future__ import annotations
 
