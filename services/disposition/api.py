@@ -18,19 +18,10 @@ from pydantic_extra_types.country import CountryAlpha2
 from sqlalchemy.orm import Session
 
 from services.disposition import projections
+from services.disposition.commission import REFERRAL_DAYS, commission_referral, commission_release, explanation_period
 from services.disposition.eligibility import counterparts, dated_facts, gather, recompute
 from services.disposition.facts import DispositionFacts
-from services.disposition.rules import (
-    REFERRAL_DAYS,
-    RULES,
-    HandOver,
-    Verdict,
-    commission_referral,
-    commission_release,
-    disposition,
-    exchange_eligibility,
-    explanation_period,
-)
+from services.disposition.rules import RULES, HandOver, Verdict, disposition, exchange_eligibility
 from services.disposition.tables import captives, eligibility
 from services.disposition.workflow import (
     Disposition,

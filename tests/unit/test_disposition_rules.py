@@ -7,14 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.disposition.commission import commission_release
 from services.disposition.facts import Assurance, Commission, DeclaredWish, DispositionFacts, Hostilities, Risk
-from services.disposition.rules import (
-    RULES,
-    commission_release,
-    disposition,
-    exchange_eligibility,
-    non_refoulement,
-)
+from services.disposition.rules import RULES, disposition, exchange_eligibility, non_refoulement
 from shared.contracts.disposition import DispositionKind, RiskOutcome
 from shared.contracts.intake import InterviewSetting, Wish
 

@@ -9,16 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.disposition.facts import Assurance, Commission, Dated, DispositionFacts, fold
-from services.disposition.rules import (
+from services.disposition.commission import (
     EXPLANATION_DAYS,
-    HandOver,
     commission_referral,
     commission_release,
-    disposition,
-    exchange_eligibility,
     explanation_period,
 )
+from services.disposition.facts import Assurance, Commission, Dated, DispositionFacts, fold
+from services.disposition.rules import HandOver, disposition, exchange_eligibility
 from shared.contracts.disposition import DispositionKind
 from shared.contracts.standing import Standing, standing_of
 
