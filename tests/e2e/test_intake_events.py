@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from shared.contracts import decode, registered_types
+from shared.contracts.registry import declared_in
 from shared.contracts.topics import dead_letter
 from tests.support import HEADERS, caught_up, read_topic, registration, wait_until
 
 pytestmark = pytest.mark.integration
 
 INTAKE_TYPES = {
-    name for (name, _), model in registered_types().items() if model.__module__ == "shared.contracts.intake"
+    name for (name, _), model in registered_types().items() if declared_in(model, "shared.contracts.intake")
 } - {"IdentityErased"}  # appended by `captives erase`, not the API: tests/e2e/test_erasure.py
 
 

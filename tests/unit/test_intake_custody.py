@@ -32,6 +32,7 @@ from shared.contracts.intake import (
     MovementRecorded,
     NotificationSent,
 )
+from shared.contracts.registry import declared_in
 from shared.contracts.topics import DISPOSITION_EVENTS
 from shared.platform.db import create_engine, migrate, session_factory
 from tests.support import registration
@@ -209,7 +210,7 @@ def test_intake_consumes_only_the_hand_overs_from_the_disposition_topic():
     handled = set(definition.handlers(None))
     assert handled == set(HANDOVER_EVENTS)
     disposition_types = {
-        name for (name, _), model in registered_types().items() if model.__module__ == "shared.contracts.disposition"
+        name for (name, _), model in registered_types().items() if declared_in(model, "shared.contracts.disposition")
     }
     # every other disposition event has neither a handler nor an applier: passed by, never dead-lettered
     appliers = definition.all_replay_appliers()
