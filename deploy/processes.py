@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-
 # Ports this process has handed out, so two calls never return the same one even when the first
 # has not been bound yet.
 _handed_out: set[int] = set()
