@@ -64,7 +64,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
     with TestClient(build(settings, start_background=False)) as client:
         client.auth = BearerAuth(operator_headers().source)
         runtime = client.app.state.runtime
-        handle = runtime.definition.handlers(runtime.store)
+        handle = runtime.definition.consumer_handlers(runtime.store)
         ids = [new_captive_id() for _ in range(entries)]
         task = harness.task("B6 loading the captives' facts", total=entries, unit=" captives/s")
         for start in range(0, entries, CHUNK):

@@ -39,7 +39,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
     )
     with TestClient(build(settings)) as client:
         runtime = client.app.state.runtime
-        on_registered = runtime.definition.handlers(runtime.store)["CaptiveRegistered"]
+        on_registered = runtime.definition.consumer_handlers(runtime.store)["CaptiveRegistered"]
         task = harness.task("B8 registering captives", total=captives, unit=" captives/s")
         for start in range(0, captives, CHUNK):
             with runtime.sessions.begin() as session:

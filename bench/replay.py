@@ -34,7 +34,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
             database,
             definition.migrations,
             definition.metadata,
-            definition.replay_appliers,
+            definition.projector,
             kafka_clients.read_log(harness.access(AUDITOR), [rates.log.topic]),
             on_progress=task.update,
         )

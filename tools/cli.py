@@ -336,7 +336,7 @@ def replay(
                 target,
                 definition.migrations,
                 definition.metadata,
-                definition.all_replay_appliers(),
+                definition.projector,
                 records,
                 on_progress=advanced,
                 held=held,
@@ -385,7 +385,6 @@ def erase(
     import getpass
 
     from services.intake import keys
-    from shared.eventstore import EventStore
     from shared.platform.db import create_engine, session_factory
     from shared.runtime.runtime import keyring_of
 
@@ -393,12 +392,7 @@ def erase(
     definition = service_module(Service.intake).definition
     engine = create_engine(settings.database_url)
     keyring = keyring_of(definition, settings)
-    store = EventStore(
-        definition.store_tables,
-        source=f"/services/{definition.name}",
-        topic=settings.kafka.topic(definition.topic),
-        sealer=keyring,
-    )
+    store = definition.event_store(settings.kafka.topic(definition.topic), keyring)
     try:
         try:
             done = keys.erase(

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_extra_types.country import CountryAlpha2
 from sqlalchemy.orm import Session
 
-from services.disposition import projections
 from services.disposition.commission import REFERRAL_DAYS, commission_referral, commission_release, explanation_period
 from services.disposition.eligibility import counterparts, dated_facts, gather, recompute
 from services.disposition.facts import DispositionFacts
@@ -196,11 +195,7 @@ def write(
 
     def transaction(session: Session) -> Answer:
         appends, answer = produce(session)
-        envelopes = store.append_batch(session, appends)
-        payloads = [payload for append in appends for payload in append.payloads]
-        for envelope, payload in zip(envelopes, payloads, strict=True):
-            projections.project(session, envelope, payload)
-        return answer(envelopes)
+        return answer(store.append_batch(session, appends))  # the store projects them
 
     return disclosed(command, command.run(body, transaction, retry_conflicts=True))
 

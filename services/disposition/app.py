@@ -5,10 +5,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.disposition import api, handlers, projections, tables
+from services.disposition import api, handlers, tables
+from services.disposition.projector import projector
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
-from shared.contracts import registered_types, topics
-from shared.contracts.registry import declared_in
+from shared.contracts import topics
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.settings import ServiceSettings
 from shared.web.app import create_app
@@ -35,14 +35,7 @@ definition = ServiceDefinition(
     access=tables.access,
     key_tables=tables.keys,  # personal data it records is sealed with the captive's key
     handlers=handlers.handlers,
-    replay_appliers={
-        **dict.fromkeys((*handlers.CAPTIVE_FACTS, "ConflictFactRecorded"), projections.project_upstream),
-        **{
-            name: projections.project
-            for (name, _), model in registered_types().items()
-            if declared_in(model, "shared.contracts.disposition")
-        },
-    },
+    projector=projector,
     projection_tables=(
         tables.captives,
         tables.risks,

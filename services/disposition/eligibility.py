@@ -10,7 +10,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.disposition import projections
 from services.disposition.facts import Dated, DispositionFacts, fold
 from services.disposition.rules import exchange_eligibility
 from services.disposition.tables import eligibility, fact_log, list_entries
@@ -108,6 +107,4 @@ def recompute(session: Session, store: EventStore, captive_ids: list[str], *, ca
         )
         appends.append(StreamAppend(event.captive_id, versions[event.captive_id], [event], metadata))
         versions[event.captive_id] += 1
-    envelopes = store.append_batch(session, appends)
-    projections.record_eligibility(session, list(zip(envelopes, changed, strict=True)))
-    return len(envelopes)
+    return len(store.append_batch(session, appends))

@@ -1,13 +1,14 @@
-"""How the disposition service reacts to intake's and status's events: record the fact, re-compute
-the captive's exchange eligibility, and stop what can no longer go ahead."""
+"""How the disposition service reacts to intake's and status's events, once its projector has
+recorded the fact: re-compute the captive's exchange eligibility, and stop what can no longer go
+ahead."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from services.disposition import projections
 from services.disposition.eligibility import SERVICE_ACTOR, SERVICE_AGENCY, gather, recompute
 from services.disposition.facts import DispositionFacts
+from services.disposition.projector import CAPTIVE_FACTS
 from services.disposition.rules import DID_NOT_INSIST_ON_RETURN, VERIFIED_WISH, Verdict, disposition
 from services.disposition.workflow import PENDING, Disposition, DispositionStage, dispositions_of
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
@@ -15,16 +16,6 @@ from shared.contracts.disposition import DispositionStopped
 from shared.contracts.status import RuleApplied
 from shared.eventstore import EventStore, StreamAppend
 
-CAPTIVE_FACTS = (
-    "CaptiveRegistered",
-    "ForceMembershipRecorded",
-    "StatusDetermined",
-    "WishDeclared",
-    "MedicalAssessed",
-    "MovementRecorded",
-    "ProsecutionRecorded",
-    "MediaExposureRecorded",
-)
 # The facts after which a pending disposition may have to stop: a wish changed, or custody ended.
 STOPPING_FACTS = {"WishDeclared", "MovementRecorded"}
 
@@ -78,11 +69,7 @@ def stop_pending(session: Session, store: EventStore, causes: dict[str, EventEnv
             )
     if not appends:
         return 0
-    envelopes = store.append_batch(session, appends)
-    payloads = [payload for append in appends for payload in append.payloads]
-    for envelope, payload in zip(envelopes, payloads, strict=True):
-        projections.project(session, envelope, payload)
-    return len(envelopes)
+    return len(store.append_batch(session, appends))
 
 
 def handlers(store: EventStore):
@@ -93,7 +80,6 @@ def handlers(store: EventStore):
         """One fact about each of several captives (a consumer's poll): one re-computation."""
         causes, stopping = {}, {}
         for event in events:
-            projections.project_upstream(session, event.envelope, event.payload)
             causes[event.payload.captive_id] = event.envelope
             if event.envelope.type in STOPPING_FACTS:
                 stopping[event.payload.captive_id] = event.envelope
@@ -103,10 +89,7 @@ def handlers(store: EventStore):
 
     on_captive_fact.many = on_captives_facts
 
-    def on_conflict_fact(session: Session, event: DecodedEvent) -> None:
-        # Cessation and resumption of hostilities are read by the repatriation rules when a
-        # disposition is checked; exchange eligibility (exchanges during hostilities) does not
-        # read them: nothing to re-compute.
-        projections.project_upstream(session, event.envelope, event.payload)
-
-    return {**dict.fromkeys(CAPTIVE_FACTS, on_captive_fact), "ConflictFactRecorded": on_conflict_fact}
+    # Conflict facts are projected only: cessation and resumption of hostilities are read by the
+    # repatriation rules when a disposition is checked; exchange eligibility (exchanges during
+    # hostilities) does not read them, so there is nothing to re-compute.
+    return dict.fromkeys(CAPTIVE_FACTS, on_captive_fact)

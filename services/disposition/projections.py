@@ -336,6 +336,7 @@ def record_eligibility(session: Session, changed: list[tuple[EventEnvelope, Exch
     """Many answers at once, as one fact about many captives produces them."""
     if not changed:
         return
+    changed = [(envelope, as_published(envelope, payload)) for envelope, payload in changed]
     rows(session).insert(
         eligibility_history,
         *(

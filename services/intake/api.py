@@ -18,9 +18,9 @@ from services.intake import deadlines
 from services.intake.checks import fact_time_problems, problem, registration_problems
 from services.intake.custody import CustodyConflict, CustodyState, LeftCustody, after
 from services.intake.obligations import NOTIFIED, Obligation, Overdue
-from services.intake.projections import captured_row, clock_facts_as_of, handovers_of, project, registered_row
+from services.intake.projections import clock_facts_as_of, handovers_of
 from services.intake.record import CaptiveRecord, fold
-from services.intake.tables import captives, clock_facts
+from services.intake.tables import captives
 from shared.auth.access_log import record_access
 from shared.auth.gate import CallerDep, allow
 from shared.auth.roles import Scope
@@ -65,7 +65,6 @@ from shared.contracts.registry import declared_in
 from shared.contracts.tiers import DataTier, field_tiers, tiered
 from shared.contracts.withheld import ClientInput
 from shared.eventstore import ConcurrencyConflict, StreamAppend
-from shared.eventstore.rows import rows
 from shared.platform.errors import DomainConflict
 from shared.runtime.runtime import ServiceRuntime
 from shared.web.deps import DbSession, NotFound, Runtime
@@ -254,8 +253,6 @@ def record_fact(
         event = make_event(record, occurred_at)
         metadata = command.metadata(occurred_at)
         [envelope] = runtime.store.append(session, captive_id, record.stream_version, [event], metadata)
-        project(session, envelope, event)
-        runtime.definition.access.apply(session, envelope, event)  # who partner states may see
         return written(envelope)
 
     return command.run(body, write, retry_conflicts=expected is None)
@@ -276,13 +273,9 @@ def _registration(command: Command, body: RegistrationRequest, now: datetime) ->
 
 
 def _register(command: Command, session: Session, registrations: list[StreamAppend]) -> list[EventEnvelope]:
-    """Append new captives' streams in one statement and insert their rows in one more: a mass
-    capture of a thousand costs two round trips, not two thousand."""
-    envelopes = command.runtime.store.append_batch(session, registrations)
-    payloads = [payload for registration in registrations for payload in registration.payloads]
-    rows(session).insert(captives, *map(registered_row, envelopes, payloads))
-    rows(session).insert(clock_facts, *map(captured_row, envelopes, payloads))
-    return envelopes
+    """Append new captives' streams in one statement; the store's projector inserts their rows
+    in one more per table: a mass capture of a thousand costs a few round trips, not thousands."""
+    return command.runtime.store.append_batch(session, registrations)
 
 
 @router.post(

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.intake.projections import project
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
 from shared.contracts.intake import CaptiveRegistered, IdentityErased
 from shared.contracts.withheld import SEALED_KEY, identity_paths, split
@@ -79,7 +78,6 @@ def erase(
                 metadata = EventMetadata(actor=actor, agency=agency)
                 [envelope] = store.append(session, captive_id, stored[-1].envelope.stream_version, [event], metadata)
                 keyring.erase(session, captive_id, event_id=envelope.id, erased_at=envelope.recorded_at)
-                project(session, envelope, event)
                 return Erasure(captive_id, envelope, already=False, clear_events=clear)
         except ConcurrencyConflict:  # a write about him landed meanwhile: read again and redo
             if attempt == attempts:

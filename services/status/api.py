@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
-from services.status import projections, tribunal
+from services.status import tribunal
 from services.status.conflict import HOSTILITIES, ConflictFactRefused, ConflictRecord, Entry, conflict_of
 from services.status.history import Dated
 from services.status.redecision import redecide
@@ -258,7 +258,6 @@ def write_and_redecide(
         event = make_event(session)
         metadata = command.metadata(moment)
         [envelope] = store.append(session, stream, version, [event], metadata)
-        projections.project(session, envelope, event)
         changed = redecide(session, store, affected(session, event), cause=envelope)
         answer = {
             "stream": stream,

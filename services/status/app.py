@@ -4,7 +4,8 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from services.status import api, handlers, projections, tables
+from services.status import api, handlers, tables
+from services.status.projector import projector
 from shared.contracts import topics
 from shared.runtime.definition import ServiceDefinition
 from shared.runtime.settings import ServiceSettings
@@ -30,14 +31,7 @@ definition = ServiceDefinition(
     access=tables.access,
     key_tables=tables.keys,  # personal data it records is sealed with the captive's key
     handlers=handlers.handlers,
-    replay_appliers={
-        "CaptiveRegistered": projections.record_registration,
-        "ForceMembershipRecorded": projections.record_membership,
-        **dict.fromkeys(
-            ("StatusDetermined", "ConflictFactRecorded", "RulebookAdopted", *projections.LEGAL_EVENTS),
-            projections.project,
-        ),
-    },
+    projector=projector,
     projection_tables=(
         tables.captive_facts,
         tables.force_memberships,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from services.status import projections
 from services.status.redecision import redecide
 from shared.contracts import DecodedEvent
 from shared.contracts.intake import CaptiveRegistered, ForceMembershipRecorded
@@ -21,7 +20,6 @@ def handlers(store: EventStore):
         causes = {}
         for event in events:
             registered: CaptiveRegistered = event.payload
-            projections.record_registration(session, event.envelope, registered)
             causes[registered.captive_id] = event.envelope
         redecide(session, store, list(causes), cause=causes)
 
@@ -30,7 +28,6 @@ def handlers(store: EventStore):
     def on_force_membership_recorded(session: Session, event: DecodedEvent) -> None:
         """Which force he belongs to, from the event's time on: a change point of his timeline."""
         recorded: ForceMembershipRecorded = event.payload
-        projections.record_membership(session, event.envelope, recorded)
         redecide(session, store, [recorded.captive_id], cause=event.envelope)
 
     # Wishes are deliberately not consumed: a captive cannot renounce POW rights (GC III Art. 7, R10).

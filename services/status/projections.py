@@ -1,5 +1,6 @@
-"""The status read models, built from intake's events (registrations) and status's own. Every
-one is an insert: replay writes them many rows to a statement (shared/eventstore/rows.py)."""
+"""The status read models, built from intake's events (registrations) and status's own, through
+the service's projector (services/status/projector.py). Every one is an insert: replay writes
+them many rows to a statement (shared/eventstore/rows.py)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,9 @@ def _decision_row(envelope: EventEnvelope, payload: StatusDetermined) -> dict:
 
 def record_decisions(session: Session, determined: list[tuple[EventEnvelope, StatusDetermined]]) -> None:
     """Many decisions at once (one statement), as a conflict fact produces them."""
-    rows(session).insert(decisions, *(_decision_row(envelope, payload) for envelope, payload in determined))
+    rows(session).insert(
+        decisions, *(_decision_row(envelope, as_published(envelope, payload)) for envelope, payload in determined)
+    )
 
 
 def project(session: Session, envelope: EventEnvelope, payload: EventPayload) -> None:

@@ -12,7 +12,6 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.status import projections
 from services.status.history import CaptiveHistory, Dated
 from services.status.tables import (
     captive_facts,
@@ -142,8 +141,4 @@ def redecide(session: Session, store: EventStore, captive_ids: list[str] | None,
             )
             appends.append(StreamAppend(history.captive_id, version, [determined], metadata))
             version += 1
-    envelopes = store.append_batch(session, appends)
-    projections.record_decisions(
-        session, [(envelope, append.payloads[0]) for envelope, append in zip(envelopes, appends, strict=True)]
-    )
-    return len(envelopes)
+    return len(store.append_batch(session, appends))

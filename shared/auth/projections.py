@@ -9,16 +9,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.contracts import DecodedEvent, EventEnvelope, EventPayload
+from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.access import DataAccessed
 from shared.contracts.intake import DisclosureConsentRecorded, InterviewSetting, Wish, WishDeclared
 from shared.contracts.standing import Standing, standing, verifies_wish
+from shared.eventstore.projector import Projection
 from shared.eventstore.rows import rows
 from shared.platform.db import UtcDateTime
 
@@ -45,17 +46,14 @@ class AccessTables:
             case DataAccessed():
                 self._accessed(session, envelope, payload)
 
-    def appliers(self) -> dict[str, Callable]:
-        """For replay: event type -> applier(session, envelope, payload)."""
-        return dict.fromkeys((*VISIBILITY_EVENTS, "DataAccessed"), self.apply)
-
-    def handlers(self) -> dict[str, Callable]:
-        """For a consumer of intake's topic: event type -> handler(session, event)."""
-
-        def handle(session: Session, event: DecodedEvent) -> None:
-            self.apply(session, event.envelope, event.payload)
-
-        return dict.fromkeys(VISIBILITY_EVENTS, handle)
+    def projections(self) -> tuple[Projection, ...]:
+        """For the service's projector: visibility from intake's events, wherever they are read
+        (intake's own, the others' upstream); the access log from the service's own reads only,
+        since the topics it consumes carry the other services' reads."""
+        return (
+            Projection(VISIBILITY_EVENTS, self.apply),
+            Projection({"DataAccessed"}, self.apply, own_only=True),
+        )
 
     def _upsert(self, session: Session, captive_id: str, state: str, **values) -> None:
         key = {"captive_id": captive_id, "state": state}

@@ -111,3 +111,15 @@ def decode(raw: bytes | None) -> DecodedEvent:
 
 def _summary(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors()[:5])
+
+
+# Contracts every service publishes on its own topic besides its own: the reads of its data, and
+# what its relay withheld.
+EVERY_PUBLISHERS = ("shared.contracts.access", "shared.contracts.outbox")
+
+
+def published_by(service: str) -> set[str]:
+    """The event types a service's topic carries: its own contracts (shared.contracts.<service>)
+    and those every service publishes."""
+    modules = (f"shared.contracts.{service}", *EVERY_PUBLISHERS)
+    return {name for (name, _), model in _MODELS.items() if any(declared_in(model, module) for module in modules)}

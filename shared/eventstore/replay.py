@@ -29,7 +29,7 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,14 +38,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.contracts import EventEnvelope, EventPayload, InvalidEvent, decode
+from shared.contracts import InvalidEvent, decode
 from shared.eventstore.batched import BatchedRows
+from shared.eventstore.projector import Projector
 from shared.eventstore.received import discards
 from shared.evidence import chain
 from shared.evidence.signing import PinnedKeys
 from shared.platform.db import create_engine, migrate, session_factory
-
-Applier = Callable[[Session, EventEnvelope, EventPayload], None]
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def rebuild(
     database_url: str,
     versions_dir,
     metadata: sa.MetaData,
-    appliers: Mapping[str, Applier],
+    projector: Projector,
     records: Iterable,
     *,
     on_progress: Callable[[int], None] = lambda n: None,
@@ -125,7 +124,8 @@ def rebuild(
     held: Held = Held(),
     pins: PinnedKeys | None = None,
 ) -> ReplayResult:
-    """Apply `records` to the read models of `metadata` in `database_url`, `batch` records per
+    """Apply `records` to the read models of `metadata` in `database_url` with the service's
+    `projector` (the one its event store and consumer apply live), `batch` records per
     transaction, skipping what the live consumer holds back (`held`) and, with `pins`, what its
     publisher's key did not sign (NoPins: a publisher has no pinned key, nothing can be checked)."""
     engine = create_engine(database_url)
@@ -144,7 +144,7 @@ def rebuild(
                 signed = [record for record in chunk if _signed(pins, record)]
                 forged, chunk = forged + len(chunk) - len(signed), signed
             with _collector_paused():
-                counts = _apply_batch(session, writes, appliers, chunk, seen, chains, held)
+                counts = _apply_batch(session, writes, projector, chunk, seen, chains, held)
             applied, duplicates, undecodable = applied + counts[0], duplicates + counts[1], undecodable + counts[2]
             breaks += counts[3]
             skipped += counts[4]
@@ -162,7 +162,7 @@ def rebuild(
 def _apply_batch(
     session: Session,
     writes: BatchedRows,
-    appliers: Mapping[str, Applier],
+    projector: Projector,
     records: list,
     seen: set[str],
     chains: chain.Chains,
@@ -194,13 +194,12 @@ def _apply_batch(
             duplicates += 1
             continue
         seen.add(event.envelope.id)
-        apply = appliers.get(event.envelope.type)
-        if apply is not None:
-            todo.append((apply, event))
+        if event.envelope.type in projector:
+            todo.append(event)
     with session.begin():
-        writes.prefetch(event.envelope.subject for _, event in todo)
-        for apply, event in todo:
-            apply(session, event.envelope, event.payload)
+        writes.prefetch(event.envelope.subject for event in todo)
+        for event in todo:
+            projector.apply(session, event.envelope, event.payload)
         writes.flush()
     writes.forget()
     return len(todo), duplicates, undecodable, breaks, skipped

@@ -1,7 +1,8 @@
 """Append to and read from a service's event streams.
 
 Every append goes through `EventStore.append`, in the caller's transaction, together with the
-outbox rows that the relay later publishes: the event and its publication commit or fail together.
+outbox rows that the relay later publishes and the service's read models (its `Projector`): the
+event, its publication and what it changes in the read models commit or fail together.
 A store may be given a `Sealer` (each service's keyring, shared/privacy/keyring.py, seals personal data
 with the captive's key): it rewrites each event's `data` before the event is encoded, so what is
 stored, hash-chained and published is the sealed form.
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from shared.broker.clients import MAX_MESSAGE_BYTES, record_headers, record_size
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata, EventPayload, decode, encode
 from shared.contracts.envelope import utc_now
+from shared.eventstore.projector import Projector
 from shared.eventstore.tables import EventStoreTables
 from shared.evidence import signing
 from shared.evidence.chain import GENESIS, event_hash
@@ -145,9 +147,12 @@ class EventStore:
         source: str,
         topic: str,
         sealer: Sealer | None = None,
+        projector: Projector | None = None,
         max_record_bytes: int = MAX_MESSAGE_BYTES,
     ):
         self.tables = tables
+        # Applied to every event appended, in the same transaction (shared/eventstore/projector.py).
+        self.projector = projector
         self.max_record_bytes = max_record_bytes
         self.source = source
         self.topic = topic
@@ -320,6 +325,8 @@ class EventStore:
             conflict = self._conflict(session, appends, next(i for i, a in enumerate(appends) if a.stream_id == taken))
             session.rollback()
             raise conflict
+        if self.projector is not None:
+            self.projector.apply_all(session, list(zip(envelopes, (event.payload for event in unsealed), strict=True)))
         return envelopes
 
     def _insert(self, session: Session, event_rows: list[dict[str, Any]]) -> set[str]:

@@ -11,8 +11,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from shared.auth.projections import AccessTables
+from shared.contracts import DecodedEvent
+from shared.contracts.registry import published_by
+from shared.contracts.topics import PUBLISHERS
 from shared.eventstore import EventStore, EventStoreTables, Sealer
 from shared.eventstore.consumer import Handler
+from shared.eventstore.projector import Projector
 from shared.privacy.tables import KeyTables
 
 
@@ -27,11 +31,13 @@ class ServiceDefinition:
     routers: tuple[APIRouter, ...]
     # Partner-state visibility and the access log (shared/auth/projections.py), kept by every service.
     access: AccessTables
-    # Builds the event handlers once the store exists: {event type: handler}.
+    # How every event it keeps read models of reaches them: its own as the store appends them,
+    # upstream ones as the consumer takes them, both as replay rebuilds (shared/eventstore/projector.py).
+    projector: Projector
+    # How it reacts to upstream events once they are projected, built once the store exists:
+    # {event type: handler} (a handler may take several at once: `handler.many`).
     handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
-    # Replay: how each event (own or upstream) is applied to the read models, and which tables
-    # those are (what `captives replay <service> --verify` compares).
-    replay_appliers: Mapping[str, Callable] = field(default_factory=dict)
+    # The read models' tables (what `captives replay <service> --verify` compares).
     projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
     # The service's captive keys (shared/privacy/keyring.py): with them its event store seals personal
@@ -40,40 +46,51 @@ class ServiceDefinition:
     # Rewrites events' data as they are appended, for a service without key tables.
     sealer: Sealer | None = None
 
-    def all_replay_appliers(self) -> dict[str, Callable]:
-        """The service's appliers plus the access-control read models'; both run where both apply."""
-        merged: dict[str, Callable] = dict(self.replay_appliers)
-        for event_type, extra in self.access.appliers().items():
-            if event_type == "DataAccessed":
-                # Each service's access log holds the reads of its own data (its own topic): a
-                # replay also reads upstream topics, where the other services' reads are.
-                extra = _own(self.name, extra)
-            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
-        return merged
+    def event_store(self, topic: str, sealer: Sealer | None = None) -> EventStore:
+        """Its event store, publishing on `topic` (prefixed as deployed), applying its projector
+        to every event appended: the service's runtime and an operator's command alike."""
+        return EventStore(
+            self.store_tables,
+            source=self.projector.source,
+            topic=topic,
+            sealer=sealer or self.sealer,
+            projector=self.projector,
+        )
 
     def all_projection_tables(self) -> tuple[sa.Table, ...]:
         return (*self.projection_tables, *self.access.all)
 
-    def all_handlers(self, store: EventStore) -> dict[str, Handler]:
-        merged: dict[str, Handler] = dict(self.handlers(store))
-        for event_type, extra in self.access.handlers().items():
-            merged[event_type] = extra if event_type not in merged else _both(extra, merged[event_type])
-        return merged
+    def consumer_handlers(self, store: EventStore) -> dict[str, Handler]:
+        """What the consumer does with each upstream event type: project it, then react to it.
+        A type nothing projects from upstream nor reacts to has no handler: the consumer passes
+        it by (it still takes its place in its stream's chain)."""
+        reactions = dict(self.handlers(store))
+        composed: dict[int, Handler] = {}  # one handler per reaction: the consumer batches by handler
+        found = {}
+        for event_type in sorted(self.projector.upstream_types() | reactions.keys()):
+            react = reactions.get(event_type)
+            if id(react) not in composed:
+                composed[id(react)] = _projected_then(self.projector, react)
+            found[event_type] = composed[id(react)]
+        return found
 
 
-def _own(service: str, apply: Callable) -> Callable:
-    source = f"/services/{service}"
-
-    def own(session, envelope, payload):
-        if envelope.source == source:
-            apply(session, envelope, payload)
-
-    return own
+    def uses(self, topic: str) -> set[str]:
+        """The event types of upstream `topic` this service projects or reacts to."""
+        return set(self.consumer_handlers(None)) & published_by(PUBLISHERS[topic])
 
 
-def _both(first: Callable, second: Callable) -> Callable:
-    def both(*args):
-        first(*args)
-        second(*args)
+def _projected_then(projector: Projector, react: Handler | None) -> Handler:
+    def handle(session, event: DecodedEvent) -> None:
+        projector.apply(session, event.envelope, event.payload)
+        if react is not None:
+            react(session, event)
 
-    return both
+    if react is not None and hasattr(react, "many"):
+
+        def handle_many(session, events: list[DecodedEvent]) -> None:
+            projector.apply_all(session, [(event.envelope, event.payload) for event in events])
+            react.many(session, events)
+
+        handle.many = handle_many
+    return handle

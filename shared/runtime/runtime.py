@@ -18,7 +18,6 @@ from shared.auth.gate import Gate
 from shared.broker import clients as kafka_clients
 from shared.broker.access import KafkaAccess, KafkaCredentialsMissing
 from shared.contracts.topics import PUBLISHERS
-from shared.eventstore import EventStore
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
 from shared.eventstore.received import RetryLater
@@ -46,12 +45,7 @@ class ServiceRuntime:
         self.engine = create_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
         self.keyring = keyring_of(definition, settings)
-        self.store = EventStore(
-            definition.store_tables,
-            source=f"/services/{definition.name}",
-            topic=self.topic,
-            sealer=self.keyring or definition.sealer,
-        )
+        self.store = definition.event_store(self.topic, self.keyring)
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
             self.sessions,
@@ -101,7 +95,7 @@ class ServiceRuntime:
         return self.settings.kafka.access(self.definition.name)
 
     def handlers(self) -> dict[str, Handler]:
-        found = self.definition.all_handlers(self.store)
+        found = self.definition.consumer_handlers(self.store)
         if self.keyring is not None and "IdentityErased" not in found:
             # intake's erasure reaches every service that consumes its topic: each destroys its own key.
             found["IdentityErased"] = self.keyring.identity_erased_handler(lambda: self.engine)

@@ -160,7 +160,7 @@ def rebuilt_differences(stack: Stack, status: TestClient, tmp_path, held) -> lis
         target,
         status_definition.migrations,
         status_definition.metadata,
-        status_definition.all_replay_appliers(),
+        status_definition.projector,
         kafka_clients.read_log(kafka.access(AUDITOR), [kafka.topic("status.events.v1"), stack.topic]),
         held=held,
     )

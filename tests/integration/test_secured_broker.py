@@ -321,7 +321,7 @@ def test_a_forged_record_breaks_its_chain_lands_in_the_dead_letter_topic_and_cha
         rebuilt,
         status_definition.migrations,
         status_definition.metadata,
-        status_definition.all_replay_appliers(),
+        status_definition.projector,
         kafka_clients.read_log(kafka.access(AUDITOR), [kafka.topic(status_definition.topic), topic]),
         held=replaying.held_by(status_settings.database_url, status_definition.store_tables),
         pins=pinned_keys(status_settings, "status", (status_definition.topic, *status_definition.consumes)),
@@ -407,7 +407,7 @@ def test_a_record_forged_with_intake_s_own_password_but_not_its_key_is_dead_lett
         f"sqlite:///{tmp_path / 'rebuilt.db'}",
         status_definition.migrations,
         status_definition.metadata,
-        status_definition.all_replay_appliers(),
+        status_definition.projector,
         kafka_clients.read_log(kafka.access(AUDITOR), [topic]),
         pins=pinned_keys(status_settings, "status", status_definition.consumes),
     )

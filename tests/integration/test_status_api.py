@@ -72,7 +72,9 @@ def status(postgres_server, kafka_bootstrap):
         )
         # The registration arrives the way the consumer applies it: through the service's own handler.
         with runtime.sessions.begin() as session:
-            runtime.definition.handlers(runtime.store)["CaptiveRegistered"](session, DecodedEvent(envelope, registered))
+            runtime.definition.consumer_handlers(runtime.store)["CaptiveRegistered"](
+                session, DecodedEvent(envelope, registered)
+            )
         yield client
     drop_database(postgres_server, name)
 

@@ -207,13 +207,13 @@ def test_only_notifications_stay_open_once_he_left_custody():
 def test_intake_consumes_only_the_hand_overs_from_the_disposition_topic():
     assert definition.consumes == (DISPOSITION_EVENTS,)
     assert set(HANDOVER_EVENTS) == {"CustodyEnded", "HandedToRepatriationCommission"}
-    handled = set(definition.handlers(None))
+    handled = definition.uses(DISPOSITION_EVENTS)
     assert handled == set(HANDOVER_EVENTS)
     disposition_types = {
         name for (name, _), model in registered_types().items() if declared_in(model, "shared.contracts.disposition")
     }
     # every other disposition event has neither a handler nor an applier: passed by, never dead-lettered
-    appliers = definition.all_replay_appliers()
+    appliers = definition.projector
     assert {name for name in disposition_types if name in appliers} == set(HANDOVER_EVENTS)
     assert definition.store_tables.chain_links is not None and definition.store_tables.parked is not None
 
@@ -221,7 +221,7 @@ def test_intake_consumes_only_the_hand_overs_from_the_disposition_topic():
 def rows_after(url: str, events: list[DecodedEvent]) -> dict[str, list[dict]]:
     engine = create_engine(url)
     migrate(engine, definition.migrations, definition.metadata)
-    appliers = definition.replay_appliers
+    appliers = definition.projector
     with session_factory(engine).begin() as session:
         for item in events:
             appliers[item.envelope.type](session, item.envelope, item.payload)

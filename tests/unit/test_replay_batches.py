@@ -318,7 +318,7 @@ def one_at_a_time(url: str, definition, records: list[Record]) -> sa.Engine:
     """Each event in its own transaction, with the statements of the live path."""
     engine = create_engine(url)
     migrate(engine, definition.migrations, definition.metadata)
-    appliers = definition.all_replay_appliers()
+    appliers = definition.projector
     seen = set()
     with Session(engine) as session:
         for record in records:
@@ -336,7 +336,7 @@ def one_at_a_time(url: str, definition, records: list[Record]) -> sa.Engine:
 
 def batched(url: str, definition, records: list[Record], batch: int) -> sa.Engine:
     replaying.rebuild(
-        url, definition.migrations, definition.metadata, definition.all_replay_appliers(), iter(records), batch=batch
+        url, definition.migrations, definition.metadata, definition.projector, iter(records), batch=batch
     )
     return create_engine(url)
 
@@ -410,7 +410,7 @@ def test_a_batch_writes_its_new_rows_in_a_few_statements(tmp_path):
     listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
     sa.event.listen(sa.Engine, "before_cursor_execute", listener)
     try:
-        result = replaying.rebuild(url, intake.migrations, intake.metadata, intake.replay_appliers, iter(log.records))
+        result = replaying.rebuild(url, intake.migrations, intake.metadata, intake.projector, iter(log.records))
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", listener)
     assert result.applied == 2500
