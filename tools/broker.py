@@ -1,20 +1,17 @@
 """The broker as this deployment needs it: a principal per service and the auditor, each with its
-ACLs (shared/broker/acls.py), for the topics the services' definitions name."""
+ACLs (shared/broker/acls.py), for the topics and pipes of the system (services/system.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from services.system import SYSTEM
 from shared.broker.access import PRINCIPALS, KafkaAccess, all_passwords
 from shared.broker.acls import ServiceTopics, ensure_users, grant
 
 
 def deployment_services() -> list[ServiceTopics]:
-    from services.disposition.app import definition as disposition
-    from services.intake.app import definition as intake
-    from services.status.app import definition as status
-
-    return [ServiceTopics(d.name, d.topic, tuple(d.consumes)) for d in (intake, status, disposition)]
+    return [ServiceTopics(name, SYSTEM.topic(name), SYSTEM.consumes(name)) for name in SYSTEM.services]
 
 
 def provision(admin: KafkaAccess, prefix: str, credentials_dir: Path | str, *, users: bool = True) -> int:

@@ -26,30 +26,17 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def service_contracts() -> list[documents.ServiceContract]:
     """The three services as the documents see them, each app built on a throwaway SQLite file
     (nothing is started: `app.openapi()` only reads the routes)."""
-    from services.disposition import app as disposition
-    from services.intake import app as intake
-    from services.status import app as status
+    from services.system import SYSTEM, app_module
 
     found = []
     with tempfile.TemporaryDirectory(prefix="captives-contracts-") as scratch:
-        for module, settings in (
-            (intake, intake.IntakeSettings),
-            (status, status.StatusSettings),
-            (disposition, disposition.DispositionSettings),
-        ):
+        for service in SYSTEM.services:
+            module = app_module(service)
             definition = module.definition
             app = module.build(
-                settings(database_url=f"sqlite:///{scratch}/{definition.name}.db"), start_background=False
+                definition.settings(database_url=f"sqlite:///{scratch}/{definition.name}.db"), start_background=False
             )
-            found.append(
-                documents.ServiceContract(
-                    name=definition.name,
-                    topic=definition.topic,
-                    consumes=tuple(definition.consumes),
-                    openapi=app.openapi(),
-                    seals_identity=definition.key_tables is not None,
-                )
-            )
+            found.append(documents.ServiceContract.of(definition, app.openapi()))
             app.state.runtime.engine.dispose()
     return found
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import time
-from enum import StrEnum
 
 import typer
 from rich.console import Console
@@ -18,20 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.eventstore.received import DISCARD, REDRIVE
+from tools.services import Consuming
 
 dlq = typer.Typer(
     help="Dead letters and the records parked behind them, per captive: list, redrive, discard.",
     no_args_is_help=True,
 )
 console = Console()
-
-
-class Consuming(StrEnum):
-    """The services that consume topics, and so may hold dead letters."""
-
-    intake = "intake"  # the hand-overs out of custody, from disposition.events.v1
-    status = "status"
-    disposition = "disposition"
 
 
 def _service(service):

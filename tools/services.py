@@ -1,30 +1,21 @@
-"""The three services as the command line names them, their modules and their settings."""
+"""The services as the command line names them, read from the system's declaration
+(services/system.py): their modules and their settings."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from services.system import SYSTEM, app_module
 
-class Service(StrEnum):
-    intake = "intake"
-    status = "status"
-    disposition = "disposition"
+# Typer offers an enum's values as the choices of an argument.
+Service = StrEnum("Service", {name: name for name in SYSTEM.services})
+# The services that consume topics, and so may hold dead letters.
+Consuming = StrEnum("Consuming", {name: name for name in SYSTEM.consumers})
 
 
 def service_module(service: Service):
-    if service is Service.intake:
-        from services.intake import app as module
-    elif service is Service.status:
-        from services.status import app as module
-    else:
-        from services.disposition import app as module
-    return module
+    return app_module(str(service))
 
 
 def service_settings(service: Service):
-    module = service_module(service)
-    return {
-        "intake": module.__dict__.get("IntakeSettings"),
-        "status": module.__dict__.get("StatusSettings"),
-        "disposition": module.__dict__.get("DispositionSettings"),
-    }[service.value]()
+    return service_module(service).definition.settings()

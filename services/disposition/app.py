@@ -3,22 +3,17 @@
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from services.disposition import api, handlers, tables
 from services.disposition.projector import projector
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
-from shared.contracts import topics
+from services.system import SYSTEM
 from shared.runtime.definition import ServiceDefinition
-from shared.runtime.settings import ServiceSettings
+from shared.runtime.settings import service_settings
 from shared.web.app import create_app
 
 
-class DispositionSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DISPOSITION_", extra="ignore")
-
-    port: int = 8003
-    database_url: str = "sqlite:///var/disposition.db"
+class DispositionSettings(service_settings("disposition", port=8003)):
     # Rule D17: how recent the verified wish a hand-over rests on must be (docs/legal-basis.md).
     wish_confirmation_days: int = Field(default=WISH_CONFIRMATION_DAYS, ge=1, le=365)
 
@@ -26,8 +21,8 @@ class DispositionSettings(ServiceSettings):
 definition = ServiceDefinition(
     name="disposition",
     title="Disposition: exchange eligibility, transfers and repatriation (GC III Arts. 12, 109-119)",
-    topic=topics.DISPOSITION_EVENTS,
-    consumes=(topics.INTAKE_EVENTS, topics.STATUS_EVENTS),
+    system=SYSTEM,
+    settings=DispositionSettings,
     metadata=tables.metadata,
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",

@@ -2,31 +2,25 @@
 
 from pathlib import Path
 
-from pydantic_settings import SettingsConfigDict
-
 from services.intake import api, tables
 from services.intake.projector import projector
-from shared.contracts import topics
+from services.system import SYSTEM
 from shared.runtime.definition import ServiceDefinition
-from shared.runtime.settings import ServiceSettings
+from shared.runtime.settings import service_settings
 from shared.web.app import create_app
 
-
-class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
-
-    port: int = 8001
-    database_url: str = "sqlite:///var/intake.db"
+IntakeSettings = service_settings("intake", port=8001)
 
 
 definition = ServiceDefinition(
     name="intake",
     title="Intake: captives' records (GC III Arts. 17, 70, 122)",
-    topic=topics.INTAKE_EVENTS,
-    # Only what ends or moves custody: CustodyEnded and HandedToRepatriationCommission (its
-    # projector applies them; no policy runs: intake appends nothing in reply). Every other event
-    # type of that topic is passed by (it still takes its place in its stream's hash chain).
-    consumes=(topics.DISPOSITION_EVENTS,),
+    # From disposition's topic, only what ends or moves custody: CustodyEnded and
+    # HandedToRepatriationCommission (its projector applies them; no policy runs: intake appends
+    # nothing in reply). Every other event type of that topic is passed by (it still takes its
+    # place in its stream's hash chain).
+    system=SYSTEM,
+    settings=IntakeSettings,
     metadata=tables.metadata,
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",

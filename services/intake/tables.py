@@ -5,15 +5,16 @@ out of custody recorded for him (clock_facts rows of fact LEFT)."""
 
 import sqlalchemy as sa
 
-from shared.auth.projections import access_tables
-from shared.eventstore import event_store_tables
-from shared.platform.db import NAMING_CONVENTION, UtcDateTime
-from shared.privacy.tables import key_tables
+from services.system import SYSTEM
+from shared.platform.db import UtcDateTime
+from shared.runtime.tables import service_tables
 
-metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Intake consumes the hand-overs out of custody from disposition.events.v1 (services/intake/custody.py).
-store_tables = event_store_tables(metadata, consumes=True)
-access = access_tables(metadata)  # partner visibility and the access log
+# Its captive keys (one AES-256 key per captive, wrapped with intake's key-encryption key) seal
+# his identity data and the free text about him inside every event (shared/privacy/keyring.py).
+# Erasure deletes the row and leaves a tombstone in `erased_captives`: every sealed copy of that
+# data, in the events table and on the topic, can then no longer be read by anyone.
+metadata, store_tables, access, keys = service_tables(SYSTEM, "intake")
 
 captives = sa.Table(
     "captives",
@@ -55,9 +56,4 @@ clock_facts = sa.Table(
     sa.Index("ix_clock_facts_captive", "captive_id", "stream_version"),
 )
 
-# One AES-256 key per captive, wrapped with intake's key-encryption key: his identity data and
-# the free text about him are sealed with it inside every event (shared/privacy/keyring.py). Erasure
-# deletes the row and leaves a tombstone in `erased_captives`: every sealed copy of that data, in
-# the events table and on the topic, can then no longer be read by anyone.
-keys = key_tables(metadata)
 captive_keys = keys.keys

@@ -2,28 +2,21 @@
 
 from pathlib import Path
 
-from pydantic_settings import SettingsConfigDict
-
 from services.status import api, handlers, tables
 from services.status.projector import projector
-from shared.contracts import topics
+from services.system import SYSTEM
 from shared.runtime.definition import ServiceDefinition
-from shared.runtime.settings import ServiceSettings
+from shared.runtime.settings import service_settings
 from shared.web.app import create_app
 
-
-class StatusSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="STATUS_", extra="ignore")
-
-    port: int = 8002
-    database_url: str = "sqlite:///var/status.db"
+StatusSettings = service_settings("status", port=8002)
 
 
 definition = ServiceDefinition(
     name="status",
     title="Status: legal status determination (GC III Arts. 4-5, AP I Arts. 43-47)",
-    topic=topics.STATUS_EVENTS,
-    consumes=(topics.INTAKE_EVENTS,),
+    system=SYSTEM,
+    settings=StatusSettings,
     metadata=tables.metadata,
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",

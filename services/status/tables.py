@@ -3,17 +3,11 @@ events and status's own), and every decision made."""
 
 import sqlalchemy as sa
 
-from shared.auth.projections import access_tables
-from shared.eventstore import event_store_tables
-from shared.platform.db import NAMING_CONVENTION, UtcDateTime
-from shared.privacy.tables import key_tables
+from services.system import SYSTEM
+from shared.platform.db import UtcDateTime
+from shared.runtime.tables import service_tables
 
-metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-store_tables = event_store_tables(metadata, consumes=True)
-access = access_tables(metadata)  # partner visibility and the access log
-# The captive keys this service seals his personal data with, wrapped with its key-encryption
-# key, and the tombstones of those destroyed by IdentityErased (shared/privacy/keyring.py).
-keys = key_tables(metadata)
+metadata, store_tables, access, keys = service_tables(SYSTEM, "status")
 
 # From intake.events.v1: what the rules need from each registration.
 captive_facts = sa.Table(

@@ -47,6 +47,11 @@ class ServiceContract:
     openapi: Mapping[str, Any]
     seals_identity: bool = False
 
+    @classmethod
+    def of(cls, definition, openapi: Mapping[str, Any]) -> ServiceContract:
+        """From a service's definition (shared/runtime/definition.py): its topics come from the system."""
+        return cls(definition.name, definition.topic, definition.consumes, openapi, definition.key_tables is not None)
+
 
 # --- JSON Schemas ------------------------------------------------------------------------------
 

@@ -18,13 +18,16 @@ from shared.eventstore import EventStore, EventStoreTables, Sealer
 from shared.eventstore.consumer import Handler
 from shared.eventstore.projector import Projector
 from shared.privacy.tables import KeyTables
+from shared.runtime.settings import ServiceSettings
+from shared.runtime.topology import System
 
 
 @dataclass(frozen=True)
 class ServiceDefinition:
     name: str  # "intake", "status", "disposition"
-    topic: str  # the topic this service produces (unprefixed)
-    consumes: tuple[str, ...]  # upstream topics (unprefixed)
+    # The system it is part of (services/system.py): its topic and what it consumes are read there.
+    system: System
+    settings: type[ServiceSettings]  # its settings from the environment
     metadata: sa.MetaData
     store_tables: EventStoreTables
     migrations: Path  # this service's alembic revisions
@@ -45,6 +48,16 @@ class ServiceDefinition:
     key_tables: KeyTables | None = None
     # Rewrites events' data as they are appended, for a service without key tables.
     sealer: Sealer | None = None
+
+    @property
+    def topic(self) -> str:
+        """The topic this service publishes (unprefixed)."""
+        return self.system.topic(self.name)
+
+    @property
+    def consumes(self) -> tuple[str, ...]:
+        """The upstream topics it consumes (unprefixed)."""
+        return self.system.consumes(self.name)
 
     def event_store(self, topic: str, sealer: Sealer | None = None) -> EventStore:
         """Its event store, publishing on `topic` (prefixed as deployed), applying its projector
@@ -73,7 +86,6 @@ class ServiceDefinition:
                 composed[id(react)] = _projected_then(self.projector, react)
             found[event_type] = composed[id(react)]
         return found
-
 
     def uses(self, topic: str) -> set[str]:
         """The event types of upstream `topic` this service projects or reacts to."""

@@ -11,7 +11,7 @@ from shared.broker.settings import KafkaSettings
 
 
 class ServiceSettings(BaseSettings):
-    """Subclassed by each service with its own env_prefix, port and database default."""
+    """Made for each service by `service_settings`, with its own env_prefix, port and database."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -39,3 +39,21 @@ class ServiceSettings(BaseSettings):
     consumer_stall_after_s: float = Field(default=150.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+
+
+def service_settings(name: str, *, port: int) -> type[ServiceSettings]:
+    """The settings of service `name`: from <NAME>_* variables, on `port` by default, with an
+    SQLite database under var/ by default (the embedded quick start). A service with settings of
+    its own subclasses what this returns."""
+    return type(
+        f"{name.title()}Settings",
+        (ServiceSettings,),
+        {
+            "__module__": __name__,
+            "__doc__": f"The {name} service's settings (environment variables {name.upper()}_*).",
+            "__annotations__": {"port": int, "database_url": str},
+            "model_config": SettingsConfigDict(env_prefix=f"{name.upper()}_", extra="ignore"),
+            "port": port,
+            "database_url": f"sqlite:///var/{name}.db",
+        },
+    )
