@@ -73,7 +73,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
                     for payload in facts(ids[n], eligible=n % 3 == 0):
                         author = ICRC_DELEGATE if payload.event_type == "WishDeclared" else None
                         record = envelope(payload, ids[n], author=author)
-                        handle[payload.event_type](session, DecodedEvent(record, payload))
+                        handle[payload.event_type].apply(session, [DecodedEvent(record, payload)])
             task.update(min(start + CHUNK, entries))
         task.done()
         legal_officer = person_headers("d.lysenko")

@@ -45,7 +45,7 @@ def run(harness: Harness, sizes: dict, result: BenchResult) -> None:
             with runtime.sessions.begin() as session:
                 for n in range(start, min(start + CHUNK, captives)):
                     payload = registration(f"CAP-B8{n:010d}")
-                    on_registered(session, DecodedEvent(envelope(payload, payload.captive_id), payload))
+                    on_registered.apply(session, [DecodedEvent(envelope(payload, payload.captive_id), payload)])
             runtime.relay.wake()
             task.update(min(start + CHUNK, captives))
         task.done()

@@ -18,8 +18,8 @@ from pydantic_extra_types.country import CountryAlpha2
 from sqlalchemy.orm import Session
 
 from services.disposition.commission import REFERRAL_DAYS, commission_referral, commission_release, explanation_period
-from services.disposition.eligibility import counterparts, dated_facts, gather, recompute
 from services.disposition.facts import DispositionFacts
+from services.disposition.queries import counterparts, dated_facts, gather
 from services.disposition.rules import RULES, HandOver, Verdict, disposition, exchange_eligibility
 from services.disposition.tables import captives, eligibility
 from services.disposition.workflow import (
@@ -36,6 +36,7 @@ from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
 from shared.broker.clients import MAX_MESSAGE_BYTES
 from shared.commands.idempotency import Answer
+from shared.commands.policy import answer_fields
 from shared.contracts import EventEnvelope, EventMetadata, EventPayload
 from shared.contracts.disposition import (
     Art12Measures,
@@ -188,14 +189,23 @@ def write(
     body: BaseModel,
     produce: Callable[[Session], tuple[list[StreamAppend], Callable[[list[EventEnvelope]], Answer]]],
 ) -> JSONResponse:
-    """Append what `produce` returns and apply it to the read models, in one idempotent transaction.
-    Disposition's consumer appends eligibility answers to the same captive streams: a command that
-    loses such a race is run again from a fresh read (its checks made again, not skipped)."""
-    store = command.runtime.store
+    """Append what `produce` returns (the store projects it) and let the service's policies react
+    (services/disposition/policies.py), in one idempotent transaction; the answer says how many
+    eligibility answers changed when the command's events bear on eligibility. Disposition's
+    consumer appends eligibility answers to the same captive streams: a command that loses such a
+    race is run again from a fresh read (its checks made again, not skipped)."""
+    runtime = command.runtime
 
     def transaction(session: Session) -> Answer:
         appends, answer = produce(session)
-        return answer(store.append_batch(session, appends))  # the store projects them
+        envelopes = runtime.store.append_batch(session, appends)
+        payloads = [payload for append in appends for payload in append.payloads]
+        reacted = runtime.definition.policies.run(
+            session, runtime.store, list(zip(envelopes, payloads, strict=True)), one_cause=True
+        )
+        answered = answer(envelopes)
+        answered.body.update(answer_fields(reacted))
+        return answered
 
     return disclosed(command, command.run(body, transaction, retry_conflicts=True))
 
@@ -496,9 +506,7 @@ def assess_risk(
     def produce(session: Session):
         known_captive(session, captive_id)
         event = RiskAssessed(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, captive_id, event, metadata)], lambda envelopes: created(
-            envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[0])
-        )
+        return [one_append(runtime, session, captive_id, event, metadata)], created
 
     return write(command, body, produce)
 
@@ -589,9 +597,7 @@ def consent_to_leave_during_proceedings(captive_id: CaptiveId, body: ConsentRequ
                 f"no judicial proceedings {body.proceedings_id} are open against {captive_id} at {iso(_at(metadata))}"
             )
         event = ReleaseDuringProceedingsConsented(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, captive_id, event, metadata)], lambda envelopes: created(
-            envelopes, eligibility_changes=recompute(session, runtime.store, [captive_id], cause=envelopes[0])
-        )
+        return [one_append(runtime, session, captive_id, event, metadata)], created
 
     return write(command, body, produce)
 
@@ -887,15 +893,7 @@ def _disposition_step(
             )
         events = carry_out(found, verdict, facts)
         version = runtime.store.stream_version(session, captive_id)
-        ended = any(isinstance(event, CustodyEnded) for event in events)
-
-        def answer(envelopes):
-            extra = {}
-            if ended:
-                extra["eligibility_changes"] = recompute(session, runtime.store, [captive_id], cause=envelopes[-1])
-            return created(envelopes, **extra)
-
-        return [StreamAppend(captive_id, version, events, metadata)], answer
+        return [StreamAppend(captive_id, version, events, metadata)], created
 
     return produce
 
@@ -1161,16 +1159,13 @@ def create_list(
     command: Writer,
 ):
     """A list of captives for an exchange with a counterpart state (e.g. 1,000 for 1,000)."""
-    runtime = command.runtime
     metadata = metadata_for(command, body)
 
     def produce(session: Session):
         list_id = f"XL-{secrets.token_hex(5).upper()}"
         event = ExchangeListCreated(list_id=list_id, **body.model_dump(exclude={"occurred_at"}))
         return [StreamAppend(list_stream(list_id), 0, [event], metadata)], lambda envelopes: created(
-            envelopes,
-            list_id=list_id,
-            eligibility_changes=recompute(session, runtime.store, body.captive_ids, cause=envelopes[0]),
+            envelopes, list_id=list_id
         )
 
     return write(command, body, produce)
@@ -1370,7 +1365,6 @@ def execute_list(
             envelopes,
             exchanged=len(exchanged),
             withheld=[result.model_dump(mode="json") for result in withheld],
-            eligibility_changes=recompute(session, runtime.store, list(found.proposed_ids), cause=envelopes[0]),
         )
 
     return write(command, body, produce)

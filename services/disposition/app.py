@@ -4,7 +4,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.disposition import api, handlers, tables
+from services.disposition import api, tables
+from services.disposition.policies import policies
 from services.disposition.projector import projector
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
 from services.system import SYSTEM
@@ -29,7 +30,7 @@ definition = ServiceDefinition(
     routers=(api.router,),
     access=tables.access,
     key_tables=tables.keys,  # personal data it records is sealed with the captive's key
-    handlers=handlers.handlers,
+    policies=policies,
     projector=projector,
     projection_tables=(
         tables.captives,

@@ -28,7 +28,7 @@ projector = Projector(
     "disposition",
     Projection({*CAPTIVE_FACTS, "ConflictFactRecorded"}, projections.project_upstream),
     # One fact about many captives changes many answers: they go in with few statements.
-    Projection({"ExchangeEligibilityChanged"}, projections.project, many=projections.record_eligibility),
+    Projection({"ExchangeEligibilityChanged"}, projections.project, batch=projections.record_eligibility),
     Projection(OWN_EVENTS - {"ExchangeEligibilityChanged"}, projections.project),
     *tables.access.projections(),
 )

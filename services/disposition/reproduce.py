@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from services.disposition.commission import commission_referral, commission_release
 from services.disposition.facts import Dated, fold
-from services.disposition.handlers import stopping
+from services.disposition.policies import stopping
 from services.disposition.projections import FACT_FIELDS, fact_data, fact_effective_at
 from services.disposition.rules import HandOver, Verdict, disposition, exchange_eligibility
 from services.disposition.workflow import Disposition, dispositions_of

@@ -13,7 +13,7 @@ OWN_EVENTS = {name for (name, _), model in registered_types().items() if declare
 
 projector = Projector(
     "intake",
-    Projection({"CaptiveRegistered"}, projections.project, many=projections.project_registrations),
+    Projection({"CaptiveRegistered"}, projections.project, batch=projections.project_registrations),
     Projection(OWN_EVENTS - {"CaptiveRegistered"}, projections.project),
     Projection(HANDOVER_EVENTS, projections.project_handover),
     *tables.access.projections(),

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from services.status import api, handlers, tables
+from services.status import api, tables
+from services.status.policies import policies
 from services.status.projector import projector
 from services.system import SYSTEM
 from shared.runtime.definition import ServiceDefinition
@@ -23,7 +24,7 @@ definition = ServiceDefinition(
     routers=(api.router,),
     access=tables.access,
     key_tables=tables.keys,  # personal data it records is sealed with the captive's key
-    handlers=handlers.handlers,
+    policies=policies,
     projector=projector,
     projection_tables=(
         tables.captive_facts,

@@ -11,7 +11,7 @@ projector = Projector(
     Projection({"CaptiveRegistered"}, projections.record_registration),
     Projection({"ForceMembershipRecorded"}, projections.record_membership),
     # A conflict fact re-decides many captives at once: their decisions go in one statement.
-    Projection({"StatusDetermined"}, projections.project, many=projections.record_decisions),
+    Projection({"StatusDetermined"}, projections.project, batch=projections.record_decisions),
     Projection({"ConflictFactRecorded", "RulebookAdopted", *projections.LEGAL_EVENTS}, projections.project),
     *tables.access.projections(),
 )

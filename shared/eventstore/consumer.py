@@ -97,7 +97,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
         *,
         sessions: sessionmaker[Session],
         inbox: sa.Table,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | Callable[[Session, DecodedEvent], None]],
         consumer_factory: Callable[[], KafkaConsumer],
         producer_factory: Callable[[], KafkaProducer],
         group_id: str,
@@ -125,6 +125,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
         # signature does not hold is set aside as a chain break is. None: a test's ad-hoc consumer.
         self.pins = pins
         self._trust_first: bool | None = None
+        # A plain function takes one event at a time; a batched Handler, runs of them.
         self.handlers = dict(handlers)
         self.consumer_factory = consumer_factory
         self.producer_factory = producer_factory
@@ -288,7 +289,7 @@ class EventConsumer(ChainChecks, Holding, Polling):
             else:
                 with consuming_many([record for record, _e, _h in group], self.group_id):
                     correlation_id.set(None)
-                    handler.many(session, [event for _r, event, _h in group])
+                    handler.apply(session, [event for _r, event, _h in group])
         outcome.applied = len(fresh)
         return outcome
 

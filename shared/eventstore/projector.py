@@ -34,7 +34,7 @@ class Projection:
 
     event_types: Iterable[str]  # kept as a frozenset
     apply: Apply
-    many: ApplyMany | None = None  # several events of one type at once, in order
+    batch: ApplyMany | None = None  # several events of one type at once, in order
     # Only the events this service itself recorded: an access log holds the reads of its own
     # data, and the upstream topics a service consumes carry the other services' reads.
     own_only: bool = False
@@ -88,8 +88,8 @@ class Projector(Mapping[str, Apply]):
             run = list(run)
             for projection in self._by_type.get(event_type, ()):
                 taken = [(envelope, payload) for envelope, payload in run if self._takes(projection, envelope)]
-                if projection.many is not None and len(taken) > 1:
-                    projection.many(session, taken)
+                if projection.batch is not None and len(taken) > 1:
+                    projection.batch(session, taken)
                 else:
                     for envelope, payload in taken:
                         projection.apply(session, envelope, payload)

@@ -18,10 +18,29 @@ from sqlalchemy.orm import Session
 from shared.contracts import DecodedEvent, EventEnvelope, InvalidEvent, decode
 from shared.evidence import chain
 
-# A handler may also take several events at once (`handler.many(session, events)`): the consumer
-# then hands it runs of consecutive events of that type, each about a different captive, so
-# that one re-decision serves them all and every captive still sees its events one at a time.
-Handler = Callable[[Session, DecodedEvent], None]
+
+@dataclass(frozen=True)
+class Handler:
+    """What the consumer does with the events of a type: `apply(session, events)`, in their order.
+    A `batched` handler is given runs of consecutive events at once, each about a different
+    captive (so that one re-decision serves them all, and every captive still sees his events one
+    at a time); any other, one event at a time."""
+
+    apply: Callable[[Session, list[DecodedEvent]], None]
+    batched: bool = False
+
+    def __call__(self, session: Session, event: DecodedEvent) -> None:
+        self.apply(session, [event])
+
+    @classmethod
+    def each(cls, handle: Callable[[Session, DecodedEvent], None]) -> Handler:
+        """A handler of one event at a time."""
+
+        def apply(session: Session, events: list[DecodedEvent]) -> None:
+            for event in events:
+                handle(session, event)
+
+        return cls(apply)
 
 
 class RetryLater(Exception):
@@ -195,7 +214,7 @@ def _groups(applicable: list[tuple[ConsumerRecord, DecodedEvent, Handler]]) -> l
         current = groups[-1] if groups else None
         if (
             current is not None
-            and hasattr(handler, "many")
+            and getattr(handler, "batched", False)
             and current[0][2] is handler
             and event.envelope.subject not in subjects
         ):

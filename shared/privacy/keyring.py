@@ -47,9 +47,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shared.commands.policy import Policies, Policy
 from shared.contracts import DecodedEvent, InvalidEvent
-from shared.contracts.envelope import utc_now
-from shared.contracts.intake import IdentityErased
+from shared.contracts.envelope import Causes, cause_of, utc_now
 from shared.contracts.withheld import ERASED, SEALED_KEY, Withheld, identity_paths, put, sealed_paths, split, withhold
 from shared.platform.db import rows_where_in
 from shared.platform.errors import DomainConflict
@@ -288,20 +288,11 @@ class Keyring:
             return "PRAGMA wal_checkpoint(TRUNCATE)"
         return "nothing (unknown database)"
 
-    def identity_erased_handler(self, engine: Callable[[], sa.Engine]):
-        """The consumer's handler for intake's `IdentityErased`: this service destroys its own
-        key for him (status, disposition), then scrubs the keys table once that committed."""
-
-        def on_identity_erased(session: Session, event: DecodedEvent) -> None:
-            erased: IdentityErased = event.payload  # type: ignore[assignment]
-            destroyed = self.erase(
-                session, erased.captive_id, event_id=event.envelope.id, erased_at=event.envelope.recorded_at
-            )
-            if destroyed:
-                log.info("captive key destroyed", service=self.service, captive_id=erased.captive_id)
-                sa.event.listen(session, "after_commit", lambda _session: self._scrub_later(engine()), once=True)
-
-        return on_identity_erased
+    def key_destruction(self, engine: Callable[[], sa.Engine]) -> Policies:
+        """The privacy wing's policy on intake's `IdentityErased`: this service destroys its own
+        key for him (status, disposition), then scrubs the keys table once that committed. It
+        appends nothing."""
+        return Policies(KeyDestruction(self, engine))
 
     def _scrub_later(self, engine: sa.Engine) -> None:
         def scrub() -> None:
@@ -401,3 +392,23 @@ def _wait_for_older_transactions(connection, since, timeout_s: float = 60.0) -> 
         if time.monotonic() > deadline:
             return older
         time.sleep(0.2)
+
+
+class KeyDestruction(Policy):
+    """Erasure reaches every service that consumes intake's topic: each destroys its own key."""
+
+    name = "key destruction"
+    reacts_to = frozenset({"IdentityErased"})
+
+    def __init__(self, keyring: Keyring, engine: Callable[[], sa.Engine]):
+        self.keyring, self.engine = keyring, engine
+
+    def react(self, session: Session, store, captive_ids: list[str] | None, causes: Causes) -> list:
+        for captive_id in captive_ids or []:
+            cause = cause_of(causes, captive_id)
+            if self.keyring.erase(session, captive_id, event_id=cause.id, erased_at=cause.recorded_at):
+                log.info("captive key destroyed", service=self.keyring.service, captive_id=captive_id)
+                sa.event.listen(
+                    session, "after_commit", lambda _session: self.keyring._scrub_later(self.engine()), once=True
+                )
+        return []

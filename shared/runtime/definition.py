@@ -3,7 +3,6 @@ it applies events. Nothing else differs between the three."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,12 +10,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from shared.auth.projections import AccessTables
+from shared.commands.policy import Policies
 from shared.contracts import DecodedEvent
 from shared.contracts.registry import published_by
 from shared.contracts.topics import PUBLISHERS
 from shared.eventstore import EventStore, EventStoreTables, Sealer
-from shared.eventstore.consumer import Handler
 from shared.eventstore.projector import Projector
+from shared.eventstore.received import Handler
 from shared.privacy.tables import KeyTables
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.topology import System
@@ -37,9 +37,9 @@ class ServiceDefinition:
     # How every event it keeps read models of reaches them: its own as the store appends them,
     # upstream ones as the consumer takes them, both as replay rebuilds (shared/eventstore/projector.py).
     projector: Projector
-    # How it reacts to upstream events once they are projected, built once the store exists:
-    # {event type: handler} (a handler may take several at once: `handler.many`).
-    handlers: Callable[[EventStore], Mapping[str, Handler]] = field(default=lambda store: {})
+    # How it reacts to events once they are projected: its own after a command, upstream ones
+    # after the consumer took them (shared/commands/policy.py).
+    policies: Policies = field(default_factory=Policies)
     # The read models' tables (what `captives replay <service> --verify` compares).
     projection_tables: tuple[sa.Table, ...] = ()
     title: str = ""
@@ -73,36 +73,28 @@ class ServiceDefinition:
     def all_projection_tables(self) -> tuple[sa.Table, ...]:
         return (*self.projection_tables, *self.access.all)
 
-    def consumer_handlers(self, store: EventStore) -> dict[str, Handler]:
-        """What the consumer does with each upstream event type: project it, then react to it.
-        A type nothing projects from upstream nor reacts to has no handler: the consumer passes
-        it by (it still takes its place in its stream's chain)."""
-        reactions = dict(self.handlers(store))
-        composed: dict[int, Handler] = {}  # one handler per reaction: the consumer batches by handler
+    def consumer_handlers(self, store: EventStore | None, extra: Policies | None = None) -> dict[str, Handler]:
+        """What the consumer does with each upstream event type: project it, then let the policies
+        react (`extra`: the runtime's own, such as the privacy wing's key destruction). Events the
+        policies react to are handed over in runs, each about a different captive; the others
+        one at a time. A type nothing projects from upstream nor reacts to has no handler: the
+        consumer passes it by (it still takes its place in its stream's chain)."""
+        policies = self.policies + extra if extra is not None else self.policies
+        reacted = policies.reacts_to()
         found = {}
-        for event_type in sorted(self.projector.upstream_types() | reactions.keys()):
-            react = reactions.get(event_type)
-            if id(react) not in composed:
-                composed[id(react)] = _projected_then(self.projector, react)
-            found[event_type] = composed[id(react)]
+        projected = Handler.each(lambda session, event: self.projector.apply(session, event.envelope, event.payload))
+        if reacted:
+
+            def project_and_react(session, events: list[DecodedEvent]) -> None:
+                pairs = [(event.envelope, event.payload) for event in events]
+                self.projector.apply_all(session, pairs)
+                policies.run(session, store, pairs)
+
+            together = Handler(project_and_react, batched=True)
+        for event_type in sorted(self.projector.upstream_types() | reacted):
+            found[event_type] = together if event_type in reacted else projected
         return found
 
     def uses(self, topic: str) -> set[str]:
         """The event types of upstream `topic` this service projects or reacts to."""
         return set(self.consumer_handlers(None)) & published_by(PUBLISHERS[topic])
-
-
-def _projected_then(projector: Projector, react: Handler | None) -> Handler:
-    def handle(session, event: DecodedEvent) -> None:
-        projector.apply(session, event.envelope, event.payload)
-        if react is not None:
-            react(session, event)
-
-    if react is not None and hasattr(react, "many"):
-
-        def handle_many(session, events: list[DecodedEvent]) -> None:
-            projector.apply_all(session, [(event.envelope, event.payload) for event in events])
-            react.many(session, events)
-
-        handle.many = handle_many
-    return handle

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.auth.gate import Gate
 from shared.broker import clients as kafka_clients
 from shared.broker.access import KafkaAccess, KafkaCredentialsMissing
+from shared.commands.pipeline import Pipeline
 from shared.contracts.topics import PUBLISHERS
 from shared.eventstore.consumer import EventConsumer, Handler
 from shared.eventstore.leader import LeaderLock
@@ -46,6 +47,8 @@ class ServiceRuntime:
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
         self.keyring = keyring_of(definition, settings)
         self.store = definition.event_store(self.topic, self.keyring)
+        # How its commands are carried out: appended, projected, reacted to (shared/commands/pipeline.py).
+        self.pipeline = Pipeline(self.store, definition.policies)
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
             self.sessions,
@@ -95,11 +98,9 @@ class ServiceRuntime:
         return self.settings.kafka.access(self.definition.name)
 
     def handlers(self) -> dict[str, Handler]:
-        found = self.definition.consumer_handlers(self.store)
-        if self.keyring is not None and "IdentityErased" not in found:
-            # intake's erasure reaches every service that consumes its topic: each destroys its own key.
-            found["IdentityErased"] = self.keyring.identity_erased_handler(lambda: self.engine)
-        return found
+        # intake's erasure reaches every service that consumes its topic: each destroys its own key.
+        erasure = self.keyring.key_destruction(lambda: self.engine) if self.keyring is not None else None
+        return self.definition.consumer_handlers(self.store, erasure)
 
     def reveal(self, session: Session, events: list) -> list:
         """`events` with what this service sealed in them opened (erased: marked so)."""

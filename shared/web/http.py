@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from shared.auth.gate import Caller, CallerDep
 from shared.commands.idempotency import Answer, IdempotencyKey, request_hash, run_idempotent, scoped_key
+from shared.commands.pipeline import Decision
 from shared.contracts.envelope import EventMetadata
 from shared.contracts.moments import IsoDatetime
 from shared.runtime.runtime import ServiceRuntime
@@ -140,6 +141,13 @@ class Command:
             after_commit=self.runtime.relay.wake,
             retry_conflicts=retry_conflicts,
         )
+
+    def handle(
+        self, body: BaseModel, decide: Callable[[Session], Decision[Answer]], *, retry_conflicts: bool = True
+    ) -> JSONResponse:
+        """Carry out the command `decide` decides, through the service's pipeline
+        (shared/commands/pipeline.py), in one idempotent transaction."""
+        return self.run(body, self.runtime.pipeline.transaction(decide), retry_conflicts=retry_conflicts)
 
 
 def command(

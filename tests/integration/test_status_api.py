@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.contracts import DecodedEvent, EventEnvelope
+from shared.contracts import EventEnvelope
 from shared.contracts.intake import CaptiveRegistered
 from tests.support import (
     HEADERS,
@@ -72,9 +72,8 @@ def status(postgres_server, kafka_bootstrap):
         )
         # The registration arrives the way the consumer applies it: through the service's own handler.
         with runtime.sessions.begin() as session:
-            runtime.definition.consumer_handlers(runtime.store)["CaptiveRegistered"](
-                session, DecodedEvent(envelope, registered)
-            )
+            runtime.definition.projector.apply(session, envelope, registered)
+            runtime.definition.policies.run(session, runtime.store, [(envelope, registered)])
         yield client
     drop_database(postgres_server, name)
 

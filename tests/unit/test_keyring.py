@@ -244,9 +244,9 @@ def test_identity_erased_destroys_dispositions_key_and_later_free_text_about_him
     with Session(engine) as session, session.begin():
         store.append(session, CAPTIVE, 0, [risk], meta)
         store.append(session, "CAP-0000-0000-0008", 0, [bystander], meta)
-        handler = keyring.identity_erased_handler(lambda: engine)
-        handler(session, identity_erased())
-        handler(session, identity_erased())  # delivered twice: nothing more happens
+        erasure = keyring.key_destruction(lambda: engine)  # the privacy wing's policy
+        for erased in (identity_erased(), identity_erased()):  # delivered twice: nothing more happens
+            erasure.run(session, store, [(erased.envelope, erased.payload)])
 
         assert keyring.keys(session, {CAPTIVE}) == {} and keyring.erased(session, {CAPTIVE}) == {CAPTIVE}
         [opened] = keyring.open(session, store.read_stream(session, CAPTIVE))

@@ -20,7 +20,7 @@ def test_each_projection_gets_its_types_in_order_and_a_run_goes_to_the_batch_for
         Projection(
             {"A"},
             lambda s, e, p: applied.append(("one A", e.subject)),
-            many=lambda s, run: applied.append(("many A", [e.subject for e, _ in run])),
+            batch=lambda s, run: applied.append(("many A", [e.subject for e, _ in run])),
         ),
         Projection({"A", "B"}, lambda s, e, p: applied.append(("any", e.type, e.subject))),
     )

@@ -1,19 +1,11 @@
 """risk, eligibility, exchange lists, dispositions
-
-Revision ID: disposition_0003
-Revises: disposition_0002
-Create Date: 2026-11-22 05:08:48.511903
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "disposition_0003"
 down_revision: str | None = "disposition_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

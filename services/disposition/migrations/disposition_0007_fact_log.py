@@ -1,19 +1,11 @@
 """fact log: the dated facts the disposition rules fold
-
-Revision ID: disposition_0007
-Revises: disposition_0006
-Create Date: 2026-12-01 10:00:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "disposition_0007"
 down_revision: str | None = "disposition_0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

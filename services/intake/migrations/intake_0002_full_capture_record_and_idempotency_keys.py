@@ -1,32 +1,19 @@
 """full capture record and idempotency keys
-
-Revision ID: intake_0002
-Revises: intake_0001
-Create Date: 2026-11-22 04:38:58.513736
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import steps
+
 revision: str = "intake_0002"
 down_revision: str | None = "intake_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+
+shared_steps = (steps.idempotency_keys,)
 
 
 def upgrade() -> None:
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", sa.JSON(), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_idempotency_keys")),
-    )
+    steps.upgrade(shared_steps)
     # `captives` is a read model: it is rebuilt from the event log, not altered in place.
     op.drop_table("captives")
     op.create_table(

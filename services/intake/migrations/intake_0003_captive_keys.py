@@ -1,31 +1,29 @@
 """captive keys: one AES-256 key per captive, sealing his identity-tier data (crypto-shredding)
-
-Revision ID: intake_0003
-Revises: intake_0002
-Create Date: 2026-11-23 09:12:41.402117
 """
 
 import os
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import steps
+
 revision: str = "intake_0003"
 down_revision: str | None = "intake_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+
+shared_steps = (steps.captive_keys,)
+# The table steps.captive_keys creates, as the rows below are written to it.
+KEYS = sa.table(
+    "captive_keys",
+    sa.column("captive_id", sa.String),
+    sa.column("key", sa.LargeBinary),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
 
 
 def upgrade() -> None:
-    keys = op.create_table(
-        "captive_keys",
-        sa.Column("captive_id", sa.String(length=64), nullable=False),
-        sa.Column("key", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("captive_id", name=op.f("pk_captive_keys")),
-    )
+    steps.upgrade(shared_steps)
     # Captives registered before sealing began get a key now, so their later events are sealed.
     # Their earlier events stay as they were recorded: the log of record is never rewritten.
     registered = op.get_bind().execute(
@@ -34,8 +32,8 @@ def upgrade() -> None:
     now = datetime.now(UTC)
     rows = [{"captive_id": captive_id, "key": os.urandom(32), "created_at": now} for (captive_id,) in registered]
     if rows:
-        op.bulk_insert(keys, rows)
+        op.bulk_insert(KEYS, rows)
 
 
 def downgrade() -> None:
-    raise NotImplementedError("intake_0003 holds the only copies of the captives' keys; restore a backup to go back")
+    steps.downgrade(shared_steps)  # cannot be undone: it holds the only copies of the keys

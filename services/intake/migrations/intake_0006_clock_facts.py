@@ -11,7 +11,6 @@ themselves (services/intake/deadlines.py). The rows are filled here from the eve
 recorded: the values they need are reference tier, in clear in every event, sealed or not.
 """
 
-from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
@@ -20,8 +19,6 @@ from alembic import op
 
 revision: str = "intake_0006"
 down_revision: str | None = "intake_0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 OLD_COLUMNS = ("first_arrival_at", "card_settled_at", "nib_notified_at", "cta_notified_at", "custody_ended_at")
 FACTS = {

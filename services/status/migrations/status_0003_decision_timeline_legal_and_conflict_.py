@@ -1,19 +1,10 @@
-"""decision timeline, legal and conflict facts
-
-Revision ID: status_0003
-Revises: status_0002
-Create Date: 2026-11-22 04:55:22.582989
-"""
-
-from collections.abc import Sequence
+"""decision timeline, legal and conflict facts"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "status_0003"
 down_revision: str | None = "status_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

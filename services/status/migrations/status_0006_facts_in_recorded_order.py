@@ -1,19 +1,10 @@
-"""legal and conflict facts in recorded order
-
-Revision ID: status_0006
-Revises: status_0005
-Create Date: 2026-12-01 09:00:00
-"""
-
-from collections.abc import Sequence
+"""legal and conflict facts in recorded order"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "status_0006"
 down_revision: str | None = "status_0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

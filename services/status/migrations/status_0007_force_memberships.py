@@ -1,19 +1,10 @@
-"""force memberships
-
-Revision ID: status_0007
-Revises: status_0006
-Create Date: 2026-12-01 12:00:00
-"""
-
-from collections.abc import Sequence
+"""force memberships"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "status_0007"
 down_revision: str | None = "status_0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

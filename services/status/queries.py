@@ -1,15 +1,15 @@
-"""Re-deciding captives: gather what is recorded, compute each one's timeline of decisions, and
-append a StatusDetermined wherever the recorded timeline says something else.
-
-One code path serves every cause (a registration, a legal finding, a tribunal event, a conflict
-fact affecting thousands, a new rulebook), reading and writing in bulk so that one conflict fact
-re-decides 10,000 captives in one transaction."""
+"""The reads the status service's policies and its read routes share: each captive's recorded
+history (what the rules decide from), the timeline of decisions recorded for him, and who a
+state's acknowledgement can re-decide. The pure core that decides is services/status/timeline.py."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from services.status.history import CaptiveHistory, Dated
@@ -22,16 +22,11 @@ from services.status.tables import (
     legal_facts,
     rulebook_adoptions,
 )
-from services.status.timeline import Recorded, to_emit
-from shared.contracts import EventMetadata
-from shared.contracts.envelope import Causes, cause_of
+from services.status.timeline import Recorded
 from shared.contracts.intake import ClaimedAffiliation
-from shared.contracts.status import LegalStatus, StatusDetermined
-from shared.eventstore import EventStore, StreamAppend
 from shared.platform.db import rows_where_in
-
-SERVICE_ACTOR = "status-service"
-SERVICE_AGENCY = "detaining-state/legal"
+from shared.web.deps import NotFound
+from shared.web.http import iso
 
 
 def take_decision_lock(session: Session) -> None:
@@ -107,38 +102,53 @@ def recorded_timelines(session: Session, captive_ids: list[str] | None) -> dict[
     return found
 
 
-def redecide(session: Session, store: EventStore, captive_ids: list[str] | None, *, cause: Causes) -> int:
-    """Bring the given captives' (all, for None) recorded decisions in line with their facts.
-    Returns how many StatusDetermined events were appended. `cause`: the event behind them all,
-    or each captive's own."""
-    take_decision_lock(session)
-    everyone = histories(session, captive_ids)
-    if not everyone:
-        return 0
-    recorded = recorded_timelines(session, None if captive_ids is None else [h.captive_id for h in everyone])
-    pending: list[tuple[CaptiveHistory, list]] = []
-    for history in everyone:
-        emits = to_emit(recorded.get(history.captive_id, []), history.timeline())
-        if emits:
-            pending.append((history, emits))
-    if not pending:
-        return 0
-    versions = store.stream_versions(session, [history.captive_id for history, _ in pending])
-    appends = []
-    for history, emits in pending:
-        version = versions[history.captive_id]
-        for moment, decision, previous in emits:
-            determined = StatusDetermined(
-                captive_id=history.captive_id,
-                status=decision.status,
-                rulebook_version=decision.rulebook_version,
-                rules=list(decision.rules),
-                facts=list(decision.facts),
-                previous_status=LegalStatus(previous) if previous else None,
-            )
-            metadata = EventMetadata.caused_by(
-                cause_of(cause, history.captive_id), actor=SERVICE_ACTOR, agency=SERVICE_AGENCY, occurred_at=moment
-            )
-            appends.append(StreamAppend(history.captive_id, version, [determined], metadata))
-            version += 1
-    return len(store.append_batch(session, appends))
+def captives_of_state(session: Session, state: str) -> list[str]:
+    """Who an acknowledgement of `state` can re-decide: every captive whose recorded membership (at
+    any time) is of that state's forces or integrated in them. Never selected by nationality."""
+    memberships = force_memberships.c
+    found = session.execute(
+        sa.select(memberships.captive_id)
+        .where(sa.or_(memberships.force_state == state, memberships.integrated_in_forces_of == state))
+        .distinct()
+    ).scalars()
+    return sorted(found)
+
+
+def decision_view(row) -> dict[str, Any]:
+    return {
+        "captive_id": row.captive_id,
+        "status": row.status,
+        "previous_status": row.previous_status,
+        "rulebook_version": row.rulebook_version,
+        "effective_from": iso(row.effective_from),
+        "recorded_at": iso(row.recorded_at),
+        "rules": row.rules,
+        "facts": row.facts,
+        "event_id": row.event_id,
+        "stream_version": row.stream_version,
+    }
+
+
+def status_as_of(session: Session, captive_id: str, moment: datetime, known_at: datetime | None = None) -> JSONResponse:
+    """The decision in force at `moment`, among those recorded by `known_at` (default: all).
+    Two timelines: "on 2025-05-20 (known_at), what did we know of the status on 2025-03-01 (as_of)?"."""
+    conditions = [decisions.c.captive_id == captive_id, decisions.c.effective_from <= moment]
+    if known_at is not None:
+        conditions.append(decisions.c.recorded_at <= known_at)
+    row = session.execute(
+        sa.select(decisions)
+        .where(*conditions)
+        .order_by(decisions.c.effective_from.desc(), decisions.c.stream_version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        known = session.execute(
+            sa.select(captive_facts.c.captured_at).where(captive_facts.c.captive_id == captive_id)
+        ).scalar()
+        if known is None:
+            raise NotFound(f"no status for captive {captive_id} (unknown, or its registration is still on its way)")
+        if known_at is not None and known <= moment:
+            raise NotFound(f"nothing was recorded about captive {captive_id} by {iso(known_at)}")
+        raise NotFound(f"captive {captive_id} was not yet in our hands on {iso(moment)} (captured {iso(known)})")
+    view = {**decision_view(row), "as_of": iso(moment), "known_at": iso(known_at) if known_at else None}
+    return JSONResponse(view, headers={"ETag": f'"{row.stream_version}"'})
