@@ -385,6 +385,7 @@ def erase(
     import getpass
 
     from services.intake import keys
+    from shared.commands.pipeline import Pipeline
     from shared.platform.db import create_engine, session_factory
     from shared.runtime.runtime import keyring_of
 
@@ -393,12 +394,14 @@ def erase(
     engine = create_engine(settings.database_url)
     keyring = keyring_of(definition, settings)
     store = definition.event_store(settings.kafka.topic(definition.topic), keyring)
+    # The key is destroyed by the privacy wing's policy as IdentityErased is appended; this
+    # command scrubs the keys table itself afterwards, and says how.
+    pipeline = Pipeline(store, keyring.key_destruction(engine=None))
     try:
         try:
             done = keys.erase(
                 session_factory(engine),
-                store,
-                keyring,
+                pipeline,
                 captive_id,
                 reason=reason,
                 actor=actor or getpass.getuser(),

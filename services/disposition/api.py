@@ -5,7 +5,7 @@ exchange lists, and the other dispositions, each sent by two different people.""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -36,7 +36,7 @@ from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
 from shared.broker.clients import MAX_MESSAGE_BYTES
 from shared.commands.idempotency import Answer
-from shared.commands.policy import answer_fields
+from shared.commands.pipeline import Decision
 from shared.contracts import EventEnvelope, EventMetadata, EventPayload
 from shared.contracts.disposition import (
     Art12Measures,
@@ -194,20 +194,18 @@ def write(
     eligibility answers changed when the command's events bear on eligibility. Disposition's
     consumer appends eligibility answers to the same captive streams: a command that loses such a
     race is run again from a fresh read (its checks made again, not skipped)."""
-    runtime = command.runtime
 
-    def transaction(session: Session) -> Answer:
+    def decide(session: Session) -> Decision[Answer]:
         appends, answer = produce(session)
-        envelopes = runtime.store.append_batch(session, appends)
-        payloads = [payload for append in appends for payload in append.payloads]
-        reacted = runtime.definition.policies.run(
-            session, runtime.store, list(zip(envelopes, payloads, strict=True)), one_cause=True
-        )
-        answered = answer(envelopes)
-        answered.body.update(answer_fields(reacted))
-        return answered
 
-    return disclosed(command, command.run(body, transaction, retry_conflicts=True))
+        def answered(envelopes: list[EventEnvelope], reacted: Mapping[str, int]) -> Answer:
+            found = answer(envelopes)
+            found.body.update(reacted)  # e.g. eligibility_changes
+            return found
+
+        return Decision(appends, answered)
+
+    return disclosed(command, command.handle(body, decide))
 
 
 def disclosed(command: Command, response: JSONResponse) -> JSONResponse:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.commands.pipeline import Decision, Pipeline
 from shared.contracts import DecodedEvent, EventEnvelope, EventMetadata
 from shared.contracts.intake import CaptiveRegistered, IdentityErased
 from shared.contracts.withheld import SEALED_KEY, identity_paths, split
-from shared.eventstore import ConcurrencyConflict, EventStore
+from shared.eventstore import StreamAppend
 from shared.privacy.keyring import Keyring, PersonalDataErased, SealBroken
 
 IdentityWasErased = PersonalDataErased  # an identity-tier value for an erased captive (409)
@@ -52,37 +53,33 @@ class Erasure:
 
 def erase(
     sessions: sessionmaker[Session],
-    store: EventStore,
-    keyring: Keyring,
+    pipeline: Pipeline,
     captive_id: str,
     *,
     reason: str | None,
     actor: str,
     agency: str,
-    attempts: int = 3,
 ) -> Erasure:
-    """Destroy the captive's key and append `IdentityErased` (with its outbox row, so the
-    running relay publishes it), in one transaction. A second erasure changes nothing.
-    Raises UnknownCaptive. Call `scrub_deleted_keys` afterwards (outside any transaction)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions.begin() as session:
-                stored = store.read_stream(session, captive_id)
-                if not stored or not isinstance(stored[0].event.payload, CaptiveRegistered):
-                    raise UnknownCaptive(f"no captive {captive_id} in intake's records")
-                clear = sum(_in_clear(item.event) for item in stored)
-                for item in stored:
-                    if isinstance(item.event.payload, IdentityErased):
-                        return Erasure(captive_id, item.envelope, already=True, clear_events=clear)
-                event = IdentityErased(captive_id=captive_id, reason=reason, erased_by=actor)
-                metadata = EventMetadata(actor=actor, agency=agency)
-                [envelope] = store.append(session, captive_id, stored[-1].envelope.stream_version, [event], metadata)
-                keyring.erase(session, captive_id, event_id=envelope.id, erased_at=envelope.recorded_at)
-                return Erasure(captive_id, envelope, already=False, clear_events=clear)
-        except ConcurrencyConflict:  # a write about him landed meanwhile: read again and redo
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
+    """Append `IdentityErased` (with its outbox row, so the running relay publishes it) and let the
+    privacy wing's policy destroy the captive's key (`pipeline`: intake's store, with that policy),
+    in one transaction. A second erasure changes nothing. Raises UnknownCaptive. Call
+    `scrub_deleted_keys` afterwards (outside any transaction)."""
+
+    def decide(session: Session) -> Decision[Erasure]:
+        stored = pipeline.store.read_stream(session, captive_id)
+        if not stored or not isinstance(stored[0].event.payload, CaptiveRegistered):
+            raise UnknownCaptive(f"no captive {captive_id} in intake's records")
+        clear = sum(_in_clear(item.event) for item in stored)
+        for item in stored:
+            if isinstance(item.event.payload, IdentityErased):
+                return Decision([], lambda _e, _r, item=item: Erasure(captive_id, item.envelope, True, clear))
+        event = IdentityErased(captive_id=captive_id, reason=reason, erased_by=actor)
+        append = StreamAppend(
+            captive_id, stored[-1].envelope.stream_version, [event], EventMetadata(actor=actor, agency=agency)
+        )
+        return Decision([append], lambda envelopes, _r: Erasure(captive_id, envelopes[0], False, clear))
+
+    return pipeline.run(sessions, decide)
 
 
 def scrub_deleted_keys(keyring: Keyring, engine: sa.Engine) -> str:

@@ -13,9 +13,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from shared.auth.gate import Caller, allow
 from shared.auth.roles import SENSITIVE_TIERS, Scope
+from shared.commands.pipeline import Decision
 from shared.contracts.access import DataAccessed, access_stream
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.contracts.tiers import DataTier
+from shared.eventstore import StreamAppend
 
 if TYPE_CHECKING:
     from shared.runtime.runtime import ServiceRuntime
@@ -39,10 +41,9 @@ def record_access(
         tiers=sensitive,
         captive_ids=sorted(set(captive_ids)),
     )
-    metadata = caller.metadata()
+    append = StreamAppend(access_stream(uuid.uuid4().hex), 0, [event], caller.metadata())
     try:
-        with runtime.sessions.begin() as session:
-            runtime.store.append(session, access_stream(uuid.uuid4().hex), 0, [event], metadata)
+        runtime.pipeline.run(runtime.sessions, lambda _session: Decision([append], lambda _e, _r: None))
     except Exception:
         log.exception("access not recorded; withholding the answer")
         raise HTTPException(503, "the access log could not record this read; nothing was returned") from None

@@ -288,10 +288,11 @@ class Keyring:
             return "PRAGMA wal_checkpoint(TRUNCATE)"
         return "nothing (unknown database)"
 
-    def key_destruction(self, engine: Callable[[], sa.Engine]) -> Policies:
-        """The privacy wing's policy on intake's `IdentityErased`: this service destroys its own
-        key for him (status, disposition), then scrubs the keys table once that committed. It
-        appends nothing."""
+    def key_destruction(self, engine: Callable[[], sa.Engine] | None) -> Policies:
+        """The privacy wing's policy on `IdentityErased`: this service destroys its own key for him
+        (intake as it records the erasure, status and disposition as they consume it), then, with
+        an `engine`, scrubs the keys table once that committed (without one, the caller scrubs).
+        It appends nothing."""
         return Policies(KeyDestruction(self, engine))
 
     def _scrub_later(self, engine: sa.Engine) -> None:
@@ -395,19 +396,22 @@ def _wait_for_older_transactions(connection, since, timeout_s: float = 60.0) -> 
 
 
 class KeyDestruction(Policy):
-    """Erasure reaches every service that consumes intake's topic: each destroys its own key."""
+    """Erasure reaches every service: intake destroys its key as it records IdentityErased, and
+    every service that consumes intake's topic destroys its own."""
 
     name = "key destruction"
     reacts_to = frozenset({"IdentityErased"})
 
-    def __init__(self, keyring: Keyring, engine: Callable[[], sa.Engine]):
+    def __init__(self, keyring: Keyring, engine: Callable[[], sa.Engine] | None):
         self.keyring, self.engine = keyring, engine
 
     def react(self, session: Session, store, captive_ids: list[str] | None, causes: Causes) -> list:
         for captive_id in captive_ids or []:
             cause = cause_of(causes, captive_id)
-            if self.keyring.erase(session, captive_id, event_id=cause.id, erased_at=cause.recorded_at):
+            destroyed = self.keyring.erase(session, captive_id, event_id=cause.id, erased_at=cause.recorded_at)
+            if destroyed:
                 log.info("captive key destroyed", service=self.keyring.service, captive_id=captive_id)
+            if destroyed and self.engine is not None:
                 sa.event.listen(
                     session, "after_commit", lambda _session: self.keyring._scrub_later(self.engine()), once=True
                 )

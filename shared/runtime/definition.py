@@ -73,13 +73,13 @@ class ServiceDefinition:
     def all_projection_tables(self) -> tuple[sa.Table, ...]:
         return (*self.projection_tables, *self.access.all)
 
-    def consumer_handlers(self, store: EventStore | None, extra: Policies | None = None) -> dict[str, Handler]:
+    def consumer_handlers(self, store: EventStore | None, policies: Policies | None = None) -> dict[str, Handler]:
         """What the consumer does with each upstream event type: project it, then let the policies
-        react (`extra`: the runtime's own, such as the privacy wing's key destruction). Events the
+        react (default: the service's; the runtime adds the privacy wing's key destruction). Events the
         policies react to are handed over in runs, each about a different captive; the others
         one at a time. A type nothing projects from upstream nor reacts to has no handler: the
         consumer passes it by (it still takes its place in its stream's chain)."""
-        policies = self.policies + extra if extra is not None else self.policies
+        policies = self.policies if policies is None else policies
         reacted = policies.reacts_to()
         found = {}
         projected = Handler.each(lambda session, event: self.projector.apply(session, event.envelope, event.payload))

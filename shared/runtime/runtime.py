@@ -47,8 +47,12 @@ class ServiceRuntime:
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
         self.keyring = keyring_of(definition, settings)
         self.store = definition.event_store(self.topic, self.keyring)
+        # Its policies, with the privacy wing's: on IdentityErased each service destroys its own key.
+        self.policies = definition.policies
+        if self.keyring is not None:
+            self.policies += self.keyring.key_destruction(lambda: self.engine)
         # How its commands are carried out: appended, projected, reacted to (shared/commands/pipeline.py).
-        self.pipeline = Pipeline(self.store, definition.policies)
+        self.pipeline = Pipeline(self.store, self.policies)
         client_id = f"{kafka.topic_prefix}{definition.name}"
         self.relay = OutboxRelay(
             self.sessions,
@@ -98,9 +102,7 @@ class ServiceRuntime:
         return self.settings.kafka.access(self.definition.name)
 
     def handlers(self) -> dict[str, Handler]:
-        # intake's erasure reaches every service that consumes its topic: each destroys its own key.
-        erasure = self.keyring.key_destruction(lambda: self.engine) if self.keyring is not None else None
-        return self.definition.consumer_handlers(self.store, erasure)
+        return self.definition.consumer_handlers(self.store, self.policies)
 
     def reveal(self, session: Session, events: list) -> list:
         """`events` with what this service sealed in them opened (erased: marked so)."""

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.intake import api, projections, tables
+from services.intake import projections, tables
+from services.intake import requests as api
 from services.intake.app import definition
 from services.intake.custody import (
     HANDOVER_EVENTS,

@@ -335,9 +335,7 @@ def one_at_a_time(url: str, definition, records: list[Record]) -> sa.Engine:
 
 
 def batched(url: str, definition, records: list[Record], batch: int) -> sa.Engine:
-    replaying.rebuild(
-        url, definition.migrations, definition.metadata, definition.projector, iter(records), batch=batch
-    )
+    replaying.rebuild(url, definition.migrations, definition.metadata, definition.projector, iter(records), batch=batch)
     return create_engine(url)
 
 

@@ -30,9 +30,7 @@ def placed(log: Log) -> list[Placed]:
 
 def replay(tmp_path, records: list[Placed], held: replaying.Held, name: str):
     url = f"sqlite:///{tmp_path / name}.db"
-    result = replaying.rebuild(
-        url, status.migrations, status.metadata, status.projector, iter(records), held=held
-    )
+    result = replaying.rebuild(url, status.migrations, status.metadata, status.projector, iter(records), held=held)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         rows = sorted(

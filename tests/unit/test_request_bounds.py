@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.disposition.api import RiskRequest
-from services.intake.api import NotificationRequest
-from services.status.api import FindingRequest, HearingRequest
+from services.intake.requests import NotificationRequest
+from services.status.requests import FindingRequest, HearingRequest
 from shared.web.http import MAX_EVIDENCE_REFS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"

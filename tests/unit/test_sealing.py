@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from services.intake import keys, tables
-from services.intake.api import (
+from services.intake.requests import (
     ForceMembershipRequest,
     IcrcVisitRequest,
     MediaExposureRequest,

@@ -1,5 +1,4 @@
-"""disposition initial schema
-"""
+"""disposition initial schema"""
 
 import sqlalchemy as sa
 from alembic import op

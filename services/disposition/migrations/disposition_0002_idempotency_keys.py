@@ -1,5 +1,4 @@
-"""idempotency keys
-"""
+"""idempotency keys"""
 
 from shared.migrations import steps
 

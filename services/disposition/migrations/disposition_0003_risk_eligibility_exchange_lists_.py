@@ -1,5 +1,4 @@
-"""risk, eligibility, exchange lists, dispositions
-"""
+"""risk, eligibility, exchange lists, dispositions"""
 
 import sqlalchemy as sa
 from alembic import op

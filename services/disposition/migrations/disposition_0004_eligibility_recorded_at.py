@@ -1,5 +1,4 @@
-"""eligibility recorded_at
-"""
+"""eligibility recorded_at"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,5 +1,4 @@
-"""fact log: the dated facts the disposition rules fold
-"""
+"""fact log: the dated facts the disposition rules fold"""
 
 import sqlalchemy as sa
 from alembic import op

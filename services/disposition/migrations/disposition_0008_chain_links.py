@@ -1,5 +1,4 @@
-"""chain links: the hash chains of the upstream streams, checked before a record is applied
-"""
+"""chain links: the hash chains of the upstream streams, checked before a record is applied"""
 
 from shared.migrations import steps
 

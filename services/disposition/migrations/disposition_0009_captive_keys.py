@@ -1,5 +1,4 @@
-"""captive keys: the disposition service seals personal data with a key per captive
-"""
+"""captive keys: the disposition service seals personal data with a key per captive"""
 
 from shared.migrations import steps
 

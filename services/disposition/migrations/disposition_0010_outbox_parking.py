@@ -1,5 +1,4 @@
-"""outbox parking: a row the broker refuses for good is set aside with its error; discarded events are kept
-"""
+"""outbox parking: a row the broker refuses for good is set aside with its error; discarded events are kept"""
 
 from shared.migrations import steps
 

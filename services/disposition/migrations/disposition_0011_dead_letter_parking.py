@@ -1,5 +1,4 @@
-"""dead-letter parking: a captive's records held behind his dead letter, and operators' decisions
-"""
+"""dead-letter parking: a captive's records held behind his dead letter, and operators' decisions"""
 
 from shared.migrations import steps
 

@@ -1,5 +1,4 @@
-"""intake initial schema
-"""
+"""intake initial schema"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,5 +1,4 @@
-"""full capture record and idempotency keys
-"""
+"""full capture record and idempotency keys"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,5 +1,4 @@
-"""captive keys: one AES-256 key per captive, sealing his identity-tier data (crypto-shredding)
-"""
+"""captive keys: one AES-256 key per captive, sealing his identity-tier data (crypto-shredding)"""
 
 import os
 from datetime import UTC, datetime

@@ -1,5 +1,4 @@
-"""access control: partner-state visibility and the access log
-"""
+"""access control: partner-state visibility and the access log"""
 
 from shared.migrations import steps
 

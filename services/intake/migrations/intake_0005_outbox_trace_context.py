@@ -1,5 +1,4 @@
-"""outbox trace context
-"""
+"""outbox trace context"""
 
 from shared.migrations import steps
 

@@ -1,5 +1,4 @@
-"""erased captives: a tombstone for every captive whose key was destroyed
-"""
+"""erased captives: a tombstone for every captive whose key was destroyed"""
 
 from alembic import op
 
