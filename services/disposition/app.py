@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.disposition import api, tables
+from services.disposition import api, list_routes, tables
 from services.disposition.policies import policies
 from services.disposition.projector import projector
 from services.disposition.rules import WISH_CONFIRMATION_DAYS
@@ -27,7 +27,7 @@ definition = ServiceDefinition(
     metadata=tables.metadata,
     store_tables=tables.store_tables,
     migrations=Path(__file__).resolve().parent / "migrations",
-    routers=(api.router,),
+    routers=(api.router, list_routes.router),
     access=tables.access,
     key_tables=tables.keys,  # personal data it records is sealed with the captive's key
     policies=policies,

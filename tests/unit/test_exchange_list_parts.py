@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.disposition.api import CHECK_PART_BYTES, in_parts
+from services.disposition.exchange_lists import CHECK_PART_BYTES, in_parts
 from services.disposition.workflow import ListStage, exchange_list
 from shared.broker.clients import MAX_MESSAGE_BYTES, record_headers, record_size
 from shared.contracts import EventEnvelope, encode

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.disposition.api import RiskRequest
+from services.disposition.requests import RiskRequest
 from services.intake.requests import NotificationRequest
 from services.status.requests import FindingRequest, HearingRequest
 from shared.web.http import MAX_EVIDENCE_REFS
