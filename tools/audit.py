@@ -22,7 +22,7 @@ console = Console()
 def audit_reproduce() -> None:
     """Re-run every recorded status decision from its own trace under its own rulebook version,
     and list any that comes out differently."""
-    from services.status.rulebook import reproduce
+    from services.status.reproduce import reproduce
     from shared.contracts import InvalidEvent, decode
     from shared.contracts.status import StatusDetermined
 

@@ -18,7 +18,6 @@ from shared.contracts.status import (
     LegalStatus,
     NotPowGround,
     RuleApplied,
-    StatusDetermined,
     TribunalOutcome,
 )
 
@@ -434,12 +433,6 @@ FIRST_RULEBOOK = "v1"
 
 def decide(facts: CaptiveFacts, version: str = FIRST_RULEBOOK) -> Decision:
     return RULEBOOKS[version].decide(facts)
-
-
-def reproduce(determined: StatusDetermined) -> Decision:
-    """Decide again from a recorded decision's own trace, under its own rulebook version."""
-    facts = CaptiveFacts.from_trace(determined.captive_id, determined.facts)
-    return decide(facts, determined.rulebook_version)
 
 
 FACT_NAMES = tuple(field.name for field in fields(CaptiveFacts))

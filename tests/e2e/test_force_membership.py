@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.status.rulebook import reproduce
+from services.status.reproduce import reproduce
 from shared.contracts import decode
 from tests.support import HEADERS, KPA_MEMBERSHIP, caught_up, read_topic, registration, wait_until
 

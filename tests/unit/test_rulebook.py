@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.status.history import CaptiveHistory, Dated
-from services.status.rulebook import FACT_NAMES, RULES, CaptiveFacts, decide, reproduce
+from services.status.reproduce import reproduce
+from services.status.rulebook import FACT_NAMES, RULES, CaptiveFacts, decide
 from services.status.timeline import Recorded, to_emit
 from shared.contracts.intake import ClaimedAffiliation
 from shared.contracts.status import LegalStatus, NotPowGround, StatusDetermined, TribunalOutcome
