@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic_extra_types.country import CountryAlpha2
 
 from services.disposition import commands, dispositions, queries
@@ -23,7 +23,7 @@ from services.disposition.requests import (
     ReferralRequest,
     RiskRequest,
 )
-from shared.auth.gate import CallerDep, allow
+from shared.auth.gate import CallerDep
 from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
 from shared.contracts.disposition import (
@@ -32,9 +32,10 @@ from shared.contracts.disposition import (
 from shared.contracts.identifiers import CAPTIVE_ID_PATTERN
 from shared.web.deps import DbSession
 from shared.web.http import Writer
-from shared.web.refusals import refusals
+from shared.web.routes import Routes
 
-router = APIRouter(prefix="/v1", tags=["disposition"])
+routes = Routes("disposition")
+router = routes.router
 
 
 AsOf = Annotated[str | None, Query(description="a date (read as 00:00 UTC) or a datetime with a zone; default now")]
@@ -42,14 +43,14 @@ KnownAt = Annotated[str | None, Query(description="only facts recorded by then (
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
 
 
-@router.get("/captives/{captive_id}", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}", Scope.DISPOSITION_READ, 404)
 def get_captive(captive_id: CaptiveId, session: DbSession) -> dict[str, Any]:
     """What disposition knows of the captive: registration, status, custody, and his exchange
     eligibility towards each counterpart state."""
     return queries.get_captive(captive_id, session)
 
 
-@router.get("/captives/{captive_id}/eligibility", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}/eligibility", Scope.DISPOSITION_READ, 404)
 def get_eligibility(
     captive_id: CaptiveId,
     session: DbSession,
@@ -63,9 +64,7 @@ def get_eligibility(
     return queries.get_eligibility(captive_id, session, request, caller, as_of, known_at)
 
 
-@router.get(
-    "/captives/{captive_id}/dispositions/check", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404)
-)
+@routes.read("/captives/{captive_id}/dispositions/check", Scope.DISPOSITION_READ, 404)
 def check_disposition(
     captive_id: CaptiveId,
     session: DbSession,
@@ -81,29 +80,19 @@ def check_disposition(
     return queries.check_disposition(captive_id, session, request, caller, kind, destination, as_of, known_at)
 
 
-@router.get(
-    "/captives/{captive_id}/dispositions", dependencies=[allow(Scope.DISPOSITION_READ)], responses=refusals(404)
-)
+@routes.read("/captives/{captive_id}/dispositions", Scope.DISPOSITION_READ, 404)
 def list_dispositions(captive_id: CaptiveId, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
     """Every disposition of the captive as its events make it (stage, who proposed and approved,
     why it stopped), and every refused step: who tried what, when, and the rules that refused."""
     return queries.list_dispositions(captive_id, session, request, caller)
 
 
-@router.get(
-    "/rules",
-    dependencies=[allow(Scope.DISPOSITION_READ)],
-)
+@routes.read("/rules", Scope.DISPOSITION_READ)
 def get_rules() -> list[dict[str, str]]:
     return queries.get_rules()
 
 
-@router.post(
-    "/captives/{captive_id}/risk-assessments",
-    dependencies=[allow(Scope.DISPOSITION_RISK)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/risk-assessments", Scope.DISPOSITION_RISK, 404, 409, 413)
 def assess_risk(
     captive_id: CaptiveId,
     body: RiskRequest,
@@ -115,12 +104,7 @@ def assess_risk(
     return commands.assess_risk(captive_id, body, command)
 
 
-@router.post(
-    "/captives/{captive_id}/partner-claims",
-    dependencies=[allow(Scope.DISPOSITION_CLAIMS)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/partner-claims", Scope.DISPOSITION_CLAIMS, 404, 409, 413)
 def record_claim(
     captive_id: CaptiveId,
     body: ClaimRequest,
@@ -131,12 +115,7 @@ def record_claim(
     return commands.record_claim(captive_id, body, command)
 
 
-@router.post(
-    "/states/{state}/assurances",
-    dependencies=[allow(Scope.DISPOSITION_RISK)],
-    status_code=201,
-    responses=refusals(409, 413),
-)
+@routes.write("/states/{state}/assurances", Scope.DISPOSITION_RISK, 409, 413)
 def record_assurance(
     state: Annotated[CountryAlpha2, Path(description="the state giving the assurance (ISO 3166-1 alpha-2)")],
     body: AssuranceRequest,
@@ -147,14 +126,14 @@ def record_assurance(
     return commands.record_assurance(state, body, command)
 
 
-@router.post(
+@routes.write(
     "/captives/{captive_id}/proceedings-consents",
-    dependencies=[
-        allow(Scope.DISPOSITION_RISK),
-        person_of(AgencyKind.DETAINING_STATE, step="the detaining Power's consent (Art. 115(2))"),
-    ],
-    status_code=201,
-    responses=refusals(403, 404, 409, 413),
+    Scope.DISPOSITION_RISK,
+    403,
+    404,
+    409,
+    413,
+    also=[person_of(AgencyKind.DETAINING_STATE, step="the detaining Power's consent (Art. 115(2))")],
 )
 def consent_to_leave_during_proceedings(captive_id: CaptiveId, body: ConsentRequest, command: Writer):
     """The detaining Power consents that he leave before the end of open judicial proceedings
@@ -164,12 +143,7 @@ def consent_to_leave_during_proceedings(captive_id: CaptiveId, body: ConsentRequ
     return commands.consent_to_leave_during_proceedings(captive_id, body, command)
 
 
-@router.post(
-    "/states/{state}/convention-failures",
-    dependencies=[allow(Scope.DISPOSITION_RISK)],
-    status_code=201,
-    responses=refusals(409, 413),
-)
+@routes.write("/states/{state}/convention-failures", Scope.DISPOSITION_RISK, 409, 413)
 def record_convention_failure(
     state: Annotated[CountryAlpha2, Path(description="the Power the prisoners were transferred to")],
     body: ConventionFailureRequest,
@@ -183,14 +157,13 @@ def record_convention_failure(
     return commands.record_convention_failure(state, body, command)
 
 
-@router.post(
+@routes.write(
     "/states/{state}/art12-measures",
-    dependencies=[
-        allow(Scope.DISPOSITION_RISK),
-        person_of(AgencyKind.DETAINING_STATE, step="the detaining state's measures (Art. 12(3))"),
-    ],
-    status_code=201,
-    responses=refusals(403, 409, 413),
+    Scope.DISPOSITION_RISK,
+    403,
+    409,
+    413,
+    also=[person_of(AgencyKind.DETAINING_STATE, step="the detaining state's measures (Art. 12(3))")],
 )
 def record_art12_measures(
     state: Annotated[CountryAlpha2, Path(description="the Power the prisoners were transferred to")],
@@ -203,12 +176,7 @@ def record_art12_measures(
     return commands.record_art12_measures(state, body, command)
 
 
-@router.post(
-    "/captives/{captive_id}/dispositions",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/dispositions", Scope.DISPOSITION_PROPOSE, 404, 409, 413)
 def propose_disposition(
     captive_id: CaptiveId,
     body: ProposalRequest,
@@ -221,12 +189,7 @@ def propose_disposition(
     return dispositions.propose_disposition(captive_id, body, command)
 
 
-@router.post(
-    "/captives/{captive_id}/dispositions/{disposition_id}/approval",
-    dependencies=[allow(Scope.DISPOSITION_APPROVE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/dispositions/{disposition_id}/approval", Scope.DISPOSITION_APPROVE, 404, 409, 413)
 def approve_disposition(
     captive_id: CaptiveId,
     disposition_id: str,
@@ -238,11 +201,8 @@ def approve_disposition(
     return dispositions.approve_disposition(captive_id, disposition_id, command, body)
 
 
-@router.post(
-    "/captives/{captive_id}/dispositions/{disposition_id}/hand-over",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+@routes.write(
+    "/captives/{captive_id}/dispositions/{disposition_id}/hand-over", Scope.DISPOSITION_PROPOSE, 404, 409, 413
 )
 def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: CommissionRequest, command: Writer):
     """Hand him to the neutral repatriation commission (an approved NEUTRAL_REPATRIATION_COMMISSION
@@ -250,12 +210,7 @@ def hand_to_commission(captive_id: CaptiveId, disposition_id: str, body: Commiss
     return dispositions.hand_to_commission(captive_id, disposition_id, body, command)
 
 
-@router.post(
-    "/captives/{captive_id}/dispositions/{disposition_id}/referral",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/dispositions/{disposition_id}/referral", Scope.DISPOSITION_PROPOSE, 404, 409, 413)
 def refer_after_explanations(captive_id: CaptiveId, disposition_id: str, body: ReferralRequest, command: Writer):
     """He is still undecided when the commission's explanations end: refer him on (1953 terms of
     reference, para. 11). If he is still undecided when `referral_days` have passed, completing
@@ -264,11 +219,8 @@ def refer_after_explanations(captive_id: CaptiveId, disposition_id: str, body: R
     return dispositions.refer_after_explanations(captive_id, disposition_id, body, command)
 
 
-@router.post(
-    "/captives/{captive_id}/dispositions/{disposition_id}/completion",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+@routes.write(
+    "/captives/{captive_id}/dispositions/{disposition_id}/completion", Scope.DISPOSITION_PROPOSE, 404, 409, 413
 )
 def complete_disposition(
     captive_id: CaptiveId,

@@ -6,30 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from services.disposition import exchange_lists, queries
 from services.disposition.requests import (
     LateStep,
     ListRequest,
 )
-from shared.auth.gate import CallerDep, allow
+from shared.auth.gate import CallerDep
 from shared.auth.roles import Scope
 from shared.web.deps import DbSession
 from shared.web.http import Writer
-from shared.web.refusals import refusals
+from shared.web.routes import Routes
 
-router = APIRouter(prefix="/v1", tags=["disposition"])
+routes = Routes("disposition")
+router = routes.router
 
 
-@router.get("/exchange-lists/{list_id}", dependencies=[allow(Scope.DISPOSITION_OVERVIEW)], responses=refusals(404))
+@routes.read("/exchange-lists/{list_id}", Scope.DISPOSITION_OVERVIEW, 404)
 def get_list(list_id: str, session: DbSession, request: Request, caller: CallerDep) -> dict[str, Any]:
     return queries.get_list(list_id, session, request, caller)
 
 
-@router.post(
-    "/exchange-lists", dependencies=[allow(Scope.DISPOSITION_PROPOSE)], status_code=201, responses=refusals(409, 413)
-)
+@routes.write("/exchange-lists", Scope.DISPOSITION_PROPOSE, 409, 413)
 def create_list(
     body: ListRequest,
     command: Writer,
@@ -38,12 +37,7 @@ def create_list(
     return exchange_lists.create_list(body, command)
 
 
-@router.post(
-    "/exchange-lists/{list_id}/check",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/exchange-lists/{list_id}/check", Scope.DISPOSITION_PROPOSE, 404, 409, 413)
 def check_list(
     list_id: str,
     command: Writer,
@@ -53,12 +47,7 @@ def check_list(
     return exchange_lists.check_list(list_id, command, body)
 
 
-@router.post(
-    "/exchange-lists/{list_id}/proposal",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/exchange-lists/{list_id}/proposal", Scope.DISPOSITION_PROPOSE, 404, 409, 413)
 def propose_list(
     list_id: str,
     command: Writer,
@@ -68,12 +57,7 @@ def propose_list(
     return exchange_lists.propose_list(list_id, command, body)
 
 
-@router.post(
-    "/exchange-lists/{list_id}/approval",
-    dependencies=[allow(Scope.DISPOSITION_APPROVE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/exchange-lists/{list_id}/approval", Scope.DISPOSITION_APPROVE, 404, 409, 413)
 def approve_list(
     list_id: str,
     command: Writer,
@@ -85,12 +69,7 @@ def approve_list(
     return exchange_lists.approve_list(list_id, command, body)
 
 
-@router.post(
-    "/exchange-lists/{list_id}/execution",
-    dependencies=[allow(Scope.DISPOSITION_PROPOSE)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/exchange-lists/{list_id}/execution", Scope.DISPOSITION_PROPOSE, 404, 409, 413)
 def execute_list(
     list_id: str,
     command: Writer,

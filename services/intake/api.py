@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from services.intake import commands
@@ -28,7 +28,7 @@ from services.intake.requests import (
     Written,
 )
 from shared.auth.access_log import record_access
-from shared.auth.gate import CallerDep, allow
+from shared.auth.gate import CallerDep
 from shared.auth.roles import Scope
 from shared.contracts import registered_types
 from shared.contracts.envelope import utc_now
@@ -48,9 +48,10 @@ from shared.web.deps import DbSession, NotFound, Runtime
 from shared.web.facts import Fact, add_fact_routes
 from shared.web.feed import redact
 from shared.web.http import IfMatch, Writer, parse_as_of
-from shared.web.refusals import refusals
+from shared.web.routes import Routes
 
-router = APIRouter(prefix="/v1", tags=["intake"])
+routes = Routes("intake")
+router = routes.router
 
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
 
@@ -58,13 +59,7 @@ CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudon
 # -- registration -------------------------------------------------------------------------------
 
 
-@router.post(
-    "/captives",
-    dependencies=[allow(Scope.INTAKE_REGISTER)],
-    status_code=201,
-    response_model=Written,
-    responses=refusals(413),
-)
+@routes.write("/captives", Scope.INTAKE_REGISTER, 413, response_model=Written)
 def register_captive(body: RegistrationRequest, command: Writer):
     """Register a captive: the Art. 17 fields (each GIVEN, DECLINED or UNKNOWN), nationality,
     claimed affiliation, the capture, and, only with a consent and its purpose, Art. 122(4) details.
@@ -72,7 +67,7 @@ def register_captive(body: RegistrationRequest, command: Writer):
     return commands.register_one(command, body)
 
 
-@router.post("/captives:batch", dependencies=[allow(Scope.INTAKE_REGISTER)], status_code=200, responses=refusals(413))
+@routes.write("/captives:batch", Scope.INTAKE_REGISTER, 413, status_code=200)
 def register_batch(body: BatchRegistration, command: Writer):
     """Register up to 1,000 captives at once (a mass capture). Each item is checked on its own:
     the answer has one result per item, in order (201 with the new id, or 422 with the errors),
@@ -83,7 +78,7 @@ def register_batch(body: BatchRegistration, command: Writer):
 # -- reads --------------------------------------------------------------------------------------
 
 
-@router.get("/captives/{captive_id}", dependencies=[allow(Scope.INTAKE_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}", Scope.INTAKE_READ, 404)
 def get_captive(
     captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
 ) -> JSONResponse:
@@ -100,7 +95,7 @@ def get_captive(
     return JSONResponse(document, headers={"ETag": f'"{record.stream_version}"'})
 
 
-@router.get("/captives/{captive_id}/events", dependencies=[allow(Scope.INTAKE_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}/events", Scope.INTAKE_READ, 404)
 def get_history(
     captive_id: CaptiveId, runtime: Runtime, session: DbSession, request: Request, caller: CallerDep
 ) -> list[dict[str, Any]]:
@@ -119,10 +114,7 @@ def get_history(
     return documents
 
 
-@router.get(
-    "/overdue",
-    dependencies=[allow(Scope.INTAKE_OVERVIEW)],
-)
+@routes.read("/overdue", Scope.INTAKE_OVERVIEW)
 def get_overdue(
     session: DbSession,
     runtime: Runtime,
@@ -151,10 +143,7 @@ def get_overdue(
     return answer
 
 
-@router.get(
-    "/data-tiers",
-    dependencies=[allow(Scope.INTAKE_READ)],
-)
+@routes.read("/data-tiers", Scope.INTAKE_READ)
 def get_data_tiers() -> dict[str, dict[str, str]]:
     """The data tier of every field of every intake event (what access control filters on)."""
     return {
@@ -167,12 +156,8 @@ def get_data_tiers() -> dict[str, dict[str, str]]:
 # -- later facts --------------------------------------------------------------------------------
 
 
-@router.post(
-    "/captives/{captive_id}/identity-amendments",
-    dependencies=[allow(Scope.INTAKE_REGISTER)],
-    status_code=201,
-    response_model=Written,
-    responses=refusals(404, 409, 413, 428),
+@routes.write(
+    "/captives/{captive_id}/identity-amendments", Scope.INTAKE_REGISTER, 404, 409, 413, 428, response_model=Written
 )
 def amend_identity(captive_id: CaptiveId, body: AmendmentRequest, command: Writer, if_match: IfMatch = None):
     """Correct one Art. 17 field. Requires If-Match: an amendment overwrites a value, so it must
@@ -286,4 +271,4 @@ FACTS = (
         commands.plain(DisclosureConsentRecorded),
     ),
 )
-add_fact_routes(router, FACTS, commands.record_fact, captive_id=CaptiveId, allow=allow, response_model=Written)
+add_fact_routes(routes, FACTS, commands.record_fact, captive_id=CaptiveId, response_model=Written)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
 from services.status import commands, tribunal
@@ -23,7 +23,6 @@ from services.status.requests import (
 )
 from services.status.rulebook import RULEBOOKS, RULES
 from services.status.tables import conflict_facts, decisions, rulebook_adoptions
-from shared.auth.gate import allow
 from shared.auth.roles import AgencyKind, Scope
 from shared.auth.standing import person_of
 from shared.contracts.envelope import utc_now
@@ -44,9 +43,10 @@ from shared.web.http import (
     iso,
     parse_as_of,
 )
-from shared.web.refusals import refusals
+from shared.web.routes import Routes
 
-router = APIRouter(prefix="/v1", tags=["status"])
+routes = Routes("status")
+router = routes.router
 
 CaptiveId = Annotated[str, Path(pattern=CAPTIVE_ID_PATTERN, description="pseudonymous case reference")]
 AsOf = Annotated[
@@ -57,13 +57,13 @@ AsOf = Annotated[
 # -- reads --------------------------------------------------------------------------------------
 
 
-@router.get("/captives/{captive_id}", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}", Scope.STATUS_READ, 404)
 def get_status(captive_id: CaptiveId, session: DbSession) -> JSONResponse:
     """The captive's legal status now, with the rules and facts behind it."""
     return status_as_of(session, captive_id, utc_now())
 
 
-@router.get("/captives/{captive_id}/status", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}/status", Scope.STATUS_READ, 404)
 def get_status_as_of(
     captive_id: CaptiveId,
     session: DbSession,
@@ -81,7 +81,7 @@ def get_status_as_of(
     )
 
 
-@router.get("/captives/{captive_id}/decisions", dependencies=[allow(Scope.STATUS_READ)], responses=refusals(404))
+@routes.read("/captives/{captive_id}/decisions", Scope.STATUS_READ, 404)
 def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, Any]]:
     """Every decision recorded for the captive, in the order it was recorded."""
     rows = session.execute(
@@ -92,10 +92,7 @@ def get_decisions(captive_id: CaptiveId, session: DbSession) -> list[dict[str, A
     return [decision_view(row) for row in rows]
 
 
-@router.get(
-    "/rulebooks",
-    dependencies=[allow(Scope.STATUS_READ)],
-)
+@routes.read("/rulebooks", Scope.STATUS_READ)
 def get_rulebooks(session: DbSession) -> dict[str, Any]:
     """The rulebook versions this service knows, their rules, and which was adopted when."""
     adopted = session.execute(sa.select(rulebook_adoptions).order_by(rulebook_adoptions.c.effective_at)).all()
@@ -108,10 +105,7 @@ def get_rulebooks(session: DbSession) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/conflict-facts",
-    dependencies=[allow(Scope.STATUS_READ)],
-)
+@routes.read("/conflict-facts", Scope.STATUS_READ)
 def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
     rows = session.execute(sa.select(conflict_facts).order_by(conflict_facts.c.effective_at)).all()
     return [
@@ -123,7 +117,7 @@ def get_conflict_facts(session: DbSession) -> list[dict[str, Any]]:
 # -- writes: each decided in services/status/commands.py ---------------------------------------
 
 
-@router.post("/conflict-facts", dependencies=[allow(Scope.STATUS_FACTS)], status_code=201, responses=refusals(409, 413))
+@routes.write("/conflict-facts", Scope.STATUS_FACTS, 409, 413)
 def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     """A conflict-level fact of one conflict (`conflict`, default "main"): a state acknowledged as
     a party or co-belligerent, the conflict being international (its earliest such fact is its
@@ -136,19 +130,14 @@ def record_conflict_fact(body: ConflictFactRequest, command: Writer):
     return commands.record(command, body, CONFLICT_STREAM, checked)
 
 
-@router.post("/rulebooks", dependencies=[allow(Scope.STATUS_RULEBOOK)], status_code=201, responses=refusals(409, 413))
+@routes.write("/rulebooks", Scope.STATUS_RULEBOOK, 409, 413)
 def adopt_rulebook(body: RulebookRequest, command: Writer):
     """Adopt a rulebook version from `occurred_at` on: every captive is re-decided under it."""
     commands.known_rulebook(body)
     return commands.record(command, body, RULEBOOK_STREAM, commands.adoption(body))
 
 
-@router.post(
-    "/captives/{captive_id}/findings",
-    dependencies=[allow(Scope.STATUS_FACTS)],
-    status_code=201,
-    responses=refusals(404, 409, 413),
-)
+@routes.write("/captives/{captive_id}/findings", Scope.STATUS_FACTS, 404, 409, 413)
 def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer, if_match: IfMatch = None):
     """A legal officer's finding that a status rule reads: spying, failure to distinguish, another
     Art. 4 category, or a mercenary on all six criteria."""
@@ -156,14 +145,13 @@ def record_finding(captive_id: CaptiveId, body: FindingRequest, command: Writer,
     return commands.record_about(command, captive_id, body, if_match, lambda _s: finding)
 
 
-@router.post(
+@routes.write(
     "/captives/{captive_id}/tribunal/convening",
-    dependencies=[
-        allow(Scope.STATUS_CONVENE),
-        person_of(AgencyKind.DETAINING_STATE, AgencyKind.TRIBUNAL, step="convening an Art. 5 tribunal"),
-    ],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+    Scope.STATUS_CONVENE,
+    404,
+    409,
+    413,
+    also=[person_of(AgencyKind.DETAINING_STATE, AgencyKind.TRIBUNAL, step="convening an Art. 5 tribunal")],
 )
 def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Writer, if_match: IfMatch = None):
     """Convene a competent tribunal (GC III Art. 5(2)), with the notice given to the captive.
@@ -179,11 +167,13 @@ def convene_tribunal(captive_id: CaptiveId, body: ConveningRequest, command: Wri
     )
 
 
-@router.post(
+@routes.write(
     "/captives/{captive_id}/tribunal/hearings",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a tribunal's hearing")],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+    Scope.STATUS_TRIBUNAL,
+    404,
+    409,
+    413,
+    also=[person_of(AgencyKind.TRIBUNAL, step="a tribunal's hearing")],
 )
 def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, if_match: IfMatch = None):
     """A hearing: whether the captive was present (or why not: absence_reason), the language it
@@ -205,11 +195,13 @@ def hold_hearing(captive_id: CaptiveId, body: HearingRequest, command: Writer, i
     )
 
 
-@router.post(
+@routes.write(
     "/captives/{captive_id}/tribunal/ruling",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a tribunal's ruling")],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+    Scope.STATUS_TRIBUNAL,
+    404,
+    409,
+    413,
+    also=[person_of(AgencyKind.TRIBUNAL, step="a tribunal's ruling")],
 )
 def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: IfMatch = None):
     """The tribunal's ruling with written reasons; it overrides the presumption (R8). NOT_POW
@@ -231,11 +223,13 @@ def rule(captive_id: CaptiveId, body: RulingRequest, command: Writer, if_match: 
     )
 
 
-@router.post(
+@routes.write(
     "/captives/{captive_id}/tribunal/review",
-    dependencies=[allow(Scope.STATUS_TRIBUNAL), person_of(AgencyKind.TRIBUNAL, step="a review of a tribunal's ruling")],
-    status_code=201,
-    responses=refusals(404, 409, 413),
+    Scope.STATUS_TRIBUNAL,
+    404,
+    409,
+    413,
+    also=[person_of(AgencyKind.TRIBUNAL, step="a review of a tribunal's ruling")],
 )
 def review(captive_id: CaptiveId, body: ReviewRequest, command: Writer, if_match: IfMatch = None):
     """Review of the ruling that stands: upheld, or reversed with written reasons (reversing a

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from shared.web.http import IfMatch, Writer
-from shared.web.refusals import refusals
+from shared.web.routes import Routes
 
 # record(command, captive_id, body, fact, if_match): the service's way of recording a fact, where
 # fact(aggregate, occurred_at) makes the event (or refuses).
@@ -37,30 +36,15 @@ class Fact:
     # `event_type` with the body's fields.
     make: Callable[[str, BaseModel], Callable[..., Any]]
     refusals: tuple[int, ...] = (404, 409, 413)
-    dependencies: tuple = field(default_factory=tuple)
 
 
 def add_fact_routes(
-    router: APIRouter,
-    facts: Iterable[Fact],
-    record: Record,
-    *,
-    captive_id: Any,
-    allow: Callable[[Any], Any],
-    response_model: type[BaseModel],
+    routes: Routes, facts: Iterable[Fact], record: Record, *, captive_id: Any, response_model: type[BaseModel]
 ) -> None:
-    """Add each fact's POST route to `router`, in order. `captive_id`: the path parameter's
-    annotation; `allow`: the dependency that checks a scope."""
+    """Add each fact's POST route, in order. `captive_id`: the path parameter's annotation."""
     for fact in facts:
-        router.add_api_route(
-            fact.path,
-            _endpoint(fact, record, captive_id),
-            methods=["POST"],
-            dependencies=[allow(fact.scope), *fact.dependencies],
-            status_code=201,
-            response_model=response_model,
-            responses=refusals(*fact.refusals),
-        )
+        write = routes.write(fact.path, fact.scope, *fact.refusals, response_model=response_model)
+        write(_endpoint(fact, record, captive_id))
 
 
 def _endpoint(fact: Fact, record: Record, captive_id_type: Any) -> Callable[..., Any]:
