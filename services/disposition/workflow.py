@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from shared.contracts import EventEnvelope, EventPayload
 from shared.contracts.disposition import (
@@ -37,6 +38,26 @@ from shared.platform.errors import DomainConflict
 
 class StepConflict(DomainConflict):
     """The step cannot follow the workflow's current stage; the API answers 409."""
+
+
+def following(steps: dict, step, stage, what: str):
+    """The stage `step` leads to from `stage` in the transition table `steps`; StepConflict
+    naming `what` (a disposition, an exchange list) if it cannot follow."""
+    allowed_from, leads_to = steps[step]
+    if stage not in allowed_from:
+        needs = " or ".join(sorted(allowed.value for allowed in allowed_from))
+        raise StepConflict(f"{what} is {stage.value}; {step.value} needs it to be {needs}")
+    return leads_to
+
+
+S = TypeVar("S")  # Disposition or ExchangeList: each has apply(envelope, payload)
+
+
+def fold(state: S, events: Iterable[tuple[EventEnvelope, EventPayload]]) -> S:
+    """A disposition or an exchange list after its events, one step each, in order."""
+    for envelope, payload in events:
+        state = state.apply(envelope, payload)
+    return state
 
 
 # -- a disposition ----------------------------------------------------------------------------------
@@ -101,7 +122,6 @@ class Disposition:
 
     def next_stage(self, step: DispositionStep) -> DispositionStage:
         """The stage `step` leads to; StepConflict if it cannot follow this one."""
-        allowed_from, leads_to = DISPOSITION_STEPS[step]
         if step in (DispositionStep.HAND_TO_COMMISSION, DispositionStep.REFER) and not self.via_commission:
             raise StepConflict(f"disposition {self.disposition_id} is a {self.kind}, not a hand-over to a commission")
         if (
@@ -113,12 +133,7 @@ class Disposition:
                 f"disposition {self.disposition_id} is {self.stage.value}: he must be handed to the commission "
                 "and its explanations given before he is released"
             )
-        if self.stage not in allowed_from:
-            needs = " or ".join(sorted(stage.value for stage in allowed_from))
-            raise StepConflict(
-                f"disposition {self.disposition_id} is {self.stage.value}; {step.value} needs it to be {needs}"
-            )
-        return leads_to
+        return following(DISPOSITION_STEPS, step, self.stage, f"disposition {self.disposition_id}")
 
     def apply(self, envelope: EventEnvelope, payload: EventPayload) -> Disposition:
         at = replace(self, version=envelope.stream_version, last_at=envelope.occurred_at)
@@ -160,8 +175,9 @@ def dispositions_of(captive_id: str, events: Iterable[tuple[EventEnvelope, Event
             | DispositionStopped,
         ):
             continue
-        current = found.get(disposition_id, Disposition(disposition_id, captive_id))
-        found[disposition_id] = current.apply(envelope, payload)
+        found[disposition_id] = fold(
+            found.get(disposition_id, Disposition(disposition_id, captive_id)), [(envelope, payload)]
+        )
     return found
 
 
@@ -205,13 +221,7 @@ class ExchangeList:
     last_at: datetime | None = None  # when its last step took effect
 
     def next_stage(self, step: ListStep) -> ListStage:
-        allowed_from, leads_to = LIST_STEPS[step]
-        if self.stage not in allowed_from:
-            needs = " or ".join(sorted(stage.value for stage in allowed_from))
-            raise StepConflict(
-                f"exchange list {self.list_id} is {self.stage.value}; {step.value} needs it to be {needs}"
-            )
-        return leads_to
+        return following(LIST_STEPS, step, self.stage, f"exchange list {self.list_id}")
 
     def apply(self, envelope: EventEnvelope, payload: EventPayload) -> ExchangeList:
         at = replace(self, version=envelope.stream_version, last_at=envelope.occurred_at)
@@ -253,7 +263,5 @@ class ExchangeList:
 
 
 def exchange_list(list_id: str, events: Iterable[tuple[EventEnvelope, EventPayload]]) -> ExchangeList:
-    state = ExchangeList(list_id)
-    for envelope, payload in events:
-        state = state.apply(envelope, payload)
-    return state
+    """The exchange list, folded from its stream."""
+    return fold(ExchangeList(list_id), events)
