@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import random
 import signal
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Ports this process has handed out, so two calls never return the same one even when the first
@@ -69,3 +72,73 @@ def wait_port_free(port: int, timeout_s: float = 10.0) -> None:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return
         time.sleep(0.1)
+
+
+def launch(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server in a session of its own, its output appended to `log_path`, dying with us."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+
+
+def wait_ready(
+    process: subprocess.Popen,
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    waiting_for: str,
+    log_path: Path,
+    timeout_s: float,
+    error: type[Exception] = RuntimeError,
+    interval_s: float = 0.2,
+) -> None:
+    """Until `ready()`; `error` naming `what` and the log's tail if the process exits first, or
+    if `timeout_s` passes (`waiting_for`: what it did not do in time)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise error(f"{what} exited with {process.returncode}:\n{tail(log_path)}")
+        if ready():
+            return
+        time.sleep(interval_s)
+    raise error(f"{what} did not {waiting_for} within {timeout_s}s:\n{tail(log_path)}")
+
+
+class Supervised:
+    """A server process this code started (`process`, listening on `port`): whether it runs, and
+    a stop that waits until the port is free again, so the next start on it does not find it taken."""
+
+    process: subprocess.Popen | None
+    port: int
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Controlled shutdown (SIGTERM), then SIGKILL if it does not finish in time."""
+        if not self.running:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        wait_port_free(self.port)
+
+    def kill(self) -> None:
+        if self.running:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        wait_port_free(self.port)

@@ -93,7 +93,7 @@ def up(
     # needs nothing of deploy/.
     from deploy.kafka.node import KafkaNode, fetch
     from deploy.private import NotPrivate, make_private
-    from deploy.processes import die_with_parent
+    from deploy.processes import launch, wait_ready
     from tools.broker import provision
 
     var = var.resolve()
@@ -165,20 +165,20 @@ def up(
             if not env.get(f"{service.value.upper()}_KEK"):
                 env.setdefault(f"{service.value.upper()}_KEK_FILE", str(var / "keys" / f"{service.value}.kek"))
             urls[service] = f"http://{settings.host}:{settings.port}"
-            log_file = (logs / f"{service.value}.log").open("ab")
-            children[service] = subprocess.Popen(
-                [sys.executable, "-m", "tools.cli", "serve", service.value],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-            log_file.close()
+            command = [sys.executable, "-m", "tools.cli", "serve", service.value]
+            children[service] = launch(command, logs / f"{service.value}.log", env=env)
         with console.status("Waiting for the services to be ready..."):
             for service, url in urls.items():
-                wait_ready(service, url, children[service], logs / f"{service.value}.log")
+                wait_ready(
+                    children[service],
+                    lambda url=url: _ready(url),
+                    what=service.value,
+                    waiting_for="answer /readyz",
+                    log_path=logs / f"{service.value}.log",
+                    timeout_s=60,
+                    error=typer.BadParameter,
+                    interval_s=0.3,
+                )
         table = Table(title="Captives stack is up", show_lines=False)
         table.add_column("service")
         table.add_column("API")
@@ -432,20 +432,11 @@ def erase(
         engine.dispose()
 
 
-def wait_ready(service: Service, url: str, child: subprocess.Popen, log_file: Path, timeout_s: float = 60) -> None:
-    from deploy.processes import tail
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise typer.BadParameter(f"{service} exited during start-up:\n{tail(log_file)}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise typer.BadParameter(f"{service} was not ready within {timeout_s}s:\n{tail(log_file)}")
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 if __name__ == "__main__":

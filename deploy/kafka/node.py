@@ -26,12 +26,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.processes import die_with_parent, free_port, tail, wait_port_free
+from deploy.processes import Supervised, free_port, launch, wait_ready
 from shared.broker.access import ADMIN, MECHANISM, KafkaAccess, ensure_credentials, read_password
 from shared.broker.clients import MAX_MESSAGE_BYTES
 from shared.platform.private_files import private_directory
@@ -102,7 +101,7 @@ def new_cluster_id() -> str:
 
 
 @dataclass
-class KafkaNode:
+class KafkaNode(Supervised):
     """One broker+controller. `start()` formats the data dir on first use; `stop()` is SIGTERM
     (controlled shutdown) by PID; `kill()` is SIGKILL, for fault-injection tests. The ports stay
     the same across restarts so clients configured with `bootstrap_servers` reconnect.
@@ -254,60 +253,34 @@ class KafkaNode:
         if self.running:
             return -1
         self.format_storage()
-        log = self.server_log.open("ab")
+        self.server_log.touch()
         offset = self.server_log.stat().st_size
-        self.process = subprocess.Popen(
-            self._java("kafka.Kafka", str(self.properties_file)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        self.process = launch(self._java("kafka.Kafka", str(self.properties_file)), self.server_log)
         return offset
 
     def wait_started(self, offset: int) -> None:
         """Until the start that `launch` returned `offset` for logs that the server started."""
         if offset < 0:
             return
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise KafkaNodeError(f"Kafka exited with {self.process.returncode}:\n{tail(self.server_log)}")
+
+        def started() -> bool:
             with self.server_log.open("rb") as log:
                 log.seek(offset)
-                if STARTED_MARKER.encode() in log.read():
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise KafkaNodeError(
-            f"Kafka did not log '{STARTED_MARKER}' within {self.start_timeout_s}s:\n{tail(self.server_log)}"
-        )
+                return STARTED_MARKER.encode() in log.read()
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Controlled shutdown (SIGTERM), then SIGKILL if it does not finish in time."""
-        if not self.running:
-            return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.running:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        wait_port_free(self.port)
+            wait_ready(
+                self.process,
+                started,
+                what="Kafka",
+                waiting_for=f"log '{STARTED_MARKER}'",
+                log_path=self.server_log,
+                timeout_s=self.start_timeout_s,
+                error=KafkaNodeError,
+            )
+        except KafkaNodeError:
+            self.stop()
+            raise
 
     def __enter__(self) -> KafkaNode:
         return self.start()

@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from deploy.processes import die_with_parent, free_port, tail, wait_port_free
+from deploy.processes import Supervised, free_port, launch, wait_ready
 from shared.platform.private_files import private_directory
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +78,7 @@ def _unpack(archive: Path, into: Path) -> None:
 
 
 @dataclass
-class KeycloakServer:
+class KeycloakServer(Supervised):
     """One Keycloak in dev mode. `start()` waits until the master realm answers; `stop()` is
     SIGTERM by PID. The bootstrap admin's password is generated for each server and never
     written anywhere but this object (and the process's environment)."""
@@ -127,54 +125,30 @@ class KeycloakServer:
         if self.running:
             return self
         private_directory(self.data_dir)
-        log = self.server_log.open("ab")
-        self.process = subprocess.Popen(
-            self._command(),
-            env=self._environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
-        self._wait_until_ready()
-        return self
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout_s
+        self.process = launch(self._command(), self.server_log, env=self._environment())
         probe = f"{self.url}/realms/master/.well-known/openid-configuration"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise KeycloakError(f"Keycloak exited with {self.process.returncode}:\n{tail(self.server_log)}")
+
+        def answers() -> bool:
             try:
-                if httpx.get(probe, timeout=2.0).status_code == 200:
-                    return
+                return httpx.get(probe, timeout=2.0).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise KeycloakError(f"Keycloak did not answer {probe} within {self.start_timeout_s}s:\n{tail(self.server_log)}")
+                return False
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM (Quarkus shuts down gracefully), then SIGKILL if it does not finish in time."""
-        if not self.running:
-            return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        wait_port_free(self.port)
+            wait_ready(
+                self.process,
+                answers,
+                what="Keycloak",
+                waiting_for=f"answer {probe}",
+                log_path=self.server_log,
+                timeout_s=self.start_timeout_s,
+                error=KeycloakError,
+                interval_s=0.5,
+            )
+        except KeycloakError:
+            self.stop()  # SIGTERM (Quarkus shuts down gracefully), then SIGKILL if it takes too long
+            raise
+        return self
 
     def __enter__(self) -> KeycloakServer:
         return self.start()
