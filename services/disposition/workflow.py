@@ -3,8 +3,8 @@ I/O): a disposition (on the captive's stream) and an exchange list (on its `list
 
 Each has a `Stage` and an explicit transition table, as custody has in services/intake/custody.py:
 a step may follow only the stages the table names. Which rules a step runs again, and against
-which facts, is the API's business (services/disposition/api.py); the table only says whether the
-step may be taken at all in the stage the workflow is in."""
+which facts, is decided with the step (services/disposition/dispositions.py, exchange_lists.py);
+the table only says whether the step may be taken at all in the stage the workflow is in."""
 
 from __future__ import annotations
 

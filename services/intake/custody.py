@@ -7,7 +7,7 @@ repatriation, a release (for resettlement, to stay, or by the neutral repatriati
 accommodation in a neutral state, or the hand-over to the neutral repatriation commission.
 Intake consumes those from disposition.events.v1 (`Handover`, folded after his own events); once
 one is recorded, he is no longer the detaining state's to record facts about, and only the
-notifications still owed for him are accepted (services/intake/api.py `STILL_RECORDED`).
+notifications still owed for him are accepted (services/intake/requests.py `STILL_RECORDED`).
 """
 
 from __future__ import annotations

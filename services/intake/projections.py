@@ -8,7 +8,7 @@ Replay reads intake's topic before disposition's, so it applies a captive's hand
 event of his, whenever they were recorded. Live, the only events of his appended after a
 hand-over are notifications (the API refuses the rest), which do not touch his custody; a
 hand-over sets the custody columns it owns without reading them; and an API write locks his row
-first (services/intake/api.py), so a movement and a hand-over racing each other end as replay
+first (services/intake/commands.py), so a movement and a hand-over racing each other end as replay
 ends them. So the order live and the order replayed give the same rows."""
 
 from __future__ import annotations
