@@ -333,29 +333,29 @@ class EventConsumer(ChainChecks, Holding, Polling):
         envelope = event.envelope if event is not None else _envelope_of(record.value)
         if envelope is not None:
             correlation_id.set(envelope.correlation_id)  # for the logs of this record's handling
-        captive = _captive_of(record, envelope)
+        captive_id = _captive_of(record, envelope)
         if self.parked is not None:
             with self.sessions() as session:
                 holds = self._holds(session, [(record, event, error)])
                 if holds.has(record, envelope):
                     self.duplicates_total += 1  # parked already, or discarded: a redelivery
                     return
-                if captive in holds.captives:
+                if captive_id in holds.captives:
                     if envelope is not None and self._applied_copy(session, record, envelope):
                         self.duplicates_total += 1
                         return
-                    head = self._head(session, captive)
-            if captive in holds.captives:
-                self._park(record, envelope, captive, PARKED, f"held behind {_describe_row(head)}")
+                    head = self._head(session, captive_id)
+            if captive_id in holds.captives:
+                self._park(record, envelope, captive_id, PARKED, f"held behind {_describe_row(head)}")
                 return
-        self._handle(record, event, error, captive)
+        self._handle(record, event, error, captive_id)
 
     def _handle(
         self,
         record: ConsumerRecord,
         event: DecodedEvent | None,
         error: InvalidEvent | None,
-        captive: str | None,
+        captive_id: str | None,
         *,
         position: int | None = None,
     ) -> str:
@@ -364,10 +364,10 @@ class EventConsumer(ChainChecks, Holding, Polling):
         if error is not None:
             envelope = _envelope_of(record.value)
             if isinstance(error, UnknownEventType) and self.parked is not None:
-                self._wait(record, envelope, captive, error, position)
+                self._wait(record, envelope, captive_id, error, position)
                 return HELD
             self.dead_letter(record, error)
-            self._park(record, envelope, captive, DEAD_LETTER, str(error), position)
+            self._park(record, envelope, captive_id, DEAD_LETTER, str(error), position)
             return HELD
         handler = self.handlers.get(event.envelope.type)
         if handler is None and self.chain_links is None:
@@ -395,11 +395,13 @@ class EventConsumer(ChainChecks, Holding, Polling):
                 if attempt == self.handler_attempts:
                     self.dead_letter(record, error)
                     self._keep_place(record, event)
-                    self._park(record, event.envelope, captive, DEAD_LETTER, f"handler refused it: {error!r}", position)
+                    self._park(
+                        record, event.envelope, captive_id, DEAD_LETTER, f"handler refused it: {error!r}", position
+                    )
                     return HELD
                 continue
             if isinstance(applied, _Broken):
-                self._park(record, event.envelope, captive, DEAD_LETTER, applied.reason, position)
+                self._park(record, event.envelope, captive_id, DEAD_LETTER, applied.reason, position)
                 return HELD
             if applied is _IGNORED:
                 self.ignored_total += 1

@@ -35,27 +35,29 @@ def held(session: Session, tables: EventStoreTables) -> list[Held]:
     first = sa.select(sa.func.min(parked.c.position)).group_by(parked.c.captive).scalar_subquery()
     heads = session.execute(sa.select(parked).where(parked.c.position.in_(first)).order_by(parked.c.position)).all()
     counts = {
-        captive: count
-        for captive, count in session.execute(sa.select(parked.c.captive, sa.func.count()).group_by(parked.c.captive))
+        captive_id: count
+        for captive_id, count in session.execute(
+            sa.select(parked.c.captive, sa.func.count()).group_by(parked.c.captive)
+        )
     }
     return [Held(head, counts[head.captive] - 1) for head in heads]
 
 
-def records_of(session: Session, tables: EventStoreTables, captive: str) -> Sequence[sa.Row]:
+def records_of(session: Session, tables: EventStoreTables, captive_id: str) -> Sequence[sa.Row]:
     parked = tables.parked
-    return session.execute(sa.select(parked).where(parked.c.captive == captive).order_by(parked.c.position)).all()
+    return session.execute(sa.select(parked).where(parked.c.captive == captive_id).order_by(parked.c.position)).all()
 
 
-def decisions(session: Session, tables: EventStoreTables, *, captive: str | None = None) -> Sequence[sa.Row]:
+def decisions(session: Session, tables: EventStoreTables, *, captive_id: str | None = None) -> Sequence[sa.Row]:
     table = tables.dead_letter_decisions
     query = sa.select(table).order_by(table.c.id)
-    if captive is not None:
-        query = query.where(table.c.captive == captive)
+    if captive_id is not None:
+        query = query.where(table.c.captive == captive_id)
     return session.execute(query).all()
 
 
 def request(
-    sessions: sessionmaker[Session], tables: EventStoreTables, captive: str, action: str, *, by: str, reason: str
+    sessions: sessionmaker[Session], tables: EventStoreTables, captive_id: str, action: str, *, by: str, reason: str
 ) -> sa.Row:
     """Ask the consumer to redrive or discard the captive's head; the head as it stands."""
     if action not in ACTIONS:
@@ -63,10 +65,10 @@ def request(
     parked = tables.parked
     with sessions.begin() as session:
         head = session.execute(
-            sa.select(parked).where(parked.c.captive == captive).order_by(parked.c.position).limit(1)
+            sa.select(parked).where(parked.c.captive == captive_id).order_by(parked.c.position).limit(1)
         ).first()
         if head is None or head.state == PARKED:
-            raise NothingHeld(f"{captive} has no dead letter or waiting record")
+            raise NothingHeld(f"{captive_id} has no dead letter or waiting record")
         session.execute(
             sa.update(parked)
             .where(parked.c.position == head.position)

@@ -98,16 +98,16 @@ class Holding:
             is not None
         )
 
-    def _head(self, session: Session, captive: str):
+    def _head(self, session: Session, captive_id: str):
         return session.execute(
-            sa.select(self.parked).where(self.parked.c.captive == captive).order_by(self.parked.c.position).limit(1)
+            sa.select(self.parked).where(self.parked.c.captive == captive_id).order_by(self.parked.c.position).limit(1)
         ).first()
 
     def _park(
         self,
         record: ConsumerRecord,
         envelope: EventEnvelope | None,
-        captive: str | None,
+        captive_id: str | None,
         state: str,
         reason: str,
         position: int | None = None,
@@ -115,7 +115,7 @@ class Holding:
         """Hold `record` in parked_records (at the end of its captive's queue, or, being released,
         where it stands, now its captive's head), so that it survives a restart and the partition's
         offsets can move on. A record with no captive (no subject, no key) holds nothing back."""
-        if self.parked is None or (captive is None and position is None):
+        if self.parked is None or (captive_id is None and position is None):
             return
         reason = reason[:4000]
         if position is not None:
@@ -127,7 +127,7 @@ class Holding:
                 )
         else:
             row = dict(
-                captive=captive,
+                captive=captive_id,
                 topic=record.topic,
                 kafka_partition=record.partition,
                 kafka_offset=record.offset,
@@ -151,7 +151,7 @@ class Holding:
         log.warning(
             "record parked" if state == PARKED else "record holds its captive's later records",
             state=state,
-            captive=captive,
+            captive=captive_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -172,7 +172,7 @@ class Holding:
         self,
         record: ConsumerRecord,
         envelope: EventEnvelope | None,
-        captive: str | None,
+        captive_id: str | None,
         error: InvalidEvent,
         position: int | None,
     ) -> None:
@@ -184,15 +184,15 @@ class Holding:
             "record waits for a build that knows its event type and version",
             event_type=envelope.type if envelope is not None else None,
             schema_version=envelope.schema_version if envelope is not None else None,
-            captive=captive,
+            captive=captive_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             retry_every_s=self.retry_waiting_s,
         )
-        if captive is None and position is None:
+        if captive_id is None and position is None:
             raise RetryLater(f"{error}: a record without a captive waits where it stands")
-        self._park(record, envelope, captive, WAITING, str(error), position)
+        self._park(record, envelope, captive_id, WAITING, str(error), position)
 
     def tend(self) -> None:
         """Carry out operators' requests (redrive, discard), retry the records waiting for a build
@@ -273,12 +273,12 @@ class Holding:
             stopped_at=outcome,
         )
 
-    def _release(self, captive: str) -> tuple[int, str | None]:
+    def _release(self, captive_id: str) -> tuple[int, str | None]:
         """Apply the captive's parked records in order, the head first; stop at the first one held
         again. How many were released, and why it stopped (None: none is held any more)."""
         with self.sessions() as session:
             rows = session.execute(
-                sa.select(self.parked).where(self.parked.c.captive == captive).order_by(self.parked.c.position)
+                sa.select(self.parked).where(self.parked.c.captive == captive_id).order_by(self.parked.c.position)
             ).all()
         released = 0
         for row in rows:
@@ -286,7 +286,7 @@ class Holding:
             event, error = self._decoded(record)
             with consuming(record, self.group_id):
                 correlation_id.set(event.envelope.correlation_id if event is not None else None)
-                outcome = self._handle(record, event, error, captive, position=row.position)
+                outcome = self._handle(record, event, error, captive_id, position=row.position)
             if outcome == HELD:
                 with self.sessions() as session:
                     again = session.execute(
