@@ -231,8 +231,8 @@ def _disposition_step(
 
     def produce(session: Session):
         found = _disposition_of(runtime, session, captive_id, disposition_id)
-        if found.stage is DispositionStage.STOPPED:  # the refusal is recorded, with why it stopped
-            verdict = _step_verdict(facts_of(session, captive_id, at(metadata)), found, step, hand_over)
+
+        def refused(verdict: Verdict, stopped: Disposition | None = None):
             return refuse_step(
                 runtime,
                 session,
@@ -242,9 +242,12 @@ def _disposition_step(
                 verdict=verdict,
                 kind=found.kind,
                 disposition_id=disposition_id,
-                stopped=found,
+                stopped=stopped,
                 wish_confirmation_days=confirmation,
             )
+
+        if found.stage is DispositionStage.STOPPED:  # the refusal is recorded, with why it stopped
+            return refused(_step_verdict(facts_of(session, captive_id, at(metadata)), found, step, hand_over), found)
         found.next_stage(step)
         if step is DispositionStep.APPROVE:
             two_persons(found.proposer, command.caller)
@@ -255,17 +258,7 @@ def _disposition_step(
         facts = facts_of(session, captive_id, at(metadata))
         verdict = _step_verdict(facts, found, step, hand_over)
         if not verdict.allowed:
-            return refuse_step(
-                runtime,
-                session,
-                metadata,
-                captive_id=captive_id,
-                step=step,
-                verdict=verdict,
-                kind=found.kind,
-                disposition_id=disposition_id,
-                wish_confirmation_days=confirmation,
-            )
+            return refused(verdict)
         events = carry_out(found, verdict, facts)
         version = runtime.store.stream_version(session, captive_id)
         return [StreamAppend(captive_id, version, events, metadata)], created

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from services.disposition.commands import at, created, metadata_for, one_append, write
@@ -72,6 +73,21 @@ def _entries(results: list[ListEntryResult]) -> str:
     )
 
 
+def list_step(command: Command, list_id: str, body: LateStep | None, step: ListStep, decide) -> JSONResponse:
+    """A step of an exchange list: the transition table first (409 if it cannot follow), not dated
+    before what is known, then `decide(session, the list, metadata)`, carried out by `write`."""
+    body = body or LateStep()
+    metadata = metadata_for(command, body)
+
+    def produce(session: Session):
+        found = list_of(command.runtime, session, list_id)
+        found.next_stage(step)
+        late_list_step(session, found, body)
+        return decide(session, found, metadata)
+
+    return write(command, body, produce)
+
+
 def refuse_list_step(
     runtime: ServiceRuntime,
     session: Session,
@@ -120,14 +136,9 @@ def check_list(
     command: Command,
     body: LateStep | None = None,
 ):
-    body = body or LateStep()
     runtime = command.runtime
-    metadata = metadata_for(command, body)
 
-    def produce(session: Session):
-        found = list_of(runtime, session, list_id)
-        found.next_stage(ListStep.CHECK)
-        late_list_step(session, found, body)
+    def decide(session: Session, found: ExchangeList, metadata: EventMetadata):
         results = check_entries(session, list(found.captive_ids), found.counterpart_state, at(metadata))
         parts = in_parts(results)
         checked = [
@@ -147,7 +158,7 @@ def check_list(
         stream = list_stream(list_id)
         return [StreamAppend(stream, runtime.store.stream_version(session, stream), checked, metadata)], answer
 
-    return write(command, body, produce)
+    return list_step(command, list_id, body, ListStep.CHECK, decide)
 
 
 # How much of a check's results one ExchangeListChecked holds (as JSON): a quarter of the largest
@@ -177,13 +188,8 @@ def propose_list(
 ):
     a_person(command.caller, "propose")
     runtime = command.runtime
-    body = body or LateStep()
-    metadata = metadata_for(command, body)
 
-    def produce(session: Session):
-        found = list_of(runtime, session, list_id)
-        found.next_stage(ListStep.PROPOSE)
-        late_list_step(session, found, body)
+    def decide(session: Session, found: ExchangeList, metadata: EventMetadata):
         eligible = [result.captive_id for result in found.check_results if result.eligible]
         if not eligible:
             raise DomainConflict(f"no entry of exchange list {list_id} is eligible")
@@ -192,7 +198,7 @@ def propose_list(
             envelopes, proposed=len(eligible)
         )
 
-    return write(command, body, produce)
+    return list_step(command, list_id, body, ListStep.PROPOSE, decide)
 
 
 def approve_list(
@@ -201,13 +207,8 @@ def approve_list(
     body: LateStep | None = None,
 ):
     runtime = command.runtime
-    body = body or LateStep()
-    metadata = metadata_for(command, body)
 
-    def produce(session: Session):
-        found = list_of(runtime, session, list_id)
-        found.next_stage(ListStep.APPROVE)
-        late_list_step(session, found, body)
+    def decide(session: Session, found: ExchangeList, metadata: EventMetadata):
         two_persons(found.proposer, command.caller)
         results = check_entries(session, list(found.proposed_ids), found.counterpart_state, at(metadata))
         now_blocked = [result for result in results if not result.eligible]
@@ -219,7 +220,7 @@ def approve_list(
         )
         return [one_append(runtime, session, list_stream(list_id), event, metadata)], created
 
-    return write(command, body, produce)
+    return list_step(command, list_id, body, ListStep.APPROVE, decide)
 
 
 def execute_list(
@@ -228,13 +229,8 @@ def execute_list(
     body: LateStep | None = None,
 ):
     runtime = command.runtime
-    body = body or LateStep()
-    metadata = metadata_for(command, body)
 
-    def produce(session: Session):
-        found = list_of(runtime, session, list_id)
-        found.next_stage(ListStep.EXECUTE)
-        late_list_step(session, found, body)
+    def decide(session: Session, found: ExchangeList, metadata: EventMetadata):
         hand_over = hand_over_of(runtime)
         results = check_entries(session, list(found.proposed_ids), found.counterpart_state, at(metadata), hand_over)
         exchanged = [result.captive_id for result in results if result.eligible]
@@ -279,4 +275,4 @@ def execute_list(
             withheld=[result.model_dump(mode="json") for result in withheld],
         )
 
-    return write(command, body, produce)
+    return list_step(command, list_id, body, ListStep.EXECUTE, decide)
