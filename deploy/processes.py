@@ -98,9 +98,11 @@ def wait_ready(
     timeout_s: float,
     error: type[Exception] = RuntimeError,
     interval_s: float = 0.2,
+    stop: Callable[[], None] = lambda: None,
 ) -> None:
     """Until `ready()`; `error` naming `what` and the log's tail if the process exits first, or
-    if `timeout_s` passes (`waiting_for`: what it did not do in time)."""
+    if `timeout_s` passes (`waiting_for`: what it did not do in time), after `stop()`: a server
+    that did not come up is not left running."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -108,6 +110,7 @@ def wait_ready(
         if ready():
             return
         time.sleep(interval_s)
+    stop()
     raise error(f"{what} did not {waiting_for} within {timeout_s}s:\n{tail(log_path)}")
 
 

@@ -268,19 +268,16 @@ class KafkaNode(Supervised):
                 log.seek(offset)
                 return STARTED_MARKER.encode() in log.read()
 
-        try:
-            wait_ready(
-                self.process,
-                started,
-                what="Kafka",
-                waiting_for=f"log '{STARTED_MARKER}'",
-                log_path=self.server_log,
-                timeout_s=self.start_timeout_s,
-                error=KafkaNodeError,
-            )
-        except KafkaNodeError:
-            self.stop()
-            raise
+        wait_ready(
+            self.process,
+            started,
+            what="Kafka",
+            waiting_for=f"log '{STARTED_MARKER}'",
+            log_path=self.server_log,
+            timeout_s=self.start_timeout_s,
+            error=KafkaNodeError,
+            stop=self.stop,
+        )
 
     def __enter__(self) -> KafkaNode:
         return self.start()

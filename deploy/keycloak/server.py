@@ -134,20 +134,17 @@ class KeycloakServer(Supervised):
             except httpx.TransportError:
                 return False
 
-        try:
-            wait_ready(
-                self.process,
-                answers,
-                what="Keycloak",
-                waiting_for=f"answer {probe}",
-                log_path=self.server_log,
-                timeout_s=self.start_timeout_s,
-                error=KeycloakError,
-                interval_s=0.5,
-            )
-        except KeycloakError:
-            self.stop()  # SIGTERM (Quarkus shuts down gracefully), then SIGKILL if it takes too long
-            raise
+        wait_ready(
+            self.process,
+            answers,
+            what="Keycloak",
+            waiting_for=f"answer {probe}",
+            log_path=self.server_log,
+            timeout_s=self.start_timeout_s,
+            error=KeycloakError,
+            interval_s=0.5,
+            stop=self.stop,  # SIGTERM (Quarkus shuts down gracefully), then SIGKILL if it takes too long
+        )
         return self
 
     def __enter__(self) -> KeycloakServer:

@@ -122,39 +122,30 @@ def created(envelopes: list[EventEnvelope], **extra) -> Answer:
     return Answer(201, {"stream": first.subject, "stream_version": first.stream_version, "event_id": first.id, **extra})
 
 
-def assess_risk(
-    captive_id: str,
-    body: RiskRequest,
-    command: Command,
-):
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
+def captive_fact(command: Command, captive_id: str, body: When, model: type[EventPayload], guard=None) -> JSONResponse:
+    """Append one fact about a captive disposition knows (404) to his stream; `guard(session,
+    metadata)` may refuse it first."""
+    runtime, metadata = command.runtime, metadata_for(command, body)
 
     def produce(session: Session):
         known_captive(session, captive_id)
-        event = RiskAssessed(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
+        if guard is not None:
+            guard(session, metadata)
+        event = model(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
         return [one_append(runtime, session, captive_id, event, metadata)], created
 
     return write(command, body, produce)
 
 
-def record_claim(
-    captive_id: str,
-    body: ClaimRequest,
-    command: Command,
-):
+def assess_risk(captive_id: str, body: RiskRequest, command: Command):
+    return captive_fact(command, captive_id, body, RiskAssessed)
+
+
+def record_claim(captive_id: str, body: ClaimRequest, command: Command):
     partner = command.caller.partner_state
     if partner is not None and body.state != partner:
         raise HTTPException(403, f"a liaison of {partner} may record only {partner}'s claims, not {body.state}'s")
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
-
-    def produce(session: Session):
-        known_captive(session, captive_id)
-        event = PartnerStateClaimRecorded(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, captive_id, event, metadata)], created
-
-    return write(command, body, produce)
+    return captive_fact(command, captive_id, body, PartnerStateClaimRecorded)
 
 
 def record_assurance(
@@ -178,19 +169,14 @@ def state_fact(command: Command, body: When, state: str, event: EventPayload) ->
 
 
 def consent_to_leave_during_proceedings(captive_id: str, body: ConsentRequest, command: Command):
-    runtime = command.runtime
-    metadata = metadata_for(command, body)
-
-    def produce(session: Session):
+    def open_proceedings(session: Session, metadata: EventMetadata) -> None:
         facts = facts_of(session, captive_id, at(metadata))
         if body.proceedings_id not in facts.open_prosecutions:
             raise DomainConflict(
                 f"no judicial proceedings {body.proceedings_id} are open against {captive_id} at {iso(at(metadata))}"
             )
-        event = ReleaseDuringProceedingsConsented(captive_id=captive_id, **body.model_dump(exclude={"occurred_at"}))
-        return [one_append(runtime, session, captive_id, event, metadata)], created
 
-    return write(command, body, produce)
+    return captive_fact(command, captive_id, body, ReleaseDuringProceedingsConsented, open_proceedings)
 
 
 def record_convention_failure(
