@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.commands.pipeline import ATTEMPTS, retrying
 from shared.contracts.envelope import utc_now
-from shared.eventstore.store import ConcurrencyConflict
 
 IdempotencyKey = Annotated[
     str | None,
@@ -78,13 +78,8 @@ def run_idempotent(
     With `retry_conflicts`, a write that lost a race for a stream version (another writer, e.g.
     the service's own consumer, appended first) is run again from a fresh read, up to 3 times:
     right for commands that add to a record rather than overwrite it (no If-Match)."""
-    for attempt in range(1, 4):
-        try:
-            return _run_once(session, table, key, fingerprint, write, after_commit)
-        except ConcurrencyConflict:
-            if not retry_conflicts or attempt == 3:
-                raise
-    raise AssertionError("unreachable")
+    attempts = ATTEMPTS if retry_conflicts else 1
+    return retrying(lambda: _run_once(session, table, key, fingerprint, write, after_commit), attempts)
 
 
 def _run_once(
