@@ -3,7 +3,7 @@
 Each row says the endpoint's path, who may call it, the body it takes, its name and its description
 (FastAPI derives the operationId from the name and the description from the docstring, so the
 published OpenAPI document is what one function per endpoint would give), and how the fact is
-made from the body: the event type, and the guard that may refuse it (409, 422). The service's
+made from the body, with any guard that may refuse it (409, 422). The service's
 `record` carries it out through its command pipeline."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.auth.roles import Scope
 from shared.web.http import IfMatch, Writer
 from shared.web.routes import Routes
 
@@ -29,11 +30,11 @@ class Fact:
 
     name: str  # the endpoint function's name: the OpenAPI operationId is made from it
     path: str
-    scope: Any  # the Scope the caller's token must carry
+    scope: Scope  # what the caller's token must carry
     request: type[BaseModel]
     doc: str
-    # (captive_id, body) -> fact(aggregate, occurred_at) -> the event; by default the event of
-    # `event_type` with the body's fields.
+    # (captive_id, body) -> fact(aggregate, occurred_at) -> the event, or a refusal (the service's
+    # commands give the plain case and the guarded ones, e.g. services/intake/commands.py `plain`).
     make: Callable[[str, BaseModel], Callable[..., Any]]
     refusals: tuple[int, ...] = (404, 409, 413)
 
